@@ -1,0 +1,61 @@
+"""Answers: what ``Assistant.ask`` returns, with the exact source span of every extract."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+NO_ANSWER = "The sources do not answer this."
+
+
+@dataclass(frozen=True)
+class Extract:
+    """A verbatim span of a document: ``document.text[start:end] == text``, always.
+
+    ``context`` is the passage around the extract (``context_start``/``context_end`` in the same
+    document), for display. ``focus_start``/``focus_end``, when set, mark the phrase inside the
+    extract that answers the question. ``page`` is the 1-based PDF page, or None.
+    """
+
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+    context_start: int
+    context_end: int
+    context: str
+    page: int | None = None
+    focus_start: int | None = None
+    focus_end: int | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The extracts that answer a question, best first, or an abstention.
+
+    When ``abstained`` is true, ``extracts`` is empty and ``related`` holds the closest
+    passages, which are shown (if at all) as *not* an answer.
+    """
+
+    question: str
+    query: str
+    abstained: bool
+    confidence: float
+    extracts: list[Extract]
+    related: list[Extract] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """A one-line plain reading of the answer: the best extract, or that there is none."""
+        return NO_ANSWER if self.abstained or not self.extracts else self.extracts[0].text
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["message"] = self.message
+        return data

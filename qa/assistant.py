@@ -1,0 +1,174 @@
+"""Assistant: the facade that composes index, retrieval, extraction and conversation."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .answer import Answer
+from .conversation import resolve
+from .documents import Document
+from .embedding import DEFAULT_MODEL, Embedder
+from .errors import QuestionError
+from .extraction import ExtractionSettings, Extractor
+from .index import CorpusIndex, SyncReport
+from .passages import PassageSettings
+from .retrieval import RetrievalSettings, Retriever
+from .text import is_meaningful, terms
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes answers, saved with results so a run can be reproduced."""
+
+    model: str = DEFAULT_MODEL
+    passages: PassageSettings = field(default_factory=PassageSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
+    # An answer whose best extract scores below this is an abstention (see README, Confidence).
+    abstain_below: float = 0.35
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Settings:
+        return cls(
+            model=data.get("model", DEFAULT_MODEL),
+            passages=PassageSettings.from_dict(data.get("passages", {})),
+            retrieval=RetrievalSettings.from_dict(data.get("retrieval", {})),
+            extraction=ExtractionSettings.from_dict(data.get("extraction", {})),
+            abstain_below=data.get("abstain_below", 0.35),
+        )
+
+
+def clean_question(question: object) -> str:
+    """The question with control characters removed, or QuestionError saying what is wrong."""
+    if not isinstance(question, str):
+        raise QuestionError(f"The question must be text, not {type(question).__name__}.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"The question is too long ({len(question):,} characters); "
+            f"please keep it under {MAX_QUESTION_CHARS:,}."
+        )
+    cleaned = "".join(
+        " " if unicodedata.category(ch)[0] == "C" or ch.isspace() else ch for ch in question
+    )
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("The question is empty: please type a question.")
+    if not is_meaningful(cleaned):
+        raise QuestionError("The question has no words in it: please type a question.")
+    return cleaned
+
+
+class Assistant:
+    """Answers questions from a folder of documents with verbatim, cited extracts."""
+
+    def __init__(self, index: CorpusIndex, settings: Settings | None = None):
+        self.index = index
+        self.settings = settings or Settings()
+        self.retriever = Retriever(index, self.settings.retrieval)
+        self.extractor = Extractor(index, self.settings.extraction)
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | os.PathLike = "seeds",
+        *,
+        index_dir: str | os.PathLike | None = None,
+        settings: Settings | None = None,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+        progress=None,
+    ) -> Assistant:
+        """Open (building or updating as needed) the index of ``folder`` and return an Assistant.
+
+        ``index_dir`` defaults to ``$QA_INDEX_DIR`` when set, else ``<folder>/.qa-index``.
+        ``model`` (a path or sentence-transformers name) overrides ``settings.model``.
+        """
+        settings = settings or Settings()
+        if model is not None:
+            settings = Settings(**{**settings.__dict__, "model": model})
+        embedder = embedder or Embedder(settings.model)
+        if embedder.model_name != settings.model:
+            raise ValueError(
+                f"embedder model {embedder.model_name!r} differs from settings {settings.model!r}"
+            )
+        index_dir = index_dir or os.environ.get("QA_INDEX_DIR") or None
+        index = CorpusIndex(folder, index_dir, embedder, settings.passages)
+        index.last_sync = index.sync(progress=progress)
+        return cls(index, settings)
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.index.embedder
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        """Indexed documents by ``doc_id``."""
+        return self.index.documents
+
+    def document(self, doc_id: str) -> Document:
+        """The indexed document ``doc_id``; its ``text`` is what extract offsets refer to."""
+        try:
+            return self.index.entries[doc_id].document
+        except KeyError:
+            raise KeyError(f"No document {doc_id!r} in the index") from None
+
+    def refresh(self, progress=None) -> SyncReport:
+        """Re-read the folder and index what changed."""
+        with self._lock:
+            return self.index.sync(progress=progress)
+
+    def ask(self, question: str, history: list[str] | None = None, k: int = 3) -> Answer:
+        """Answer ``question`` with up to ``k`` verbatim extracts, or abstain.
+
+        ``history`` is the list of earlier questions in the conversation, oldest first.
+        Raises ``ValueError`` (``QuestionError``) for an empty or unusable question.
+        """
+        question = clean_question(question)
+        history = [clean_question(h) for h in (history or []) if isinstance(h, str) and h.strip()]
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        timings: dict[str, float] = {}
+        began = time.perf_counter()
+        query = resolve(question, history)
+        vector = self.embedder.encode([query])[0]
+        timings["embed"] = time.perf_counter() - began
+        with self._lock:
+            mark = time.perf_counter()
+            passages = self.retriever.run(terms(query), vector, k=max(10, k))
+            timings["retrieve"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            extracts = self.extractor.run(query, vector, passages, k=k)
+            timings["extract"] = time.perf_counter() - mark
+        confidence = extracts[0].score if extracts else 0.0
+        abstained = confidence < self.settings.abstain_below
+        timings["total"] = time.perf_counter() - began
+        return Answer(
+            question=question,
+            query=query,
+            abstained=abstained,
+            confidence=round(float(confidence), 4),
+            extracts=[] if abstained else extracts,
+            related=extracts if abstained else [],
+            timings={key: round(value, 5) for key, value in timings.items()},
+        )
+
+
+def default_folder() -> Path:
+    """The corpus used when none is given: ``seeds/`` next to this package's project."""
+    return Path(__file__).resolve().parent.parent / "seeds"
+
+
+__all__ = ["Assistant", "Settings", "clean_question", "default_folder", "np"]

@@ -1,0 +1,205 @@
+"""Documents: find the supported files under a folder and read each into text with a title.
+
+A document's ``text`` is the reference for every character offset qa reports. Plain text and
+Markdown are kept exactly as stored (decoded); HTML is reduced to its visible text; PDF pages
+are joined with blank lines and the start offset of each page is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+MAX_TITLE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file as text. ``pages`` holds the start offset of each PDF page."""
+
+    doc_id: str
+    title: str
+    text: str
+    sha256: str
+    kind: str = "text"
+    pages: tuple[int, ...] = field(default=())
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based PDF page holding ``offset``, or None for documents without pages."""
+        if not self.pages:
+            return None
+        return max(1, bisect_right(self.pages, offset))
+
+    def to_dict(self) -> dict:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "text": self.text,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "pages": list(self.pages),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Document:
+        return cls(
+            doc_id=data["doc_id"],
+            title=data["title"],
+            text=data["text"],
+            sha256=data["sha256"],
+            kind=data.get("kind", "text"),
+            pages=tuple(data.get("pages", ())),
+        )
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in blocks so large files cost little memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_files(folder: Path) -> dict[str, Path]:
+    """Supported files under ``folder``, recursively, keyed by their POSIX path relative to it.
+
+    Hidden files and folders (such as the index folder ``.qa-index``) are skipped, and so are
+    symbolic links that lead outside the folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Not a folder: {folder}")
+    root = folder.resolve()
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES or not path.is_file():
+            continue
+        if not path.resolve().is_relative_to(root):
+            log.warning("Skipping %s: it links outside %s", relative, folder)
+            continue
+        found[relative.as_posix()] = path
+    return found
+
+
+def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Document:
+    """Read one file into a Document, or raise DocumentError saying why it cannot be read."""
+    path = Path(path)
+    sha256 = sha256 or file_sha256(path)
+    suffix = path.suffix.lower()
+    data = path.read_bytes()
+    if data.startswith(b"%PDF-") or suffix in PDF_SUFFIXES:
+        text, title, pages = _read_pdf(path, data)
+        return Document(doc_id, title or _fallback_title(text, path), text, sha256, "pdf", pages)
+    text = _decode(data, path)
+    if suffix in HTML_SUFFIXES:
+        text, title = _read_html(text)
+        return Document(doc_id, title or _fallback_title(text, path), text, sha256, "html")
+    title = _markdown_title(text) if suffix != ".txt" else None
+    return Document(doc_id, title or _fallback_title(text, path), text, sha256, "text")
+
+
+def _decode(data: bytes, path: Path) -> str:
+    if b"\x00" in data[:8192] and not (data.startswith((b"\xff\xfe", b"\xfe\xff"))):
+        raise DocumentError(str(path), "looks like a binary file, not text")
+    for encoding in ("utf-8-sig", "utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else (
+        "utf-8-sig",
+    ):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    # Not UTF-8: cp1252 covers most legacy Western text; undecodable bytes become U+FFFD.
+    log.warning("%s is not valid UTF-8; decoded as cp1252", path)
+    return data.decode("cp1252", errors="replace")
+
+
+def _fallback_title(text: str, path: Path) -> str:
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line and any(ch.isalnum() for ch in line):
+            return _clip(line)
+    return path.stem
+
+
+def _clip(title: str) -> str:
+    title = "".join(ch for ch in title if unicodedata.category(ch)[0] != "C")
+    return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
+
+
+def _markdown_title(text: str) -> str | None:
+    match = re.search(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
+    return _clip(match.group(1)) if match else None
+
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+    "section", "article", "header", "footer", "blockquote", "pre", "title", "dd", "dt",
+}  # fmt: skip
+
+
+def _read_html(markup: str) -> tuple[str, str | None]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    title = None
+    if soup.title and soup.title.get_text(strip=True):
+        title = _clip(" ".join(soup.title.get_text().split()))
+    elif soup.find("h1"):
+        title = _clip(" ".join(soup.find("h1").get_text().split()))
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
+    text = "\n".join(line for line in lines if line)
+    return text, title
+
+
+def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise DocumentError(str(path), "the PDF is encrypted")
+        parts: list[str] = []
+        pages: list[int] = []
+        offset = 0
+        for page in reader.pages:
+            page_text = (page.extract_text() or "").strip()
+            pages.append(offset)
+            parts.append(page_text)
+            offset += len(page_text) + 2
+        title = None
+        if reader.metadata and reader.metadata.title:
+            title = _clip(" ".join(str(reader.metadata.title).split())) or None
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+        raise DocumentError(str(path), f"the PDF could not be read ({error})") from error
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise DocumentError(str(path), "the PDF has no extractable text (scanned images?)")
+    return text, title, tuple(pages)

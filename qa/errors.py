@@ -1,0 +1,26 @@
+"""Typed errors raised by qa, so callers can tell a bad question from a bad file or index."""
+
+
+class QAError(Exception):
+    """Base class for every error qa raises on purpose."""
+
+
+class QuestionError(QAError, ValueError):
+    """The question cannot be asked: empty, blank, only control characters, or too long."""
+
+
+class DocumentError(QAError):
+    """A file could not be read as a document (binary, broken, encrypted, image-only...)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class IndexError_(QAError):
+    """The persisted index is missing, corrupt or was built differently; it will be rebuilt."""
+
+
+class ModelError(QAError):
+    """The embedding model could not be loaded."""

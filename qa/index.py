@@ -1,0 +1,379 @@
+"""Index: documents, sentences, passages and their vectors, with FAISS, persisted to disk.
+
+Layout of an index folder (default ``<corpus>/.qa-index``)::
+
+    CURRENT              name of the generation folder in use (replaced atomically)
+    gen-<n>/manifest.json    format, model, settings, every file's content hash, array checksums
+    gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
+    gen-<n>/vectors.npz      passage and sentence vectors (float32, L2-normalised)
+    gen-<n>/dense.faiss      the FAISS index over passage vectors
+    .lock                held while a process updates the index
+
+An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
+mid-write leaves the previous index loadable. Unchanged files (same size and mtime, or same
+content hash) keep their vectors; only new or changed files are embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .documents import Document, file_sha256, find_files, read_document
+from .embedding import Embedder
+from .errors import DocumentError
+from .errors import IndexError_ as CorruptIndexError
+from .lexical import LexicalIndex
+from .passages import PassageSettings, PassageSplitter
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+INDEX_DIRNAME = ".qa-index"
+
+
+@dataclass
+class DocumentEntry:
+    """One document with its spans and vectors, as stored in the index."""
+
+    document: Document
+    size: int
+    mtime_ns: int
+    sentences: np.ndarray  # (n, 2) int64 spans
+    passages: np.ndarray  # (p, 4) int64: start, end, first sentence, last sentence (exclusive)
+    sentence_vectors: np.ndarray
+    passage_vectors: np.ndarray
+
+
+@dataclass
+class SyncReport:
+    """What an update did: documents embedded, reused, removed, skipped (with reasons)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    rebuilt_reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt_reason)
+
+
+class CorpusIndex:
+    """All passages of a folder, searchable by vector (FAISS) and by terms (BM25)."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        index_dir: str | os.PathLike | None = None,
+        embedder: Embedder | None = None,
+        settings: PassageSettings | None = None,
+    ):
+        self.folder = Path(folder)
+        self.index_dir = Path(index_dir) if index_dir else self.folder / INDEX_DIRNAME
+        self.embedder = embedder or Embedder()
+        self.settings = settings or PassageSettings()
+        self.splitter = PassageSplitter(self.settings)
+        self.entries: dict[str, DocumentEntry] = {}
+        self.lexical = LexicalIndex()
+        self._faiss = None
+        self._assemble()
+
+    # ----- public API ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, folder, index_dir=None, embedder=None, settings=None, progress=None):
+        """Load the persisted index of ``folder`` and bring it up to date with the files."""
+        index = cls(folder, index_dir, embedder, settings)
+        index.sync(progress=progress)
+        return index
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return {doc_id: entry.document for doc_id, entry in self.entries.items()}
+
+    def __len__(self) -> int:
+        """Number of passages."""
+        return len(self.passage_doc)
+
+    def sync(self, progress=None) -> SyncReport:
+        """Re-read the folder; embed new and changed files, drop deleted ones, persist.
+
+        ``progress`` is called as ``progress(fraction, message)`` while documents are embedded.
+        """
+        from filelock import FileLock, Timeout
+
+        began = time.perf_counter()
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
+        try:
+            with lock:
+                report = self._sync_locked(progress)
+        except Timeout as error:
+            raise CorruptIndexError(
+                f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
+            ) from error
+        report.seconds = time.perf_counter() - began
+        return report
+
+    def add_file(self, path: Path, doc_id: str) -> Document:
+        """Read, embed and index one file now (used by uploads), then persist."""
+        entry = self._embed_file(path, doc_id)
+        self.entries[doc_id] = entry
+        self._assemble()
+        self._save()
+        return entry.document
+
+    # ----- searching ----------------------------------------------------------------------
+
+    def dense_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` passages by inner product with a normalised ``vector``: (ids, scores)."""
+        if self._faiss is None or self._faiss.ntotal == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        k = min(k, self._faiss.ntotal)
+        scores, ids = self._faiss.search(vector.reshape(1, -1).astype(np.float32), k)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep]
+
+    def passage_text(self, i: int) -> str:
+        start, end = self.passage_span[i]
+        return self.entries[self.doc_ids[self.passage_doc[i]]].document.text[start:end]
+
+    def sentence_text(self, j: int) -> str:
+        start, end = self.sentence_span[j]
+        return self.entries[self.doc_ids[self.sentence_doc[j]]].document.text[start:end]
+
+    # ----- building -----------------------------------------------------------------------
+
+    def _sync_locked(self, progress) -> SyncReport:
+        report = SyncReport()
+        try:
+            stored = self._load()
+        except CorruptIndexError as error:
+            log.warning("Rebuilding the index in %s: %s", self.index_dir, error)
+            report.rebuilt_reason = str(error)
+            stored = {}
+        files = find_files(self.folder)
+        todo: list[tuple[str, Path, str | None]] = []
+        entries: dict[str, DocumentEntry] = {}
+        for doc_id, path in files.items():
+            stat = path.stat()
+            old = stored.get(doc_id)
+            if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
+                entries[doc_id] = old
+                report.unchanged.append(doc_id)
+                continue
+            sha = file_sha256(path)
+            if old and old.document.sha256 == sha:
+                old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
+                entries[doc_id] = old
+                report.unchanged.append(doc_id)
+                continue
+            todo.append((doc_id, path, sha))
+            (report.changed if old else report.added).append(doc_id)
+        report.removed = sorted(set(stored) - set(files))
+        for n, (doc_id, path, sha) in enumerate(todo):
+            if progress:
+                progress(n / len(todo), f"Indexing {doc_id}")
+            try:
+                entries[doc_id] = self._embed_file(path, doc_id, sha)
+            except DocumentError as error:
+                log.warning("Skipped %s: %s", doc_id, error.reason)
+                report.skipped[doc_id] = error.reason
+                for bucket in (report.added, report.changed):
+                    if doc_id in bucket:
+                        bucket.remove(doc_id)
+        if progress and todo:
+            progress(1.0, "Indexed")
+        self.entries = dict(sorted(entries.items()))
+        self._assemble()
+        if report.modified or report.skipped or not (self.index_dir / "CURRENT").exists():
+            self._save()
+        return report
+
+    def _embed_file(self, path: Path, doc_id: str, sha: str | None = None) -> DocumentEntry:
+        stat = path.stat()
+        document = read_document(path, doc_id, sha)
+        sentences, passages = self.splitter.run(document)
+        text = document.text
+        sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)
+        passage_rows = np.array(
+            [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
+        )
+        texts = [text[s.start : s.end] for s in sentences] + [text[p.start : p.end] for p in passages]
+        vectors = self.embedder.encode(texts)
+        dim = vectors.shape[1]
+        return DocumentEntry(
+            document=document,
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            sentences=sentence_spans.reshape(-1, 2),
+            passages=passage_rows.reshape(-1, 4),
+            sentence_vectors=vectors[: len(sentences)].reshape(-1, dim),
+            passage_vectors=vectors[len(sentences) :].reshape(-1, dim),
+        )
+
+    def _assemble(self) -> None:
+        """Concatenate the per-document tables into global arrays and build FAISS and BM25."""
+        import faiss
+
+        self.doc_ids = list(self.entries)
+        entries = list(self.entries.values())
+        dim = entries[0].passage_vectors.shape[1] if entries else 0
+        sentence_offsets = np.cumsum([0] + [len(e.sentences) for e in entries])
+        self.sentence_doc = np.concatenate(
+            [np.full(len(e.sentences), i, dtype=np.int32) for i, e in enumerate(entries)]
+            or [np.zeros(0, np.int32)]
+        )
+        self.sentence_span = np.concatenate(
+            [e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]
+        )
+        self.passage_doc = np.concatenate(
+            [np.full(len(e.passages), i, dtype=np.int32) for i, e in enumerate(entries)]
+            or [np.zeros(0, np.int32)]
+        )
+        rows = [e.passages + [0, 0, off, off] for e, off in zip(entries, sentence_offsets)]
+        rows = np.concatenate(rows or [np.zeros((0, 4), np.int64)])
+        self.passage_span = rows[:, :2]
+        self.passage_sentences = rows[:, 2:]
+        self.sentence_vectors = np.concatenate(
+            [e.sentence_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
+        )
+        self.passage_vectors = np.concatenate(
+            [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
+        )
+        self._faiss = None
+        if len(self.passage_vectors):
+            self._faiss = faiss.IndexFlatIP(self.passage_vectors.shape[1])
+            self._faiss.add(self.passage_vectors)
+        self.lexical = LexicalIndex().index([self.passage_text(i) for i in range(len(rows))])
+
+    # ----- persistence --------------------------------------------------------------------
+
+    def _fingerprint(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "model": self.embedder.model_name,
+            "settings": self.settings.to_dict(),
+        }
+
+    def _load(self) -> dict[str, DocumentEntry]:
+        """The stored entries, or {} when there is no index yet; raises when it is unusable."""
+        current = self.index_dir / "CURRENT"
+        if not current.exists():
+            return {}
+        generation = self.index_dir / current.read_text().strip()
+        try:
+            manifest = json.loads((generation / "manifest.json").read_text())
+        except (OSError, ValueError) as error:
+            raise CorruptIndexError(f"unreadable manifest ({error})") from error
+        fingerprint = self._fingerprint()
+        for key, value in fingerprint.items():
+            if manifest.get(key) != value:
+                raise CorruptIndexError(
+                    f"built with {key}={manifest.get(key)!r}, now {value!r}"
+                )
+        for name, expected in manifest.get("checksums", {}).items():
+            path = generation / name
+            if not path.exists() or file_sha256(path) != expected:
+                raise CorruptIndexError(f"{name} is missing or does not match its checksum")
+        try:
+            arrays = np.load(generation / "vectors.npz")
+            entries = {}
+            with open(generation / "documents.jsonl", encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    doc_id = record["document"]["doc_id"]
+                    info = manifest["documents"][doc_id]
+                    s0, s1, p0, p1 = record["rows"]
+                    entries[doc_id] = DocumentEntry(
+                        document=Document.from_dict(record["document"]),
+                        size=info["size"],
+                        mtime_ns=info["mtime_ns"],
+                        sentences=arrays["sentences"][s0:s1],
+                        passages=arrays["passages"][p0:p1],
+                        sentence_vectors=arrays["sentence_vectors"][s0:s1],
+                        passage_vectors=arrays["passage_vectors"][p0:p1],
+                    )
+        except (OSError, ValueError, KeyError) as error:
+            raise CorruptIndexError(f"unreadable index data ({error})") from error
+        return entries
+
+    def _save(self) -> None:
+        import faiss
+
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
+        entries = list(self.entries.values())
+        with open(generation / "documents.jsonl", "w", encoding="utf-8") as handle:
+            s = p = 0
+            for entry in entries:
+                rows = [s, s + len(entry.sentences), p, p + len(entry.passages)]
+                s, p = rows[1], rows[3]
+                record = {"document": entry.document.to_dict(), "rows": rows}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        dim = self.passage_vectors.shape[1] if len(self.passage_vectors) else 0
+        np.savez(
+            generation / "vectors.npz",
+            sentences=np.concatenate([e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]),
+            passages=np.concatenate([e.passages for e in entries] or [np.zeros((0, 4), np.int64)]),
+            sentence_vectors=self.sentence_vectors.reshape(-1, dim) if dim else self.sentence_vectors,
+            passage_vectors=self.passage_vectors,
+        )
+        if self._faiss is not None:
+            faiss.write_index(self._faiss, str(generation / "dense.faiss"))
+        manifest = self._fingerprint() | {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "documents": {
+                doc_id: {
+                    "sha256": e.document.sha256,
+                    "size": e.size,
+                    "mtime_ns": e.mtime_ns,
+                    "title": e.document.title,
+                    "sentences": len(e.sentences),
+                    "passages": len(e.passages),
+                }
+                for doc_id, e in self.entries.items()
+            },
+            "checksums": {
+                path.name: file_sha256(path) for path in sorted(generation.iterdir())
+            },
+        }
+        (generation / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        for path in generation.iterdir():
+            _fsync(path)
+        _replace_text(self.index_dir / "CURRENT", generation.name)
+        for old in self.index_dir.glob("gen-*"):
+            if old != generation:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file, flushed, then renamed."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

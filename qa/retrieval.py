@@ -1,0 +1,114 @@
+"""Retrieval: rank passages for a question by BM25, by dense similarity, or by both fused."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .index import CorpusIndex
+
+MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("rrf", "score")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """``mode``: hybrid, dense or bm25. ``fusion``: rrf (reciprocal rank) or score (min-max)."""
+
+    mode: str = "hybrid"
+    fusion: str = "score"
+    candidates: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RetrievalSettings:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RetrievedPassage:
+    """A passage id with its fused score (higher is better) and the two raw signals."""
+
+    passage: int
+    score: float
+    dense: float
+    lexical: float
+
+
+class Retriever:
+    """Ranks the passages of a ``CorpusIndex``."""
+
+    def __init__(self, index: CorpusIndex, settings: RetrievalSettings | None = None):
+        self.index = index
+        self.settings = settings or RetrievalSettings()
+
+    def run(
+        self, query_terms: list[str], query_vector: np.ndarray, k: int = 10
+    ) -> list[RetrievedPassage]:
+        """The ``k`` best passages, best first."""
+        s = self.settings
+        index = self.index
+        if len(index) == 0:
+            return []
+        pool = max(k, s.candidates)
+        lexical = index.lexical.scores(query_terms) if s.mode != "dense" else None
+        if s.mode == "bm25":
+            ids = _top(lexical, pool)
+            ids = ids[lexical[ids] > 0]
+            dense = index.passage_vectors[ids] @ query_vector
+            return [
+                RetrievedPassage(int(i), float(lexical[i]), float(d), float(lexical[i]))
+                for i, d in zip(ids[:k], dense[:k])
+            ]
+        dense_ids, _ = index.dense_search(query_vector, pool)
+        if s.mode == "dense":
+            ids = dense_ids
+        else:
+            lexical_ids = _top(lexical, pool)
+            lexical_ids = lexical_ids[lexical[lexical_ids] > 0]
+            ids = np.unique(np.concatenate([dense_ids, lexical_ids]))
+        dense = index.passage_vectors[ids] @ query_vector
+        lex = lexical[ids] if lexical is not None else np.zeros(len(ids), np.float32)
+        if s.mode == "dense":
+            fused = dense
+        elif s.fusion == "rrf":
+            fused = _rrf(dense, s.rrf_k) + _rrf(lex, s.rrf_k)
+        else:
+            fused = s.dense_weight * _minmax(dense) + (1 - s.dense_weight) * _minmax(lex)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [
+            RetrievedPassage(int(ids[o]), float(fused[o]), float(dense[o]), float(lex[o]))
+            for o in order
+        ]
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(scores))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
+    ranks = np.empty(len(scores))
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return 1.0 / (k + ranks)
+
+
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    low, high = float(scores.min()), float(scores.max())
+    if high - low < 1e-9:
+        return np.ones_like(scores, dtype=np.float64) if high > 0 else np.zeros_like(scores)
+    return (scores - low) / (high - low)

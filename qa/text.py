@@ -1,0 +1,62 @@
+"""Text normalisation and terms for lexical matching.
+
+Matching works on normalised terms (case-folded, accent-folded, stemmed, stopwords removed);
+nothing here changes a document's text, so every offset still refers to the text as stored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Function words and question words carry no evidence about where an answer is.
+STOPWORDS = frozenset(
+    """
+    a an and are as at be been being but by can could did do does doing for from had has have
+    having he her hers him his how i if in into is it its itself me my no nor not of on or our
+    ours she should so such than that the their theirs them then there these they this those to
+    too was we were what when where which while who whom whose why will with would you your
+    yours also about after again any because before both during each few further here just more
+    most other over own same some through under until up very s t d ll m o re ve y
+    """.split()
+)
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents, keeping one output character per word character."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens, stopwords included."""
+    return _WORD.findall(fold(text))
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content terms of ``text``, in order, repeats kept (for BM25 term frequency)."""
+    tokens = [token for token in words(text) if token not in STOPWORDS]
+    return _stemmer().stemWords(tokens) if tokens else []
+
+
+def terms_many(texts: list[str]) -> list[list[str]]:
+    """``terms`` for many texts, stemming all tokens in one call."""
+    token_lists = [[t for t in words(text) if t not in STOPWORDS] for text in texts]
+    flat = [token for tokens in token_lists for token in tokens]
+    stemmed = iter(_stemmer().stemWords(flat)) if flat else iter(())
+    return [[next(stemmed) for _ in tokens] for tokens in token_lists]
+
+
+def is_meaningful(text: str) -> bool:
+    """True when ``text`` holds at least one letter or digit once control characters are gone."""
+    return any(ch.isalnum() for ch in text if unicodedata.category(ch)[0] != "C")
