@@ -140,6 +140,7 @@ class Assistant:
         history = [clean_question(h) for h in (history or []) if isinstance(h, str) and h.strip()]
         if k < 1:
             raise ValueError("k must be at least 1")
+        _ = self.embedder.model  # load before timing, so timings describe the query alone
         timings: dict[str, float] = {}
         began = time.perf_counter()
         query = resolve(question, history)

@@ -119,8 +119,8 @@ def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Documen
 def _decode(data: bytes, path: Path) -> str:
     if b"\x00" in data[:8192] and not (data.startswith((b"\xff\xfe", b"\xfe\xff"))):
         raise DocumentError(str(path), "looks like a binary file, not text")
-    for encoding in ("utf-8-sig", "utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else (
-        "utf-8-sig",
+    for encoding in (
+        ("utf-8-sig", "utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig",)
     ):
         try:
             return data.decode(encoding)

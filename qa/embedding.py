@@ -55,6 +55,7 @@ class Embedder:
     def _load(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         location = resolve_model(self.model_name)
         if not Path(location).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise ModelError(
@@ -63,7 +64,9 @@ class Embedder:
             )
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()
             return SentenceTransformer(location, device="cpu")
         except Exception as error:  # the library raises many types for a bad model folder
             raise ModelError(f"Could not load embedding model {location!r}: {error}") from error
@@ -72,8 +75,9 @@ class Embedder:
     def dimension(self) -> int:
         """Length of each vector."""
         model = self.model
-        get = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
+        get = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
         )
         return int(get())
 

@@ -116,6 +116,8 @@ class CorpusIndex:
         from filelock import FileLock, Timeout
 
         began = time.perf_counter()
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"Not a folder: {self.folder}")
         self.index_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
@@ -130,10 +132,13 @@ class CorpusIndex:
 
     def add_file(self, path: Path, doc_id: str) -> Document:
         """Read, embed and index one file now (used by uploads), then persist."""
-        entry = self._embed_file(path, doc_id)
-        self.entries[doc_id] = entry
-        self._assemble()
-        self._save()
+        from filelock import FileLock
+
+        with FileLock(str(self.index_dir / ".lock"), timeout=600):
+            entry = self._embed_file(path, doc_id)
+            self.entries[doc_id] = entry
+            self._assemble()
+            self._save()
         return entry.document
 
     # ----- searching ----------------------------------------------------------------------
@@ -212,7 +217,9 @@ class CorpusIndex:
         passage_rows = np.array(
             [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
         )
-        texts = [text[s.start : s.end] for s in sentences] + [text[p.start : p.end] for p in passages]
+        texts = [text[s.start : s.end] for s in sentences] + [
+            text[p.start : p.end] for p in passages
+        ]
         vectors = self.embedder.encode(texts)
         dim = vectors.shape[1]
         return DocumentEntry(
@@ -282,9 +289,7 @@ class CorpusIndex:
         fingerprint = self._fingerprint()
         for key, value in fingerprint.items():
             if manifest.get(key) != value:
-                raise CorruptIndexError(
-                    f"built with {key}={manifest.get(key)!r}, now {value!r}"
-                )
+                raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
         for name, expected in manifest.get("checksums", {}).items():
             path = generation / name
             if not path.exists() or file_sha256(path) != expected:
@@ -327,9 +332,13 @@ class CorpusIndex:
         dim = self.passage_vectors.shape[1] if len(self.passage_vectors) else 0
         np.savez(
             generation / "vectors.npz",
-            sentences=np.concatenate([e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]),
+            sentences=np.concatenate(
+                [e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]
+            ),
             passages=np.concatenate([e.passages for e in entries] or [np.zeros((0, 4), np.int64)]),
-            sentence_vectors=self.sentence_vectors.reshape(-1, dim) if dim else self.sentence_vectors,
+            sentence_vectors=self.sentence_vectors.reshape(-1, dim)
+            if dim
+            else self.sentence_vectors,
             passage_vectors=self.passage_vectors,
         )
         if self._faiss is not None:
@@ -347,9 +356,7 @@ class CorpusIndex:
                 }
                 for doc_id, e in self.entries.items()
             },
-            "checksums": {
-                path.name: file_sha256(path) for path in sorted(generation.iterdir())
-            },
+            "checksums": {path.name: file_sha256(path) for path in sorted(generation.iterdir())},
         }
         (generation / "manifest.json").write_text(json.dumps(manifest, indent=1))
         for path in generation.iterdir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 
@@ -24,11 +25,13 @@ class LexicalIndex:
         """Build the index over ``texts`` (one entry per passage, in passage order)."""
         import bm25s
 
+        # bm25s sets its logger to DEBUG when imported; keep its chatter out of users' logs.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         corpus_terms = terms_many(texts)
         self._size = len(texts)
         self.document_frequency = Counter(t for doc in corpus_terms for t in set(doc))
         self._bm25 = None
-        if self._size:
+        if any(corpus_terms):  # bm25s cannot index a corpus without a single term
             self._bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             self._bm25.index(corpus_terms, show_progress=False)
         return self

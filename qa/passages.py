@@ -174,7 +174,9 @@ class PassageSplitter:
                     break
                 last += 1
             passages.append(
-                Passage(document.doc_id, sentences[first].start, sentences[last - 1].end, first, last)
+                Passage(
+                    document.doc_id, sentences[first].start, sentences[last - 1].end, first, last
+                )
             )
             if last >= len(sentences):
                 break

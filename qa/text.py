@@ -13,13 +13,14 @@ from functools import lru_cache
 # Function words and question words carry no evidence about where an answer is.
 STOPWORDS = frozenset(
     """
-    a an and are as at be been being but by can could did do does doing for from had has have
-    having he her hers him his how i if in into is it its itself me my no nor not of on or our
-    ours she should so such than that the their theirs them then there these they this those to
-    too was we were what when where which while who whom whose why will with would you your
-    yours also about after again any because before both during each few further here just more
-    most other over own same some through under until up very s t d ll m o re ve y
-    """.split()
+    a an and are as at be been being but by can could did do does doing for from had has
+    have having he her hers him his how i if in into is it its itself me my no nor not of on
+    or our ours she should so such than that the their theirs them then there these they
+    this those to too was we were what when where which while who whom whose why will with
+    would you your yours also about after again any because before both during each few
+    further here just more most other over own same some through under until up very s t d
+    ll m o re ve y
+    """.split()  # noqa: SIM905
 )
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

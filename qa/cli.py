@@ -1,0 +1,128 @@
+"""Command line: ``qa index FOLDER``, ``qa ask QUESTION``, ``qa serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+from .answer import NO_ANSWER, Answer
+from .errors import QAError
+
+
+def _default_folder() -> str:
+    from .assistant import default_folder
+
+    return "seeds" if Path("seeds").is_dir() else str(default_folder())
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="" if fraction < 1 else "\n",
+          file=sys.stderr, flush=True)  # fmt: skip
+
+
+def _open(args):
+    from .assistant import Assistant
+
+    return Assistant.from_folder(
+        args.folder, index_dir=args.index_dir, model=args.model, progress=_progress
+    )
+
+
+def format_answer(answer: Answer) -> str:
+    """A readable rendering of an answer for the terminal."""
+    lines = []
+    if answer.abstained:
+        lines.append(NO_ANSWER)
+        if answer.related:
+            lines.append("")
+            lines.append("Closest passages (not an answer):")
+            for extract in answer.related:
+                lines.append(f"  - {_cite(extract)}")
+                lines.append(textwrap.indent(textwrap.fill(extract.text, 96), "      "))
+        return "\n".join(lines)
+    for n, extract in enumerate(answer.extracts, 1):
+        head = "Answer" if n == 1 else f"Also ({n})"
+        lines.append(f"{head} [score {extract.score:.2f}]:")
+        lines.append(textwrap.indent(textwrap.fill(f"“{extract.text}”", 96), "  "))
+        lines.append(f"  — {_cite(extract)}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _cite(extract) -> str:
+    page = f", page {extract.page}" if extract.page else ""
+    return f"{extract.title} [{extract.doc_id}, characters {extract.start}–{extract.end}{page}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Answer questions from a folder of documents, with citations."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index-dir", help="where the index lives (default FOLDER/.qa-index)")
+    common.add_argument("--model", help="embedding model: a folder or a name (default: packaged)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    index_cmd = sub.add_parser("index", parents=[common], help="build or update a folder's index")
+    index_cmd.add_argument("folder")
+
+    ask = sub.add_parser("ask", parents=[common], help="ask a question")
+    ask.add_argument("question")
+    ask.add_argument("--folder", default=None, help="the documents (default: seeds/)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("-k", type=int, default=3, help="how many extracts (default 3)")
+    ask.add_argument(
+        "--history", action="append", default=[], help="an earlier question (repeat, oldest first)"
+    )
+
+    serve = sub.add_parser("serve", parents=[common], help="start the web chat")
+    serve.add_argument("--folder", default=None)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
+    if getattr(args, "folder", None) is None:
+        args.folder = _default_folder()
+    try:
+        if args.command == "index":
+            assistant = _open(args)
+            report = assistant.index.last_sync
+            print(
+                f"Indexed {len(assistant.documents)} documents, {len(assistant.index)} passages "
+                f"in {assistant.index.index_dir} ({len(report.added)} added, "
+                f"{len(report.changed)} changed, {len(report.removed)} removed, "
+                f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped) "
+                f"in {report.seconds:.1f} s"
+            )
+            for doc_id, reason in report.skipped.items():
+                print(f"  skipped {doc_id}: {reason}", file=sys.stderr)
+            return 0
+        if args.command == "ask":
+            if args.k < 1:
+                parser.error("-k must be at least 1")
+            assistant = _open(args)
+            answer = assistant.ask(args.question, history=args.history, k=args.k)
+            if args.json:
+                print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+            else:
+                print(format_answer(answer))
+            return 0
+        if args.command == "serve":
+            from .ui import serve
+
+            serve(args.folder, host=args.host, port=args.port, index_dir=args.index_dir,
+                  model=args.model)  # fmt: skip
+            return 0
+    except (QAError, ValueError, FileNotFoundError) as error:
+        print(f"qa: error: {error}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

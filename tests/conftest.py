@@ -1,0 +1,37 @@
+"""Shared fixtures: one real embedding model and one seeds index for the whole test run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant
+from qa.embedding import Embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real packaged all-MiniLM-L6-v2, loaded once per test session."""
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def seeds_assistant(embedder, tmp_path_factory) -> Assistant:
+    """An Assistant over a copy of seeds/, indexed into a temporary folder."""
+    folder = tmp_path_factory.mktemp("seeds")
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, folder / path.name)
+    return Assistant.from_folder(folder, embedder=embedder)
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """An empty corpus folder for a test to fill."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    return folder

@@ -1,0 +1,209 @@
+"""Assistant: real questions on the seeds, the span invariant, questions that must be refused."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qa import Assistant, QuestionError
+
+from .conftest import ROOT
+
+A = "000_0b88324673b57412.txt"  # Qatar News Agency piece
+B = "002_d10c4a8f0ba2b87c.txt"  # Kazakh student's opinion piece
+
+# Bylines ("(Author: ...)", "(Source: ...)") share no words with these questions; they need
+# the extractor to know that "who wrote" wants a name. Strict: passing would flag the fix.
+NEEDS_ANSWER_TYPE = pytest.mark.xfail(strict=True, reason="needs answer-type matching")
+
+# Paraphrased the way a person asks; (question, document, a string the extract must contain).
+SEED_QUESTIONS = [
+    ("Where was the road transport agreement signed?", A, "Dushanbe"),
+    ("In which month and year was the road transport deal concluded?", A, "September 2014"),
+    ("Which convention did the SCO adopt against extremism?", A, "Anti-Extremism Convention"),
+    ("Is the SCO a military alliance?", A, "not being a military alliance"),
+    ("Which 2004 accord underpins cooperation against narcotics?", A, "2004 Agreement"),
+    ("What share of UNESCO's World Heritage List are cultural sites of SCO countries?", A, "20%"),
+    ("What does unequal economic development contribute to?", A, "extremism and conflicts"),
+    ("Which principles should global trade follow according to the member states?", A,
+     "transparency, non-discrimination"),
+    ("Where do the trade flows covered by the transport agreement run from?", A, "Eastern Europe"),
+    ("Which fields of cooperation build mutual trust among SCO members?", A,
+     "cultural, educational, and scientific"),
+    ("What does cultural dialogue help to reduce?", A, "xenophobia"),
+    ("Which news agency is the source of the first article?", A, "Qatar News Agency"),
+    ("Who is especially affected by societal extremism?", A, "youth"),
+    ("What kind of growth does the organisation want to maintain?", A, "inclusive growth"),
+    ("Where is the 17th meeting of heads of state taking place?", B, "Astana"),
+    ("On which days is the heads of state council meeting held?", B, "June 8 to 9"),
+    ("Which university does the author attend?", B,
+     "Shanghai University of Political Science and Law"),
+    ("Who announced that China would set up CNISCO?", B, "Xi Jinping"),
+    ("In which city was the 13th SCO summit held?", B, "Bishkek"),
+    ("When did Xi Jinping give the speech announcing CNISCO?", B, "13 September 2013"),
+    ("What was the title of the Chinese president's speech?", B,
+     "Promoting the Spirit of Shanghai"),
+    ("Which two countries held joint anti-terrorism exercises in October 2002?", B,
+     "China and Kyrgyzstan"),
+    ("What convention did member states sign when the SCO was established?", B,
+     "Shanghai Convention on Combating Terrorism"),
+    ("What happened in Central Asia after the Soviet Union broke up?", B, "many problems"),
+    ("Where were the multilateral exercises held?", B, "Xinjiang"),
+    ("How does the author describe the SCO as an organization?", B, "open-minded and balanced"),
+    pytest.param("Who wrote the opinion piece?", B, "Bibolatova Akmaral", marks=NEEDS_ANSWER_TYPE),
+    pytest.param("Which newspaper published the student's article?", B, "People’s Daily",
+                 marks=NEEDS_ANSWER_TYPE),
+    ("In which field have member states recently deepened their cooperation?", B, "humanities"),
+    ("What was the SCO's original mission?", B, "combat terrorism"),
+    ("Which country made great contributions to economic cooperation among members?", B,
+     "China has made great contributions"),
+    ("How long has the author been studying in Shanghai?", B, "four years"),
+]  # fmt: skip
+
+
+def _plain(case) -> tuple[str, str, str]:
+    return tuple(case.values) if hasattr(case, "values") else case
+
+
+@pytest.mark.parametrize(("question", "doc_id", "expected"), SEED_QUESTIONS)
+def test_seed_question_is_answered_from_the_right_place(
+    seeds_assistant, question, doc_id, expected
+):
+    answer = seeds_assistant.ask(question, history=[])
+    assert not answer.abstained, f"abstained on {question!r}"
+    top = answer.extracts[:2]
+    assert any(e.doc_id == doc_id and expected in e.text for e in top), [e.text for e in top]
+
+
+def test_most_seed_questions_are_answered_by_the_first_extract(seeds_assistant):
+    first = sum(
+        seeds_assistant.ask(q).extracts[0].text.count(expected) > 0
+        for q, _, expected in map(_plain, SEED_QUESTIONS)
+    )
+    assert first / len(SEED_QUESTIONS) >= 0.8
+
+
+def test_follow_up_uses_the_history(seeds_assistant):
+    history = ["Where was the international road transport agreement signed?"]
+    answer = seeds_assistant.ask("And when was it signed?", history=history)
+    assert "September 2014" in answer.extracts[0].text
+    assert answer.query.startswith(history[0])
+
+
+def test_off_topic_question_abstains(seeds_assistant):
+    answer = seeds_assistant.ask("What is the boiling point of water at sea level?")
+    assert answer.abstained
+    assert answer.extracts == []
+    assert answer.related  # closest passages, labelled as not an answer
+    assert answer.to_dict()["message"] == "The sources do not answer this."
+
+
+def test_extracts_are_distinct_and_best_first(seeds_assistant):
+    answer = seeds_assistant.ask("What did the SCO do about terrorism?", k=5)
+    spans = [(e.doc_id, e.start, e.end) for e in answer.extracts]
+    assert len(spans) == len(set(spans)) == 5
+    scores = [e.score for e in answer.extracts]
+    assert scores == sorted(scores, reverse=True)
+    for a in answer.extracts:
+        for b in answer.extracts:
+            if a is not b and a.doc_id == b.doc_id:
+                assert a.end <= b.start or b.end <= a.start
+
+
+def test_every_extract_is_the_exact_source_span(seeds_assistant):
+    for question, _, _ in map(_plain, SEED_QUESTIONS):
+        answer = seeds_assistant.ask(question)
+        for e in answer.extracts + answer.related:
+            text = seeds_assistant.document(e.doc_id).text
+            assert text[e.start : e.end] == e.text
+            assert text[e.context_start : e.context_end] == e.context
+            assert e.context_start <= e.start < e.end <= e.context_end
+
+
+def test_answer_to_dict_is_json_ready(seeds_assistant):
+    answer = seeds_assistant.ask("Where was the road transport agreement signed?")
+    data = json.loads(json.dumps(answer.to_dict()))
+    assert data["abstained"] is False
+    first = data["extracts"][0]
+    assert {"doc_id", "title", "start", "end", "text", "score", "context"} <= set(first)
+    assert data["message"] == first["text"]
+
+
+@pytest.mark.parametrize(
+    "question", ["", "   ", "\n\t", "\x00\x01\x02", "\u200b\u200b", "?!", 12, None]
+)
+def test_unusable_questions_raise_value_error(seeds_assistant, question):
+    with pytest.raises(ValueError, match=r"question"):
+        seeds_assistant.ask(question)
+
+
+def test_huge_question_is_refused_with_a_message(seeds_assistant):
+    with pytest.raises(QuestionError, match="too long"):
+        seeds_assistant.ask("why " * 250_000)
+
+
+def test_control_characters_inside_a_question_are_ignored(seeds_assistant):
+    answer = seeds_assistant.ask("Where was the road\x00 transport\t agreement\r\n signed?")
+    assert "Dushanbe" in answer.extracts[0].text
+
+
+def test_unknown_document_is_a_key_error(seeds_assistant):
+    with pytest.raises(KeyError, match="nope"):
+        seeds_assistant.document("nope.txt")
+
+
+# ----- the span invariant over generated documents (hypothesis) ---------------------------
+
+words = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs",),
+        whitelist_categories=("L", "M", "N", "P", "S", "Zs", "Cc", "Cf"),
+    ),
+    min_size=1,
+    max_size=12,
+)
+sentences = st.lists(words, min_size=1, max_size=60).map(" ".join)
+documents = st.lists(sentences, min_size=1, max_size=8).flatmap(
+    lambda parts: st.sampled_from([". ", ".\r\n", "\n\n", "! ", "؟ "]).map(
+        lambda sep: sep.join(parts)
+    )
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(texts=st.lists(documents, min_size=1, max_size=3), pick=st.integers(0, 10_000))
+def test_span_invariant_on_generated_documents(tmp_path_factory, embedder, texts, pick):
+    folder = tmp_path_factory.mktemp("generated")
+    for n, text in enumerate(texts):
+        (folder / f"doc{n}.txt").write_bytes(text.encode("utf-8"))
+    assistant = Assistant.from_folder(folder, embedder=embedder)
+    for n, text in enumerate(texts):
+        if f"doc{n}.txt" in assistant.documents:
+            stored = assistant.document(f"doc{n}.txt").text
+            assert stored == text.removeprefix("\ufeff")
+    tokens = [t for t in re.findall(r"\w+", " ".join(texts)) if t]
+    question = " ".join(tokens[pick % len(tokens) :][:6]) if tokens else "anything"
+    try:
+        answer = assistant.ask(question or "anything", k=5)
+    except QuestionError:
+        return
+    for e in answer.extracts + answer.related:
+        text = assistant.document(e.doc_id).text
+        assert text[e.start : e.end] == e.text
+        assert text[e.context_start : e.context_end] == e.context
+
+
+def test_gold_file_exists_for_the_eval():
+    assert (ROOT / "eval" / "gold.jsonl").exists()
+
+
+def test_assistant_is_importable_from_package_root():
+    assert Assistant.__module__ == "qa.assistant"

@@ -1,0 +1,96 @@
+"""Documents: reading each supported kind, titles, offsets, and refusing broken files."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.documents import find_files, read_document
+from qa.errors import DocumentError
+
+from .conftest import SEEDS
+from .pdf import make_pdf
+
+
+def test_seed_text_is_the_file_exactly():
+    for doc_id, path in find_files(SEEDS).items():
+        document = read_document(path, doc_id)
+        assert document.text == path.read_text(encoding="utf-8")
+        assert document.doc_id == path.name
+        assert document.title.startswith("Shanghai Cooperation Organization")
+
+
+def test_find_files_recurses_and_skips_hidden_and_unsupported(corpus):
+    (corpus / "sub" / "deeper").mkdir(parents=True)
+    (corpus / "a.txt").write_text("A")
+    (corpus / "sub" / "b.md").write_text("# B")
+    (corpus / "sub" / "deeper" / "c.HTML").write_text("<p>C</p>")
+    (corpus / "image.png").write_bytes(b"\x89PNG")
+    (corpus / ".qa-index").mkdir()
+    (corpus / ".qa-index" / "x.txt").write_text("index internals")
+    (corpus / ".hidden.txt").write_text("hidden")
+    assert sorted(find_files(corpus)) == ["a.txt", "sub/b.md", "sub/deeper/c.HTML"]
+
+
+def test_markdown_title_is_first_heading(corpus):
+    path = corpus / "notes.md"
+    path.write_text("Intro line\n\n## The Real Title ##\n\nBody text here.")
+    assert read_document(path, "notes.md").title == "The Real Title"
+
+
+def test_html_visible_text_and_title(corpus):
+    path = corpus / "page.html"
+    path.write_text(
+        "<html><head><title> Page  Title </title><style>p{color:red}</style></head>"
+        "<body><h1>Heading</h1><p>First <b>bold</b> paragraph.</p>"
+        "<script>alert('x')</script><p>Second paragraph.</p></body></html>"
+    )
+    document = read_document(path, "page.html")
+    assert document.title == "Page Title"
+    assert document.text == "Heading\nFirst bold paragraph.\nSecond paragraph."
+    assert "alert" not in document.text and "color" not in document.text
+
+
+def test_pdf_pages_and_metadata_title(corpus):
+    path = corpus / "report.pdf"
+    path.write_bytes(make_pdf([["Page one says hello."], ["Page two says goodbye."]], "Report X"))
+    document = read_document(path, "report.pdf")
+    assert document.title == "Report X"
+    assert document.kind == "pdf"
+    second = document.text.index("Page two")
+    assert document.page_at(0) == 1
+    assert document.page_at(second) == 2
+    assert document.page_at(len(document.text) - 1) == 2
+
+
+def test_text_file_holding_a_pdf_is_read_as_pdf(corpus):
+    path = corpus / "disguised.txt"
+    path.write_bytes(make_pdf([["Hidden PDF text."]]))
+    assert read_document(path, "disguised.txt").text == "Hidden PDF text."
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("binary.txt", bytes(range(256)) * 4, "binary"),
+        ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "PDF"),
+        ("empty.pdf", make_pdf([[]]), "no extractable text"),
+    ],
+)
+def test_unreadable_files_raise_document_error(corpus, name, data, reason):
+    path = corpus / name
+    path.write_bytes(data)
+    with pytest.raises(DocumentError, match=reason) as caught:
+        read_document(path, name)
+    assert caught.value.path == str(path)
+
+
+def test_non_utf8_text_is_decoded_not_dropped(corpus):
+    path = corpus / "latin1.txt"
+    path.write_bytes("Café au lait costs 3 €.".encode("cp1252"))
+    assert read_document(path, "latin1.txt").text == "Café au lait costs 3 €."
+
+
+def test_utf16_with_bom_is_decoded(corpus):
+    path = corpus / "wide.txt"
+    path.write_bytes("Wide text.".encode("utf-16"))
+    assert read_document(path, "wide.txt").text == "Wide text."

@@ -1,0 +1,165 @@
+"""Index: persistence, incremental updates by content hash, and recovery from damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from qa import Assistant
+from qa.index import CorpusIndex
+
+from .conftest import SEEDS
+
+
+@pytest.fixture
+def seeds_copy(corpus):
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, corpus / path.name)
+    return corpus
+
+
+def _count(embedder):
+    return embedder.texts_encoded
+
+
+def test_reopening_an_unchanged_folder_embeds_nothing(seeds_copy, embedder):
+    before = _count(embedder)
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    built = _count(embedder) - before
+    assert built == len(first.index.sentence_span) + len(first.index)
+    assert (seeds_copy / ".qa-index" / "CURRENT").exists()
+
+    before = _count(embedder)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert _count(embedder) == before
+    assert second.index.last_sync.unchanged == sorted(first.documents)
+    np.testing.assert_array_equal(second.index.passage_vectors, first.index.passage_vectors)
+    assert second.ask("Where was the road transport agreement signed?").extracts
+
+
+def test_touching_a_file_without_changing_it_embeds_nothing(seeds_copy, embedder):
+    Assistant.from_folder(seeds_copy, embedder=embedder)
+    path = next(seeds_copy.glob("*.txt"))
+    os.utime(path, ns=(1, 1))
+    before = _count(embedder)
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert _count(embedder) == before
+    assert assistant.index.last_sync.unchanged == sorted(assistant.documents)
+
+
+def test_add_change_delete_reembed_only_that_file(seeds_copy, embedder):
+    Assistant.from_folder(seeds_copy, embedder=embedder)
+
+    (seeds_copy / "zoo.txt").write_text(
+        "The city zoo keeps three snow leopards.\nThey arrived from Nepal in 2019."
+    )
+    before = _count(embedder)
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    report = assistant.index.last_sync
+    assert report.added == ["zoo.txt"] and not report.changed and not report.removed
+    assert _count(embedder) - before == 3  # two sentences and one passage
+    answer = assistant.ask("How many snow leopards does the zoo have?")
+    assert answer.extracts[0].doc_id == "zoo.txt"
+    assert "three snow leopards" in answer.extracts[0].text
+
+    (seeds_copy / "zoo.txt").write_text("The city zoo keeps five snow leopards.")
+    before = _count(embedder)
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert assistant.index.last_sync.changed == ["zoo.txt"]
+    assert _count(embedder) - before == 2
+    answer = assistant.ask("How many snow leopards does the zoo have?")
+    assert "five snow leopards" in answer.extracts[0].text
+
+    (seeds_copy / "zoo.txt").unlink()
+    before = _count(embedder)
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert assistant.index.last_sync.removed == ["zoo.txt"]
+    assert _count(embedder) == before
+    assert "zoo.txt" not in assistant.documents
+    answer = assistant.ask("How many snow leopards does the zoo have?")
+    assert all(e.doc_id != "zoo.txt" for e in answer.extracts + answer.related)
+
+
+def test_index_dir_can_live_elsewhere(seeds_copy, tmp_path, embedder):
+    elsewhere = tmp_path / "elsewhere"
+    assistant = Assistant.from_folder(seeds_copy, index_dir=elsewhere, embedder=embedder)
+    assert (elsewhere / "CURRENT").exists()
+    assert not (seeds_copy / ".qa-index").exists()
+    assert assistant.index.index_dir == elsewhere
+
+
+def test_index_dir_from_environment(seeds_copy, tmp_path, embedder, monkeypatch):
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "from-env"))
+    Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert (tmp_path / "from-env" / "CURRENT").exists()
+
+
+def _generation(folder):
+    index_dir = folder / ".qa-index"
+    return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+@pytest.mark.parametrize("damage", ["truncate-vectors", "garble-faiss", "bad-manifest"])
+def test_damaged_index_is_detected_and_rebuilt(seeds_copy, embedder, damage):
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    expected = first.ask("Where was the road transport agreement signed?").extracts[0]
+    generation = _generation(seeds_copy)
+    if damage == "truncate-vectors":
+        path = generation / "vectors.npz"
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "garble-faiss":
+        path = generation / "dense.faiss"
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        (generation / "manifest.json").write_text("{not json")
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert assistant.index.last_sync.rebuilt_reason
+    assert sorted(assistant.index.last_sync.added) == sorted(first.documents)
+    again = assistant.ask("Where was the road transport agreement signed?").extracts[0]
+    assert (again.doc_id, again.start, again.end) == (expected.doc_id, expected.start, expected.end)
+
+
+def test_index_from_another_model_or_format_is_rebuilt(seeds_copy, embedder):
+    Assistant.from_folder(seeds_copy, embedder=embedder)
+    manifest_path = _generation(seeds_copy) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"] = "some-other-model"
+    manifest_path.write_text(json.dumps(manifest))
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert "model" in assistant.index.last_sync.rebuilt_reason
+
+
+def test_unreadable_file_is_skipped_and_named(seeds_copy, embedder, caplog):
+    (seeds_copy / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    assistant = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert "binary.txt" in assistant.index.last_sync.skipped
+    assert "binary.txt" not in assistant.documents
+    assert any("binary.txt" in record.getMessage() for record in caplog.records)
+    assert len(assistant.documents) == 2
+
+
+def test_empty_folder_gives_an_abstaining_assistant(corpus, embedder):
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    assert len(assistant.index) == 0
+    answer = assistant.ask("Anything at all?")
+    assert answer.abstained and answer.extracts == []
+
+
+def test_old_generation_is_kept_until_the_new_one_is_complete(seeds_copy, embedder):
+    Assistant.from_folder(seeds_copy, embedder=embedder)
+    old = _generation(seeds_copy)
+    # A crashed writer leaves a half-written generation behind; CURRENT still names the old one.
+    crashed = seeds_copy / ".qa-index" / "gen-crashed"
+    crashed.mkdir()
+    (crashed / "vectors.npz").write_bytes(b"partial")
+    index = CorpusIndex(seeds_copy, embedder=embedder)
+    before = _count(embedder)
+    report = index.sync()
+    assert not report.rebuilt_reason and _count(embedder) == before
+    assert _generation(seeds_copy) == old
