@@ -136,16 +136,38 @@ class Assistant:
         ``history`` is the list of earlier questions in the conversation, oldest first.
         Raises ``ValueError`` (``QuestionError``) for an empty or unusable question.
         """
-        question = clean_question(question)
-        history = [clean_question(h) for h in (history or []) if isinstance(h, str) and h.strip()]
+        return self.ask_many([question], [history or []], k=k)[0]
+
+    def ask_many(
+        self,
+        questions: list[str],
+        histories: list[list[str]] | None = None,
+        k: int = 3,
+    ) -> list[Answer]:
+        """``ask`` for many questions at once, embedding them in batches (for evaluation)."""
         if k < 1:
             raise ValueError("k must be at least 1")
-        _ = self.embedder.model  # load before timing, so timings describe the query alone
-        timings: dict[str, float] = {}
+        histories = histories or [[] for _ in questions]
+        if len(histories) != len(questions):
+            raise ValueError("give one history per question")
+        cleaned = [clean_question(q) for q in questions]
+        queries = [
+            resolve(q, [clean_question(h) for h in history if isinstance(h, str) and h.strip()])
+            for q, history in zip(cleaned, histories)
+        ]
+        _ = self.embedder.model  # load before timing, so timings describe the queries alone
         began = time.perf_counter()
-        query = resolve(question, history)
-        vector = self.embedder.encode([query])[0]
-        timings["embed"] = time.perf_counter() - began
+        vectors = self.embedder.encode(queries)
+        embed_each = (time.perf_counter() - began) / max(1, len(queries))
+        return [
+            self._answer(question, query, vector, k, embed_each)
+            for question, query, vector in zip(cleaned, queries, vectors)
+        ]
+
+    def _answer(
+        self, question: str, query: str, vector: np.ndarray, k: int, embed_seconds: float
+    ) -> Answer:
+        timings = {"embed": embed_seconds}
         with self._lock:
             mark = time.perf_counter()
             passages = self.retriever.run(terms(query), vector, k=max(10, k))
@@ -153,9 +175,9 @@ class Assistant:
             mark = time.perf_counter()
             extracts = self.extractor.run(query, vector, passages, k=k)
             timings["extract"] = time.perf_counter() - mark
+        timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
         abstained = confidence < self.settings.abstain_below
-        timings["total"] = time.perf_counter() - began
         return Answer(
             question=question,
             query=query,
@@ -172,4 +194,4 @@ def default_folder() -> Path:
     return Path(__file__).resolve().parent.parent / "seeds"
 
 
-__all__ = ["Assistant", "Settings", "clean_question", "default_folder", "np"]
+__all__ = ["Assistant", "Settings", "clean_question", "default_folder"]

@@ -207,3 +207,15 @@ def test_gold_file_exists_for_the_eval():
 
 def test_assistant_is_importable_from_package_root():
     assert Assistant.__module__ == "qa.assistant"
+
+
+def test_ask_many_matches_ask(seeds_assistant):
+    questions = ["Where was the road transport agreement signed?", "And when was it signed?"]
+    histories = [[], [questions[0]]]
+    batch = seeds_assistant.ask_many(questions, histories, k=2)
+    single = [seeds_assistant.ask(q, history=h, k=2) for q, h in zip(questions, histories)]
+    for a, b in zip(batch, single):
+        assert [(e.doc_id, e.start, e.end) for e in a.extracts] == [
+            (e.doc_id, e.start, e.end) for e in b.extracts
+        ]
+        assert abs(a.confidence - b.confidence) < 1e-3
