@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
             for name in names
         }
         print(format_table(rows))
-    print(f"\n* shipped configuration. Thresholds: "
+    print("\n* shipped configuration. Thresholds: "
           + ", ".join(f"{n}={report['configs'][n]['abstain_below']}" for n in names))  # fmt: skip
     (out / "gold.json").write_text(json.dumps(report, indent=1, default=float))
     print(f"wrote {out / 'gold.json'} and {len(names)} CSV file(s) in {out}")
