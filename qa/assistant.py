@@ -178,6 +178,10 @@ class Assistant:
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
         abstained = confidence < self.settings.abstain_below
+        if not abstained:  # further extracts are offered only when they too clear the bar
+            extracts = [extracts[0]] + [
+                e for e in extracts[1:] if e.score >= self.settings.abstain_below
+            ]
         return Answer(
             question=question,
             query=query,

@@ -130,13 +130,21 @@ class CorpusIndex:
         report.seconds = time.perf_counter() - began
         return report
 
-    def add_file(self, path: Path, doc_id: str) -> Document:
-        """Read, embed and index one file now (used by uploads), then persist."""
+    def add_file(self, path: Path, doc_id: str, final_path: Path | None = None) -> Document:
+        """Read, embed and index one file now (used by uploads), then persist.
+
+        With ``final_path``, the file is moved there only after it was read and embedded, so
+        a file that cannot be indexed never enters the corpus. Raises ``DocumentError``.
+        """
         from filelock import FileLock
 
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
-            entry = self._embed_file(path, doc_id)
-            self.entries[doc_id] = entry
+            entry = self._embed_file(Path(path), doc_id)
+            if final_path is not None:
+                os.replace(path, final_path)
+                stat = Path(final_path).stat()
+                entry.size, entry.mtime_ns = stat.st_size, stat.st_mtime_ns
+            self.entries = dict(sorted({**self.entries, doc_id: entry}.items()))
             self._assemble()
             self._save()
         return entry.document

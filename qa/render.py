@@ -1,0 +1,106 @@
+"""HTML for answers and source documents. Every piece of document or user text is escaped.
+
+Escaping covers HTML and Markdown: the chat renders Markdown, so characters such as ``*``,
+``[`` or ``(`` in a document become numeric entities and show as themselves, never as links
+or markup.
+"""
+
+from __future__ import annotations
+
+from .answer import NO_ANSWER, Answer, Extract
+from .documents import Document
+
+_MARKDOWN = {ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+-.!|~>:=$<&\"'"}
+
+
+def escape(text: str) -> str:
+    """``text`` safe to put in HTML or Markdown: shows literally, never runs or links."""
+    return "".join(_MARKDOWN.get(ch, ch) for ch in text)
+
+
+def confidence_label(score: float) -> str:
+    """A reading of an extract score: the bands are fixed points on the same scale."""
+    if score >= 0.65:
+        return "high"
+    if score >= 0.5:
+        return "medium"
+    return "low"
+
+
+def cite(extract: Extract) -> str:
+    """``title — file, characters a–b (page n)``, escaped."""
+    page = f", page {extract.page}" if extract.page else ""
+    return (
+        f"<i>{escape(extract.title)}</i> — <code>{escape(extract.doc_id)}</code>, "
+        f"characters {extract.start}–{extract.end}{page}"
+    )
+
+
+def quote(extract: Extract) -> str:
+    """The extract's text, escaped, with its answering phrase (if any) in bold."""
+    text = extract.text
+    if extract.focus_start is not None and extract.focus_end is not None:
+        a, b = extract.focus_start - extract.start, extract.focus_end - extract.start
+        if 0 <= a < b <= len(text):
+            return (
+                escape(text[:a])
+                + f'<strong class="qa-focus">{escape(text[a:b])}</strong>'
+                + escape(text[b:])
+            )
+    return escape(text)
+
+
+def answer_html(answer: Answer) -> str:
+    """The chat message for an answer: the best extract quoted, citations, and sources."""
+    if answer.abstained or not answer.extracts:
+        parts = [f"<p><b>{NO_ANSWER}</b></p>"]
+        if answer.related:
+            items = "".join(
+                f"<li>{escape(e.text)}<br><small>{cite(e)}</small></li>" for e in answer.related
+            )
+            parts.append(
+                "<details><summary>Closest passages — <i>not an answer</i></summary>"
+                f"<ul>{items}</ul></details>"
+            )
+        return "".join(parts)
+    best = answer.extracts[0]
+    parts = [f"<blockquote>“{quote(best)}” <sup>[1]</sup></blockquote>"]
+    sources = "".join(
+        f"<li>[{n}] {cite(e)} · confidence {confidence_label(e.score)} ({e.score:.2f})"
+        + (f"<br>“{escape(e.text)}”" if n > 1 else "")
+        + "</li>"
+        for n, e in enumerate(answer.extracts, 1)
+    )
+    parts.append(f'<p><small>Sources:</small></p><ol class="qa-sources">{sources}</ol>')
+    return "".join(parts)
+
+
+def document_html(
+    document: Document, cited: tuple[int, int] | None = None, others: list[tuple[int, int]] = ()
+) -> str:
+    """The whole document, escaped, with the ``cited`` span highlighted (``id="qa-cited"``)
+    and ``others`` marked lightly. Overlaps resolve in favour of the cited span."""
+    text = document.text
+    marks: list[tuple[int, int, str]] = []
+    if cited:
+        marks.append((cited[0], cited[1], "qa-cited"))
+    for start, end in others:
+        if cited and start < cited[1] and cited[0] < end:
+            continue
+        marks.append((start, end, "qa-other"))
+    marks.sort()
+    out, position = [], 0
+    for start, end, kind in marks:
+        start, end = max(start, position), min(end, len(text))
+        if start >= end:
+            continue
+        out.append(escape(text[position:start]))
+        element_id = ' id="qa-cited"' if kind == "qa-cited" else ""
+        out.append(f'<mark class="{kind}"{element_id}>{escape(text[start:end])}</mark>')
+        position = end
+    out.append(escape(text[position:]))
+    header = (
+        f'<div class="qa-doc-head"><b>{escape(document.title)}</b><br>'
+        f"<code>{escape(document.doc_id)}</code> · {len(text):,} characters</div>"
+    )
+    return f'{header}<div class="qa-doc" id="qa-doc">{"".join(out)}</div>'

@@ -1,0 +1,330 @@
+"""The web chat (Gradio): ask, read the verbatim answer, see exactly where it comes from.
+
+Layout: a chat on the left; on the right the source panel, which shows the whole cited
+document with the cited span highlighted and scrolled into view (other extracts from the same
+document lightly marked). A Sources tab lists the documents, shows any of them, and takes
+uploads. ``/ask`` is also an API endpoint returning ``Answer.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import gradio as gr
+
+from .answer import Answer
+from .assistant import Assistant
+from .documents import SUPPORTED_SUFFIXES
+from .errors import DocumentError, QAError
+from .render import answer_html, cite, document_html, escape
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+EXAMPLES = [
+    "Where was the road transport agreement signed?",
+    "Who announced that China would set up CNISCO?",
+    "What share of UNESCO's World Heritage List are cultural sites of SCO countries?",
+    "Which countries held joint anti-terrorism exercises in October 2002?",
+]
+PANEL_EMPTY = "<p class='qa-hint'>Ask a question: the cited source appears here.</p>"
+
+CSS = """
+.qa-doc { white-space: pre-wrap; max-height: 60vh; overflow-y: auto; line-height: 1.5;
+          padding: 8px; border: 1px solid var(--border-color-primary); border-radius: 6px; }
+.qa-doc-head { margin-bottom: 6px; }
+mark.qa-cited { background: #ffd54f; color: #000; padding: 1px 0; }
+mark.qa-other { background: #fff3c4; color: #000; }
+strong.qa-focus { background: #ffe082; color: #000; }
+"""
+SCROLL_JS = """() => { setTimeout(() => {
+  const el = document.getElementById('qa-cited');
+  if (el) el.scrollIntoView({block: 'center', behavior: 'instant'});
+}, 50); }"""
+
+
+def safe_filename(name: str) -> str:
+    """A plain file name from an uploaded name: no folders, no hidden or odd characters."""
+    name = unicodedata.normalize("NFKC", Path(str(name).replace("\\", "/")).name)
+    name = re.sub(r"[^\w.\- ]+", "_", name).strip(" .")
+    stem, suffix = os.path.splitext(name)
+    if not stem:
+        stem = "upload"
+    return f"{stem[:100]}{suffix.lower()}"
+
+
+class ChatApp:
+    """The state-free callbacks of the web UI, bound to one Assistant and corpus folder."""
+
+    def __init__(self, assistant: Assistant):
+        self.assistant = assistant
+
+    # ----- chat -----------------------------------------------------------------------
+
+    def respond(self, question: str, messages: list, questions: list, answers: list):
+        """Answer ``question`` in the conversation; returns the new UI state."""
+        messages = list(messages or [])
+        questions = list(questions or [])
+        answers = list(answers or [])
+        try:
+            answer = self.assistant.ask(question, history=questions)
+        except ValueError as error:
+            gr.Warning(str(error))
+            return (question, messages, questions, answers, gr.update(), gr.update())
+        questions.append(answer.question)
+        answers.append(answer.to_dict())
+        messages.append({"role": "user", "content": escape(answer.question)})
+        messages.append({"role": "assistant", "content": answer_html(answer)})
+        return ("", messages, questions, answers, *self._citations(answer.to_dict()))
+
+    def _citations(self, answer: dict):
+        extracts = answer["extracts"]
+        if not extracts:
+            return gr.update(choices=[], value=None, visible=False), PANEL_EMPTY
+        choices = [
+            (f"[{n}] {e['title'][:60]} — {e['doc_id']}, {e['start']}–{e['end']}", n - 1)
+            for n, e in enumerate(extracts, 1)
+        ]
+        return (
+            gr.update(choices=choices, value=0, visible=True),
+            self.source_panel(answer, 0),
+        )
+
+    def source_panel(self, answer: dict | None, choice: int | None) -> str:
+        """The document of citation ``choice`` of ``answer``, with the span highlighted."""
+        if not answer or choice is None or not answer["extracts"]:
+            return PANEL_EMPTY
+        extracts = answer["extracts"]
+        chosen = extracts[int(choice)]
+        try:
+            document = self.assistant.document(chosen["doc_id"])
+        except KeyError:
+            return f"<p>{escape(chosen['doc_id'])} is no longer in the index.</p>"
+        others = [
+            (e["start"], e["end"])
+            for e in extracts
+            if e is not chosen and e["doc_id"] == chosen["doc_id"]
+        ]
+        return document_html(document, (chosen["start"], chosen["end"]), others)
+
+    def select_citation(self, choice, answers: list) -> str:
+        return self.source_panel(answers[-1] if answers else None, choice)
+
+    def select_message(self, answers: list, event: gr.SelectData):
+        """Clicking an answer in the chat shows its first citation."""
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        turn = int(index) // 2
+        if not answers or turn >= len(answers):
+            return gr.update(), gr.update()
+        answer = answers[turn]
+        return self._citations(answer)
+
+    @staticmethod
+    def clear():
+        return "", [], [], [], gr.update(choices=[], value=None, visible=False), PANEL_EMPTY
+
+    # ----- sources --------------------------------------------------------------------
+
+    def sources_table(self) -> list[list]:
+        index = self.assistant.index
+        rows = []
+        for doc_id, entry in index.entries.items():
+            rows.append([entry.document.title, doc_id, entry.size, len(entry.passages)])
+        return rows
+
+    def show_document(self, doc_id: str | None) -> str:
+        if not doc_id:
+            return PANEL_EMPTY
+        try:
+            return document_html(self.assistant.document(doc_id))
+        except KeyError:
+            return f"<p>{escape(doc_id)} is not in the index.</p>"
+
+    def upload(self, files, progress=gr.Progress()):  # noqa: B008 (Gradio's injection idiom)
+        """Copy uploaded files into the corpus and index them; report each file's outcome."""
+        files = files or []
+        if not isinstance(files, list):
+            files = [files]
+        lines = []
+        for n, file in enumerate(files):
+            source = Path(getattr(file, "name", file))
+            progress((n, len(files)), desc=f"Indexing {source.name}")
+            lines.append(self._add_one(source))
+        choices = sorted(self.assistant.documents)
+        status = "\n".join(lines) or "No file chosen."
+        return status, self.sources_table(), gr.update(choices=choices)
+
+    def _add_one(self, source: Path) -> str:
+        name = safe_filename(source.name)
+        if Path(name).suffix not in SUPPORTED_SUFFIXES:
+            return f"✗ {name}: not a supported type ({', '.join(sorted(SUPPORTED_SUFFIXES))})."
+        size = source.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
+        folder = self.assistant.index.folder
+        target = _free_name(folder, name)
+        # Copy beside the target first, index, and only then give it its real name: a file that
+        # fails to index never appears in the corpus.
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=target.suffix)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, temporary)
+            try:
+                self.assistant.index.add_file(Path(temporary), target.name, final_path=target)
+            except DocumentError as error:
+                return f"✗ {name}: {error.reason}. Nothing was changed."
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        entry = self.assistant.index.entries[target.name]
+        return f"✓ {target.name}: indexed, {len(entry.passages)} passages."
+
+    # ----- API ------------------------------------------------------------------------
+
+    def api_ask(self, question: str, history: list[str] | None = None) -> dict:
+        """Answer ``question`` (``history``: earlier questions, oldest first) as a dict."""
+        try:
+            return self.assistant.ask(question, history=list(history or [])).to_dict()
+        except (QAError, ValueError) as error:
+            raise gr.Error(str(error)) from error
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    target = folder / name
+    stem, suffix = target.stem, target.suffix
+    n = 1
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return target
+
+
+def build(assistant: Assistant) -> gr.Blocks:
+    """The Gradio app for ``assistant``."""
+    app = ChatApp(assistant)
+    with gr.Blocks(title="qa — answers quoted from your sources") as demo:
+        gr.Markdown(
+            "### Ask the sources\nEvery answer is quoted **verbatim** from the documents, "
+            "with its exact location. When the documents do not say, the answer says so."
+        )
+        questions = gr.State([])
+        answers = gr.State([])
+        with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Conversation",
+                    height=480,
+                    sanitize_html=True,
+                    feedback_options=None,
+                    elem_id="qa-chat",
+                )
+                with gr.Row():
+                    box = gr.Textbox(
+                        placeholder="Ask a question about the documents…",
+                        show_label=False,
+                        scale=5,
+                        elem_id="qa-question",
+                        max_length=2000,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                citations = gr.Radio(
+                    label="Citations of the last answer (select to view)",
+                    choices=[],
+                    visible=False,
+                    type="value",
+                    elem_id="qa-citations",
+                )
+                with gr.Row():
+                    gr.Examples(EXAMPLES, inputs=box, label="Try")
+                    clear = gr.Button("Clear conversation", elem_id="qa-clear")
+            with gr.Column(scale=2):
+                panel = gr.HTML(PANEL_EMPTY, label="Source", elem_id="qa-source")
+        with gr.Tab("Sources"):
+            table = gr.Dataframe(
+                value=app.sources_table(),
+                headers=["title", "file", "bytes", "passages"],
+                interactive=False,
+                elem_id="qa-sources-table",
+            )
+            with gr.Row():
+                picker = gr.Dropdown(
+                    choices=sorted(assistant.documents), label="Show a document", scale=2
+                )
+                with gr.Column(scale=2):
+                    files = gr.File(
+                        label="Add documents (txt, md, html, pdf)",
+                        file_count="multiple",
+                        file_types=sorted(SUPPORTED_SUFFIXES),
+                        elem_id="qa-upload",
+                    )
+                    add = gr.Button("Add to sources", elem_id="qa-add")
+                    status = gr.Textbox(label="Upload status", interactive=False, lines=3)
+            viewer = gr.HTML(PANEL_EMPTY, elem_id="qa-viewer")
+
+        outputs = [box, chatbot, questions, answers, citations, panel]
+        for trigger in (box.submit, send.click):
+            trigger(
+                app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
+            ).then(None, js=SCROLL_JS)
+        citations.input(
+            app.select_citation, [citations, answers], panel, api_visibility="private"
+        ).then(None, js=SCROLL_JS)
+        chatbot.select(
+            app.select_message, [answers], [citations, panel], api_visibility="private"
+        ).then(None, js=SCROLL_JS)
+        clear.click(app.clear, None, outputs, api_visibility="private")
+        picker.change(app.show_document, picker, viewer, api_visibility="private")
+        add.click(
+            app.upload,
+            files,
+            [status, table, picker],
+            api_name="upload",
+            api_visibility="undocumented",
+        )
+        gr.api(app.api_ask, api_name="ask")
+    return demo
+
+
+def serve(
+    folder: str | os.PathLike = "seeds",
+    host: str | None = None,
+    port: int | None = None,
+    index_dir: str | os.PathLike | None = None,
+    model: str | None = None,
+    block: bool = True,
+):
+    """Index ``folder`` (with progress) and serve the chat; returns the running Blocks."""
+    import sys
+
+    def progress(fraction, message):
+        print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="" if fraction < 1 else "\n",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    assistant = Assistant.from_folder(folder, index_dir=index_dir, model=model, progress=progress)
+    host = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = int(port or os.environ.get("GRADIO_SERVER_PORT", 7860))
+    demo = build(assistant)
+    demo.queue(default_concurrency_limit=4)
+    print(
+        f"qa: {len(assistant.documents)} documents, {len(assistant.index)} passages "
+        f"from {Path(folder).resolve()}; serving on http://{host}:{port}",
+        flush=True,
+    )
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=not block,
+        show_error=True,
+        css=CSS,
+        quiet=True,
+    )
+    return demo
+
+
+__all__ = ["ChatApp", "build", "cite", "safe_filename", "serve", "Answer"]

@@ -1,0 +1,328 @@
+"""Web UI: the real Gradio app on a free port, driven by gradio_client and by Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from qa import Assistant
+from qa.render import answer_html, document_html, escape
+from qa.ui import CSS, build, safe_filename
+
+from .conftest import ROOT, SEEDS
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+# Untrusted text that must show as text: raw HTML, an event handler, a javascript: link.
+XSS_MARKDOWN = (
+    "# Zebra facts\n\n"
+    "Zebras sleep standing up on the savanna <script>window.__xss = 1</script> at night.\n\n"
+    'The zebra stripe pattern <img src=x onerror="window.__xss = 2"> is unique to each animal.\n\n'
+    "Read the [zebra guide](javascript:window.__xss=3) for the zebra diet of grass.\n"
+)
+XSS_HTML = (
+    "<html><head><title>Giraffe &lt;b&gt;facts&lt;/b&gt;</title></head><body>"
+    "<p>Giraffes have &lt;script&gt;window.__xss=4&lt;/script&gt; long necks for browsing.</p>"
+    "<script>window.__xss = 5</script></body></html>"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ui")
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, folder / path.name)
+    (folder / "zebra.md").write_text(XSS_MARKDOWN, encoding="utf-8")
+    (folder / "giraffe.html").write_text(XSS_HTML, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(ui_folder, embedder):
+    """The real app (real model and index) served on a free loopback port."""
+    assistant = Assistant.from_folder(ui_folder, embedder=embedder)
+    demo = build(assistant)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS
+    )
+    yield f"http://127.0.0.1:{port}/", assistant
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server[0], verbose=False)
+
+
+# ----- rendering (pure functions) ---------------------------------------------------------
+
+
+def test_escape_neutralises_html_and_markdown():
+    raw = '<script>x</script> <img src=x onerror="y"> [a](javascript:z) **b** `c`'
+    safe = escape(raw)
+    for needle in ("<", ">", "[", "](", "**", "`", "javascript:"):
+        assert needle not in safe
+    assert html_unescape(safe) == raw
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def test_document_html_marks_cited_and_other_spans(server):
+    _, assistant = server
+    document = assistant.document("zebra.md")
+    start = document.text.index("Zebras sleep")
+    other = document.text.index("The zebra stripe")
+    markup = document_html(document, (start, start + 12), [(other, other + 16)])
+    assert '<mark class="qa-cited" id="qa-cited">Zebras sleep</mark>' in markup
+    assert '<mark class="qa-other">The zebra stripe</mark>' in markup
+    assert "<script>" not in markup and "<img" not in markup
+
+
+def test_answer_html_abstention_is_plain_and_labelled(server):
+    _, assistant = server
+    answer = assistant.ask("Who won the 2018 football World Cup?")
+    markup = answer_html(answer)
+    assert "The sources do not answer this." in markup
+    assert "not an answer" in markup
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../x.txt", "x.txt"),
+        ("/etc/passwd.md", "passwd.md"),
+        ("C:\\evil\\a.PDF", "a.pdf"),
+        (".hidden.txt", "hidden.txt"),
+        ("we<i>rd na:me?.html", "we_i_rd na_me_.html"),
+        ("...", "upload"),
+    ],
+)
+def test_safe_filename_keeps_uploads_inside_the_corpus(name, expected):
+    assert safe_filename(name) == expected
+
+
+# ----- server, through gradio_client ------------------------------------------------------
+
+
+def test_api_ask_returns_answer_dict_with_exact_spans(client, server):
+    _, assistant = server
+    result = client.predict("Where was the road transport agreement signed?", api_name="/ask")
+    assert result["abstained"] is False
+    top = result["extracts"][0]
+    assert "Dushanbe" in top["text"]
+    assert assistant.document(top["doc_id"]).text[top["start"] : top["end"]] == top["text"]
+
+
+def test_api_abstains_off_topic(client):
+    result = client.predict("What is the boiling point of water at sea level?", api_name="/ask")
+    assert result["abstained"] is True
+    assert result["extracts"] == []
+    assert result["message"] == "The sources do not answer this."
+
+
+def test_api_follow_up_uses_history(client):
+    result = client.predict(
+        "And when was it signed?",
+        ["Where was the road transport agreement signed?"],
+        api_name="/ask",
+    )
+    assert "September 2014" in result["extracts"][0]["text"]
+
+
+def test_api_blank_question_is_a_clear_error(client):
+    with pytest.raises(Exception, match="question is empty"):
+        client.predict("  ", api_name="/ask")
+
+
+def test_upload_indexes_a_new_document_and_refuses_a_bad_one(client, server, tmp_path):
+    _, assistant = server
+    good = tmp_path / "otters.txt"
+    good.write_text("Sea otters hold hands while they sleep so they do not drift apart.")
+    status, table, _ = client.predict([handle_file(str(good))], api_name="/upload")
+    assert "otters.txt: indexed" in status
+    assert "otters.txt" in assistant.documents
+    assert (assistant.index.folder / "otters.txt").exists()
+    result = client.predict("Why do sea otters hold hands?", api_name="/ask")
+    assert result["extracts"][0]["doc_id"] == "otters.txt"
+
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really")
+    before = sorted(assistant.documents)
+    status, _, _ = client.predict([handle_file(str(bad))], api_name="/upload")
+    assert "broken.pdf" in status and "Nothing was changed" in status
+    assert sorted(assistant.documents) == before
+    assert not (assistant.index.folder / "broken.pdf").exists()
+    assert not list(assistant.index.folder.glob(".upload-*"))
+
+    # Persisted: a fresh Assistant on the folder sees the upload without re-embedding it.
+    before = assistant.embedder.texts_encoded
+    again = Assistant.from_folder(assistant.index.folder, embedder=assistant.embedder)
+    assert "otters.txt" in again.documents
+    assert assistant.embedder.texts_encoded == before
+
+
+def test_app_py_starts_and_answers(ui_folder, tmp_path):
+    """``python app.py`` as a user runs it: prints where it serves, then answers over HTTP."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--folder", str(ui_folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        lines = []
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if "serving on" in line:
+                break
+            assert process.poll() is None, "".join(lines)
+        assert f"http://127.0.0.1:{port}" in lines[-1]
+        assert "documents" in lines[-1] and "passages" in lines[-1]
+        result = None
+        while time.monotonic() < deadline and result is None:
+            try:
+                result = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+                    "Who announced that China would set up CNISCO?", api_name="/ask"
+                )
+            except Exception:  # the server may still be starting
+                time.sleep(0.5)
+        assert result and "Xi Jinping" in result["extracts"][0]["text"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# ----- real browser -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash tests/run`, which installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs
+    page.goto(server[0])
+    page.wait_for_selector("#qa-question textarea", timeout=60_000)
+    yield page
+    context.close()
+
+
+def ask_in_browser(page, question: str) -> None:
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    page.locator("#qa-ask").click()
+
+
+def test_browser_shows_answer_and_highlighted_source(page):
+    ask_in_browser(page, "Where was the road transport agreement signed?")
+    page.wait_for_selector("#qa-chat blockquote", timeout=60_000)
+    quote = page.locator("#qa-chat blockquote").last.inner_text()
+    assert "Dushanbe" in quote
+    cited = page.locator("#qa-source mark#qa-cited")
+    cited.wait_for(timeout=30_000)
+    assert "Dushanbe, Tajikistan" in cited.inner_text()
+    assert cited.is_visible()
+    assert page.locator("#qa-source").inner_text().count("Shanghai Cooperation") >= 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+    # A follow-up in the same conversation uses the history.
+    ask_in_browser(page, "And when was it signed?")
+    page.wait_for_function(
+        "document.querySelectorAll('#qa-chat blockquote').length >= 2", timeout=60_000
+    )
+    assert "September 2014" in page.locator("#qa-chat blockquote").last.inner_text()
+
+
+def test_browser_abstention_reads_plainly(page):
+    ask_in_browser(page, "How many moons does Mars have?")
+    page.wait_for_function(
+        "document.querySelector('#qa-chat') && "
+        "document.querySelector('#qa-chat').innerText.includes('The sources do not answer this.')",
+        timeout=60_000,
+    )
+    assert page.locator("#qa-source mark#qa-cited").count() == 0
+
+
+def test_browser_shows_untrusted_text_as_text(page):
+    for question in (
+        "How do zebras sleep on the savanna?",
+        "What is unique about the zebra stripe pattern?",
+        "Where can I read about the zebra diet of grass?",
+        "Why do giraffes have long necks?",
+    ):
+        ask_in_browser(page, question)
+        page.wait_for_timeout(300)
+    page.wait_for_function(
+        "document.querySelectorAll('#qa-chat .message-row, #qa-chat [data-testid=bot]').length"
+        " >= 4 && document.querySelector('#qa-chat').innerText.includes('giraffe')",
+        timeout=90_000,
+    )
+    chat_text = page.locator("#qa-chat").inner_text()
+    assert "<img src=x onerror=" in chat_text or "<script>" in chat_text
+    assert page.dialogs == []
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#qa-chat img[src='x'], #qa-source img[src='x']").count() == 0
+    assert (
+        page.locator("#qa-chat a[href^='javascript'], #qa-source a[href^='javascript']").count()
+        == 0
+    )
+    assert page.locator("#qa-chat script, #qa-source script").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
