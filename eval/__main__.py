@@ -20,7 +20,7 @@ from qa import Assistant, Settings
 from qa.assistant import default_folder
 from qa.retrieval import RetrievalSettings
 
-from .gold import GOLD, calibrate, evaluate, load_gold, safe_name, summarize
+from .gold import GOLD, abstain_below, calibrate, evaluate, load_gold, safe_name, summarize
 
 CONFIGS = {
     "bm25": RetrievalSettings(mode="bm25"),
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         threshold = settings.abstain_below
         if args.calibrate:
             threshold = calibrate([r for r in records if r["split"] == "dev"])
-            for r in records:
-                r["abstained"] = r["confidence"] < threshold
+            records = [abstain_below(r, threshold) for r in records]
         splits = {
             split: summarize([r for r in records if r["split"] == split])
             for split in ("dev", "test")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa import Assistant
+from qa.answer import MISSING_TYPE
 
 GOLD = Path(__file__).resolve().parent / "gold.jsonl"
 
@@ -95,6 +96,7 @@ def evaluate(
                 "answerable": item.answerable,
                 "follow_up": item.follow_up,
                 "abstained": answer.abstained,
+                "missing_type": answer.abstain_reason == MISSING_TYPE,
                 "confidence": answer.confidence,
                 "doc_rank": doc_rank if item.answerable else None,
                 "hit_rank": hit_rank if item.answerable else None,
@@ -183,7 +185,7 @@ def calibrate(records: list[dict], max_false_abstentions: float = 0.05) -> float
     candidates = [0.0] + [(a + b) / 2 for a, b in zip(confidences, confidences[1:])]
     best, best_key = 0.0, None
     for threshold in candidates:
-        trial = [{**r, "abstained": r["confidence"] < threshold} for r in records]
+        trial = [abstain_below(r, threshold) for r in records]
         summary = summarize(trial)
         if summary["false_abstentions"] > max_false_abstentions:
             continue
@@ -191,6 +193,12 @@ def calibrate(records: list[dict], max_false_abstentions: float = 0.05) -> float
         if best_key is None or key > best_key:
             best, best_key = threshold, key
     return round(best, 4)
+
+
+def abstain_below(record: dict, threshold: float) -> dict:
+    """``record`` as if answered with ``threshold``: abstentions for a missing answer type
+    do not depend on the threshold."""
+    return {**record, "abstained": record["confidence"] < threshold or record["missing_type"]}
 
 
 def headline(summary: dict) -> str:

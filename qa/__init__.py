@@ -1,5 +1,12 @@
 """qa: answers questions from a folder of documents with verbatim, cited extracts."""
 
+import os
+
+# torch, faiss and numba each bring an OpenMP runtime; by default their idle threads spin and
+# fight over 2 cores: one question embedding took ~490 ms instead of ~26 ms, and batch encoding
+# was 45% slower (measured; see README, Performance). Must be set before any of them loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .answer import Answer, Extract
 from .assistant import Assistant, Settings
 from .documents import Document

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 NO_ANSWER = "The sources do not answer this."
+LOW_CONFIDENCE = "low confidence"
+MISSING_TYPE = "no phrase of the kind asked for"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Answer:
     extracts: list[Extract]
     related: list[Extract] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # Why qa abstained: LOW_CONFIDENCE, or MISSING_TYPE (a date/number/name was asked for and
+    # the best passage has none). None when it answered.
+    abstain_reason: str | None = None
 
     @property
     def message(self) -> str:

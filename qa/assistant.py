@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import Answer
+from .answer import LOW_CONFIDENCE, MISSING_TYPE, Answer
 from .conversation import resolve
 from .documents import Document
 from .embedding import DEFAULT_MODEL, Embedder
@@ -156,16 +156,25 @@ class Assistant:
             for q, history in zip(cleaned, histories)
         ]
         _ = self.embedder.model  # load before timing, so timings describe the queries alone
+        # A follow-up is embedded twice: as resolved (for retrieval) and as asked (its own focus).
+        follow_ups = [q for q, query in zip(cleaned, queries) if q != query]
         began = time.perf_counter()
-        vectors = self.embedder.encode(queries)
+        vectors = self.embedder.encode(queries + follow_ups)
         embed_each = (time.perf_counter() - began) / max(1, len(queries))
+        own = dict(zip(follow_ups, vectors[len(queries) :]))
         return [
-            self._answer(question, query, vector, k, embed_each)
+            self._answer(question, query, vector, own.get(question), k, embed_each)
             for question, query, vector in zip(cleaned, queries, vectors)
         ]
 
     def _answer(
-        self, question: str, query: str, vector: np.ndarray, k: int, embed_seconds: float
+        self,
+        question: str,
+        query: str,
+        vector: np.ndarray,
+        question_vector: np.ndarray | None,
+        k: int,
+        embed_seconds: float,
     ) -> Answer:
         timings = {"embed": embed_seconds}
         with self._lock:
@@ -173,11 +182,21 @@ class Assistant:
             passages = self.retriever.run(terms(query), vector, k=max(10, k))
             timings["retrieve"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            extracts = self.extractor.run(query, vector, passages, k=k)
+            extracts = self.extractor.run(
+                query, vector, passages, k=k, question=question, question_vector=question_vector
+            )
             timings["extract"] = time.perf_counter() - mark
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
-        abstained = confidence < self.settings.abstain_below
+        # A question that asks for a date, number, person or place is not answered by a
+        # sentence that holds none (see README, Abstention).
+        untyped = bool(extracts) and extracts[0].signals.get("untyped", 0.0) >= 1.0
+        reason = (
+            LOW_CONFIDENCE
+            if confidence < self.settings.abstain_below
+            else (MISSING_TYPE if untyped else None)
+        )
+        abstained = reason is not None
         if not abstained:  # further extracts are offered only when they too clear the bar
             extracts = [extracts[0]] + [
                 e for e in extracts[1:] if e.score >= self.settings.abstain_below
@@ -190,6 +209,7 @@ class Assistant:
             extracts=[] if abstained else extracts,
             related=extracts if abstained else [],
             timings={key: round(value, 5) for key, value in timings.items()},
+            abstain_reason=reason,
         )
 
 

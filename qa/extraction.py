@@ -1,26 +1,59 @@
 """Extraction: pick the sentences inside retrieved passages that answer the question.
 
-Each candidate sentence gets a score from three signals, each in [0, 1]-ish:
+Each candidate sentence gets a score, a weighted sum of signals:
 
-- ``dense``: cosine similarity of the question and the sentence (precomputed vectors);
-- ``lexical``: the share of the question's term weight (IDF) the sentence contains;
+- ``dense``: cosine similarity of the (resolved) question and the sentence;
+- ``lexical``: the share of the question's term weight (IDF) the sentence holds; for a
+  follow-up, the new question's own terms count as much as the whole resolved query's;
 - ``passage``: how well the best retrieved passage holding the sentence scored, relative to
-  the best passage.
+  the best passage;
+- ``untyped`` (penalty): the question wants a date, number, person or place and the sentence
+  has none that the question does not already state (0.5 when it has only a looser match,
+  e.g. some name where a person's name was asked for);
+- ``echo`` (penalty): the sentence says nothing beyond the question's own words;
+- ``byline`` (bonus): the question asks who wrote or published the text and the sentence is
+  an attribution line ("Source: ...", "(Author: ...)", "By ...").
 
-``score = w_dense * dense + w_lexical * lexical + w_passage * passage``. The best sentences
-are returned verbatim with their passage as context; sentences never repeat or overlap.
+The best sentences are returned verbatim with their passage as context and, where the
+question is typed, the answering phrase inside them (``focus_start``/``focus_end``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .answer import Extract
+from .focus import find_focus, question_type, type_match
 from .index import CorpusIndex
 from .retrieval import RetrievedPassage
 from .text import terms, words
+
+# The question's target is the text's author ("Who wrote...") or its source ("Which newspaper...").
+_AUTHOR_QUESTION = re.compile(
+    r"\bwho\s+(?:\w+\s+)?(?:wrote|authored|penned)\b|\bwritten\s+by\b"
+    r"|\b(?:which|what|who)\s+(?:\w+\s+){0,2}(?:author|writer)\b",
+    re.IGNORECASE,
+)
+_SOURCE_QUESTION = re.compile(
+    r"\bwho\s+(?:\w+\s+)?(?:published|reported|supplied)\b"
+    r"|\b(?:which|what)\s+(?:\w+\s+){0,2}(?:newspaper|agency|outlet|publication|publisher"
+    r"|source|paper)\b",
+    re.IGNORECASE,
+)
+_AUTHOR_LINE = re.compile(r"^\W*(?:author|by|written by|words by)\b\s*:?", re.IGNORECASE)
+_SOURCE_LINE = re.compile(r"^\W*(?:source|sources|via|published (?:in|by))\b\s*:?", re.IGNORECASE)
+
+
+def attribution(question: str) -> re.Pattern | None:
+    """The pattern of the attribution lines ``question`` asks about, if it asks about one."""
+    if _AUTHOR_QUESTION.search(question):
+        return _AUTHOR_LINE
+    if _SOURCE_QUESTION.search(question):
+        return _SOURCE_LINE
+    return None
 
 
 @dataclass(frozen=True)
@@ -30,7 +63,10 @@ class ExtractionSettings:
     w_dense: float = 0.45
     w_lexical: float = 0.35
     w_passage: float = 0.20
-    passages: int = 6
+    w_untyped: float = 0.30
+    w_echo: float = 0.20
+    w_byline: float = 0.25
+    passages: int = 8
     min_words: int = 3
 
     def to_dict(self) -> dict:
@@ -54,17 +90,62 @@ class Extractor:
         query_vector: np.ndarray,
         passages: list[RetrievedPassage],
         k: int = 3,
+        question: str | None = None,
+        question_vector: np.ndarray | None = None,
     ) -> list[Extract]:
-        """The ``k`` best sentences, best first."""
+        """The ``k`` best sentences, best first.
+
+        ``question`` and ``question_vector`` are the question as asked, when ``query`` was
+        expanded from the conversation (a follow-up): both then count towards the signals.
+        """
         s = self.settings
-        index = self.index
-        passages = passages[: s.passages]
-        if not passages:
+        question = question or query
+        candidates = self._candidates(passages[: s.passages], attribution(query))
+        if not candidates:
             return []
+        ids = np.array(sorted(candidates), dtype=np.int64)
+        texts = [self.index.sentence_text(int(j)) for j in ids]
+        signals = self.signals(query, question, query_vector, ids, texts, candidates)
+        if question_vector is not None:
+            own = self.index.sentence_vectors[ids] @ question_vector
+            signals["dense"] = (signals["dense"] + own) / 2
+        scores = (
+            s.w_dense * signals["dense"]
+            + s.w_lexical * signals["lexical"]
+            + s.w_passage * signals["passage"]
+            - s.w_untyped * signals["untyped"]
+            - s.w_echo * signals["echo"]
+            + s.w_byline * signals["byline"]
+        )
+        order = np.argsort(-scores, kind="stable")[:k]
+        kind = question_type(question)
+        return [
+            self._extract(
+                int(ids[o]),
+                candidates[int(ids[o])][1],
+                float(scores[o]),
+                {name: float(values[o]) for name, values in signals.items()},
+                question,
+                kind,
+                texts[o],
+            )
+            for o in order
+        ]
+
+    def _candidates(
+        self, passages: list[RetrievedPassage], byline: re.Pattern | None = None
+    ) -> dict[int, tuple[float, int]]:
+        """Sentence id -> (relevance in [0, 1] of its best passage, that passage's id).
+
+        For a question about authorship or source, the attribution lines of the documents
+        retrieved are candidates too: they usually sit at the end, far from the topic.
+        """
+        if not passages:
+            return {}
+        index = self.index
         top = max(p.score for p in passages)
         bottom = min(p.score for p in passages)
         spread = top - bottom if top - bottom > 1e-9 else 1.0
-        # sentence id -> (passage relevance in [0, 1], passage id), keeping the best passage
         owner: dict[int, tuple[float, int]] = {}
         for p in passages:
             relevance = (p.score - bottom) / spread if len(passages) > 1 else 1.0
@@ -72,60 +153,72 @@ class Extractor:
             for j in range(int(first), int(last)):
                 if j not in owner or owner[j][0] < relevance:
                     owner[j] = (relevance, p.passage)
-        ids = np.array(sorted(owner), dtype=np.int64)
-        texts = [index.sentence_text(int(j)) for j in ids]
-        keep = np.array([len(words(t)) >= s.min_words for t in texts])
-        if not keep.any():
-            keep[:] = True
-        ids, texts = ids[keep], [t for t, k_ in zip(texts, keep) if k_]
-        dense = index.sentence_vectors[ids] @ query_vector
-        lexical = self._coverage(query, texts)
-        passage = np.array([owner[int(j)][0] for j in ids])
-        scores = s.w_dense * dense + s.w_lexical * lexical + s.w_passage * passage
-        order = np.argsort(-scores, kind="stable")[:k]
-        extracts = []
-        for o in order:
-            j = int(ids[o])
-            extracts.append(
-                self._extract(
-                    j,
-                    owner[j][1],
-                    float(scores[o]),
-                    {
-                        "dense": float(dense[o]),
-                        "lexical": float(lexical[o]),
-                        "passage": float(passage[o]),
-                    },
-                )
-            )
-        return extracts
+        if byline is not None:
+            self._add_bylines(owner, passages, byline)
+        long_enough = {
+            j: v
+            for j, v in owner.items()
+            if len(words(index.sentence_text(j))) >= self.settings.min_words
+        }
+        return long_enough or owner
 
-    def _coverage(self, query: str, texts: list[str]) -> np.ndarray:
+    def _add_bylines(self, owner, passages, byline: re.Pattern) -> None:
+        index = self.index
+        for doc in {int(index.passage_doc[p.passage]) for p in passages}:
+            for j in np.flatnonzero(index.sentence_doc == doc):
+                if int(j) not in owner and byline.match(index.sentence_text(int(j))):
+                    passage = int(np.searchsorted(index.passage_sentences[:, 1], j, side="right"))
+                    owner[int(j)] = (0.0, min(passage, len(index) - 1))
+
+    def signals(self, query, question, query_vector, ids, texts, candidates) -> dict:
+        """Every signal for every candidate sentence, as arrays in ``ids`` order."""
+        sentence_terms = [set(terms(text)) for text in texts]
         query_terms = set(terms(query))
+        question_terms = set(terms(question))
+        lexical_all = self._coverage(query_terms, sentence_terms)
+        lexical_now = self._coverage(question_terms, sentence_terms)
+        kind = question_type(question)
+        untyped = np.array([1.0 - type_match(question, t, kind) for t in texts])
+        echo = np.array([1.0 if len(st - query_terms) < 2 else 0.0 for st in sentence_terms])
+        line = attribution(query)
+        byline = np.array([1.0 if line is not None and line.match(t) else 0.0 for t in texts])
+        return {
+            "dense": self.index.sentence_vectors[ids] @ query_vector,
+            "lexical": (lexical_all + lexical_now) / 2,
+            "passage": np.array([candidates[int(j)][0] for j in ids]),
+            "untyped": untyped,
+            "echo": echo,
+            "byline": byline,
+        }
+
+    def _coverage(self, query_terms: set[str], sentence_terms: list[set[str]]) -> np.ndarray:
         if not query_terms:
-            return np.zeros(len(texts))
+            return np.zeros(len(sentence_terms))
         weights = {t: self.index.lexical.idf(t) for t in query_terms}
         total = sum(weights.values())
         return np.array(
-            [sum(w for t, w in weights.items() if t in set(terms(text))) / total for text in texts]
+            [sum(w for t, w in weights.items() if t in st) / total for st in sentence_terms]
         )
 
-    def _extract(self, sentence: int, passage: int, score: float, signals: dict) -> Extract:
+    def _extract(self, sentence, passage, score, signals, question, kind, text) -> Extract:
         index = self.index
         doc_id = index.doc_ids[index.sentence_doc[sentence]]
         document = index.entries[doc_id].document
         start, end = (int(x) for x in index.sentence_span[sentence])
         context_start, context_end = (int(x) for x in index.passage_span[passage])
+        focus = find_focus(question, text, kind) if kind else None
         return Extract(
             doc_id=doc_id,
             title=document.title,
             start=start,
             end=end,
-            text=document.text[start:end],
+            text=text,
             score=score,
             context_start=context_start,
             context_end=context_end,
             context=document.text[context_start:context_end],
             page=document.page_at(start),
+            focus_start=start + focus.start if focus else None,
+            focus_end=start + focus.end if focus else None,
             signals=signals,
         )

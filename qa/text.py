@@ -20,7 +20,7 @@ STOPWORDS = frozenset(
     would you your yours also about after again any because before both during each few
     further here just more most other over own same some through under until up very s t d
     ll m o re ve y
-    """.split()  # noqa: SIM905
+    """.split()
 )
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

@@ -16,10 +16,6 @@ from .conftest import ROOT
 A = "000_0b88324673b57412.txt"  # Qatar News Agency piece
 B = "002_d10c4a8f0ba2b87c.txt"  # Kazakh student's opinion piece
 
-# Bylines ("(Author: ...)", "(Source: ...)") share no words with these questions; they need
-# the extractor to know that "who wrote" wants a name. Strict: passing would flag the fix.
-NEEDS_ANSWER_TYPE = pytest.mark.xfail(strict=True, reason="needs answer-type matching")
-
 # Paraphrased the way a person asks; (question, document, a string the extract must contain).
 SEED_QUESTIONS = [
     ("Where was the road transport agreement signed?", A, "Dushanbe"),
@@ -54,9 +50,8 @@ SEED_QUESTIONS = [
     ("What happened in Central Asia after the Soviet Union broke up?", B, "many problems"),
     ("Where were the multilateral exercises held?", B, "Xinjiang"),
     ("How does the author describe the SCO as an organization?", B, "open-minded and balanced"),
-    pytest.param("Who wrote the opinion piece?", B, "Bibolatova Akmaral", marks=NEEDS_ANSWER_TYPE),
-    pytest.param("Which newspaper published the student's article?", B, "People’s Daily",
-                 marks=NEEDS_ANSWER_TYPE),
+    ("Who wrote the opinion piece?", B, "Bibolatova Akmaral"),
+    ("Which newspaper published the student's article?", B, "People’s Daily"),
     ("In which field have member states recently deepened their cooperation?", B, "humanities"),
     ("What was the SCO's original mission?", B, "combat terrorism"),
     ("Which country made great contributions to economic cooperation among members?", B,

@@ -1,0 +1,108 @@
+"""Answer focus: question types, typed phrases, and the answering phrase inside a sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.focus import DATE, NAME, NUMBER, PERSON, PLACE, find_focus, question_type, type_match
+
+ROAD = (
+    "An important practical step in this direction is the implementation of the SCO Member "
+    "States Agreement on Facilitation of International Road Transport, signed in Dushanbe, "
+    "Tajikistan, in September 2014."
+)
+CNISCO = (
+    "On 13 September 2013, at the 13th meeting of the Council of Heads of State of the Shanghai "
+    "Cooperation Organization (SCO) held in Bishkek, Chinese President Xi Jinping, in his "
+    "important speech entitled “Promoting the Spirit of Shanghai, and Promoting Common "
+    "Development” he announced that China will set up CNISCO."
+)
+EXERCISES = (
+    "After the signing of the Convention, in October 2002, China and Kyrgyzstan successfully "
+    "held joint anti-terrorism military exercises in the border areas of the two countries."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When was it signed?", DATE),
+        ("In what year was the convention adopted?", DATE),
+        ("How often do they meet?", DATE),
+        ("How many soldiers took part?", NUMBER),
+        ("What percentage of sites are cultural?", NUMBER),
+        ("How long has the author studied there?", NUMBER),
+        ("Who announced it?", PERSON),
+        ("Which Chinese leader announced it?", PERSON),
+        ("Where was the agreement signed?", PLACE),
+        ("Which newspaper published it?", NAME),
+        ("Which two countries held exercises?", NAME),
+        # "when" joining clauses, vague heads, and untyped questions
+        ("What does the SCO plan to build when conditions allow?", None),
+        ("Which age group is most affected?", None),
+        ("What kind of missions are included?", None),
+        ("What does cultural dialogue help to reduce?", None),
+    ],
+)
+def test_question_type(question, kind):
+    assert question_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "expected"),
+    [
+        ("Where was the agreement signed?", ROAD, "Dushanbe"),
+        ("When was the agreement signed?", ROAD, "September 2014"),
+        ("Who announced that China would set up CNISCO?", CNISCO, "Chinese President Xi Jinping"),
+        ("When did Xi announce CNISCO?", CNISCO, "13 September 2013"),
+        ("Which two countries held exercises in October 2002?", EXERCISES, "China and Kyrgyzstan"),
+        ("How many countries held the exercises?", EXERCISES, "two countries"),
+        (
+            "What share of the World Heritage List are SCO sites?",
+            "The cultural sites currently constitute 20% of UNESCO's World Heritage List.",
+            "20%",
+        ),
+        (
+            "How long has the author been studying there?",
+            "I have been studying here for four years, which enables us to contribute.",
+            "four years",
+        ),
+        (
+            "Who wrote the piece?",
+            "(Author: Bibolatova Akmaral, Kazakhstan student)",
+            "Bibolatova Akmaral",
+        ),
+    ],
+)
+def test_find_focus_picks_the_answering_phrase(question, text, expected):
+    focus = find_focus(question, text)
+    assert focus is not None
+    assert text[focus.start : focus.end] == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "text"),
+    [
+        # the only number restates the question, or counts something else
+        ("How many soldiers took part in the October 2002 exercises?", EXERCISES),
+        ("How many sites are on the list?", "Sites constitute 20% of the list."),
+        # a quoted title is not a person
+        ("Who gave the speech?", "The speech was entitled “Promoting Common Development”."),
+        ("In what year was the convention adopted?", "The convention was adopted at a summit."),
+    ],
+)
+def test_no_focus_when_nothing_of_the_type_answers(question, text):
+    assert find_focus(question, text) is None
+    assert type_match(question, text) == 0.0
+
+
+def test_type_match_is_graded():
+    assert type_match("What does dialogue reduce?", "Dialogue reduces xenophobia.") == 1.0
+    assert type_match("Who chairs the meeting?", "The Council of Heads of State meets.") == 0.5
+    assert type_match("Who chairs the meeting?", "Chinese President Xi Jinping chairs it.") == 1.0
+
+
+def test_focus_spans_are_offsets_into_the_text_as_given():
+    text = "  Signed in\tDushanbe,  Tajikistan , in  September  2014 ."
+    focus = find_focus("When was it signed?", text)
+    assert text[focus.start : focus.end] == "September  2014"
