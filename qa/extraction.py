@@ -29,7 +29,7 @@ from .answer import Extract
 from .focus import find_focus, question_type, type_match
 from .index import CorpusIndex
 from .retrieval import RetrievedPassage
-from .text import terms, words
+from .text import repair_splits, terms, words
 
 # The question's target is the text's author ("Who wrote...") or its source ("Which newspaper...").
 _AUTHOR_QUESTION = re.compile(
@@ -172,7 +172,7 @@ class Extractor:
 
     def signals(self, query, question, query_vector, ids, texts, candidates) -> dict:
         """Every signal for every candidate sentence, as arrays in ``ids`` order."""
-        sentence_terms = [set(terms(text)) for text in texts]
+        sentence_terms = [set(terms(repair_splits(text))) for text in texts]
         query_terms = set(terms(query))
         question_terms = set(terms(question))
         lexical_all = self._coverage(query_terms, sentence_terms)

@@ -34,10 +34,11 @@ from .errors import DocumentError
 from .errors import IndexError_ as CorruptIndexError
 from .lexical import LexicalIndex
 from .passages import PassageSettings, PassageSplitter
+from .text import repair_splits
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: vectors and terms of split-repaired text (text.repair_splits)
 INDEX_DIRNAME = ".qa-index"
 
 
@@ -225,8 +226,9 @@ class CorpusIndex:
         passage_rows = np.array(
             [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
         )
-        texts = [text[s.start : s.end] for s in sentences] + [
-            text[p.start : p.end] for p in passages
+        # Vectors of the split-repaired text ("Ch ina" -> "China"); spans stay on the raw text.
+        texts = [repair_splits(text[s.start : s.end]) for s in sentences] + [
+            repair_splits(text[p.start : p.end]) for p in passages
         ]
         vectors = self.embedder.encode(texts)
         dim = vectors.shape[1]
@@ -273,7 +275,9 @@ class CorpusIndex:
         if len(self.passage_vectors):
             self._faiss = faiss.IndexFlatIP(self.passage_vectors.shape[1])
             self._faiss.add(self.passage_vectors)
-        self.lexical = LexicalIndex().index([self.passage_text(i) for i in range(len(rows))])
+        self.lexical = LexicalIndex().index(
+            [repair_splits(self.passage_text(i)) for i in range(len(rows))]
+        )
 
     # ----- persistence --------------------------------------------------------------------
 
@@ -303,7 +307,9 @@ class CorpusIndex:
             if not path.exists() or file_sha256(path) != expected:
                 raise CorruptIndexError(f"{name} is missing or does not match its checksum")
         try:
-            arrays = np.load(generation / "vectors.npz")
+            # Materialise once: indexing an NpzFile re-reads the whole array on every access.
+            with np.load(generation / "vectors.npz") as npz:
+                arrays = {name: npz[name] for name in npz.files}
             entries = {}
             with open(generation / "documents.jsonl", encoding="utf-8") as handle:
                 for line in handle:

@@ -61,3 +61,47 @@ def terms_many(texts: list[str]) -> list[list[str]]:
 def is_meaningful(text: str) -> bool:
     """True when ``text`` holds at least one letter or digit once control characters are gone."""
     return any(ch.isalnum() for ch in text if unicodedata.category(ch)[0] != "C")
+
+
+@lru_cache(maxsize=500_000)
+def _zipf(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def repair_splits(text: str) -> str:
+    """``text`` with words broken by PDF extraction rejoined ("Ch ina" -> "China").
+
+    Two neighbours separated by one space are joined when the joined word is common English
+    (Zipf frequency >= 3) and clearly more common than the rarer fragment, which must itself
+    be uncommon (< 4): "ba lanced" joins, "is land" and "car pet" do not. Used only for
+    matching (terms and vectors); offsets always refer to the original text.
+    """
+    out: list[str] = []
+    position = 0
+    matches = list(_LETTERS.finditer(text))
+    n = 0
+    while n < len(matches) - 1:
+        a, b = matches[n], matches[n + 1]
+        if text[a.end() : b.start()] == " " and _joins(a.group(), b.group()):
+            out.append(text[position : a.end()])
+            position = b.start()  # drop the space
+            n += 2
+        else:
+            n += 1
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _joins(a: str, b: str) -> bool:
+    if len(a) + len(b) < 4 or len(a) > 15 or len(b) > 15 or not (a + b).isalpha():
+        return False
+    rarer = min(_zipf(a.lower()), _zipf(b.lower()))
+    if rarer >= 4.0:
+        return False
+    joined = _zipf((a + b).lower())
+    return joined >= 3.0 and joined >= rarer + 1.5

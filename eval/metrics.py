@@ -1,0 +1,168 @@
+"""Metric glue for the public benchmarks (``eval/benchmarks.py``).
+
+- SQuAD v1.1 answer scores: the official normalisation, exact match and token F1, max over the
+  gold answers (the same arithmetic as the official ``evaluate-v1.1.py``).
+- Rankings as ranx runs: every ranking is a list of ids, best first; ranx sees the score
+  ``len(ranking) - position`` so its order is exactly ours (ties cannot reorder anything).
+- Span relevance by character offsets, first-occurrence grouping (passages to documents or
+  paragraphs), hit@k and recall@k curves, latency percentiles.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import warnings
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+# A relevant id that no run contains: a question none of whose gold spans fits in any passage
+# still counts (as a miss) instead of silently leaving the average.
+UNREACHABLE = "<unreachable>"
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+# ----- SQuAD answer scores ------------------------------------------------------------------
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalisation: lower-case, drop punctuation and a/an/the, collapse spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Token-overlap F1 of one prediction against one gold answer, after normalisation."""
+    predicted = normalize_answer(prediction).split()
+    expected = normalize_answer(gold).split()
+    common = Counter(predicted) & Counter(expected)
+    overlap = sum(common.values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / len(predicted)
+    recall = overlap / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction: str, golds: Iterable[str]) -> float:
+    """1.0 when the normalised prediction equals any normalised gold answer, else 0.0."""
+    normalized = normalize_answer(prediction)
+    return float(any(normalized == normalize_answer(gold) for gold in golds))
+
+
+def f1(prediction: str, golds: Iterable[str]) -> float:
+    """The best token F1 of ``prediction`` over the gold answers (0.0 when there are none)."""
+    return max((token_f1(prediction, gold) for gold in golds), default=0.0)
+
+
+# ----- spans and rankings -------------------------------------------------------------------
+
+
+def contains(outer: tuple[int, int], inner: tuple[int, int]) -> bool:
+    """True when the character span ``outer`` holds all of ``inner`` (end offsets exclusive)."""
+    return outer[0] <= inner[0] and inner[1] <= outer[1]
+
+
+def first_occurrences(keys: Iterable[Hashable]) -> list:
+    """``keys`` without repeats, in order of first appearance.
+
+    A document (or paragraph) ranked by its best passage is where its first passage is, so
+    this turns a passage ranking (mapped to document ids) into a document ranking.
+    """
+    return list(dict.fromkeys(keys))
+
+
+def ranx_evaluate(
+    qrels: Mapping[str, Mapping[str, int] | Iterable[str]],
+    rankings: Mapping[str, Sequence[str]],
+    metrics: Sequence[str],
+    per_query: bool = False,
+) -> dict[str, float] | dict[str, np.ndarray]:
+    """Evaluate ``rankings`` (query id -> ids, best first) against ``qrels`` with ranx.
+
+    ``qrels`` maps a query id to its relevant ids, as a set or as ``{id: grade}``. A query with
+    no relevant id scores 0 (it is kept, relevant to ``UNREACHABLE``); a query missing from
+    ``rankings`` is an empty ranking. Returns the mean of each metric, or with ``per_query``
+    an array of per-query values in the order of ``qrels``.
+    """
+    from ranx import Qrels, Run, evaluate
+
+    qrels_dict = {}
+    for query, relevant in qrels.items():
+        grades = (
+            {str(doc): int(grade) for doc, grade in relevant.items() if grade > 0}
+            if isinstance(relevant, Mapping)
+            else {str(doc): 1 for doc in relevant}
+        )
+        qrels_dict[str(query)] = grades or {UNREACHABLE: 1}
+    run_dict = {}
+    for query in qrels:
+        ranked = list(rankings.get(query, ()))
+        run_dict[str(query)] = {
+            str(doc): float(len(ranked) - position) for position, doc in enumerate(ranked)
+        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ranx/numba type-safety chatter about int casts
+        scores = evaluate(
+            Qrels(qrels_dict), Run(run_dict), list(metrics), return_mean=not per_query
+        )
+    if len(metrics) == 1:
+        scores = {metrics[0]: scores}
+    if per_query:
+        return {name: np.asarray(values, dtype=float) for name, values in scores.items()}
+    return {name: float(value) for name, value in scores.items()}
+
+
+def first_relevant_rank(ranking: Sequence[Hashable], relevant: Iterable[Hashable]) -> int:
+    """1-based position of the first relevant id in ``ranking``, or 0 when there is none."""
+    relevant = set(relevant)
+    return next((position + 1 for position, doc in enumerate(ranking) if doc in relevant), 0)
+
+
+def hit_curve(ranks: Sequence[int], max_k: int) -> list[float]:
+    """Share of queries whose first relevant rank is in 1..k, for k = 1..max_k.
+
+    ``ranks`` holds one 1-based rank per query, 0 for "not found".
+    """
+    ranks = np.asarray(ranks, dtype=int)
+    if not len(ranks):
+        return [0.0] * max_k
+    found = ranks[ranks > 0]
+    counts = np.bincount(np.minimum(found, max_k + 1), minlength=max_k + 2)[1 : max_k + 1]
+    return (np.cumsum(counts) / len(ranks)).tolist()
+
+
+def recall_curve(
+    qrels: Mapping[str, Iterable[str]], rankings: Mapping[str, Sequence[str]], max_k: int
+) -> list[float]:
+    """Mean recall@k (share of each query's relevant ids in its top k), for k = 1..max_k."""
+    if not qrels:
+        return [0.0] * max_k
+    total = np.zeros(max_k)
+    for query, relevant in qrels.items():
+        relevant = (
+            {doc for doc, grade in relevant.items() if grade > 0}
+            if isinstance(relevant, Mapping)
+            else set(relevant)
+        )
+        if not relevant:
+            continue
+        found = np.zeros(max_k)
+        for position, doc in enumerate(rankings.get(query, ())[:max_k]):
+            if doc in relevant:
+                found[position] += 1
+        total += np.cumsum(found) / len(relevant)
+    return (total / len(qrels)).tolist()
+
+
+def percentile_ms(seconds: Sequence[float], percent: float) -> float:
+    """The ``percent``-th percentile of durations given in seconds, in milliseconds."""
+    if not len(seconds):
+        return float("nan")
+    return float(np.percentile(np.asarray(seconds, dtype=float), percent) * 1000.0)
