@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 NO_ANSWER = "The sources do not answer this."
 LOW_CONFIDENCE = "low confidence"
 MISSING_TYPE = "no phrase of the kind asked for"
+NOT_IN_SOURCES = "asks about what the sources never mention"
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,17 @@ class Answer:
     extracts: list[Extract]
     related: list[Extract] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    # Why qa abstained: LOW_CONFIDENCE, or MISSING_TYPE (a date/number/name was asked for and
-    # the best passage has none). None when it answered.
+    # Why qa abstained: LOW_CONFIDENCE, MISSING_TYPE (a date/number/name was asked for and
+    # the best passage has none) or NOT_IN_SOURCES (see ``unknown``). None when it answered.
     abstain_reason: str | None = None
+    # The question's words that no source mentions, when that is why qa abstained.
+    unknown: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> str:
         """A one-line plain reading of the answer: the best extract, or that there is none."""
+        if self.abstained and self.unknown:
+            return f"{NO_ANSWER} No source mentions {', '.join(self.unknown)}."
         return NO_ANSWER if self.abstained or not self.extracts else self.extracts[0].text
 
     def to_dict(self) -> dict:

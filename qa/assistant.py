@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import LOW_CONFIDENCE, MISSING_TYPE, Answer
+from .answer import LOW_CONFIDENCE, MISSING_TYPE, NOT_IN_SOURCES, Answer
 from .conversation import resolve
 from .documents import Document
 from .embedding import DEFAULT_MODEL, Embedder
@@ -20,6 +20,7 @@ from .extraction import ExtractionSettings, Extractor
 from .index import CorpusIndex, SyncReport
 from .passages import PassageSettings
 from .retrieval import RetrievalSettings, Retriever
+from .scope import Scope
 from .text import is_meaningful, terms
 
 MAX_QUESTION_CHARS = 2000
@@ -79,6 +80,7 @@ class Assistant:
         self.retriever = Retriever(index, self.settings.retrieval)
         self.extractor = Extractor(index, self.settings.extraction)
         self._lock = threading.RLock()
+        self._scope: tuple[object, Scope] | None = None
 
     @classmethod
     def from_folder(
@@ -186,16 +188,20 @@ class Assistant:
                 query, vector, passages, k=k, question=question, question_vector=question_vector
             )
             timings["extract"] = time.perf_counter() - mark
+            unknown = self.scope().unknown(question, query)
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
         # A question that asks for a date, number, person or place is not answered by a
         # sentence that holds none (see README, Abstention).
         untyped = bool(extracts) and extracts[0].signals.get("untyped", 0.0) >= 1.0
-        reason = (
-            LOW_CONFIDENCE
-            if confidence < self.settings.abstain_below
-            else (MISSING_TYPE if untyped else None)
-        )
+        if confidence < self.settings.abstain_below:
+            reason = LOW_CONFIDENCE
+        elif unknown:
+            reason = NOT_IN_SOURCES
+        elif untyped:
+            reason = MISSING_TYPE
+        else:
+            reason = None
         abstained = reason is not None
         if not abstained:  # further extracts are offered only when they too clear the bar
             extracts = [extracts[0]] + [
@@ -210,7 +216,15 @@ class Assistant:
             related=extracts if abstained else [],
             timings={key: round(value, 5) for key, value in timings.items()},
             abstain_reason=reason,
+            unknown=unknown if reason == NOT_IN_SOURCES else [],
         )
+
+    def scope(self) -> Scope:
+        """The corpus vocabulary check, rebuilt when the index has changed."""
+        lexical = self.index.lexical
+        if self._scope is None or self._scope[0] is not lexical:
+            self._scope = (lexical, Scope(lexical))
+        return self._scope[1]
 
 
 def default_folder() -> Path:

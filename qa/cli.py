@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .answer import NO_ANSWER, Answer
+from .answer import Answer
 from .errors import QAError
 
 
@@ -36,7 +36,7 @@ def format_answer(answer: Answer) -> str:
     """A readable rendering of an answer for the terminal."""
     lines = []
     if answer.abstained:
-        lines.append(NO_ANSWER)
+        lines.append(answer.message)
         if answer.related:
             lines.append("")
             lines.append("Closest passages (not an answer):")

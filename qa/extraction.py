@@ -43,6 +43,12 @@ _SOURCE_QUESTION = re.compile(
     r"|source|paper)\b",
     re.IGNORECASE,
 )
+# A sentence opening like this leans on the one before for what it is about.
+_POINTS_BACK = re.compile(
+    r"^\W*(?:it|its|this|that|these|those|they|their|he|she|his|her|such|the\s+(?:move|"
+    r"deal|agreement|plan|project|decision|country|company|government|group|report|event))\b",
+    re.IGNORECASE,
+)
 _AUTHOR_LINE = re.compile(r"^\W*(?:author|by|written by|words by)\b\s*:?", re.IGNORECASE)
 _SOURCE_LINE = re.compile(r"^\W*(?:source|sources|via|published (?:in|by))\b\s*:?", re.IGNORECASE)
 
@@ -68,6 +74,7 @@ class ExtractionSettings:
     w_byline: float = 0.25
     passages: int = 8
     min_words: int = 3
+    join_neighbours: bool = True  # quote two adjacent sentences when the answer runs across
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +100,7 @@ class Extractor:
         question: str | None = None,
         question_vector: np.ndarray | None = None,
     ) -> list[Extract]:
-        """The ``k`` best sentences, best first.
+        """The ``k`` best extracts (a sentence or two adjacent ones), best first, disjoint.
 
         ``question`` and ``question_vector`` are the question as asked, when ``query`` was
         expanded from the conversation (a follow-up): both then count towards the signals.
@@ -117,20 +124,72 @@ class Extractor:
             - s.w_echo * signals["echo"]
             + s.w_byline * signals["byline"]
         )
-        order = np.argsort(-scores, kind="stable")[:k]
         kind = question_type(question)
-        return [
-            self._extract(
-                int(ids[o]),
-                candidates[int(ids[o])][1],
-                float(scores[o]),
-                {name: float(values[o]) for name, values in signals.items()},
-                question,
-                kind,
-                texts[o],
+        query_terms = set(terms(query)) | set(terms(question))
+        extracts: list[Extract] = []
+        taken: list[tuple[int, int]] = []  # sentence-id ranges already quoted
+        for o in np.argsort(-scores, kind="stable"):
+            if len(extracts) == k:
+                break
+            j = int(ids[o])
+            spans = [self._span(j, query_terms)] if s.join_neighbours else []
+            for first, last in [*spans, (j, j)]:
+                if not any(first <= b and a <= last for a, b in taken):
+                    break  # extracts never overlap: else the sentence alone, if it is free
+            else:
+                continue
+            taken.append((first, last))
+            extracts.append(
+                self._extract(
+                    first,
+                    last,
+                    candidates[int(ids[o])][1],
+                    float(scores[o]),
+                    {name: float(values[o]) for name, values in signals.items()},
+                    question,
+                    kind,
+                )
             )
-            for o in order
+        return extracts
+
+    def _span(self, j: int, query_terms: set[str]) -> tuple[int, int]:
+        """The sentence range (first, last) to quote for best sentence ``j``: it alone, or it
+        with one neighbour when the answer runs across them.
+
+        A sentence that opens with a word pointing back ("It", "This agreement") is joined to
+        the one before when the other holds question terms it lacks, whichever of the two
+        scored best; ``j`` is joined to the next also when it announces it (ends in a colon)
+        or the sentence splitter cut mid-sentence (the next starts in lower case). Only within
+        one paragraph of one document.
+        """
+        index = self.index
+        text = index.sentence_text(j)
+        own = set(terms(repair_splits(text)))
+
+        def adds_question_terms(other: int) -> bool:
+            return bool((set(terms(repair_splits(index.sentence_text(other)))) - own) & query_terms)
+
+        previous, following = j - 1, j + 1
+        if self._joined(previous, j) and _POINTS_BACK.match(text) and adds_question_terms(previous):
+            return previous, j
+        if self._joined(j, following):
+            after = index.sentence_text(following)
+            if text.rstrip().endswith(":") or after[:1].islower():
+                return j, following
+            if _POINTS_BACK.match(after) and adds_question_terms(following):
+                return j, following
+        return j, j
+
+    def _joined(self, a: int, b: int) -> bool:
+        """Sentences ``a`` and ``b`` exist, are consecutive in one document and paragraph."""
+        index = self.index
+        if a < 0 or b >= len(index.sentence_span) or index.sentence_doc[a] != index.sentence_doc[b]:
+            return False
+        doc_id = index.doc_ids[index.sentence_doc[a]]
+        gap = index.entries[doc_id].document.text[
+            index.sentence_span[a][1] : index.sentence_span[b][0]
         ]
+        return "\n\n" not in gap and len(gap) < 5
 
     def _candidates(
         self, passages: list[RetrievedPassage], byline: re.Pattern | None = None
@@ -200,12 +259,14 @@ class Extractor:
             [sum(w for t, w in weights.items() if t in st) / total for st in sentence_terms]
         )
 
-    def _extract(self, sentence, passage, score, signals, question, kind, text) -> Extract:
+    def _extract(self, first, last, passage, score, signals, question, kind) -> Extract:
         index = self.index
-        doc_id = index.doc_ids[index.sentence_doc[sentence]]
+        doc_id = index.doc_ids[index.sentence_doc[first]]
         document = index.entries[doc_id].document
-        start, end = (int(x) for x in index.sentence_span[sentence])
-        context_start, context_end = (int(x) for x in index.passage_span[passage])
+        start, end = int(index.sentence_span[first][0]), int(index.sentence_span[last][1])
+        text = document.text[start:end]
+        context_start = min(int(index.passage_span[passage][0]), start)
+        context_end = max(int(index.passage_span[passage][1]), end)
         focus = find_focus(question, text, kind) if kind else None
         return Extract(
             doc_id=doc_id,

@@ -54,6 +54,8 @@ def answer_html(answer: Answer) -> str:
     """The chat message for an answer: the best extract quoted, citations, and sources."""
     if answer.abstained or not answer.extracts:
         parts = [f"<p><b>{NO_ANSWER}</b></p>"]
+        if answer.unknown:  # words of the question: escaped like document text
+            parts.append(f"<p>No source mentions {escape(', '.join(answer.unknown))}.</p>")
         if answer.related:
             items = "".join(
                 f"<li>{escape(e.text)}<br><small>{cite(e)}</small></li>" for e in answer.related

@@ -1,0 +1,69 @@
+"""Extraction: one sentence, or two adjacent ones when the answer runs across them."""
+
+from __future__ import annotations
+
+from qa import Assistant
+
+DOC = (
+    "Harbour report\n\n"
+    "The Lakeside Ferry Agreement was concluded by the two port towns after long talks. "
+    "It cuts the crossing fare to four euros and adds a night service.\n\n"
+    "Passengers may bring the following items on board: "
+    "bicycles, small dogs and one suitcase each.\n\n"
+    "The weather on the lake was calm all summer. "
+    "Fishermen reported a good season for perch and pike."
+)
+
+
+def _assistant(corpus, embedder) -> Assistant:
+    (corpus / "harbour.txt").write_text(DOC, encoding="utf-8")
+    return Assistant.from_folder(corpus, embedder=embedder)
+
+
+def _sentence(text: str) -> tuple[int, int]:
+    start = DOC.index(text)
+    return start, start + len(text)
+
+
+def test_a_sentence_that_points_back_is_quoted_with_the_one_before(corpus, embedder):
+    assistant = _assistant(corpus, embedder)
+    answer = assistant.ask("What fare does the Lakeside Ferry Agreement set for the crossing?")
+    best = answer.extracts[0]
+    first = _sentence("The Lakeside Ferry Agreement was concluded")
+    second = _sentence("It cuts the crossing fare to four euros and adds a night service.")
+    # "It cuts the fare..." names the agreement only through the sentence before.
+    assert (best.start, best.end) == (first[0], second[1])
+    assert best.text == DOC[best.start : best.end]
+    assert best.context_start <= best.start < best.end <= best.context_end
+
+
+def test_a_sentence_ending_in_a_colon_is_quoted_with_the_next(corpus, embedder):
+    assistant = _assistant(corpus, embedder)
+    answer = assistant.ask("What items may passengers bring on board?")
+    best = answer.extracts[0]
+    assert "bicycles, small dogs and one suitcase each." in best.text
+    assert best.text.startswith("Passengers may bring")
+
+
+def test_a_self_contained_sentence_is_quoted_alone(corpus, embedder):
+    assistant = _assistant(corpus, embedder)
+    answer = assistant.ask("Which fish did the fishermen catch this season?")
+    best = answer.extracts[0]
+    assert (best.start, best.end) == _sentence(
+        "Fishermen reported a good season for perch and pike."
+    )
+
+
+def test_pairs_never_cross_paragraphs_and_extracts_never_overlap(corpus, embedder):
+    assistant = _assistant(corpus, embedder)
+    for question in [
+        "What fare does the ferry charge?",
+        "What may passengers bring?",
+        "How was the weather on the lake?",
+        "Who concluded the ferry agreement?",
+    ]:
+        extracts = assistant.ask(question, k=5).extracts
+        for e in extracts:
+            assert "\n\n" not in e.text
+        spans = sorted((e.start, e.end) for e in extracts)
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
