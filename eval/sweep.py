@@ -34,11 +34,14 @@ DEFAULT_SIZES = "300:1,450:1,600:0,600:1,600:2,900:1,1200:1"
 
 
 def parse_sizes(text: str) -> list[PassageSettings]:
-    """``"600:1,900:1"`` -> passage settings of 600 and 900 characters, 1 sentence overlap."""
+    """``"600:1,900:1:t"`` -> passage settings of 600 and 900 characters, 1 sentence overlap;
+    a third field ``t`` searches passages with their document's title."""
     sizes = []
     for part in text.split(","):
-        chars, _, overlap = part.strip().partition(":")
-        sizes.append(PassageSettings(max_chars=int(chars), overlap=int(overlap or 1)))
+        fields = part.strip().split(":")
+        overlap = int(fields[1]) if len(fields) > 1 else 1
+        titles = fields[2:] == ["t"]
+        sizes.append(PassageSettings(max_chars=int(fields[0]), overlap=overlap, titles=titles))
     return sizes
 
 
@@ -104,8 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     for passages in parse_sizes(args.sizes):
         began = time.perf_counter()
         settings = Settings(passages=passages)
-        name = f"{passages.max_chars}:{passages.overlap}"
-        cache = out / "cache" / f"sweep-{passages.max_chars}-{passages.overlap}"
+        name = f"{passages.max_chars}:{passages.overlap}" + (":t" if passages.titles else "")
+        cache = out / "cache" / f"sweep-{name.replace(':', '-')}"
         benchmarks.write_corpus(cache / "squad", squad.documents)
         seeds = cache / "seeds"
         seeds.mkdir(parents=True, exist_ok=True)

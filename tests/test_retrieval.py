@@ -1,0 +1,56 @@
+"""Retrieval: passages searched with their document's title when PassageSettings.titles is on."""
+
+from __future__ import annotations
+
+from qa import Assistant
+from qa.assistant import Settings
+from qa.index import searchable_passage
+from qa.passages import PassageSettings
+
+FILLER = " ".join(
+    f"Paragraph {n} describes the laboratory, its staff and its many instruments at length."
+    for n in range(12)
+)
+
+
+def _write(corpus):
+    # The birth sentence sits far from the title, in a passage that names only "he".
+    for name, title, year in [
+        ("varnholt.txt", "Ilse Varnholt", 1901),
+        ("oudemans.txt", "Piet Oudemans", 1902),
+    ]:
+        text = f"{title}\n\n{FILLER}\n\nHe was born in {year} and later moved to New York."
+        (corpus / name).write_text(text, encoding="utf-8")
+
+
+def test_searchable_passage_puts_the_title_first_and_repairs_splits():
+    assert searchable_passage("Report", "Ch ina grew.") == "Report\nChina grew."
+    assert searchable_passage("", "Ch ina grew.") == "China grew."
+
+
+def test_with_titles_a_passage_is_found_by_its_documents_subject(corpus, embedder):
+    _write(corpus)
+    settings = Settings(passages=PassageSettings(titles=True))
+    assistant = Assistant.from_folder(corpus, settings=settings, embedder=embedder)
+    for subject, doc_id, year in [
+        ("Ilse Varnholt", "varnholt.txt", "1901"),
+        ("Piet Oudemans", "oudemans.txt", "1902"),
+    ]:
+        best = assistant.ask(f"In which year was {subject} born?").extracts[0]
+        assert (best.doc_id, year in best.text) == (doc_id, True)
+        # The title helps find the passage; the extract is still the document's own text.
+        assert assistant.document(doc_id).text[best.start : best.end] == best.text
+
+
+def test_titles_are_part_of_the_index_settings(corpus, embedder, tmp_path):
+    _write(corpus)
+    plain = Assistant.from_folder(corpus, index_dir=tmp_path / "i", embedder=embedder)
+    titled = Assistant.from_folder(
+        corpus,
+        index_dir=tmp_path / "i",
+        embedder=embedder,
+        settings=Settings(passages=PassageSettings(titles=True)),
+    )
+    # Switching the setting rebuilds the index instead of mixing two kinds of vectors.
+    assert titled.index.last_sync.rebuilt_reason
+    assert plain.index.lexical is not titled.index.lexical
