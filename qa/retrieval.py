@@ -14,13 +14,19 @@ FUSIONS = ("rrf", "score")
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """``mode``: hybrid, dense or bm25. ``fusion``: rrf (reciprocal rank) or score (min-max)."""
+    """``mode``: hybrid, dense or bm25. ``fusion``: rrf (reciprocal rank) or score (min-max).
+
+    A passage's dense score mixes its own vector's similarity with its best sentence's, by
+    ``sentence_weight``: a question is usually about one sentence, which a passage vector
+    dilutes (SQuAD, 12 articles: passage hit@1 0.765 -> 0.780; python -m eval.sweep).
+    """
 
     mode: str = "hybrid"
     fusion: str = "score"
     candidates: int = 50
     rrf_k: int = 60
     dense_weight: float = 0.5
+    sentence_weight: float = 0.5
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -78,7 +84,7 @@ class Retriever:
             lexical_ids = _top(lexical, pool)
             lexical_ids = lexical_ids[lexical[lexical_ids] > 0]
             ids = np.unique(np.concatenate([dense_ids, lexical_ids]))
-        dense = index.passage_vectors[ids] @ query_vector
+        dense = self._dense(ids, query_vector)
         lex = lexical[ids] if lexical is not None else np.zeros(len(ids), np.float32)
         if s.mode == "dense":
             fused = dense
@@ -91,6 +97,25 @@ class Retriever:
             RetrievedPassage(int(ids[o]), float(fused[o]), float(dense[o]), float(lex[o]))
             for o in order
         ]
+
+    def _dense(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+        """Dense scores of passages ``ids``: their vectors' and their best sentences' mixed."""
+        index = self.index
+        own = index.passage_vectors[ids] @ query_vector
+        weight = self.settings.sentence_weight
+        if weight <= 0 or not len(ids):
+            return own
+        first, last = index.passage_sentences[ids, 0], index.passage_sentences[ids, 1]
+        counts = np.maximum(last - first, 0)
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(first, last)] or [[]])
+        if not len(rows):
+            return own
+        sentence = index.sentence_vectors[rows.astype(np.int64)] @ query_vector
+        owner = np.repeat(np.arange(len(ids)), counts)
+        best = np.full(len(ids), -np.inf, dtype=np.float32)
+        np.maximum.at(best, owner, sentence)
+        best = np.where(counts > 0, best, own)  # a passage without sentences keeps its own
+        return (1 - weight) * own + weight * best
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

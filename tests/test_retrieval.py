@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from qa import Assistant
 from qa.assistant import Settings
 from qa.index import searchable_passage
@@ -54,3 +57,26 @@ def test_titles_are_part_of_the_index_settings(corpus, embedder, tmp_path):
     # Switching the setting rebuilds the index instead of mixing two kinds of vectors.
     assert titled.index.last_sync.rebuilt_reason
     assert plain.index.lexical is not titled.index.lexical
+
+
+def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
+    from qa.retrieval import RetrievalSettings, Retriever
+
+    index = seeds_assistant.index
+    vector = seeds_assistant.embedder.encode(["Where was the road transport agreement signed?"])[0]
+    ids = np.arange(len(index))
+    own = index.passage_vectors @ vector
+    best = np.array(
+        [
+            max(index.sentence_vectors[j] @ vector for j in range(*index.passage_sentences[i]))
+            for i in ids
+        ]
+    )
+    for weight in (0.0, 0.5, 1.0):
+        retriever = Retriever(index, RetrievalSettings(sentence_weight=weight))
+        got = retriever._dense(ids, vector)
+        assert np.allclose(got, (1 - weight) * own + weight * best, atol=1e-5)
+    # The fused ranking reports the mixed dense score of each passage it returns.
+    found = Retriever(index, RetrievalSettings(sentence_weight=0.5)).run([], vector, k=3)
+    for p in found:
+        assert p.dense == pytest.approx(0.5 * own[p.passage] + 0.5 * best[p.passage], abs=1e-5)
