@@ -32,6 +32,7 @@ import numpy as np
 from qa import Answer, Assistant, Extract, Settings
 from qa.assistant import clean_question
 from qa.embedding import Embedder
+from qa.passages import PassageSettings
 from qa.retrieval import RetrievalSettings
 from qa.text import terms
 
@@ -182,7 +183,7 @@ def write_corpus(folder: Path, documents: dict[str, str], prune: bool = True) ->
 
 
 def open_corpus(
-    cache: Path, documents: dict[str, str], embedder: Embedder
+    cache: Path, documents: dict[str, str], embedder: Embedder, titles: bool = False
 ) -> tuple[Assistant, dict]:
     """Write ``documents`` under ``cache/corpus`` and open (build or load) their index.
 
@@ -196,7 +197,7 @@ def open_corpus(
         cache / "corpus",
         index_dir=cache / "index",
         embedder=embedder,
-        settings=Settings(model=embedder.model_name),
+        settings=Settings(model=embedder.model_name, passages=PassageSettings(titles=titles)),
         progress=_progress_printer("indexing"),
     )
     report = assistant.index.last_sync
@@ -435,12 +436,15 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
     source = source_state()  # now: qa/ may change on disk while a long run goes on
     data = load_squad(args.data / SQUAD_FILE, args.articles, args.limit)
     key = "squad" if args.articles is None else f"squad-articles{args.articles}"
+    key += "-titles" if args.titles else ""
     print(
         f"SQuAD v1.1 dev: {len(data.documents)} articles, "
         f"{sum(map(len, data.paragraphs.values()))} paragraphs, {len(data.questions)} questions"
     )
     embedder = embedder or Embedder()
-    assistant, index_facts = open_corpus(args.out / "cache" / key, data.documents, embedder)
+    assistant, index_facts = open_corpus(
+        args.out / "cache" / key, data.documents, embedder, args.titles
+    )
     timings["index"] = index_facts["seconds"]
     print(
         f"index: {index_facts['documents']} documents, {index_facts['passages']} passages, "
@@ -676,9 +680,12 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
     source = source_state()  # now: qa/ may change on disk while a long run goes on
     data = load_scifact(args.data / SCIFACT_DIR, args.docs, args.limit)
     key = "scifact" if args.docs is None else f"scifact-q{args.limit or 'all'}-d{args.docs}"
+    key += "-titles" if args.titles else ""
     print(f"SciFact: {len(data.documents)} abstracts, {len(data.queries)} test claims")
     embedder = embedder or Embedder()
-    assistant, index_facts = open_corpus(args.out / "cache" / key, data.documents, embedder)
+    assistant, index_facts = open_corpus(
+        args.out / "cache" / key, data.documents, embedder, args.titles
+    )
     timings["index"] = index_facts["seconds"]
     print(
         f"index: {index_facts['documents']} documents, {index_facts['passages']} passages, "
@@ -883,6 +890,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated configurations (default: {','.join(CONFIGS)})",
     )
     common.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
+    common.add_argument(
+        "--titles",
+        action="store_true",
+        help="search passages with their document's title (PassageSettings.titles)",
+    )
     common.add_argument("--out", default=str(DEFAULT_OUT), help="results folder")
     parser = argparse.ArgumentParser(
         prog="python -m eval.benchmarks", description=__doc__.split("\n\n")[0]
