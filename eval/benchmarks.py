@@ -217,6 +217,11 @@ def open_corpus(
         "texts_embedded": embedder.texts_encoded - encoded,
         "seconds": round(time.perf_counter() - began, 2),
     }
+    print(
+        f"index: {facts['documents']} documents, {facts['passages']} passages, "
+        f"{facts['sentences']} sentences; embedded {facts['texts_embedded']} texts "
+        f"({facts['seconds']:.1f} s)"
+    )
     return assistant, facts
 
 
@@ -446,11 +451,6 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
         args.out / "cache" / key, data.documents, embedder, args.titles
     )
     timings["index"] = index_facts["seconds"]
-    print(
-        f"index: {index_facts['documents']} documents, {index_facts['passages']} passages, "
-        f"{index_facts['sentences']} sentences; embedded {index_facts['texts_embedded']} texts "
-        f"({timings['index']:.1f} s)"
-    )
     passage_map = PassageMap(assistant, data.paragraphs)
     queries = [clean_question(q.question) for q in data.questions]
     vectors, seconds = embed_queries(embedder, queries)
@@ -687,11 +687,6 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
         args.out / "cache" / key, data.documents, embedder, args.titles
     )
     timings["index"] = index_facts["seconds"]
-    print(
-        f"index: {index_facts['documents']} documents, {index_facts['passages']} passages, "
-        f"{index_facts['sentences']} sentences; embedded {index_facts['texts_embedded']} texts "
-        f"({timings['index']:.1f} s)"
-    )
     qids = list(data.queries)
     queries = [clean_question(data.queries[qid]) for qid in qids]
     vectors, seconds = embed_queries(embedder, queries)
