@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 # with their document's title (searchable_passage)
 FORMAT_VERSION = 3
 INDEX_DIRNAME = ".qa-index"
+EMBED_BATCH = 512  # texts per encode call while indexing many files
 
 
 def searchable_passage(title: str, text: str) -> str:
@@ -210,17 +211,27 @@ class CorpusIndex:
             todo.append((doc_id, path, sha))
             (report.changed if old else report.added).append(doc_id)
         report.removed = sorted(set(stored) - set(files))
+        # Small files share encode calls: one call per file made SciFact's abstracts (14 texts
+        # each) embed 1.8x slower than batches of EMBED_BATCH texts.
+        batch: list[tuple[DocumentEntry, list[str]]] = []
         for n, (doc_id, path, sha) in enumerate(todo):
             if progress:
                 progress(n / len(todo), f"Indexing {doc_id}")
             try:
-                entries[doc_id] = self._embed_file(path, doc_id, sha)
+                batch.append(self._read_file(path, doc_id, sha))
             except DocumentError as error:
                 log.warning("Skipped %s: %s", doc_id, error.reason)
                 report.skipped[doc_id] = error.reason
                 for bucket in (report.added, report.changed):
                     if doc_id in bucket:
                         bucket.remove(doc_id)
+                continue
+            if sum(len(texts) for _, texts in batch) >= EMBED_BATCH:
+                for entry in self._embed(batch):
+                    entries[entry.document.doc_id] = entry
+                batch = []
+        for entry in self._embed(batch):
+            entries[entry.document.doc_id] = entry
         if progress and todo:
             progress(1.0, "Indexed")
         self.entries = dict(sorted(entries.items()))
@@ -230,6 +241,13 @@ class CorpusIndex:
         return report
 
     def _embed_file(self, path: Path, doc_id: str, sha: str | None = None) -> DocumentEntry:
+        """Read, split and embed one file."""
+        return self._embed([self._read_file(path, doc_id, sha)])[0]
+
+    def _read_file(
+        self, path: Path, doc_id: str, sha: str | None = None
+    ) -> tuple[DocumentEntry, list[str]]:
+        """The file's entry without vectors yet, and the texts to embed for it."""
         stat = path.stat()
         document = read_document(path, doc_id, sha)
         sentences, passages = self.splitter.run(document)
@@ -243,17 +261,29 @@ class CorpusIndex:
         texts = [repair_splits(text[s.start : s.end]) for s in sentences] + [
             searchable_passage(title, text[p.start : p.end]) for p in passages
         ]
-        vectors = self.embedder.encode(texts)
-        dim = vectors.shape[1]
-        return DocumentEntry(
+        entry = DocumentEntry(
             document=document,
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
             sentences=sentence_spans.reshape(-1, 2),
             passages=passage_rows.reshape(-1, 4),
-            sentence_vectors=vectors[: len(sentences)].reshape(-1, dim),
-            passage_vectors=vectors[len(sentences) :].reshape(-1, dim),
+            sentence_vectors=None,
+            passage_vectors=None,
         )
+        return entry, texts
+
+    def _embed(self, batch: list[tuple[DocumentEntry, list[str]]]) -> list[DocumentEntry]:
+        """Fill in the vectors of read entries, encoding all their texts in one call."""
+        if not batch:
+            return []
+        vectors = self.embedder.encode([t for _, texts in batch for t in texts])
+        offset = 0
+        for entry, texts in batch:
+            own = vectors[offset : offset + len(texts)]
+            offset += len(texts)
+            entry.sentence_vectors = own[: len(entry.sentences)]
+            entry.passage_vectors = own[len(entry.sentences) :]
+        return [entry for entry, _ in batch]
 
     def _assemble(self) -> None:
         """Concatenate the per-document tables into global arrays and build FAISS and BM25."""

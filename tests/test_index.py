@@ -163,3 +163,30 @@ def test_old_generation_is_kept_until_the_new_one_is_complete(seeds_copy, embedd
     report = index.sync()
     assert not report.rebuilt_reason and _count(embedder) == before
     assert _generation(seeds_copy) == old
+
+
+def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder, monkeypatch):
+    import qa.index
+
+    monkeypatch.setattr(qa.index, "EMBED_BATCH", 7)  # several files per encode call, and a rest
+    topics = ["tides and harbours", "bread and ovens", "violins and bows", "glaciers", "bees"]
+    for n, topic in enumerate(topics):
+        text = f"Note {n}\n\nThis note is about {topic}. " + f"It says more on {topic}. " * n
+        (corpus / f"{n}.txt").write_text(text + ("" if n else "\n\n"), encoding="utf-8")
+    (corpus / "empty.txt").write_text("", encoding="utf-8")  # no texts: skipped, no vectors
+    calls = []
+    original = embedder.encode
+    monkeypatch.setattr(
+        embedder, "encode", lambda texts: calls.append(len(texts)) or original(texts)
+    )
+    index = CorpusIndex(corpus, None, embedder)
+    index.sync()
+    assert len(calls) < len(topics)  # shared calls, not one a file
+    for doc_id, entry in index.entries.items():
+        text = entry.document.text
+        alone = original(
+            [text[a:b] for a, b in entry.sentences] + [text[a:b] for a, b, *_ in entry.passages]
+        )
+        got = np.concatenate([entry.sentence_vectors, entry.passage_vectors])
+        assert got.shape == alone.shape
+        assert np.allclose(got, alone, atol=1e-4), doc_id
