@@ -1,0 +1,236 @@
+"""Speed benchmark: ``python -m eval.perf``.
+
+Everything is measured in one process on this machine, and each figure sits beside the bare
+model cost it is compared with, so the ratios hold on a noisy machine:
+
+- query latency: warm ``Assistant.ask`` p50/p95 over the gold questions on the seeds, a
+  breakdown by stage (question embedding, dense search, BM25, fusion, extraction), and the
+  bare ``model.encode([question])`` p50; ratio ask / bare encode;
+- indexing throughput: characters per second of SQuAD articles through the whole indexing
+  path (read, split, embed, FAISS, BM25, save) beside bare ``model.encode`` of the same texts
+  the index embeds and of its passages alone;
+- cold start: wall time of ``qa ask`` in a fresh process on a built index, and of
+  ``python app.py`` until its first HTTP answer.
+
+Prints a table and writes ``eval/results/perf.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from qa import Assistant
+from qa.embedding import Embedder
+from qa.index import CorpusIndex
+from qa.text import terms
+
+from . import benchmarks
+from .gold import load_gold
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values``, in milliseconds when given seconds."""
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> dict:
+    """Warm ask p50/p95 with a stage breakdown, beside the bare question embedding."""
+    model = assistant.embedder.model
+    index = assistant.index
+    retriever, extractor = assistant.retriever, assistant.extractor
+    for question in questions[:3]:  # warm up every path once
+        assistant.ask(question)
+    stages: dict[str, list[float]] = {
+        "ask": [],
+        "bare_encode": [],
+        "embed": [],
+        "dense": [],
+        "bm25": [],
+        "retrieve": [],
+        "extract": [],
+    }
+
+    def timed(name, call):
+        began = time.perf_counter()
+        result = call()
+        stages[name].append(time.perf_counter() - began)
+        return result
+
+    for _ in range(rounds):
+        for question in questions:
+            timed("ask", lambda q=question: assistant.ask(q))
+            timed("bare_encode", lambda q=question: model.encode([q]))
+            vector = timed("embed", lambda q=question: assistant.embedder.encode([q]))[0]
+            query_terms = terms(question)
+            timed("dense", lambda v=vector: index.dense_search(v, 50))
+            timed("bm25", lambda t=query_terms: index.lexical.scores(t))
+            passages = timed("retrieve", lambda t=query_terms, v=vector: retriever.run(t, v, 10))
+            timed("extract", lambda q=question, v=vector, p=passages: extractor.run(q, v, p))
+    p50 = {name: percentile(values, 50) for name, values in stages.items()}
+    return {
+        "questions": len(questions),
+        "rounds": rounds,
+        "ask_p50_ms": p50["ask"],
+        "ask_p95_ms": percentile(stages["ask"], 95),
+        "bare_encode_p50_ms": p50["bare_encode"],
+        "ratio_ask_to_bare_encode": p50["ask"] / p50["bare_encode"],
+        "breakdown_p50_ms": {
+            "question embedding": p50["embed"],
+            "dense search": p50["dense"],
+            "bm25": p50["bm25"],
+            "fusion (retrieve - dense - bm25)": max(
+                0.0, p50["retrieve"] - p50["dense"] - p50["bm25"]
+            ),
+            "extraction": p50["extract"],
+        },
+    }
+
+
+def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Path) -> dict:
+    """Chars/s of the whole indexing path beside bare encoding of the same texts."""
+    folder = work / "corpus"
+    benchmarks.write_corpus(folder, documents)
+    chars = sum(len(text) for text in documents.values())
+    began = time.perf_counter()
+    index = CorpusIndex(folder, work / "index", embedder)
+    index.sync()
+    seconds = time.perf_counter() - began
+    texts = [index.sentence_text(j) for j in range(len(index.sentence_span))]
+    passages = [index.passage_text(i) for i in range(len(index))]
+    began = time.perf_counter()
+    embedder.model.encode(texts + passages, batch_size=embedder.batch_size)
+    bare_all = time.perf_counter() - began
+    began = time.perf_counter()
+    embedder.model.encode(passages, batch_size=embedder.batch_size)
+    bare_passages = time.perf_counter() - began
+    return {
+        "documents": len(documents),
+        "characters": chars,
+        "texts_embedded": len(texts) + len(passages),
+        "passages": len(passages),
+        "index_seconds": seconds,
+        "index_chars_per_s": chars / seconds,
+        "bare_encode_same_texts_chars_per_s": chars / bare_all,
+        "bare_encode_passages_chars_per_s": chars / bare_passages,
+        "ratio_to_bare_same_texts": bare_all / seconds,
+        "ratio_to_bare_passages": bare_passages / seconds,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cold_start(folder: Path, runs: int) -> dict:
+    """Wall times of a fresh ``qa ask`` and of ``python app.py`` until it answers HTTP."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    ask = [sys.executable, "-m", "qa", "ask", "Where was the road transport agreement signed?"]
+    ask += ["--folder", str(folder)]
+    subprocess.run(ask, check=True, capture_output=True, env=env)  # the index is built
+    ask_seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        subprocess.run(ask, check=True, capture_output=True, env=env)
+        ask_seconds.append(time.perf_counter() - began)
+    app_seconds = []
+    for _ in range(runs):
+        port = _free_port()
+        began = time.perf_counter()
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--folder", str(folder), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            while time.perf_counter() - began < 120:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.05)
+            app_seconds.append(time.perf_counter() - began)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {
+        "runs": runs,
+        "qa_ask_median_s": statistics.median(ask_seconds),
+        "qa_ask_s": ask_seconds,
+        "app_ready_median_s": statistics.median(app_seconds),
+        "app_ready_s": app_seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m eval.perf", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the gold questions")
+    parser.add_argument("--articles", type=int, default=4, help="SQuAD articles to index")
+    parser.add_argument("--runs", type=int, default=3, help="cold starts of each kind")
+    parser.add_argument("--data", default=None, help="data folder (default ../shared/data)")
+    parser.add_argument("--out", default=str(ROOT / "eval" / "results"))
+    args = parser.parse_args(argv)
+    report: dict = {"cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="qa-perf-") as work:
+        work = Path(work)
+        seeds = work / "seeds"
+        shutil.copytree(ROOT / "seeds", seeds)
+        embedder = Embedder()
+        assistant = Assistant.from_folder(seeds, embedder=embedder)
+        questions = [item.question for item in load_gold() if not item.history]
+        report["query"] = query_latency(assistant, questions, args.rounds)
+        squad = benchmarks.load_squad(
+            benchmarks.data_dir(args.data) / benchmarks.SQUAD_FILE, args.articles
+        )
+        report["indexing"] = indexing_throughput(embedder, squad.documents, work / "squad")
+        report["cold_start"] = cold_start(seeds, args.runs)
+    print_report(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "perf.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {out / 'perf.json'}")
+    return report
+
+
+def print_report(report: dict) -> None:
+    """The figures as a small table."""
+    q, i, c = report["query"], report["indexing"], report["cold_start"]
+    print(f"\nquery latency, seeds ({q['questions']} questions x {q['rounds']} rounds)")
+    print(f"  warm ask            p50 {q['ask_p50_ms']:7.1f} ms   p95 {q['ask_p95_ms']:7.1f} ms")
+    print(f"  bare model.encode   p50 {q['bare_encode_p50_ms']:7.1f} ms")
+    print(f"  ratio ask / bare encode   {q['ratio_ask_to_bare_encode']:.2f}")
+    for stage, value in q["breakdown_p50_ms"].items():
+        print(f"    {stage:34s} p50 {value:7.2f} ms")
+    print(f"\nindexing, {i['documents']} SQuAD articles ({i['characters']:,} chars, "
+          f"{i['texts_embedded']:,} texts, {i['passages']:,} passages)")  # fmt: skip
+    print(f"  whole path              {i['index_chars_per_s']:9,.0f} chars/s"
+          f"   ({i['index_seconds']:.1f} s)")  # fmt: skip
+    print(f"  bare encode, same texts {i['bare_encode_same_texts_chars_per_s']:9,.0f} chars/s"
+          f"   ratio {i['ratio_to_bare_same_texts']:.2f}")  # fmt: skip
+    print(f"  bare encode, passages   {i['bare_encode_passages_chars_per_s']:9,.0f} chars/s"
+          f"   ratio {i['ratio_to_bare_passages']:.2f}")  # fmt: skip
+    print(f"\ncold start (median of {c['runs']})")
+    print(f"  qa ask on a built index      {c['qa_ask_median_s']:.2f} s")
+    print(f"  python app.py until HTTP 200 {c['app_ready_median_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
