@@ -109,11 +109,14 @@ def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Documen
         text, title, pages = _read_pdf(path, data)
         return Document(doc_id, title or _fallback_title(text, path), text, sha256, "pdf", pages)
     text = _decode(data, path)
+    kind, title = "text", None
     if suffix in HTML_SUFFIXES:
-        text, title = _read_html(text)
-        return Document(doc_id, title or _fallback_title(text, path), text, sha256, "html")
-    title = _markdown_title(text) if suffix != ".txt" else None
-    return Document(doc_id, title or _fallback_title(text, path), text, sha256, "text")
+        (text, title), kind = _read_html(text), "html"
+    elif suffix != ".txt":
+        title = _markdown_title(text)
+    if not text.strip():
+        raise DocumentError(str(path), "the file is empty: there is no text to index")
+    return Document(doc_id, title or _fallback_title(text, path), text, sha256, kind)
 
 
 def _decode(data: bytes, path: Path) -> str:

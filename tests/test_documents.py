@@ -68,12 +68,28 @@ def test_text_file_holding_a_pdf_is_read_as_pdf(corpus):
     assert read_document(path, "disguised.txt").text == "Hidden PDF text."
 
 
+def _encrypted_pdf() -> bytes:
+    from io import BytesIO
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(make_pdf([["Secret text."]]))))
+    writer.encrypt("a password")
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
         ("binary.txt", bytes(range(256)) * 4, "binary"),
         ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "PDF"),
         ("empty.pdf", make_pdf([[]]), "no extractable text"),
+        ("encrypted.pdf", _encrypted_pdf(), "encrypted"),
+        ("empty.txt", b"", "empty"),
+        ("blank.md", b"  \n\r\n\t ", "empty"),
+        ("blank.html", b"<html><body><script>x()</script></body></html>", "empty"),
     ],
 )
 def test_unreadable_files_raise_document_error(corpus, name, data, reason):
