@@ -214,7 +214,6 @@ READ_AND_SPLIT = textwrap.dedent(
     from qa.passages import PassageSplitter, PassageSettings
 
     path = Path(sys.argv[1])
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()
     document = read_document(path, path.name)
     sentences, passages = PassageSplitter(PassageSettings()).run(document)
@@ -224,7 +223,6 @@ READ_AND_SPLIT = textwrap.dedent(
         "passages": len(passages),
         "seconds": time.perf_counter() - began,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "import_rss_mb": base / 1024,
     }))
     """
 )
