@@ -326,6 +326,7 @@ def serve(
         show_error=True,
         css=CSS,
         quiet=True,
+        max_file_size=MAX_UPLOAD_BYTES,  # refused while it arrives, not after
     )
     return demo
 

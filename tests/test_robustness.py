@@ -250,3 +250,29 @@ def test_a_50_mb_text_file_is_read_and_split_in_bounded_memory(tmp_path):
     assert facts["chars"] >= 50_000_000
     # Text, spans and sentence objects of 50 MB: a few times the file, never quadratic.
     assert facts["peak_rss_mb"] < 4000
+
+
+# ----- huge uploads ------------------------------------------------------------------------
+
+
+def test_the_served_app_refuses_an_upload_over_the_limit(tmp_path):
+    from gradio_client import handle_file
+
+    from qa.ui import MAX_UPLOAD_BYTES, serve
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "note.txt").write_text("Sea otters hold hands while they sleep.")
+    port = free_port()
+    demo = serve(folder, "127.0.0.1", port, block=False)
+    try:
+        huge = tmp_path / "huge.txt"
+        huge.write_bytes(b"word " * (MAX_UPLOAD_BYTES // 5 + 1000))
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(Exception, match="(?i)size|large|limit"):
+            client.predict([handle_file(str(huge))], api_name="/upload")
+        assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+            "note.txt"
+        ]
+    finally:
+        demo.close()
