@@ -157,11 +157,11 @@ class Assistant:
             resolve(q, [clean_question(h) for h in history if isinstance(h, str) and h.strip()])
             for q, history in zip(cleaned, histories)
         ]
-        _ = self.embedder.model  # load before timing, so timings describe the queries alone
+        self.embedder.load_for_questions()  # before timing, so timings describe the queries
         # A follow-up is embedded twice: as resolved (for retrieval) and as asked (its own focus).
         follow_ups = [q for q, query in zip(cleaned, queries) if q != query]
         began = time.perf_counter()
-        vectors = self.embedder.encode(queries + follow_ups)
+        vectors = self.embedder.encode_questions(queries + follow_ups)
         embed_each = (time.perf_counter() - began) / max(1, len(queries))
         own = dict(zip(follow_ups, vectors[len(queries) :]))
         return [

@@ -42,6 +42,8 @@ class Embedder:
         self.texts_encoded = 0  # how many texts this embedder has encoded, for callers to audit
         self._model = None
         self._lock = threading.Lock()
+        self._questions = None  # OnnxEncoder for questions, when an export is available
+        self._questions_path: Path | None = None
 
     @property
     def model(self):
@@ -98,6 +100,47 @@ class Embedder:
         )
         self.texts_encoded += len(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_questions(self, texts: list[str]) -> np.ndarray:
+        """Vectors for questions: with the ONNX export when there is one (no torch import)."""
+        encoder = self._question_encoder()
+        if encoder is None or not texts:
+            return self.encode(texts, progress=False)
+        self.texts_encoded += len(texts)
+        return encoder.encode(texts)
+
+    def load_for_questions(self) -> None:
+        """Load what ``encode_questions`` will use (the ONNX export, else the model)."""
+        if self._question_encoder() is None:
+            _ = self.model
+
+    def use_question_encoder(self, path: Path) -> None:
+        """Embed questions with the ONNX export at ``path`` (see qa.onnx_encoder)."""
+        if path != self._questions_path:
+            self._questions_path, self._questions = Path(path), None
+
+    def export_question_encoder(self, path: Path) -> bool:
+        """Write and check the ONNX export of the loaded model at ``path``; use it if kept."""
+        from .onnx_encoder import export
+
+        if export(self.model, resolve_model(self.model_name), Path(path)):
+            self.use_question_encoder(path)
+            return True
+        return False
+
+    def _question_encoder(self):
+        if self._questions is None and self._questions_path is not None:
+            with self._lock:
+                if self._questions is None and self._questions_path is not None:
+                    try:
+                        from .onnx_encoder import OnnxEncoder
+
+                        location = resolve_model(self.model_name)
+                        self._questions = OnnxEncoder(self._questions_path, location)
+                    except Exception as error:  # a damaged export: the model still works
+                        log.warning("Not using %s: %s", self._questions_path, error)
+                        self._questions_path = None
+        return self._questions
 
     def to_dict(self) -> dict:
         return {"model": self.model_name, "batch_size": self.batch_size}

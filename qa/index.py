@@ -141,6 +141,7 @@ class CorpusIndex:
             raise CorruptIndexError(
                 f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
             ) from error
+        self._question_encoder()
         report.seconds = time.perf_counter() - began
         return report
 
@@ -181,6 +182,24 @@ class CorpusIndex:
     def sentence_text(self, j: int) -> str:
         start, end = self.sentence_span[j]
         return self.entries[self.doc_ids[self.sentence_doc[j]]].document.text[start:end]
+
+    def _question_encoder(self) -> None:
+        """Embed questions with the model's ONNX export; make it while the model is loaded
+        anyway (after embedding), so a later cold start need not import torch."""
+        from .embedding import resolve_model
+        from .onnx_encoder import encoder_file
+
+        try:
+            location = resolve_model(self.embedder.model_name)
+        except Exception:  # no model: questions cannot be embedded either way
+            return
+        if not Path(location).is_dir():  # a hub name: no local files to export from
+            return
+        path = encoder_file(location)
+        if path.exists():
+            self.embedder.use_question_encoder(path)
+        elif self.embedder._model is not None and _onnx_available():
+            self.embedder.export_question_encoder(path)
 
     # ----- building -----------------------------------------------------------------------
 
@@ -428,6 +447,12 @@ class CorpusIndex:
         for old in self.index_dir.glob("gen-*"):
             if old != generation:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tokenizers"))
 
 
 def _fsync(path: Path) -> None:

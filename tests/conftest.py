@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,19 @@ from qa.embedding import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def qa_cache(tmp_path_factory):
+    """A cache folder of the test session's own (the ONNX question encoder is made once)."""
+    folder = tmp_path_factory.mktemp("qa-cache")
+    previous = os.environ.get("QA_CACHE_DIR")
+    os.environ["QA_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("QA_CACHE_DIR", None)
+    else:
+        os.environ["QA_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,81 @@
+"""Embedding: the ONNX question encoder agrees with sentence-transformers and spares torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from eval.gold import load_gold
+from qa import Assistant
+from qa.embedding import Embedder, resolve_model
+from qa.onnx_encoder import AGREEMENT, OnnxEncoder, encoder_file
+
+from .conftest import ROOT, SEEDS
+
+
+def test_building_an_index_exports_a_question_encoder_that_agrees(seeds_assistant, embedder):
+    path = encoder_file(resolve_model(embedder.model_name))
+    assert path.exists()  # made while the session's first index was built
+    questions = [item.question for item in load_gold()]
+    ours = OnnxEncoder(path, resolve_model(embedder.model_name)).encode(questions)
+    theirs = embedder.encode(questions)
+    assert ours.shape == theirs.shape
+    assert np.min(np.sum(ours * theirs, axis=1)) >= AGREEMENT
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_questions_use_the_export_and_answer_as_the_model_does(seeds_assistant, embedder):
+    assert embedder._question_encoder() is not None
+    question = "Where was the road transport agreement signed?"
+    vector = embedder.encode_questions([question])[0]
+    assert float(vector @ embedder.encode([question])[0]) >= AGREEMENT
+    onnx_answer = seeds_assistant.ask(question)
+    torch_only = Embedder()  # no export known: sentence-transformers embeds the question
+    torch_only._model = embedder.model
+    plain = Assistant(seeds_assistant.index, seeds_assistant.settings)
+    plain.index.embedder, saved = torch_only, plain.index.embedder
+    try:
+        torch_answer = plain.ask(question)
+    finally:
+        plain.index.embedder = saved
+    spans = [(e.doc_id, e.start, e.end) for e in onnx_answer.extracts]
+    assert spans == [(e.doc_id, e.start, e.end) for e in torch_answer.extracts]
+
+
+COLD_ASK = """
+import json, sys
+from qa import Assistant
+assistant = Assistant.from_folder(sys.argv[1])
+answer = assistant.ask("Where was the road transport agreement signed?")
+print(json.dumps({"torch": "torch" in sys.modules, "text": answer.extracts[0].text}))
+"""
+
+
+def test_a_cold_process_on_a_built_index_answers_without_importing_torch(tmp_path, embedder):
+    folder = tmp_path / "seeds"
+    shutil.copytree(SEEDS, folder, ignore=shutil.ignore_patterns(".qa-index"))
+    Assistant.from_folder(folder, embedder=embedder)
+    child = subprocess.run(
+        [sys.executable, "-c", COLD_ASK, str(folder)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout)
+    assert result["torch"] is False
+    assert "Dushanbe" in result["text"]
+
+
+def test_a_damaged_export_falls_back_to_the_model(tmp_path, monkeypatch, embedder, caplog):
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    path = encoder_file(resolve_model(embedder.model_name))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an onnx file")
+    fresh = Embedder()
+    fresh._model = embedder.model
+    fresh.use_question_encoder(path)
+    vector = fresh.encode_questions(["Who wrote the article?"])[0]
+    assert float(vector @ embedder.encode(["Who wrote the article?"])[0]) > 0.9999
+    assert "Not using" in caplog.text
