@@ -5,7 +5,8 @@ model cost it is compared with, so the ratios hold on a noisy machine:
 
 - query latency: warm ``Assistant.ask`` p50/p95 over the gold questions on the seeds, a
   breakdown by stage (question embedding, dense search, BM25, fusion, extraction), and the
-  bare ``model.encode([question])`` p50; ratio ask / bare encode;
+  bare ``model.encode([question])`` p50 of sentence-transformers and of the ONNX question
+  encoder qa uses; ratios of ask to each;
 - indexing throughput: characters per second of SQuAD articles through the whole indexing
   path (read, split, embed, FAISS, BM25, save) beside bare ``model.encode`` of the same texts
   the index embeds and of its passages alone;
@@ -55,9 +56,11 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
     retriever, extractor = assistant.retriever, assistant.extractor
     for question in questions[:3]:  # warm up every path once
         assistant.ask(question)
+    onnx = assistant.embedder._question_encoder()  # what qa embeds questions with, if any
     stages: dict[str, list[float]] = {
         "ask": [],
         "bare_encode": [],
+        "bare_onnx": [],
         "embed": [],
         "dense": [],
         "bm25": [],
@@ -75,20 +78,25 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
         for question in questions:
             timed("ask", lambda q=question: assistant.ask(q))
             timed("bare_encode", lambda q=question: model.encode([q]))
-            vector = timed("embed", lambda q=question: assistant.embedder.encode([q]))[0]
+            if onnx is not None:
+                timed("bare_onnx", lambda q=question: onnx.encode([q]))
+            vector = timed("embed", lambda q=question: assistant.embedder.encode_questions([q]))[0]
             query_terms = terms(question)
             timed("dense", lambda v=vector: index.dense_search(v, 50))
             timed("bm25", lambda t=query_terms: index.lexical.scores(t))
             passages = timed("retrieve", lambda t=query_terms, v=vector: retriever.run(t, v, 10))
             timed("extract", lambda q=question, v=vector, p=passages: extractor.run(q, v, p))
-    p50 = {name: percentile(values, 50) for name, values in stages.items()}
+    p50 = {name: percentile(values, 50) for name, values in stages.items() if values}
+    bare = p50.get("bare_onnx", p50["bare_encode"])
     return {
         "questions": len(questions),
         "rounds": rounds,
         "ask_p50_ms": p50["ask"],
         "ask_p95_ms": percentile(stages["ask"], 95),
         "bare_encode_p50_ms": p50["bare_encode"],
+        "bare_onnx_encode_p50_ms": p50.get("bare_onnx"),
         "ratio_ask_to_bare_encode": p50["ask"] / p50["bare_encode"],
+        "ratio_ask_to_bare_question_encoder": p50["ask"] / bare,
         "breakdown_p50_ms": {
             "question embedding": p50["embed"],
             "dense search": p50["dense"],
@@ -215,8 +223,12 @@ def print_report(report: dict) -> None:
     q, i, c = report["query"], report["indexing"], report["cold_start"]
     print(f"\nquery latency, seeds ({q['questions']} questions x {q['rounds']} rounds)")
     print(f"  warm ask            p50 {q['ask_p50_ms']:7.1f} ms   p95 {q['ask_p95_ms']:7.1f} ms")
-    print(f"  bare model.encode   p50 {q['bare_encode_p50_ms']:7.1f} ms")
-    print(f"  ratio ask / bare encode   {q['ratio_ask_to_bare_encode']:.2f}")
+    print(f"  bare model.encode   p50 {q['bare_encode_p50_ms']:7.1f} ms (sentence-transformers)")
+    if q["bare_onnx_encode_p50_ms"] is not None:
+        print(f"  bare ONNX encode    p50 {q['bare_onnx_encode_p50_ms']:7.1f} ms (qa's encoder)")
+    print(f"  ratio ask / bare sentence-transformers encode  {q['ratio_ask_to_bare_encode']:.2f}")
+    print(f"  ratio ask / bare encode of qa's encoder       "
+          f"{q['ratio_ask_to_bare_question_encoder']:.2f}")  # fmt: skip
     for stage, value in q["breakdown_p50_ms"].items():
         print(f"    {stage:34s} p50 {value:7.2f} ms")
     print(f"\nindexing, {i['documents']} SQuAD articles ({i['characters']:,} chars, "
