@@ -194,10 +194,10 @@ class Assistant:
         # A question that asks for a date, number, person or place is not answered by a
         # sentence that holds none (see README, Abstention).
         untyped = bool(extracts) and extracts[0].signals.get("untyped", 0.0) >= 1.0
-        if confidence < self.settings.abstain_below:
-            reason = LOW_CONFIDENCE
-        elif unknown:
+        if unknown:  # the most telling reason first: the user learns what is missing
             reason = NOT_IN_SOURCES
+        elif confidence < self.settings.abstain_below:
+            reason = LOW_CONFIDENCE
         elif untyped:
             reason = MISSING_TYPE
         else:

@@ -83,7 +83,8 @@ class Scope:
         missing = [t for t in query_terms if not self.knows(t)]
         locating = [t for t in query_terms if t in self.frequency and not self.ubiquitous(t)]
         if missing and not locating:
-            return [word for word in re.findall(r"[\w’'-]+", question) if _unknown(self, word)]
+            words = re.findall(r"[\w’'-]{3,}", question)
+            return list(dict.fromkeys(word for word in words if _unknown(self, word)))
         return []
 
 

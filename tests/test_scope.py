@@ -52,3 +52,15 @@ def test_word_forms_and_near_spellings_are_known(scope):
 def test_a_follow_up_is_judged_with_its_resolved_query(scope):
     # Elliptical on its own, in scope once resolved from the conversation.
     assert scope.unknown("And when?", "When was the road transport agreement signed") == []
+
+
+def test_the_chat_and_the_cli_say_which_words_no_source_mentions(seeds_assistant):
+    from qa.cli import format_answer
+    from qa.render import answer_html
+
+    answer = seeds_assistant.ask("Who founded <b>Zanzibarian</b> Airways?")
+    assert answer.abstain_reason == NOT_IN_SOURCES
+    html = answer_html(answer)
+    assert "No source mentions" in html and "Zanzibarian" in html
+    assert "<b>Zanzibarian" not in html  # words of the question are escaped like documents
+    assert "No source mentions" in format_answer(answer)
