@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="qa-perf-") as work:
         work = Path(work)
         seeds = work / "seeds"
-        shutil.copytree(ROOT / "seeds", seeds)
+        shutil.copytree(ROOT / "seeds", seeds, ignore=shutil.ignore_patterns(".qa-index"))
         embedder = Embedder()
         assistant = Assistant.from_folder(seeds, embedder=embedder)
         questions = [item.question for item in load_gold() if not item.history]

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "index":
             assistant = _open(args)
+            assistant.index.prepare_questions()  # so that later `qa ask` need not load torch
             report = assistant.index.last_sync
             print(
                 f"Indexed {len(assistant.documents)} documents, {len(assistant.index)} passages "

@@ -183,6 +183,13 @@ class CorpusIndex:
         start, end = self.sentence_span[j]
         return self.entries[self.doc_ids[self.sentence_doc[j]]].document.text[start:end]
 
+    def prepare_questions(self) -> None:
+        """Get question embedding ready: the ONNX export (made now if missing, which loads the
+        model), else the model. ``qa index`` and the chat's start call it."""
+        _ = self.embedder.model
+        self._question_encoder()
+        self.embedder.load_for_questions()
+
     def _question_encoder(self) -> None:
         """Embed questions with the model's ONNX export; make it while the model is loaded
         anyway (after embedding), so a later cold start need not import torch."""

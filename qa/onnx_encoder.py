@@ -98,7 +98,9 @@ def export(model, model_dir: str, path: Path) -> bool:
                 dynamo=False,
             )
         ours = OnnxEncoder(Path(temporary), model_dir).encode(_CHECK_TEXTS)
-        theirs = model.encode(_CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+        theirs = model.encode(
+            _CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         agreement = float(np.min(np.sum(ours * theirs, axis=1)))
         if agreement < AGREEMENT:
             log.warning("ONNX export disagrees with the model (cosine %.5f); not used", agreement)

@@ -79,3 +79,14 @@ def test_a_damaged_export_falls_back_to_the_model(tmp_path, monkeypatch, embedde
     vector = fresh.encode_questions(["Who wrote the article?"])[0]
     assert float(vector @ embedder.encode(["Who wrote the article?"])[0]) > 0.9999
     assert "Not using" in caplog.text
+
+
+def test_prepare_questions_makes_the_export_for_an_index_built_before_it(
+    seeds_assistant, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "empty-cache"))
+    path = encoder_file(resolve_model(seeds_assistant.embedder.model_name))
+    assert not path.exists()
+    seeds_assistant.index.prepare_questions()  # what `qa index` and the chat's start do
+    assert path.exists()
+    assert seeds_assistant.embedder._questions_path == path
