@@ -11,7 +11,10 @@ model cost it is compared with, so the ratios hold on a noisy machine:
   path (read, split, embed, FAISS, BM25, save) beside bare ``model.encode`` of the same texts
   the index embeds and of its passages alone;
 - cold start: wall time of ``qa ask`` in a fresh process on a built index, and of
-  ``python app.py`` until its first HTTP answer.
+  ``python app.py`` until its first HTTP answer;
+- scale (eval/scale.py): the dense index at 10k, 100k and 1M passages (build time, memory,
+  query p50, recall@10 against exact search) and warm ``ask`` at 100k passages beside the bare
+  question embedding.
 
 Prints a table and writes ``eval/results/perf.json``.
 """
@@ -38,7 +41,7 @@ from qa.embedding import Embedder
 from qa.index import CorpusIndex
 from qa.text import terms
 
-from . import benchmarks
+from . import benchmarks, scale
 from .gold import load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,6 +198,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=3, help="cold starts of each kind")
     parser.add_argument("--data", default=None, help="data folder (default ../shared/data)")
     parser.add_argument("--out", default=str(ROOT / "eval" / "results"))
+    parser.add_argument(
+        "--scale-sizes",
+        default="10000,100000,1000000",
+        help="passage counts for the dense index figures, comma-separated ('' to skip)",
+    )
+    parser.add_argument(
+        "--ask-passages", type=int, default=100_000, help="passages for ask at scale (0 to skip)"
+    )
     args = parser.parse_args(argv)
     report: dict = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="qa-perf-") as work:
@@ -210,6 +221,24 @@ def main(argv: list[str] | None = None) -> dict:
         )
         report["indexing"] = indexing_throughput(embedder, squad.documents, work / "squad")
         report["cold_start"] = cold_start(seeds, args.runs)
+        squad_questions = [q.question for q in squad.questions]
+        if args.ask_passages:
+            built = CorpusIndex.open(work / "squad" / "corpus", work / "squad" / "index", embedder)
+            report["ask_at_scale"] = scale.ask_at_scale(
+                built, squad_questions[:100], args.ask_passages
+            )
+        sizes = [int(size) for size in args.scale_sizes.split(",") if size.strip()]
+        if sizes:
+            full = benchmarks.load_squad(benchmarks.data_dir(args.data) / benchmarks.SQUAD_FILE)
+            paragraphs = [
+                full.documents[doc_id][start:end]
+                for doc_id, spans in full.paragraphs.items()
+                for start, end in spans
+            ]
+            questions = [q.question for q in full.questions[:: max(1, len(full.questions) // 200)]]
+            report["dense_scale"] = scale.dense_at_sizes(
+                embedder, paragraphs, questions, sizes, work
+            )
     print_report(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,6 +271,23 @@ def print_report(report: dict) -> None:
     print(f"\ncold start (median of {c['runs']})")
     print(f"  qa ask on a built index      {c['qa_ask_median_s']:.2f} s")
     print(f"  python app.py until HTTP 200 {c['app_ready_median_s']:.2f} s")
+    if "ask_at_scale" in report:
+        a = report["ask_at_scale"]
+        print(f"\nask at scale: {a['passages']:,} passages, {a['sentences']:,} sentences "
+              f"({a['dense_kind']} index; copied SQuAD articles, noisy vectors)")  # fmt: skip
+        print(f"  warm ask p50 {a['ask_p50_ms']:.1f} ms  p95 {a['ask_p95_ms']:.1f} ms;"
+              f"  bare model.encode p50 {a['bare_encode_p50_ms']:.1f} ms;"
+              f"  ratio {a['ratio_ask_to_bare_encode']:.2f}")  # fmt: skip
+    if "dense_scale" in report:
+        d = report["dense_scale"]
+        print(f"\ndense index at scale ({d['base_vectors']:,} real SQuAD paragraph vectors "
+              f"+ noise; {d['queries']} real questions)")  # fmt: skip
+        print("  passages   kind  build s  query p50 ms  p95 ms  recall@10  index MB  peak RSS MB")
+        for r in d["sizes"]:
+            print(f"  {r['passages']:>9,} {r['kind']:>5} {r['build_s']:8.1f}"
+                  f" {r['query_p50_ms']:13.2f} {r['query_p95_ms']:7.2f}"
+                  f" {r['recall@10_vs_exact']:10.3f}"
+                  f" {r['index_rss_mb']:9.0f} {r['peak_rss_mb']:12.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import numpy as np
 
 from .answer import LOW_CONFIDENCE, MISSING_TYPE, NOT_IN_SOURCES, Answer
 from .conversation import resolve
+from .dense import DenseSettings
 from .documents import Document
 from .embedding import DEFAULT_MODEL, Embedder
 from .errors import QuestionError
@@ -34,6 +35,7 @@ class Settings:
     passages: PassageSettings = field(default_factory=PassageSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
+    dense: DenseSettings = field(default_factory=DenseSettings)
     # An answer whose best extract scores below this is an abstention (see README, Confidence).
     abstain_below: float = 0.35
 
@@ -47,6 +49,7 @@ class Settings:
             passages=PassageSettings.from_dict(data.get("passages", {})),
             retrieval=RetrievalSettings.from_dict(data.get("retrieval", {})),
             extraction=ExtractionSettings.from_dict(data.get("extraction", {})),
+            dense=DenseSettings.from_dict(data.get("dense", {})),
             abstain_below=data.get("abstain_below", 0.35),
         )
 
@@ -107,7 +110,7 @@ class Assistant:
                 f"embedder model {embedder.model_name!r} differs from settings {settings.model!r}"
             )
         index_dir = index_dir or os.environ.get("QA_INDEX_DIR") or None
-        index = CorpusIndex(folder, index_dir, embedder, settings.passages)
+        index = CorpusIndex(folder, index_dir, embedder, settings.passages, settings.dense)
         index.last_sync = index.sync(progress=progress)
         return cls(index, settings)
 

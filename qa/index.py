@@ -6,7 +6,7 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     gen-<n>/manifest.json    format, model, settings, every file's content hash, array checksums
     gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
     gen-<n>/vectors.npz      passage and sentence vectors (float32, L2-normalised)
-    gen-<n>/dense.faiss      the FAISS index over passage vectors
+    gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
     .lock                held while a process updates the index
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dense import DenseIndex, DenseSettings
 from .documents import Document, file_sha256, find_files, read_document
 from .embedding import Embedder
 from .errors import DocumentError
@@ -94,6 +95,7 @@ class CorpusIndex:
         index_dir: str | os.PathLike | None = None,
         embedder: Embedder | None = None,
         settings: PassageSettings | None = None,
+        dense: DenseSettings | None = None,
     ):
         self.folder = Path(folder)
         self.index_dir = Path(index_dir) if index_dir else self.folder / INDEX_DIRNAME
@@ -102,15 +104,16 @@ class CorpusIndex:
         self.splitter = PassageSplitter(self.settings)
         self.entries: dict[str, DocumentEntry] = {}
         self.lexical = LexicalIndex()
-        self._faiss = None
+        self.dense = DenseIndex(dense)
+        self._stored_dense: DenseIndex | None = None  # read from disk by _load, if usable
         self._assemble()
 
     # ----- public API ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder, index_dir=None, embedder=None, settings=None, progress=None):
+    def open(cls, folder, index_dir=None, embedder=None, settings=None, progress=None, dense=None):
         """Load the persisted index of ``folder`` and bring it up to date with the files."""
-        index = cls(folder, index_dir, embedder, settings)
+        index = cls(folder, index_dir, embedder, settings, dense)
         index.sync(progress=progress)
         return index
 
@@ -168,10 +171,7 @@ class CorpusIndex:
 
     def dense_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` passages by inner product with a normalised ``vector``: (ids, scores)."""
-        if self._faiss is None or self._faiss.ntotal == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        k = min(k, self._faiss.ntotal)
-        scores, ids = self._faiss.search(vector.reshape(1, -1).astype(np.float32), k)
+        scores, ids = self.dense.search(vector.reshape(1, -1), k)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
@@ -261,7 +261,9 @@ class CorpusIndex:
         if progress and todo:
             progress(1.0, "Indexed")
         self.entries = dict(sorted(entries.items()))
-        self._assemble()
+        # An unchanged corpus reuses the stored FAISS index: an IVF index takes minutes to train.
+        self._assemble(self._stored_dense if not report.modified else None)
+        self._stored_dense = None
         if report.modified or report.skipped or not (self.index_dir / "CURRENT").exists():
             self._save()
         return report
@@ -311,10 +313,11 @@ class CorpusIndex:
             entry.passage_vectors = own[len(entry.sentences) :]
         return [entry for entry, _ in batch]
 
-    def _assemble(self) -> None:
-        """Concatenate the per-document tables into global arrays and build FAISS and BM25."""
-        import faiss
+    def _assemble(self, dense: DenseIndex | None = None) -> None:
+        """Concatenate the per-document tables into global arrays and build FAISS and BM25.
 
+        ``dense``, a stored index over exactly these passage vectors, is used instead of a new one.
+        """
         self.doc_ids = list(self.entries)
         entries = list(self.entries.values())
         dim = entries[0].passage_vectors.shape[1] if entries else 0
@@ -340,10 +343,19 @@ class CorpusIndex:
         self.passage_vectors = np.concatenate(
             [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
         )
-        self._faiss = None
-        if len(self.passage_vectors):
-            self._faiss = faiss.IndexFlatIP(self.passage_vectors.shape[1])
-            self._faiss.add(self.passage_vectors)
+        # Entries keep views into the global arrays, so each vector is held once in memory.
+        s = p = 0
+        for entry in entries:
+            s1, p1 = s + len(entry.sentences), p + len(entry.passages)
+            entry.sentence_vectors = self.sentence_vectors[s:s1]
+            entry.passage_vectors = self.passage_vectors[p:p1]
+            s, p = s1, p1
+        if dense is not None and len(dense) == len(self.passage_vectors):
+            self.dense = dense
+        elif not len(self.passage_vectors):
+            self.dense = DenseIndex(self.dense.settings)
+        else:
+            self.dense = DenseIndex(self.dense.settings).build(self.passage_vectors)
         self.lexical = LexicalIndex().index(
             [
                 searchable_passage(
@@ -403,11 +415,23 @@ class CorpusIndex:
                     )
         except (OSError, ValueError, KeyError) as error:
             raise CorruptIndexError(f"unreadable index data ({error})") from error
+        self._stored_dense = self._load_dense(generation, manifest)
         return entries
 
-    def _save(self) -> None:
-        import faiss
+    def _load_dense(self, generation: Path, manifest: dict) -> DenseIndex | None:
+        """The stored FAISS index when it is what the current settings would build, else None."""
+        description = manifest.get("dense")
+        if not description or description.get("settings") != self.dense.settings.to_dict():
+            return None
+        if description["kind"] != self.dense.settings.kind_for(description["vectors"]):
+            return None
+        try:
+            return DenseIndex.load(generation / "dense.faiss", description)
+        except (RuntimeError, ValueError, KeyError) as error:  # checksummed, so rare: rebuild it
+            log.warning("Rebuilding the dense index of %s: %s", self.index_dir, error)
+            return None
 
+    def _save(self) -> None:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
         entries = list(self.entries.values())
@@ -430,10 +454,10 @@ class CorpusIndex:
             else self.sentence_vectors,
             passage_vectors=self.passage_vectors,
         )
-        if self._faiss is not None:
-            faiss.write_index(self._faiss, str(generation / "dense.faiss"))
+        self.dense.save(generation / "dense.faiss")
         manifest = self._fingerprint() | {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "dense": self.dense.to_dict(),
             "documents": {
                 doc_id: {
                     "sha256": e.document.sha256,

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from eval import benchmarks, perf
+from eval import benchmarks, perf, scale
+from qa.dense import DenseSettings
 
 
 def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistant):
@@ -31,9 +32,33 @@ def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistan
 def test_perf_end_to_end(tmp_path):
     if not (benchmarks.data_dir() / benchmarks.SQUAD_FILE).exists():
         pytest.skip("benchmark data not found (set QA_DATA_DIR)")
-    report = perf.main(["--rounds", "1", "--articles", "1", "--runs", "1", "--out", str(tmp_path)])
+    arguments = ["--rounds", "1", "--articles", "1", "--runs", "1", "--out", str(tmp_path)]
+    report = perf.main(arguments + ["--scale-sizes", "2000,5000", "--ask-passages", "3000"])
     assert report == json.loads((tmp_path / "perf.json").read_text())
     assert report["indexing"]["characters"] > 10_000
     assert report["indexing"]["ratio_to_bare_same_texts"] > 0
     assert report["cold_start"]["qa_ask_median_s"] > 0
     assert report["cold_start"]["app_ready_median_s"] > 0
+    assert report["ask_at_scale"]["passages"] >= 3000
+    assert [r["passages"] for r in report["dense_scale"]["sizes"]] == [2000, 5000]
+    assert all(r["recall@10_vs_exact"] == 1.0 for r in report["dense_scale"]["sizes"])  # flat
+
+
+def test_scale_measures_an_ivf_index_against_exact_search(seeds_assistant, embedder):
+    base = seeds_assistant.index.passage_vectors
+    queries = embedder.encode(["Where was the agreement signed?", "Who said it?"])
+    report = scale.measure(4000, base, queries, settings=DenseSettings(exact_limit=1000))
+    assert report["kind"] == "ivf" and report["passages"] == 4000
+    assert 0.8 <= report["recall@10_vs_exact"] <= 1.0
+    assert report["build_s"] > 0 and report["query_p50_ms"] > 0
+    assert 0 < report["index_mb"] < 4000 * 384 * 4 / 1e6
+    assert report["peak_rss_mb"] > 0
+
+
+def test_ask_at_scale_times_ask_on_a_copied_corpus(seeds_assistant):
+    questions = ["Where was the road transport agreement signed?"]
+    report = scale.ask_at_scale(seeds_assistant.index, questions, 2000)
+    assert report["passages"] >= 2000 and report["documents"] > len(seeds_assistant.documents)
+    assert report["ask_p50_ms"] > 0 and report["bare_encode_p50_ms"] > 0
+    ratio = report["ask_p50_ms"] / report["bare_encode_p50_ms"]
+    assert report["ratio_ask_to_bare_encode"] == pytest.approx(ratio)

@@ -1,0 +1,174 @@
+"""Scale figures for ``python -m eval.perf``: the dense index at 10k to 1M passages, and the
+whole ``ask`` at 100k passages.
+
+Embedding a million real passages would take about a day on 2 cores, so the vectors are made:
+real all-MiniLM-L6-v2 embeddings of the 2,067 SQuAD dev paragraphs, each repeated with Gaussian
+noise (``NOISE`` per dimension: cos 0.71 to its original on average) and normalised. Queries
+are real SQuAD question embeddings. Each size runs in a fresh process (``python -m eval.scale``)
+so its peak memory is its own. For the whole ``ask``, an index of real SQuAD articles (real
+text, real vectors) is copied with noisy vectors until it holds the wanted number of passages;
+BM25 indexes every copy's text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa import Assistant
+from qa.dense import DenseIndex, DenseSettings
+from qa.embedding import Embedder
+from qa.index import CorpusIndex
+
+NOISE = 0.05
+QUERIES = 200
+
+
+def noisy_copies(base: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` normalised float32 vectors: the rows of ``base`` in turn, plus noise."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, base.shape[1]), dtype=np.float32)
+    for start in range(0, n, 100_000):  # in blocks: float64 noise for 1M rows would be 3 GB
+        rows = np.arange(start, min(n, start + 100_000))
+        block = base[rows % len(base)] + rng.normal(0, NOISE, (len(rows), base.shape[1]))
+        out[rows] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (Linux)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 1e6
+
+
+def measure(size: int, base: np.ndarray, queries: np.ndarray, k: int = 10, settings=None) -> dict:
+    """Build the dense index (shipped ``settings`` by default) over ``size`` made vectors; time,
+    memory and recall@k against exact search."""
+    vectors = noisy_copies(base, size)
+    before = rss_mb()
+    began = time.perf_counter()
+    index = DenseIndex(settings or DenseSettings()).build(vectors)
+    build_s = time.perf_counter() - began
+    index_rss = rss_mb() - before
+    for query in queries[:10]:  # warm
+        index.search(query, 50)
+    timings = []
+    for query in queries:
+        began = time.perf_counter()
+        index.search(query, 50)  # the retriever's candidate pool
+        timings.append(time.perf_counter() - began)
+    _, found = index.search(queries, k)
+    kind, index_bytes = index.kind, index.memory_bytes()
+    del index
+    exact = DenseIndex(DenseSettings(kind="flat")).build(vectors)
+    _, truth = exact.search(queries, k)
+    recall = float(np.mean([len(set(t) & set(f)) / k for t, f in zip(truth, found)]))
+    return {
+        "passages": size,
+        "kind": kind,
+        "build_s": build_s,
+        "query_p50_ms": statistics.median(timings) * 1000,
+        "query_p95_ms": float(np.percentile(timings, 95) * 1000),
+        f"recall@{k}_vs_exact": recall,
+        "index_mb": index_bytes / 1e6,
+        "index_rss_mb": index_rss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000,
+    }
+
+
+def dense_at_sizes(embedder: Embedder, paragraphs: list[str], questions: list[str], sizes, work):
+    """``measure`` each size in its own process; the base and query vectors are embedded once."""
+    base = embedder.encode(paragraphs, progress=False)
+    queries = embedder.encode_questions(questions[:QUERIES])
+    np.save(work / "base.npy", base)
+    np.save(work / "queries.npy", queries)
+    results = []
+    for size in sizes:
+        command = [sys.executable, "-m", "eval.scale", str(size), str(work)]
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {
+        "base_vectors": len(base),
+        "noise_per_dimension": NOISE,
+        "queries": len(queries),
+        "sizes": results,
+    }
+
+
+def replicated(index: CorpusIndex, passages: int, seed: int = 1) -> CorpusIndex:
+    """A copy of ``index`` repeated (new doc ids, noisy vectors) to at least ``passages``."""
+    rng = np.random.default_rng(seed)
+    copies = -(-passages // max(1, len(index)))
+    big = CorpusIndex(index.folder, index.index_dir, index.embedder, index.settings)
+    entries = {}
+    for copy in range(copies):
+        for doc_id, entry in index.entries.items():
+            new_id = f"copy{copy:04d}/{doc_id}"
+            vectors = []
+            for own in (entry.sentence_vectors, entry.passage_vectors):
+                moved = own + rng.normal(0, NOISE, own.shape) if copy else own
+                moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+                vectors.append(moved.astype(own.dtype))
+            entries[new_id] = dataclasses.replace(
+                entry,
+                document=dataclasses.replace(entry.document, doc_id=new_id),
+                sentence_vectors=vectors[0],
+                passage_vectors=vectors[1],
+            )
+    big.entries = entries
+    big._assemble()
+    return big
+
+
+def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dict:
+    """Warm ``ask`` p50 on ``index`` copied to ``passages``, beside bare ``model.encode``."""
+    began = time.perf_counter()
+    big = replicated(index, passages)
+    build_s = time.perf_counter() - began
+    assistant = Assistant(big)
+    model = assistant.embedder.model
+    for question in questions[:3]:
+        assistant.ask(question)
+    ask, bare = [], []
+    for question in questions:
+        began = time.perf_counter()
+        assistant.ask(question)
+        ask.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        model.encode([question])
+        bare.append(time.perf_counter() - began)
+    return {
+        "passages": len(big),
+        "sentences": len(big.sentence_span),
+        "documents": len(big.entries),
+        "dense_kind": big.dense.kind,
+        "assemble_s": build_s,
+        "questions": len(questions),
+        "ask_p50_ms": statistics.median(ask) * 1000,
+        "ask_p95_ms": float(np.percentile(ask, 95) * 1000),
+        "bare_encode_p50_ms": statistics.median(bare) * 1000,
+        "ratio_ask_to_bare_encode": statistics.median(ask) / statistics.median(bare),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Child process: measure one size and print its figures as one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m eval.scale", description=measure.__doc__)
+    parser.add_argument("size", type=int)
+    parser.add_argument("work", help="folder holding base.npy and queries.npy")
+    args = parser.parse_args(argv)
+    work = Path(args.work)
+    print(json.dumps(measure(args.size, np.load(work / "base.npy"), np.load(work / "queries.npy"))))
+
+
+if __name__ == "__main__":
+    main()
