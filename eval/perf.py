@@ -9,7 +9,8 @@ model cost it is compared with, so the ratios hold on a noisy machine:
   encoder qa uses; ratios of ask to each;
 - indexing throughput: characters per second of SQuAD articles through the whole indexing
   path (read, split, embed, FAISS, BM25, save) beside bare ``model.encode`` of the same texts
-  the index embeds and of its passages alone;
+  the index embeds and of its passages alone (qa embeds with the model's ONNX export, so also
+  beside that export's bare encode of the same texts);
 - cold start: wall time of ``qa ask`` in a fresh process on a built index, and of
   ``python app.py`` until its first HTTP answer;
 - scale (eval/scale.py): the dense index at 10k, 100k and 1M passages (build time, memory,
@@ -59,7 +60,7 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
     retriever, extractor = assistant.retriever, assistant.extractor
     for question in questions[:3]:  # warm up every path once
         assistant.ask(question)
-    onnx = assistant.embedder._question_encoder()  # what qa embeds questions with, if any
+    onnx = assistant.embedder._onnx_encoder()  # what qa embeds questions with, if any
     stages: dict[str, list[float]] = {
         "ask": [],
         "bare_encode": [],
@@ -129,7 +130,14 @@ def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Pat
     began = time.perf_counter()
     embedder.model.encode(passages, batch_size=embedder.batch_size)
     bare_passages = time.perf_counter() - began
+    onnx = embedder._onnx_encoder()  # what qa indexes with, when the export exists
+    bare_onnx = None
+    if onnx is not None:
+        began = time.perf_counter()
+        embedder.encode(texts + passages, progress=False)
+        bare_onnx = time.perf_counter() - began
     return {
+        "embedded_with": "onnx" if onnx is not None else "sentence-transformers",
         "documents": len(documents),
         "characters": chars,
         "texts_embedded": len(texts) + len(passages),
@@ -140,6 +148,7 @@ def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Pat
         "bare_encode_passages_chars_per_s": chars / bare_passages,
         "ratio_to_bare_same_texts": bare_all / seconds,
         "ratio_to_bare_passages": bare_passages / seconds,
+        "ratio_to_bare_onnx_same_texts": bare_onnx / seconds if bare_onnx else None,
     }
 
 
@@ -268,6 +277,10 @@ def print_report(report: dict) -> None:
           f"   ratio {i['ratio_to_bare_same_texts']:.2f}")  # fmt: skip
     print(f"  bare encode, passages   {i['bare_encode_passages_chars_per_s']:9,.0f} chars/s"
           f"   ratio {i['ratio_to_bare_passages']:.2f}")  # fmt: skip
+    print(f"  (bare: sentence-transformers model.encode; qa embedded with {i['embedded_with']})")
+    if i["ratio_to_bare_onnx_same_texts"]:
+        print(f"  bare ONNX encode, same texts           ratio "
+              f"{i['ratio_to_bare_onnx_same_texts']:.2f}")  # fmt: skip
     print(f"\ncold start (median of {c['runs']})")
     print(f"  qa ask on a built index      {c['qa_ask_median_s']:.2f} s")
     print(f"  python app.py until HTTP 200 {c['app_ready_median_s']:.2f} s")

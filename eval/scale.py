@@ -50,6 +50,16 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * resource.getpagesize() / 1e6
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB (Linux). Not ``ru_maxrss``: that keeps the
+    parent's peak across fork and exec, so a child would report the benchmark's own model."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    raise OSError("no VmHWM in /proc/self/status")
+
+
 def measure(size: int, base: np.ndarray, queries: np.ndarray, k: int = 10, settings=None) -> dict:
     """Build the dense index (shipped ``settings`` by default) over ``size`` made vectors; time,
     memory and recall@k against exact search."""
@@ -81,7 +91,7 @@ def measure(size: int, base: np.ndarray, queries: np.ndarray, k: int = 10, setti
         f"recall@{k}_vs_exact": recall,
         "index_mb": index_bytes / 1e6,
         "index_rss_mb": index_rss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

