@@ -312,7 +312,7 @@ def serve(
     port = int(port or os.environ.get("GRADIO_SERVER_PORT", 7860))
     demo = build(assistant)
     demo.queue(default_concurrency_limit=4)
-    # Load the ONNX encoder (or the model) while the page opens, so the first question does not wait.
+    # Load the ONNX encoder (or the model) while the page opens: the first question need not wait.
     threading.Thread(target=assistant.index.prepare_questions, daemon=True).start()
     print(
         f"qa: {len(assistant.documents)} documents, {len(assistant.index)} passages "
