@@ -267,9 +267,15 @@ class CorpusIndex:
             progress(1.0, "Indexed")
         self.entries = dict(sorted(entries.items()))
         # An unchanged corpus reuses the stored FAISS index: an IVF index takes minutes to train.
-        self._assemble(self._stored_dense if not report.modified else None)
-        self._stored_dense = None
-        if report.modified or report.skipped or not (self.index_dir / "CURRENT").exists():
+        stored_dense, self._stored_dense = self._stored_dense, None
+        self._assemble(stored_dense if not report.modified else None)
+        dense_rebuilt = len(self.dense) > 0 and self.dense is not stored_dense
+        if (
+            report.modified
+            or report.skipped
+            or dense_rebuilt  # other dense settings, or an index from before they were stored
+            or not (self.index_dir / "CURRENT").exists()
+        ):
             self._save()
         return report
 

@@ -90,10 +90,14 @@ def test_corpus_index_records_the_kind_and_reuses_the_stored_index(corpus, embed
     assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
     monkeypatch.undo()
 
-    # other settings than the stored index's: rebuilt as the settings say, nothing re-embedded
+    # other settings than the stored index's: rebuilt as the settings say, nothing re-embedded,
+    # and saved, so the next open reuses it
     before = embedder.texts_encoded
     third = Assistant.from_folder(corpus, embedder=embedder)
     assert third.index.dense.kind == "flat" and embedder.texts_encoded == before
+    monkeypatch.setattr(DenseIndex, "build", no_build)
+    fourth = Assistant.from_folder(corpus, embedder=embedder)
+    assert fourth.index.dense.kind == "flat"
 
 
 def test_ivf_and_exact_give_the_same_answers_on_the_seeds(seeds_assistant, embedder, corpus):
