@@ -104,7 +104,9 @@ def dense_at_sizes(embedder: Embedder, paragraphs: list[str], questions: list[st
     results = []
     for size in sizes:
         command = [sys.executable, "-m", "eval.scale", str(size), str(work)]
-        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            command, check=True, capture_output=True, text=True, cwd=Path(__file__).parents[1]
+        )
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return {
         "base_vectors": len(base),
@@ -114,20 +116,25 @@ def dense_at_sizes(embedder: Embedder, paragraphs: list[str], questions: list[st
     }
 
 
-def replicated(index: CorpusIndex, passages: int, seed: int = 1) -> CorpusIndex:
-    """A copy of ``index`` repeated (new doc ids, noisy vectors) to at least ``passages``."""
+def replicated(index: CorpusIndex, passages: int, index_dir: Path, seed: int = 1) -> CorpusIndex:
+    """A copy of ``index`` repeated (new doc ids, noisy vectors) to at least ``passages``,
+    saved to ``index_dir`` (so its vectors are memory-mapped, as in use)."""
     rng = np.random.default_rng(seed)
     copies = -(-passages // max(1, len(index)))
-    big = CorpusIndex(index.folder, index.index_dir, index.embedder, index.settings)
+    big = CorpusIndex(index.folder, index_dir, index.embedder, index.settings)
     entries = {}
     for copy in range(copies):
         for doc_id, entry in index.entries.items():
             new_id = f"copy{copy:04d}/{doc_id}"
             vectors = []
             for own in (entry.sentence_vectors, entry.passage_vectors):
-                moved = own + rng.normal(0, NOISE, own.shape) if copy else own
-                moved /= np.linalg.norm(moved, axis=1, keepdims=True)
-                vectors.append(moved.astype(own.dtype))
+                if copy == 0:  # the original itself
+                    vectors.append(np.array(own, dtype=np.float32))
+                    continue
+                moved = own + rng.normal(0, NOISE, own.shape)
+                vectors.append(
+                    (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+                )
             entries[new_id] = dataclasses.replace(
                 entry,
                 document=dataclasses.replace(entry.document, doc_id=new_id),
@@ -136,14 +143,16 @@ def replicated(index: CorpusIndex, passages: int, seed: int = 1) -> CorpusIndex:
             )
     big.entries = entries
     big._assemble()
+    big._save()
     return big
 
 
 def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dict:
     """Warm ``ask`` p50 on ``index`` copied to ``passages``, beside bare ``model.encode``."""
     began = time.perf_counter()
-    big = replicated(index, passages)
+    big = replicated(index, passages, Path(index.index_dir).parent / "scale-index")
     build_s = time.perf_counter() - began
+    vector_mb = (big.sentence_vectors.nbytes + big.passage_vectors.nbytes) / 1e6
     assistant = Assistant(big)
     model = assistant.embedder.model
     for question in questions[:3]:
@@ -161,7 +170,9 @@ def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dic
         "sentences": len(big.sentence_span),
         "documents": len(big.entries),
         "dense_kind": big.dense.kind,
-        "assemble_s": build_s,
+        "assemble_and_save_s": build_s,
+        "vectors_on_disk_mb": vector_mb,
+        "vectors_memory_mapped": isinstance(big.sentence_vectors, np.memmap),
         "questions": len(questions),
         "ask_p50_ms": statistics.median(ask) * 1000,
         "ask_p95_ms": float(np.percentile(ask, 95) * 1000),

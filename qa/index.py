@@ -5,13 +5,18 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     CURRENT              name of the generation folder in use (replaced atomically)
     gen-<n>/manifest.json    format, model, settings, every file's content hash, array checksums
     gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
-    gen-<n>/vectors.npz      passage and sentence vectors (float32, L2-normalised)
+    gen-<n>/spans.npz        sentence and passage spans of all documents, in order
+    gen-<n>/sentence_vectors.npy, passage_vectors.npy   float32, L2-normalised; memory-mapped
     gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
     .lock                held while a process updates the index
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
-mid-write leaves the previous index loadable. Unchanged files (same size and mtime, or same
-content hash) keep their vectors; only new or changed files are embedded.
+mid-write leaves the previous index loadable. The vectors are read through memory maps, so
+only the pages queries touch are resident: a million passages' vectors (about 5.6 GB with
+their sentences) need not fit in memory. (Indexes written before kept every array in one
+``vectors.npz``; they still load, and the next update writes the new layout.) Unchanged files
+(same size and mtime, or same content hash) keep their vectors; only new or changed files are
+embedded.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 3
 INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
+VECTOR_FILES = ("sentence_vectors", "passage_vectors")
 
 
 def searchable_passage(title: str, text: str) -> str:
@@ -67,6 +73,16 @@ class DocumentEntry:
     passages: np.ndarray  # (p, 4) int64: start, end, first sentence, last sentence (exclusive)
     sentence_vectors: np.ndarray
     passage_vectors: np.ndarray
+
+
+@dataclass
+class StoredArrays:
+    """The arrays of a loaded generation, reusable while its documents stay the same."""
+
+    doc_ids: list[str]
+    sentence_vectors: np.ndarray
+    passage_vectors: np.ndarray
+    dense: DenseIndex | None
 
 
 @dataclass
@@ -105,7 +121,7 @@ class CorpusIndex:
         self.entries: dict[str, DocumentEntry] = {}
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(dense)
-        self._stored_dense: DenseIndex | None = None  # read from disk by _load, if usable
+        self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
         self._assemble()
 
     # ----- public API ---------------------------------------------------------------------
@@ -266,10 +282,13 @@ class CorpusIndex:
         if progress and todo:
             progress(1.0, "Indexed")
         self.entries = dict(sorted(entries.items()))
-        # An unchanged corpus reuses the stored FAISS index: an IVF index takes minutes to train.
-        stored_dense, self._stored_dense = self._stored_dense, None
-        self._assemble(stored_dense if not report.modified else None)
-        dense_rebuilt = len(self.dense) > 0 and self.dense is not stored_dense
+        # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
+        # index takes a minute to train).
+        stored, self._stored = self._stored, None
+        if report.modified:
+            stored = None
+        self._assemble(stored)
+        dense_rebuilt = len(self.dense) > 0 and (stored is None or self.dense is not stored.dense)
         if (
             report.modified
             or report.skipped
@@ -324,10 +343,11 @@ class CorpusIndex:
             entry.passage_vectors = own[len(entry.sentences) :]
         return [entry for entry, _ in batch]
 
-    def _assemble(self, dense: DenseIndex | None = None) -> None:
+    def _assemble(self, stored: StoredArrays | None = None) -> None:
         """Concatenate the per-document tables into global arrays and build FAISS and BM25.
 
-        ``dense``, a stored index over exactly these passage vectors, is used instead of a new one.
+        ``stored`` arrays and FAISS index, read from disk for unchanged documents, are used as
+        they are when they hold exactly these documents, in this order.
         """
         self.doc_ids = list(self.entries)
         entries = list(self.entries.values())
@@ -348,12 +368,18 @@ class CorpusIndex:
         rows = np.concatenate(rows or [np.zeros((0, 4), np.int64)])
         self.passage_span = rows[:, :2]
         self.passage_sentences = rows[:, 2:]
-        self.sentence_vectors = np.concatenate(
-            [e.sentence_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
-        )
-        self.passage_vectors = np.concatenate(
-            [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
-        )
+        if stored is not None and stored.doc_ids != self.doc_ids:
+            stored = None
+        if stored is not None:
+            self.sentence_vectors = stored.sentence_vectors
+            self.passage_vectors = stored.passage_vectors
+        else:
+            self.sentence_vectors = np.concatenate(
+                [e.sentence_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
+            )
+            self.passage_vectors = np.concatenate(
+                [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
+            )
         # Entries keep views into the global arrays, so each vector is held once in memory.
         s = p = 0
         for entry in entries:
@@ -361,6 +387,7 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+        dense = stored.dense if stored is not None else None
         if dense is not None and len(dense) == len(self.passage_vectors):
             self.dense = dense
         elif not len(self.passage_vectors):
@@ -406,8 +433,20 @@ class CorpusIndex:
                 raise CorruptIndexError(f"{name} is missing or does not match its checksum")
         try:
             # Materialise once: indexing an NpzFile re-reads the whole array on every access.
-            with np.load(generation / "vectors.npz") as npz:
+            legacy = (generation / "vectors.npz").exists()
+            with np.load(generation / ("vectors.npz" if legacy else "spans.npz")) as npz:
                 arrays = {name: npz[name] for name in npz.files}
+            if not legacy:
+                for name in VECTOR_FILES:
+                    arrays[name] = np.load(generation / f"{name}.npy", mmap_mode="r")
+            for vectors, spans in (
+                ("sentence_vectors", "sentences"),
+                ("passage_vectors", "passages"),
+            ):
+                if len(arrays[vectors]) != len(arrays[spans]):
+                    raise ValueError(
+                        f"{len(arrays[vectors])} {vectors} for {len(arrays[spans])} spans"
+                    )
             entries = {}
             with open(generation / "documents.jsonl", encoding="utf-8") as handle:
                 for line in handle:
@@ -426,7 +465,12 @@ class CorpusIndex:
                     )
         except (OSError, ValueError, KeyError) as error:
             raise CorruptIndexError(f"unreadable index data ({error})") from error
-        self._stored_dense = self._load_dense(generation, manifest)
+        self._stored = StoredArrays(
+            list(entries),
+            arrays["sentence_vectors"],
+            arrays["passage_vectors"],
+            self._load_dense(generation, manifest),
+        )
         return entries
 
     def _load_dense(self, generation: Path, manifest: dict) -> DenseIndex | None:
@@ -455,16 +499,15 @@ class CorpusIndex:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         dim = self.passage_vectors.shape[1] if len(self.passage_vectors) else 0
         np.savez(
-            generation / "vectors.npz",
+            generation / "spans.npz",
             sentences=np.concatenate(
                 [e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]
             ),
             passages=np.concatenate([e.passages for e in entries] or [np.zeros((0, 4), np.int64)]),
-            sentence_vectors=self.sentence_vectors.reshape(-1, dim)
-            if dim
-            else self.sentence_vectors,
-            passage_vectors=self.passage_vectors,
         )
+        sentence_vectors = self.sentence_vectors.reshape(-1, dim) if dim else self.sentence_vectors
+        np.save(generation / "sentence_vectors.npy", np.ascontiguousarray(sentence_vectors))
+        np.save(generation / "passage_vectors.npy", np.ascontiguousarray(self.passage_vectors))
         self.dense.save(generation / "dense.faiss")
         manifest = self._fingerprint() | {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -488,7 +531,19 @@ class CorpusIndex:
         _replace_text(self.index_dir / "CURRENT", generation.name)
         for old in self.index_dir.glob("gen-*"):
             if old != generation:
-                shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
+        self._map_vectors(generation)
+
+    def _map_vectors(self, generation: Path) -> None:
+        """Serve the vectors from the files just written, so memory holds only what is read."""
+        self.sentence_vectors = np.load(generation / "sentence_vectors.npy", mmap_mode="r")
+        self.passage_vectors = np.load(generation / "passage_vectors.npy", mmap_mode="r")
+        s = p = 0
+        for entry in self.entries.values():
+            s1, p1 = s + len(entry.sentences), p + len(entry.passages)
+            entry.sentence_vectors = self.sentence_vectors[s:s1]
+            entry.passage_vectors = self.passage_vectors[p:p1]
+            s, p = s1, p1
 
 
 def _onnx_available() -> bool:

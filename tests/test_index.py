@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from qa import Assistant
+from qa.documents import file_sha256
 from qa.index import CorpusIndex
 
 from .conftest import SEEDS
@@ -109,7 +110,7 @@ def test_damaged_index_is_detected_and_rebuilt(seeds_copy, embedder, damage):
     expected = first.ask("Where was the road transport agreement signed?").extracts[0]
     generation = _generation(seeds_copy)
     if damage == "truncate-vectors":
-        path = generation / "vectors.npz"
+        path = generation / "passage_vectors.npy"
         path.write_bytes(path.read_bytes()[:100])
     elif damage == "garble-faiss":
         path = generation / "dense.faiss"
@@ -190,3 +191,58 @@ def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder
         got = np.concatenate([entry.sentence_vectors, entry.passage_vectors])
         assert got.shape == alone.shape
         assert np.allclose(got, alone, atol=1e-4), doc_id
+
+
+def test_vectors_are_served_from_memory_maps_after_loading_and_after_saving(seeds_copy, embedder):
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)  # built, then saved
+    assert isinstance(first.index.sentence_vectors, np.memmap)
+    assert isinstance(first.index.passage_vectors, np.memmap)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)  # loaded
+    assert isinstance(second.index.sentence_vectors, np.memmap)
+    entry = next(iter(second.index.entries.values()))
+    assert np.shares_memory(entry.passage_vectors, second.index.passage_vectors)
+    question = "Where was the road transport agreement signed?"
+    assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
+
+
+def test_an_index_in_the_earlier_single_file_layout_loads_without_embedding(seeds_copy, embedder):
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    generation = _generation(seeds_copy)
+    with np.load(generation / "spans.npz") as spans:
+        arrays = {name: spans[name] for name in spans.files}
+    for name in ("sentence_vectors", "passage_vectors"):
+        arrays[name] = np.load(generation / f"{name}.npy")
+        (generation / f"{name}.npy").unlink()
+    (generation / "spans.npz").unlink()
+    np.savez(generation / "vectors.npz", **arrays)
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["checksums"] = {
+        path.name: file_sha256(path)
+        for path in sorted(generation.iterdir())
+        if path.name != "manifest.json"
+    }
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+
+    before = _count(embedder)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert _count(embedder) == before and second.index.last_sync.rebuilt_reason is None
+    np.testing.assert_array_equal(second.index.sentence_vectors, first.index.sentence_vectors)
+    question = "Where was the road transport agreement signed?"
+    assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
+
+
+def test_a_file_that_turns_unreadable_is_dropped_and_the_rest_kept(seeds_copy, embedder):
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    broken, kept = sorted(first.documents)
+    (seeds_copy / broken).write_bytes(bytes(range(256)) * 8)
+    before = _count(embedder)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert broken in second.index.last_sync.skipped and list(second.documents) == [kept]
+    assert _count(embedder) == before  # nothing to embed: the kept file's vectors are reused
+    assert len(second.index.passage_vectors) == len(second.index) < len(first.index)
+    third = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert third.index.last_sync.rebuilt_reason is None and list(third.documents) == [kept]
+    for assistant in (second, third):
+        answer = assistant.ask("Who signed the agreement?")
+        shown = answer.extracts + answer.related
+        assert shown and all(extract.doc_id == kept for extract in shown)

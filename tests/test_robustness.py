@@ -59,7 +59,7 @@ import os, signal, sys
 import numpy as np
 from qa import Assistant
 
-def die(path, **arrays):  # write part of the vectors file, then die as if killed
+def die(path, **arrays):  # write part of the first array file, then die as if killed
     with open(path, "wb") as handle:
         handle.write(b"PK partial vectors")
     os.kill(os.getpid(), signal.SIGKILL)
@@ -76,7 +76,7 @@ def test_a_process_killed_while_writing_leaves_the_previous_index_usable(seeds_c
     child = subprocess.run(
         [sys.executable, "-c", DIE_WHILE_SAVING, str(seeds_copy)], cwd=ROOT, capture_output=True
     )
-    assert child.returncode == -9  # SIGKILL, in the middle of writing vectors.npz
+    assert child.returncode == -9  # SIGKILL, in the middle of writing spans.npz
     assert _current(seeds_copy) == before  # the pointer was never moved
     generations = sorted(p.name for p in (seeds_copy / ".qa-index").glob("gen-*"))
     assert len(generations) == 2  # the old one and the half-written one
