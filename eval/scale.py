@@ -50,6 +50,28 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * resource.getpagesize() / 1e6
 
 
+def mapped_rss_mb(suffix: str = "_vectors.npy") -> float:
+    """Resident MB of this process's memory maps of files ending in ``suffix`` (Linux)."""
+    total_kb, counting = 0, False
+    with open("/proc/self/smaps") as handle:
+        for line in handle:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                counting = len(fields) >= 6 and fields[-1].endswith(suffix)
+            elif counting and fields[0] == "Rss:":
+                total_kb += int(fields[1])
+    return total_kb * 1024 / 1e6
+
+
+def anonymous_rss_mb() -> float:
+    """Resident memory of this process that is its own (not file-backed), in MB (Linux)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    raise OSError("no RssAnon in /proc/self/status")
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process, in MB (Linux). Not ``ru_maxrss``: that keeps the
     parent's peak across fork and exec, so a child would report the benchmark's own model."""
@@ -168,6 +190,10 @@ def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dic
     return {
         "passages": len(big),
         "sentences": len(big.sentence_span),
+        "vectors_resident_mb": mapped_rss_mb(),
+        "dense_index_mb": big.dense.memory_bytes() / 1e6,
+        "process_rss_mb": rss_mb(),
+        "process_anonymous_rss_mb": anonymous_rss_mb(),
         "documents": len(big.entries),
         "dense_kind": big.dense.kind,
         "assemble_and_save_s": build_s,

@@ -438,7 +438,7 @@ class CorpusIndex:
                 arrays = {name: npz[name] for name in npz.files}
             if not legacy:
                 for name in VECTOR_FILES:
-                    arrays[name] = np.load(generation / f"{name}.npy", mmap_mode="r")
+                    arrays[name] = _map(generation / f"{name}.npy")
             for vectors, spans in (
                 ("sentence_vectors", "sentences"),
                 ("passage_vectors", "passages"),
@@ -536,14 +536,27 @@ class CorpusIndex:
 
     def _map_vectors(self, generation: Path) -> None:
         """Serve the vectors from the files just written, so memory holds only what is read."""
-        self.sentence_vectors = np.load(generation / "sentence_vectors.npy", mmap_mode="r")
-        self.passage_vectors = np.load(generation / "passage_vectors.npy", mmap_mode="r")
+        self.sentence_vectors = _map(generation / "sentence_vectors.npy")
+        self.passage_vectors = _map(generation / "passage_vectors.npy")
         s = p = 0
         for entry in self.entries.values():
             s1, p1 = s + len(entry.sentences), p + len(entry.passages)
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _map(path: Path) -> np.ndarray:
+    """A read-only memory map of a saved array, advised for random access: queries read a few
+    scattered rows, and from a cold page cache the default read-ahead made each row cost
+    ~50 kB of resident pages instead of ~5 kB."""
+    import mmap
+
+    array = np.load(path, mmap_mode="r")
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_RANDOM"):
+        handle.madvise(mmap.MADV_RANDOM)
+    return array
 
 
 def _onnx_available() -> bool:
