@@ -291,6 +291,14 @@ def print_report(report: dict) -> None:
         print(f"  warm ask p50 {a['ask_p50_ms']:.1f} ms  p95 {a['ask_p95_ms']:.1f} ms;"
               f"  bare model.encode p50 {a['bare_encode_p50_ms']:.1f} ms;"
               f"  ratio {a['ratio_ask_to_bare_encode']:.2f}")  # fmt: skip
+        f = a["fresh_process"]
+        print(f"  a fresh process opening it: {f['open_s']:.1f} s,"
+              f" embedded {f['embedded_on_open']}, first ask {f['first_ask_ms']:.0f} ms,"
+              f" then p50 {f['ask_p50_ms']:.1f} ms")  # fmt: skip
+        print(f"    memory: own (anonymous) {f['process_anonymous_rss_mb']:,.0f} MB,"
+              f" of which the dense index {f['dense_index_mb']:,.0f} MB;"
+              f" mapped vector pages {f['vectors_resident_mb']:,.0f} MB"
+              f" of {a['vectors_on_disk_mb']:,.0f} MB on disk")  # fmt: skip
     if "dense_scale" in report:
         d = report["dense_scale"]
         print(f"\ndense index at scale ({d['base_vectors']:,} real SQuAD paragraph vectors "

@@ -15,10 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -138,16 +141,20 @@ def dense_at_sizes(embedder: Embedder, paragraphs: list[str], questions: list[st
     }
 
 
-def replicated(index: CorpusIndex, passages: int, index_dir: Path, seed: int = 1) -> CorpusIndex:
-    """A copy of ``index`` repeated (new doc ids, noisy vectors) to at least ``passages``,
-    saved to ``index_dir`` (so its vectors are memory-mapped, as in use)."""
+def replicated(index: CorpusIndex, passages: int, work: Path, seed: int = 1) -> CorpusIndex:
+    """A copy of ``index`` repeated (new doc ids, noisy vectors) to at least ``passages``: its
+    files are hard links under ``work/corpus``, its index is saved to ``work/index`` (so its
+    vectors are memory-mapped, as in use, and a fresh process can open it unchanged)."""
     rng = np.random.default_rng(seed)
     copies = -(-passages // max(1, len(index)))
-    big = CorpusIndex(index.folder, index_dir, index.embedder, index.settings)
+    big = CorpusIndex(work / "corpus", work / "index", index.embedder, index.settings)
     entries = {}
     for copy in range(copies):
         for doc_id, entry in index.entries.items():
             new_id = f"copy{copy:04d}/{doc_id}"
+            link = work / "corpus" / new_id
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.link(index.folder / doc_id, link)  # same inode: same size and mtime
             vectors = []
             for own in (entry.sentence_vectors, entry.passage_vectors):
                 if copy == 0:  # the original itself
@@ -172,7 +179,8 @@ def replicated(index: CorpusIndex, passages: int, index_dir: Path, seed: int = 1
 def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dict:
     """Warm ``ask`` p50 on ``index`` copied to ``passages``, beside bare ``model.encode``."""
     began = time.perf_counter()
-    big = replicated(index, passages, Path(index.index_dir).parent / "scale-index")
+    work = Path(tempfile.mkdtemp(prefix="qa-scale-", dir=Path(index.index_dir).parent))
+    big = replicated(index, passages, work)
     build_s = time.perf_counter() - began
     vector_mb = (big.sentence_vectors.nbytes + big.passage_vectors.nbytes) / 1e6
     assistant = Assistant(big)
@@ -187,7 +195,7 @@ def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dic
         began = time.perf_counter()
         model.encode([question])
         bare.append(time.perf_counter() - began)
-    return {
+    figures = {
         "passages": len(big),
         "sentences": len(big.sentence_span),
         "vectors_resident_mb": mapped_rss_mb(),
@@ -205,16 +213,57 @@ def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dic
         "bare_encode_p50_ms": statistics.median(bare) * 1000,
         "ratio_ask_to_bare_encode": statistics.median(ask) / statistics.median(bare),
     }
+    # The same index opened by a fresh process, as a user would: what stays resident.
+    del assistant, big
+    (work / "questions.json").write_text(json.dumps(questions))
+    command = [sys.executable, "-m", "eval.scale", "reopen", str(work)]
+    done = subprocess.run(
+        command, check=True, capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
+    figures["fresh_process"] = json.loads(done.stdout.strip().splitlines()[-1])
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def reopen(work: Path) -> dict:
+    """Open the index ``replicated`` saved in ``work``, ask its questions; time and memory."""
+    questions = json.loads((work / "questions.json").read_text())
+    began = time.perf_counter()
+    assistant = Assistant.from_folder(work / "corpus", index_dir=work / "index")
+    open_s = time.perf_counter() - began
+    report = assistant.index.last_sync
+    timings = []
+    for question in questions:
+        began = time.perf_counter()
+        assistant.ask(question)
+        timings.append(time.perf_counter() - began)
+    return {
+        "open_s": open_s,
+        "embedded_on_open": len(report.added) + len(report.changed),
+        "first_ask_ms": timings[0] * 1000,
+        "ask_p50_ms": statistics.median(timings[1:] or timings) * 1000,
+        "vectors_resident_mb": mapped_rss_mb(),
+        "dense_index_mb": assistant.index.dense.memory_bytes() / 1e6,
+        "process_rss_mb": rss_mb(),
+        "process_anonymous_rss_mb": anonymous_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+        "torch_imported": "torch" in sys.modules,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Child process: measure one size and print its figures as one JSON line."""
-    parser = argparse.ArgumentParser(prog="python -m eval.scale", description=measure.__doc__)
-    parser.add_argument("size", type=int)
-    parser.add_argument("work", help="folder holding base.npy and queries.npy")
+    """Child process: ``SIZE WORK`` measures the dense index at one size (``WORK`` holds
+    base.npy and queries.npy); ``reopen WORK`` opens a replicated index. Prints one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m eval.scale", description=main.__doc__)
+    parser.add_argument("size", help="a passage count, or 'reopen'")
+    parser.add_argument("work")
     args = parser.parse_args(argv)
     work = Path(args.work)
-    print(json.dumps(measure(args.size, np.load(work / "base.npy"), np.load(work / "queries.npy"))))
+    if args.size == "reopen":
+        print(json.dumps(reopen(work)))
+        return
+    base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
+    print(json.dumps(measure(int(args.size), base, queries)))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,9 @@ def test_ask_at_scale_times_ask_on_a_copied_corpus(seeds_assistant):
     report = scale.ask_at_scale(seeds_assistant.index, questions, 2000)
     assert report["passages"] >= 2000 and report["documents"] > len(seeds_assistant.documents)
     assert report["vectors_memory_mapped"] and report["vectors_on_disk_mb"] > 0
+    fresh = report["fresh_process"]  # the saved copy, opened by a new process
+    assert fresh["embedded_on_open"] == 0 and fresh["ask_p50_ms"] > 0
+    assert fresh["torch_imported"] is False and fresh["process_anonymous_rss_mb"] > 0
     assert report["ask_p50_ms"] > 0 and report["bare_encode_p50_ms"] > 0
     ratio = report["ask_p50_ms"] / report["bare_encode_p50_ms"]
     assert report["ratio_ask_to_bare_encode"] == pytest.approx(ratio)
