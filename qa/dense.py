@@ -26,7 +26,7 @@ class DenseSettings:
     """``kind``: auto (flat up to ``exact_limit`` vectors, else ivf), flat or ivf.
 
     ``nlist`` clusters (0: about 4 * sqrt(n)), of which ``nprobe`` are scanned per query;
-    ``train_size`` vectors (a fixed sample) train the clusters.
+    at least ``train_size`` vectors (a fixed sample, 40 per cluster if more) train them.
     """
 
     kind: str = "auto"
@@ -86,9 +86,11 @@ class DenseIndex:
             quantizer = faiss.IndexFlatIP(dim)
             fp16, inner_product = faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
             index = faiss.IndexIVFScalarQuantizer(quantizer, dim, self.nlist, fp16, inner_product)
+            # faiss wants 39+ training points per cluster; a fixed sample: the same index again
+            wanted = max(self.settings.train_size, 40 * self.nlist)
             sample = vectors
-            if n > self.settings.train_size:  # a fixed sample: the same corpus, the same index
-                chosen = np.random.default_rng(0).choice(n, self.settings.train_size, replace=False)
+            if n > wanted:
+                chosen = np.random.default_rng(0).choice(n, wanted, replace=False)
                 sample = vectors[np.sort(chosen)]
             index.train(sample)
         index.add(vectors)
