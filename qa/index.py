@@ -380,13 +380,7 @@ class CorpusIndex:
             self.passage_vectors = np.concatenate(
                 [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
             )
-        # Entries keep views into the global arrays, so each vector is held once in memory.
-        s = p = 0
-        for entry in entries:
-            s1, p1 = s + len(entry.sentences), p + len(entry.passages)
-            entry.sentence_vectors = self.sentence_vectors[s:s1]
-            entry.passage_vectors = self.passage_vectors[p:p1]
-            s, p = s1, p1
+        self._point_entries()
         dense = stored.dense if stored is not None else None
         if dense is not None and len(dense) == len(self.passage_vectors):
             self.dense = dense
@@ -538,6 +532,10 @@ class CorpusIndex:
         """Serve the vectors from the files just written, so memory holds only what is read."""
         self.sentence_vectors = _map(generation / "sentence_vectors.npy")
         self.passage_vectors = _map(generation / "passage_vectors.npy")
+        self._point_entries()
+
+    def _point_entries(self) -> None:
+        """Make each entry's vectors views into the global arrays, so each is held once."""
         s = p = 0
         for entry in self.entries.values():
             s1, p1 = s + len(entry.sentences), p + len(entry.passages)
