@@ -13,6 +13,7 @@ from eval.gold import load_gold
 from qa import Assistant
 from qa.embedding import Embedder, resolve_model
 from qa.onnx_encoder import AGREEMENT, OnnxEncoder, encoder_file
+from qa.text import repair_splits
 
 from .conftest import ROOT, SEEDS
 
@@ -101,8 +102,6 @@ def test_indexing_embeds_with_the_export_as_the_model_would(seeds_assistant, emb
     index = seeds_assistant.index
     assert embedder._onnx_encoder() is not None
     texts = [index.sentence_text(j) for j in range(len(index.sentence_span))]
-    from qa.text import repair_splits
-
     theirs = _model_vectors(embedder, [repair_splits(text) for text in texts])
     agreement = np.sum(index.sentence_vectors * theirs, axis=1)
     assert agreement.min() >= AGREEMENT

@@ -280,7 +280,7 @@ def test_a_50_mb_text_file_is_read_and_split_in_bounded_memory(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(4 * 3600)
 def test_a_50_mb_text_file_is_indexed_with_progress_in_bounded_memory(tmp_path, seeds_assistant):
-    """The whole path on one 50 MB file, in a fresh process (about 40 min here)."""
+    """The whole path on one 50 MB file, in a fresh process (28 min here)."""
     folder = tmp_path / "corpus"
     folder.mkdir()
     _write_50_mb(folder / "big.txt")
