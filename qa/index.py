@@ -8,6 +8,7 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     gen-<n>/spans.npz        sentence and passage spans of all documents, in order
     gen-<n>/sentence_vectors.npy, passage_vectors.npy   float32, L2-normalised; memory-mapped
     gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
+    gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
     .lock                held while a process updates the index
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
@@ -38,7 +39,7 @@ from .documents import Document, file_sha256, find_files, read_document
 from .embedding import Embedder
 from .errors import DocumentError
 from .errors import IndexError_ as CorruptIndexError
-from .lexical import LexicalIndex
+from .lexical import TERMS_FILE, LexicalIndex
 from .passages import PassageSettings, PassageSplitter
 from .text import repair_splits
 
@@ -83,6 +84,7 @@ class StoredArrays:
     sentence_vectors: np.ndarray
     passage_vectors: np.ndarray
     dense: DenseIndex | None
+    lexical: LexicalIndex | None
 
 
 @dataclass
@@ -288,11 +290,13 @@ class CorpusIndex:
         if report.modified:
             stored = None
         self._assemble(stored)
-        dense_rebuilt = len(self.dense) > 0 and (stored is None or self.dense is not stored.dense)
+        rebuilt = len(self) > 0 and (
+            stored is None or self.dense is not stored.dense or self.lexical is not stored.lexical
+        )
         if (
             report.modified
             or report.skipped
-            or dense_rebuilt  # other dense settings, or an index from before they were stored
+            or rebuilt  # other dense settings, or an index from before these were stored
             or not (self.index_dir / "CURRENT").exists()
         ):
             self._save()
@@ -388,6 +392,13 @@ class CorpusIndex:
             self.dense = DenseIndex(self.dense.settings)
         else:
             self.dense = DenseIndex(self.dense.settings).build(self.passage_vectors)
+        lexical = stored.lexical if stored is not None else None
+        if lexical is not None and len(lexical) == len(self.passage_doc):
+            self.lexical = lexical
+            return
+        if not len(self.passage_doc):
+            self.lexical = LexicalIndex()
+            return
         self.lexical = LexicalIndex().index(
             [
                 searchable_passage(
@@ -464,8 +475,19 @@ class CorpusIndex:
             arrays["sentence_vectors"],
             arrays["passage_vectors"],
             self._load_dense(generation, manifest),
+            self._load_lexical(generation),
         )
         return entries
+
+    def _load_lexical(self, generation: Path) -> LexicalIndex | None:
+        """The stored BM25 index, or None (rebuilt from the text) when absent or unreadable."""
+        if not (generation / TERMS_FILE).exists():
+            return None
+        try:
+            return LexicalIndex.load(generation)
+        except Exception as error:  # checksummed, so rare; bm25s raises many types: rebuild
+            log.warning("Rebuilding the BM25 index of %s: %s", self.index_dir, error)
+            return None
 
     def _load_dense(self, generation: Path, manifest: dict) -> DenseIndex | None:
         """The stored FAISS index when it is what the current settings would build, else None."""
@@ -503,6 +525,7 @@ class CorpusIndex:
         np.save(generation / "sentence_vectors.npy", np.ascontiguousarray(sentence_vectors))
         np.save(generation / "passage_vectors.npy", np.ascontiguousarray(self.passage_vectors))
         self.dense.save(generation / "dense.faiss")
+        self.lexical.save(generation)
         manifest = self._fingerprint() | {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "dense": self.dense.to_dict(),

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from .text import terms, terms_many
 
+TERMS_FILE = "bm25_terms.json"
+# bm25s writes its arrays under these names, beside the index's other files.
+_BM25_FILES = {
+    "data_name": "bm25_data.npy",
+    "indices_name": "bm25_indices.npy",
+    "indptr_name": "bm25_indptr.npy",
+    "vocab_name": "bm25_vocab.json",
+    "params_name": "bm25_params.json",
+    "nnoc_name": "bm25_nonoccurrence.npy",
+}
+
 
 class LexicalIndex:
-    """BM25 over a list of texts. Built in memory from the stored passages on load."""
+    """BM25 over a list of texts; ``save`` and ``load`` it with the index (tokenising a
+    million passages again took minutes)."""
 
     def __init__(self, k1: float = 1.2, b: float = 0.75):
         self.k1 = k1
@@ -23,10 +38,7 @@ class LexicalIndex:
 
     def index(self, texts: list[str]) -> LexicalIndex:
         """Build the index over ``texts`` (one entry per passage, in passage order)."""
-        import bm25s
-
-        # bm25s sets its logger to DEBUG when imported; keep its chatter out of users' logs.
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        bm25s = _bm25s()
         corpus_terms = terms_many(texts)
         self._size = len(texts)
         self.document_frequency = Counter(t for doc in corpus_terms for t in set(doc))
@@ -38,6 +50,32 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         return self._size
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the index into ``folder`` (files named bm25_*)."""
+        folder = Path(folder)
+        facts = {
+            "k1": self.k1,
+            "b": self.b,
+            "size": self._size,
+            "bm25": self._bm25 is not None,
+            "document_frequency": dict(self.document_frequency),
+        }
+        (folder / TERMS_FILE).write_text(json.dumps(facts, ensure_ascii=False))
+        if self._bm25 is not None:
+            self._bm25.save(str(folder), show_progress=False, **_BM25_FILES)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> LexicalIndex:
+        """Read an index written by ``save``; raises OSError or ValueError when it cannot."""
+        folder = Path(folder)
+        facts = json.loads((folder / TERMS_FILE).read_text())
+        index = cls(facts["k1"], facts["b"])
+        index._size = facts["size"]
+        index.document_frequency = Counter(facts["document_frequency"])
+        if facts["bm25"]:
+            index._bm25 = _bm25s().BM25.load(str(folder), show_progress=False, **_BM25_FILES)
+        return index
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms get the highest weight."""
@@ -62,3 +100,11 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
         return top.astype(np.int64), scores[top]
+
+
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its logger to DEBUG when imported; keep its chatter out of users' logs.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s

@@ -246,3 +246,36 @@ def test_a_file_that_turns_unreadable_is_dropped_and_the_rest_kept(seeds_copy, e
         answer = assistant.ask("Who signed the agreement?")
         shown = answer.extracts + answer.related
         assert shown and all(extract.doc_id == kept for extract in shown)
+
+
+def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypatch):
+    from qa.lexical import LexicalIndex
+
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert (_generation(seeds_copy) / "bm25_terms.json").exists()
+
+    def no_index(self, texts):
+        raise AssertionError("an unchanged index must not tokenise its passages again")
+
+    monkeypatch.setattr(LexicalIndex, "index", no_index)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)
+    question = "road transport agreement Dushanbe"
+    np.testing.assert_allclose(
+        second.index.lexical.scores(question), first.index.lexical.scores(question)
+    )
+    assert second.index.lexical.document_frequency == first.index.lexical.document_frequency
+    monkeypatch.undo()
+
+    # an index saved before BM25 was stored: rebuilt from the text once, then stored
+    generation = _generation(seeds_copy)
+    for path in generation.glob("bm25_*"):
+        path.unlink()
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["checksums"] = {
+        name: value for name, value in manifest["checksums"].items() if not name.startswith("bm25")
+    }
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    third = Assistant.from_folder(seeds_copy, embedder=embedder)
+    assert third.index.last_sync.rebuilt_reason is None
+    assert (_generation(seeds_copy) / "bm25_terms.json").exists()
+    assert third.ask("Where was the road transport agreement signed?").extracts
