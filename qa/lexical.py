@@ -61,7 +61,7 @@ class LexicalIndex:
             "bm25": self._bm25 is not None,
             "document_frequency": dict(self.document_frequency),
         }
-        (folder / TERMS_FILE).write_text(json.dumps(facts, ensure_ascii=False))
+        (folder / TERMS_FILE).write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
         if self._bm25 is not None:
             self._bm25.save(str(folder), show_progress=False, **_BM25_FILES)
 
@@ -69,7 +69,7 @@ class LexicalIndex:
     def load(cls, folder: str | os.PathLike) -> LexicalIndex:
         """Read an index written by ``save``; raises OSError or ValueError when it cannot."""
         folder = Path(folder)
-        facts = json.loads((folder / TERMS_FILE).read_text())
+        facts = json.loads((folder / TERMS_FILE).read_text(encoding="utf-8"))
         index = cls(facts["k1"], facts["b"])
         index._size = facts["size"]
         index.document_frequency = Counter(facts["document_frequency"])
