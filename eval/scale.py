@@ -68,21 +68,22 @@ def mapped_rss_mb(suffix: str = "_vectors.npy") -> float:
 
 def anonymous_rss_mb() -> float:
     """Resident memory of this process that is its own (not file-backed), in MB (Linux)."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024 / 1e6
-    raise OSError("no RssAnon in /proc/self/status")
+    return _status_mb("RssAnon")
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process, in MB (Linux). Not ``ru_maxrss``: that keeps the
     parent's peak across fork and exec, so a child would report the benchmark's own model."""
+    return _status_mb("VmHWM")
+
+
+def _status_mb(field: str) -> float:
+    """A ``kB`` field of /proc/self/status, in MB."""
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024 / 1e6
-    raise OSError("no VmHWM in /proc/self/status")
+    raise OSError(f"no {field} in /proc/self/status")
 
 
 def measure(size: int, base: np.ndarray, queries: np.ndarray, k: int = 10, settings=None) -> dict:

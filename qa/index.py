@@ -444,10 +444,7 @@ class CorpusIndex:
             if not legacy:
                 for name in VECTOR_FILES:
                     arrays[name] = _map(generation / f"{name}.npy")
-            for vectors, spans in (
-                ("sentence_vectors", "sentences"),
-                ("passage_vectors", "passages"),
-            ):
+            for vectors, spans in zip(VECTOR_FILES, ("sentences", "passages")):
                 if len(arrays[vectors]) != len(arrays[spans]):
                     raise ValueError(
                         f"{len(arrays[vectors])} {vectors} for {len(arrays[spans])} spans"
@@ -522,8 +519,8 @@ class CorpusIndex:
             passages=np.concatenate([e.passages for e in entries] or [np.zeros((0, 4), np.int64)]),
         )
         sentence_vectors = self.sentence_vectors.reshape(-1, dim) if dim else self.sentence_vectors
-        np.save(generation / "sentence_vectors.npy", np.ascontiguousarray(sentence_vectors))
-        np.save(generation / "passage_vectors.npy", np.ascontiguousarray(self.passage_vectors))
+        for name, vectors in zip(VECTOR_FILES, (sentence_vectors, self.passage_vectors)):
+            np.save(generation / f"{name}.npy", np.ascontiguousarray(vectors))
         self.dense.save(generation / "dense.faiss")
         self.lexical.save(generation)
         manifest = self._fingerprint() | {
@@ -553,8 +550,9 @@ class CorpusIndex:
 
     def _map_vectors(self, generation: Path) -> None:
         """Serve the vectors from the files just written, so memory holds only what is read."""
-        self.sentence_vectors = _map(generation / "sentence_vectors.npy")
-        self.passage_vectors = _map(generation / "passage_vectors.npy")
+        self.sentence_vectors, self.passage_vectors = (
+            _map(generation / f"{name}.npy") for name in VECTOR_FILES
+        )
         self._point_entries()
 
     def _point_entries(self) -> None:
