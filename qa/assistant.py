@@ -95,11 +95,15 @@ class Assistant:
         model: str | None = None,
         embedder: Embedder | None = None,
         progress=None,
+        store: str | None = None,
     ) -> Assistant:
         """Open (building or updating as needed) the index of ``folder`` and return an Assistant.
 
         ``index_dir`` defaults to ``$QA_INDEX_DIR`` when set, else ``<folder>/.qa-index``.
         ``model`` (a path or sentence-transformers name) overrides ``settings.model``.
+        ``store`` is where passages are searched: ``"faiss"`` (in this process, the default,
+        or ``$QA_STORE``), ``"milvus-lite:PATH.db"`` or ``"milvus://HOST:PORT"`` (see
+        ``qa.store.open_store``). Raises ``StoreError`` when the store cannot be reached.
         """
         settings = settings or Settings()
         if model is not None:
@@ -110,9 +114,24 @@ class Assistant:
                 f"embedder model {embedder.model_name!r} differs from settings {settings.model!r}"
             )
         index_dir = index_dir or os.environ.get("QA_INDEX_DIR") or None
-        index = CorpusIndex(folder, index_dir, embedder, settings.passages, settings.dense)
-        index.last_sync = index.sync(progress=progress)
+        store = store or os.environ.get("QA_STORE") or None
+        index = CorpusIndex(folder, index_dir, embedder, settings.passages, settings.dense, store)
+        try:
+            index.last_sync = index.sync(progress=progress)
+        except BaseException:
+            index.close()
+            raise
         return cls(index, settings)
+
+    def close(self) -> None:
+        """Release the store's connections (a Milvus client); the in-process store has none."""
+        self.index.close()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def embedder(self) -> Embedder:

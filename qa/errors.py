@@ -24,3 +24,7 @@ class IndexError_(QAError):
 
 class ModelError(QAError):
     """The embedding model could not be loaded."""
+
+
+class StoreError(QAError):
+    """The store (e.g. a Milvus server) cannot be reached or refused a request."""

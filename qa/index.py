@@ -41,6 +41,7 @@ from .errors import DocumentError
 from .errors import IndexError_ as CorruptIndexError
 from .lexical import TERMS_FILE, LexicalIndex
 from .passages import PassageSettings, PassageSplitter
+from .store import Store, open_store
 from .text import repair_splits
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     rebuilt_reason: str | None = None
+    # Documents whose passages were (re)written to, or removed from, a store that is not the
+    # index folder's own (Milvus): only those of new, changed and deleted files.
+    store_written: list[str] = field(default_factory=list)
+    store_removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -105,7 +110,8 @@ class SyncReport:
 
 
 class CorpusIndex:
-    """All passages of a folder, searchable by vector (FAISS) and by terms (BM25)."""
+    """All passages of a folder, searchable by vector and by terms in its ``store``: FAISS
+    and BM25 in this process by default, or a Milvus collection (see ``qa.store``)."""
 
     def __init__(
         self,
@@ -114,6 +120,7 @@ class CorpusIndex:
         embedder: Embedder | None = None,
         settings: PassageSettings | None = None,
         dense: DenseSettings | None = None,
+        store: str | Store | None = None,
     ):
         self.folder = Path(folder)
         self.index_dir = Path(index_dir) if index_dir else self.folder / INDEX_DIRNAME
@@ -124,16 +131,31 @@ class CorpusIndex:
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(dense)
         self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
+        self.store = open_store(store)
+        self.store.attach(self)
         self._assemble()
 
     # ----- public API ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder, index_dir=None, embedder=None, settings=None, progress=None, dense=None):
+    def open(
+        cls,
+        folder,
+        index_dir=None,
+        embedder=None,
+        settings=None,
+        progress=None,
+        dense=None,
+        store=None,
+    ):
         """Load the persisted index of ``folder`` and bring it up to date with the files."""
-        index = cls(folder, index_dir, embedder, settings, dense)
+        index = cls(folder, index_dir, embedder, settings, dense, store)
         index.sync(progress=progress)
         return index
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -183,6 +205,7 @@ class CorpusIndex:
             self.entries = dict(sorted({**self.entries, doc_id: entry}.items()))
             self._assemble()
             self._save()
+            self.store.sync(self)
         return entry.document
 
     # ----- searching ----------------------------------------------------------------------
@@ -289,10 +312,7 @@ class CorpusIndex:
         stored, self._stored = self._stored, None
         if report.modified:
             stored = None
-        self._assemble(stored)
-        rebuilt = len(self) > 0 and (
-            stored is None or self.dense is not stored.dense or self.lexical is not stored.lexical
-        )
+        rebuilt = self._assemble(stored)
         if (
             report.modified
             or report.skipped
@@ -300,6 +320,7 @@ class CorpusIndex:
             or not (self.index_dir / "CURRENT").exists()
         ):
             self._save()
+        report.store_written, report.store_removed = self.store.sync(self)
         return report
 
     def _embed_file(self, path: Path, doc_id: str, sha: str | None = None) -> DocumentEntry:
@@ -347,16 +368,19 @@ class CorpusIndex:
             entry.passage_vectors = own[len(entry.sentences) :]
         return [entry for entry, _ in batch]
 
-    def _assemble(self, stored: StoredArrays | None = None) -> None:
+    def _assemble(self, stored: StoredArrays | None = None) -> bool:
         """Concatenate the per-document tables into global arrays and build FAISS and BM25.
 
         ``stored`` arrays and FAISS index, read from disk for unchanged documents, are used as
-        they are when they hold exactly these documents, in this order.
+        they are when they hold exactly these documents, in this order. Returns whether a
+        search structure was built anew (so the index folder should be saved).
         """
         self.doc_ids = list(self.entries)
         entries = list(self.entries.values())
         dim = entries[0].passage_vectors.shape[1] if entries else 0
         sentence_offsets = np.cumsum([0] + [len(e.sentences) for e in entries])
+        passage_offsets = np.cumsum([0] + [len(e.passages) for e in entries]).tolist()
+        self.first_passage = dict(zip(self.doc_ids, passage_offsets))
         self.sentence_doc = np.concatenate(
             [np.full(len(e.sentences), i, dtype=np.int32) for i, e in enumerate(entries)]
             or [np.zeros(0, np.int32)]
@@ -385,33 +409,43 @@ class CorpusIndex:
                 [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
             )
         self._point_entries()
+        # Another store searches in its own engine: FAISS stays empty and BM25 keeps only the
+        # term statistics that extraction and the scope check read.
+        embedded = self.store.embedded
+        rebuilt = False
         dense = stored.dense if stored is not None else None
-        if dense is not None and len(dense) == len(self.passage_vectors):
-            self.dense = dense
-        elif not len(self.passage_vectors):
+        if not embedded or not len(self.passage_vectors):
             self.dense = DenseIndex(self.dense.settings)
+        elif dense is not None and len(dense) == len(self.passage_vectors):
+            self.dense = dense
         else:
             self.dense = DenseIndex(self.dense.settings).build(self.passage_vectors)
+            rebuilt = True
         lexical = stored.lexical if stored is not None else None
         if lexical is not None and len(lexical) == len(self.passage_doc):
             self.lexical = lexical
-            return
-        if not len(self.passage_doc):
+        elif not len(self.passage_doc):
             self.lexical = LexicalIndex()
-            return
-        self.lexical = LexicalIndex().index(
-            [
-                searchable_passage(
-                    self.entries[self.doc_ids[d]].document.title if self.settings.titles else "",
-                    self.passage_text(i),
-                )
-                for i, d in enumerate(self.passage_doc)
-            ]
-        )
+        else:
+            self.lexical = LexicalIndex().index(
+                [
+                    searchable_passage(
+                        self.entries[self.doc_ids[d]].document.title
+                        if self.settings.titles
+                        else "",
+                        self.passage_text(i),
+                    )
+                    for i, d in enumerate(self.passage_doc)
+                ],
+                bm25=embedded,
+            )
+            rebuilt = True
+        return rebuilt
 
     # ----- persistence --------------------------------------------------------------------
 
-    def _fingerprint(self) -> dict:
+    def fingerprint(self) -> dict:
+        """What the stored vectors and spans depend on: format, model and passage settings."""
         return {
             "format": FORMAT_VERSION,
             "model": self.embedder.model_name,
@@ -428,7 +462,7 @@ class CorpusIndex:
             manifest = json.loads((generation / "manifest.json").read_text())
         except (OSError, ValueError) as error:
             raise CorruptIndexError(f"unreadable manifest ({error})") from error
-        fingerprint = self._fingerprint()
+        fingerprint = self.fingerprint()
         for key, value in fingerprint.items():
             if manifest.get(key) != value:
                 raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
@@ -471,7 +505,7 @@ class CorpusIndex:
             list(entries),
             arrays["sentence_vectors"],
             arrays["passage_vectors"],
-            self._load_dense(generation, manifest),
+            self._load_dense(generation, manifest) if self.store.embedded else None,
             self._load_lexical(generation),
         )
         return entries
@@ -481,7 +515,7 @@ class CorpusIndex:
         if not (generation / TERMS_FILE).exists():
             return None
         try:
-            return LexicalIndex.load(generation)
+            return LexicalIndex.load(generation, bm25=self.store.embedded)
         except Exception as error:  # checksummed, so rare; bm25s raises many types: rebuild
             log.warning("Rebuilding the BM25 index of %s: %s", self.index_dir, error)
             return None
@@ -523,7 +557,7 @@ class CorpusIndex:
             np.save(generation / f"{name}.npy", np.ascontiguousarray(vectors))
         self.dense.save(generation / "dense.faiss")
         self.lexical.save(generation)
-        manifest = self._fingerprint() | {
+        manifest = self.fingerprint() | {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "dense": self.dense.to_dict(),
             "documents": {

@@ -27,7 +27,11 @@ _BM25_FILES = {
 
 class LexicalIndex:
     """BM25 over a list of texts; ``save`` and ``load`` it with the index (tokenising a
-    million passages again took minutes)."""
+    million passages again took minutes).
+
+    Built with ``bm25=False`` it holds only the term statistics (``idf``), for an index whose
+    BM25 search runs in another store (Milvus).
+    """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75):
         self.k1 = k1
@@ -35,15 +39,18 @@ class LexicalIndex:
         self._bm25 = None
         self._size = 0
         self.document_frequency: Counter[str] = Counter()
+        self.statistics_only = False
 
-    def index(self, texts: list[str]) -> LexicalIndex:
-        """Build the index over ``texts`` (one entry per passage, in passage order)."""
-        bm25s = _bm25s()
+    def index(self, texts: list[str], bm25: bool = True) -> LexicalIndex:
+        """Build the index over ``texts`` (one entry per passage, in passage order); without
+        ``bm25``, only the term statistics."""
         corpus_terms = terms_many(texts)
         self._size = len(texts)
         self.document_frequency = Counter(t for doc in corpus_terms for t in set(doc))
         self._bm25 = None
-        if any(corpus_terms):  # bm25s cannot index a corpus without a single term
+        self.statistics_only = not bm25
+        if bm25 and any(corpus_terms):  # bm25s cannot index a corpus without a single term
+            bm25s = _bm25s()
             self._bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             self._bm25.index(corpus_terms, show_progress=False)
         return self
@@ -59,6 +66,7 @@ class LexicalIndex:
             "b": self.b,
             "size": self._size,
             "bm25": self._bm25 is not None,
+            "statistics_only": self.statistics_only,
             "document_frequency": dict(self.document_frequency),
         }
         (folder / TERMS_FILE).write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
@@ -66,14 +74,18 @@ class LexicalIndex:
             self._bm25.save(str(folder), show_progress=False, **_BM25_FILES)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> LexicalIndex:
-        """Read an index written by ``save``; raises OSError or ValueError when it cannot."""
+    def load(cls, folder: str | os.PathLike, bm25: bool = True) -> LexicalIndex:
+        """Read an index written by ``save`` (without ``bm25``, only its term statistics);
+        raises OSError or ValueError when it cannot."""
         folder = Path(folder)
         facts = json.loads((folder / TERMS_FILE).read_text(encoding="utf-8"))
+        if bm25 and facts.get("statistics_only"):
+            raise ValueError("only term statistics were stored, not BM25")
         index = cls(facts["k1"], facts["b"])
         index._size = facts["size"]
         index.document_frequency = Counter(facts["document_frequency"])
-        if facts["bm25"]:
+        index.statistics_only = not bm25
+        if bm25 and facts["bm25"]:
             index._bm25 = _bm25s().BM25.load(str(folder), show_progress=False, **_BM25_FILES)
         return index
 
@@ -84,6 +96,8 @@ class LexicalIndex:
 
     def scores(self, question: str | list[str]) -> np.ndarray:
         """BM25 score of every passage for ``question`` (text or its terms)."""
+        if self.statistics_only:
+            raise RuntimeError("this index holds term statistics only; BM25 runs in the store")
         query = terms(question) if isinstance(question, str) else question
         query = [t for t in query if t in self.document_frequency]
         if not query or self._bm25 is None:

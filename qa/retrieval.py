@@ -68,24 +68,27 @@ class Retriever:
         if len(index) == 0:
             return []
         pool = max(k, s.candidates)
-        lexical = index.lexical.scores(query_terms) if s.mode != "dense" else None
+        store = index.store
         if s.mode == "bm25":
-            ids = _top(lexical, pool)
-            ids = ids[lexical[ids] > 0]
+            ids, lexical = store.search_lexical(query_terms, pool)
+            ids, lexical = ids[:k], lexical[:k]
             dense = index.passage_vectors[ids] @ query_vector
             return [
-                RetrievedPassage(int(i), float(lexical[i]), float(d), float(lexical[i]))
-                for i, d in zip(ids[:k], dense[:k])
+                RetrievedPassage(int(i), float(score), float(d), float(score))
+                for i, score, d in zip(ids, lexical, dense)
             ]
-        dense_ids, _ = index.dense_search(query_vector, pool)
+        dense_ids, _ = store.search_dense(query_vector, pool)
         if s.mode == "dense":
             ids = dense_ids
         else:
-            lexical_ids = _top(lexical, pool)
-            lexical_ids = lexical_ids[lexical[lexical_ids] > 0]
+            lexical_ids, _ = store.search_lexical(query_terms, pool)
             ids = np.unique(np.concatenate([dense_ids, lexical_ids]))
         dense = self._dense(ids, query_vector)
-        lex = lexical[ids] if lexical is not None else np.zeros(len(ids), np.float32)
+        lex = (
+            store.score_lexical(query_terms, ids)
+            if s.mode != "dense"
+            else np.zeros(len(ids), np.float32)
+        )
         if s.mode == "dense":
             fused = dense
         elif s.fusion == "rrf":
@@ -116,14 +119,6 @@ class Retriever:
         np.maximum.at(best, owner, sentence)
         best = np.where(counts > 0, best, own)  # a passage without sentences keeps its own
         return (1 - weight) * own + weight * best
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, len(scores))
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")]
 
 
 def _rrf(scores: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,363 @@
+"""Milvus store: passages, their vectors and BM25 kept in a Milvus collection (pymilvus).
+
+One row per passage: its document, number, span and text; its vector (searched by inner
+product); and its terms (qa's own analysis: folded, stemmed, split-repaired words), which
+Milvus's BM25 function turns into a sparse vector. Passing qa's terms rather than raw text
+keeps the lexical matching the same on both stores ("Ch ina" still matches "China").
+
+Rows are keyed by document: an update deletes the rows of changed and removed documents and
+inserts the changed and new ones, leaving the rest alone. A document counts as stored once
+its passage number 0 is, and that row is inserted after the document's others, so an update
+cut short is finished by the next one. Keys are 64-bit hashes of the document id (and the
+passage number), so filters hold only integers whatever the file names are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StoreError
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_VARCHAR = 65535  # Milvus's VARCHAR limit, in bytes
+INSERT_BATCH = 500  # rows per insert call (a row is ~2 kB: vector, text and terms)
+FILTER_BATCH = 1000  # keys per filter expression
+SEARCH_LIMIT = 16384  # Milvus's largest topk
+TOKEN_VARIABLE = "QA_MILVUS_TOKEN"
+PROPERTY = "qa_made"  # collection property: what the rows were made with (JSON)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+_OUTPUT = ["doc_id", "number", "sha256"]
+
+
+class MilvusStore(Store):
+    """Passages searched in a Milvus collection: dense by inner product, lexical by BM25."""
+
+    embedded = False
+
+    def __init__(
+        self,
+        uri: str,
+        collection: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+    ):
+        if collection is not None and not _NAME.fullmatch(collection):
+            raise ValueError(
+                f"Bad Milvus collection name {collection!r}: letters, digits and _ only, "
+                "not starting with a digit"
+            )
+        self.uri = uri
+        self.collection = collection
+        self.token = os.environ.get(TOKEN_VARIABLE, "") if token is None else token
+        self.timeout = timeout
+        self._client = None
+        self._lexical: tuple[tuple[str, ...], dict[int, float]] | None = None
+
+    @classmethod
+    def local(cls, path: str, collection: str | None = None) -> MilvusStore:
+        """A milvus-lite store in the file ``path`` (which must end in .db)."""
+        file = Path(path).expanduser()
+        if file.suffix != ".db":
+            raise ValueError(f"A milvus-lite store is a file ending in .db, not {path!r}")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        return cls(str(file.resolve()), collection)
+
+    def attach(self, index) -> None:
+        super().attach(index)
+        if self.collection is None:
+            self.collection = default_collection(index.folder, index.index_dir)
+
+    def describe(self) -> dict:
+        return {"kind": "milvus", "uri": self.uri, "collection": self.collection}
+
+    @property
+    def client(self):
+        """The pymilvus client, connected on first use."""
+        if self._client is None:
+            try:
+                from pymilvus import MilvusClient
+            except ImportError as error:
+                raise StoreError(
+                    "The Milvus store needs pymilvus (and milvus-lite for a local file): "
+                    "pip install 'qa[milvus]'"
+                ) from error
+            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # we raise what matters
+            try:
+                self._client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            except Exception as error:
+                raise StoreError(
+                    f"Cannot reach Milvus at {self.uri}: {_reason(error)}. Is the server "
+                    "running, and the address (and $QA_MILVUS_TOKEN) right?"
+                ) from error
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ----- keeping it up to date ----------------------------------------------------------
+
+    def sync(self, index) -> tuple[list[str], list[str]]:
+        """Delete and insert the rows of changed, new and removed documents only."""
+        dim = index.passage_vectors.shape[1] if len(index.passage_vectors) else 0
+        if not self._call(self._ensure_collection, index.fingerprint(), dim):
+            return [], []  # nothing to store, and no collection to empty
+        stored = self._call(self._stored_documents)
+        wanted = {
+            doc_id: entry.document.sha256
+            for doc_id, entry in index.entries.items()
+            if len(entry.passages)
+        }
+        written = sorted(doc_id for doc_id, sha in wanted.items() if stored.get(doc_id) != sha)
+        removed = sorted(set(stored) - set(wanted))
+        # Written documents are deleted first too: an interrupted insert may have left rows.
+        self._call(self._delete, written + removed)
+        self._call(self._insert, index, written)
+        self._lexical = None
+        return written, removed
+
+    def _ensure_collection(self, fingerprint: dict, dim: int) -> bool:
+        """Create the collection, or recreate it when made for other vectors or spans.
+
+        With ``dim`` 0 (no passages) an existing collection is kept to be emptied, and none
+        is created; returns whether there is a collection.
+        """
+        from pymilvus import DataType, Function, FunctionType
+
+        client, name = self.client, self.collection
+        made = {"qa": fingerprint, "dim": dim}
+        if client.has_collection(name):
+            try:
+                properties = client.describe_collection(name).get("properties") or {}
+                found = json.loads(properties.get(PROPERTY) or "")
+            except ValueError:
+                found = None
+            if not isinstance(found, dict) or "qa" not in found:
+                raise StoreError(
+                    f"The Milvus collection {name} at {self.uri} was not made by qa; "
+                    "choose another with ?collection=NAME"
+                )
+            if found.get("qa") == fingerprint and dim in (0, found.get("dim")):
+                client.load_collection(name)
+                return True
+            log.warning("Rebuilding Milvus collection %s: it was built with %s", name, found)
+            client.drop_collection(name)
+        if not dim:
+            return False
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("pk", DataType.INT64, is_primary=True)
+        schema.add_field("doc_key", DataType.INT64)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        schema.add_field("sha256", DataType.VARCHAR, max_length=64)
+        schema.add_field("number", DataType.INT64)
+        schema.add_field("start", DataType.INT64)
+        schema.add_field("end", DataType.INT64)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        # qa's terms joined by spaces: the standard tokenizer splits them back unchanged.
+        schema.add_field(
+            "terms",
+            DataType.VARCHAR,
+            max_length=MAX_VARCHAR,
+            enable_analyzer=True,
+            analyzer_params={"tokenizer": "standard"},
+        )
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_function(
+            Function(
+                name="bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["terms"],
+                output_field_names=["sparse"],
+            )
+        )
+        params = client.prepare_index_params()
+        params.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index(
+            "sparse",
+            index_type="SPARSE_INVERTED_INDEX",
+            metric_type="BM25",
+            params={"bm25_k1": 1.2, "bm25_b": 0.75},
+        )
+        client.create_collection(
+            name,
+            schema=schema,
+            index_params=params,
+            consistency_level="Strong",
+            properties={PROPERTY: json.dumps(made)},
+        )
+        return True
+
+    def _stored_documents(self) -> dict[str, str]:
+        """Each completely stored document's content hash, by id."""
+        found: dict[str, str] = {}
+        logging.getLogger("pymilvus.milvus_client.query_iterator").setLevel(logging.ERROR)
+        rows = self.client.query_iterator(
+            self.collection, batch_size=1000, filter="number == 0", output_fields=_OUTPUT
+        )
+        try:
+            while batch := rows.next():
+                found.update((row["doc_id"], row["sha256"]) for row in batch)
+        finally:
+            rows.close()
+        return found
+
+    def _delete(self, doc_ids: list[str]) -> None:
+        for n in range(0, len(doc_ids), FILTER_BATCH):
+            keys = ", ".join(str(document_key(d)) for d in doc_ids[n : n + FILTER_BATCH])
+            self.client.delete(self.collection, filter=f"doc_key in [{keys}]")
+
+    def _insert(self, index, doc_ids: list[str]) -> None:
+        from .index import searchable_passage
+        from .text import terms
+
+        later, batch = [], []  # passage 0 of every document goes last: it marks it complete
+        for doc_id in doc_ids:
+            entry = index.entries[doc_id]
+            document = entry.document
+            first = index.first_passage[doc_id]
+            title = document.title if index.settings.titles else ""
+            for number, (start, end, _, _) in enumerate(entry.passages.tolist()):
+                text = document.text[start:end]
+                row = {
+                    "pk": passage_key(doc_id, number),
+                    "doc_key": document_key(doc_id),
+                    "doc_id": _clip(doc_id),
+                    "sha256": document.sha256,
+                    "number": number,
+                    "start": start,
+                    "end": end,
+                    "text": _clip(text),
+                    "terms": _clip(" ".join(terms(searchable_passage(title, text)))),
+                    "vector": np.asarray(index.passage_vectors[first + number]).tolist(),
+                }
+                (later if number == 0 else batch).append(row)
+                if len(batch) >= INSERT_BATCH:
+                    self.client.insert(self.collection, batch)
+                    batch = []
+        rows = batch + later
+        for n in range(0, len(rows), INSERT_BATCH):
+            self.client.insert(self.collection, rows[n : n + INSERT_BATCH])
+
+    # ----- searching ----------------------------------------------------------------------
+
+    def search_dense(self, vector, k):
+        hits = self._call(
+            self.client.search,
+            self.collection,
+            data=[np.asarray(vector, dtype=np.float32).tolist()],
+            anns_field="vector",
+            limit=min(k, SEARCH_LIMIT),
+            output_fields=_OUTPUT,
+            search_params={"metric_type": "IP"},
+        )
+        return self._passages(hits[0])
+
+    def search_lexical(self, terms, k):
+        if not terms:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids, scores = self._search_terms(terms, min(k, SEARCH_LIMIT))
+        keep = scores > 0
+        ids, scores = ids[keep], scores[keep]
+        self._lexical = (tuple(terms), dict(zip(ids.tolist(), scores.tolist())))
+        return ids, scores
+
+    def score_lexical(self, terms, ids):
+        cached = self._lexical
+        known = dict(cached[1]) if cached is not None and cached[0] == tuple(terms) else {}
+        unknown = [int(i) for i in ids if int(i) not in known]
+        if unknown and terms:
+            keys = ", ".join(str(self._key(i)) for i in unknown)
+            found, scores = self._search_terms(terms, len(unknown), f"pk in [{keys}]")
+            known.update(zip(found.tolist(), scores.tolist()))
+        return np.array([known.get(int(i), 0.0) for i in ids], dtype=np.float32)
+
+    def _search_terms(self, terms, limit, filter=""):
+        hits = self._call(
+            self.client.search,
+            self.collection,
+            data=[" ".join(terms)],
+            anns_field="sparse",
+            limit=limit,
+            filter=filter,
+            output_fields=_OUTPUT,
+            search_params={"metric_type": "BM25"},
+        )
+        ids, scores = self._passages(hits[0])
+        # milvus-lite reports BM25 negated (its distances ascend); a server reports it as is.
+        return ids, np.abs(scores)
+
+    def _passages(self, hits) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and scores of search hits, leaving out rows the index does not hold."""
+        index = self.index
+        ids, scores = [], []
+        for hit in hits:
+            row = hit["entity"]
+            entry = index.entries.get(row["doc_id"])
+            number = int(row["number"])
+            if entry is None or entry.document.sha256 != row["sha256"]:
+                continue  # written by another process since this index was loaded
+            if number >= len(entry.passages):
+                continue
+            ids.append(index.first_passage[row["doc_id"]] + number)
+            scores.append(hit["distance"])
+        return np.array(ids, dtype=np.int64), np.array(scores, dtype=np.float32)
+
+    def _key(self, passage: int) -> int:
+        index = self.index
+        doc_id = index.doc_ids[index.passage_doc[passage]]
+        return passage_key(doc_id, passage - index.first_passage[doc_id])
+
+    def _call(self, function, *args, **kwargs):
+        """Run a Milvus call, turning its failures into a StoreError that says where."""
+        try:
+            return function(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as error:
+            if type(error).__module__.split(".")[0] not in ("pymilvus", "grpc", "milvus_lite"):
+                raise
+            raise StoreError(
+                f"Milvus at {self.uri} (collection {self.collection}) failed: {_reason(error)}"
+            ) from error
+
+
+def default_collection(folder: Path, index_dir: Path) -> str:
+    """``qa_<folder name>_<hash of the index folder>``: one collection per index."""
+    stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(folder).resolve().name).strip("_")[:40]
+    digest = hashlib.blake2b(str(Path(index_dir).resolve()).encode(), digest_size=4).hexdigest()
+    return f"qa_{stem}_{digest}" if stem else f"qa_{digest}"
+
+
+def document_key(doc_id: str) -> int:
+    """A signed 64-bit key of a document id."""
+    return _key64(doc_id.encode("utf-8"))
+
+
+def passage_key(doc_id: str, number: int) -> int:
+    """A signed 64-bit key of a document's passage."""
+    return _key64(doc_id.encode("utf-8") + b"\0" + str(number).encode())
+
+
+def _key64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def _clip(text: str, limit: int = MAX_VARCHAR) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes (on a character boundary)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "message", None) or str(error) or type(error).__name__
