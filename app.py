@@ -15,9 +15,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=None, help="default 7860 ($GRADIO_SERVER_PORT)")
     parser.add_argument("--index-dir", default=None, help="default FOLDER/.qa-index")
     parser.add_argument("--model", default=None, help="embedding model path or name")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT[?collection=NAME]",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
-    serve(args.folder, args.host, args.port, args.index_dir, args.model)
+    serve(args.folder, args.host, args.port, args.index_dir, args.model, store=args.store)
 
 
 if __name__ == "__main__":

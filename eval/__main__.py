@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
     )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--index-dir", default=None)
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT; another store's "
+        "results are written as gold_<store>.json",
+    )
     args = parser.parse_args(argv)
 
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
@@ -88,12 +94,17 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         parser.error(f"unknown configuration(s) {unknown}; choose from {sorted(CONFIGS)}")
     items = load_gold(args.gold)
     began = time.perf_counter()
-    base = assistant or Assistant.from_folder(args.folder, index_dir=args.index_dir)
+    base = assistant or Assistant.from_folder(
+        args.folder, index_dir=args.index_dir, store=args.store
+    )
+    store = base.index.store.describe()
+    tag = "" if store["kind"] == "faiss" else f"_{store['kind']}"
     print(f"index ready in {time.perf_counter() - began:.1f} s: "
-          f"{len(base.documents)} documents, {len(base.index)} passages")  # fmt: skip
+          f"{len(base.documents)} documents, {len(base.index)} passages, "
+          f"store {store['kind']}")  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"gold": str(args.gold), "items": len(items), "configs": {}}
+    report: dict = {"gold": str(args.gold), "items": len(items), "store": store, "configs": {}}
     for name in names:
         settings = replace(base.settings, retrieval=CONFIGS[name])
         candidate = Assistant(base.index, settings)
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
             "abstain_below": threshold,
             "splits": splits,
         }
-        _write_csv(out / f"gold_{safe_name(name)}.csv", records)
+        _write_csv(out / f"gold{tag}_{safe_name(name)}.csv", records)
     for split in ("dev", "test", "all"):
         print(f"\n[{split}] gold set, {report['configs'][names[0]]['splits'][split]['items']} items"
               + (" (no history)" if args.no_history else ""))  # fmt: skip
@@ -123,8 +134,10 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         print(format_table(rows))
     print("\n* shipped configuration. Thresholds: "
           + ", ".join(f"{n}={report['configs'][n]['abstain_below']}" for n in names))  # fmt: skip
-    (out / "gold.json").write_text(json.dumps(report, indent=1, default=float))
-    print(f"wrote {out / 'gold.json'} and {len(names)} CSV file(s) in {out}")
+    (out / f"gold{tag}.json").write_text(json.dumps(report, indent=1, default=float))
+    print(f"wrote {out / f'gold{tag}.json'} and {len(names)} CSV file(s) in {out}")
+    if assistant is None:
+        base.close()
     return report
 
 

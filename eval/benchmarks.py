@@ -183,12 +183,18 @@ def write_corpus(folder: Path, documents: dict[str, str], prune: bool = True) ->
 
 
 def open_corpus(
-    cache: Path, documents: dict[str, str], embedder: Embedder, titles: bool = False
+    cache: Path,
+    documents: dict[str, str],
+    embedder: Embedder,
+    titles: bool = False,
+    store: str | None = None,
 ) -> tuple[Assistant, dict]:
     """Write ``documents`` under ``cache/corpus`` and open (build or load) their index.
 
     Returns the Assistant (shipped settings) and facts about the index for the summary. Every
     indexed text is checked against what was written, since the gold offsets refer to it.
+    ``store`` (see ``qa.store.open_store``) shares the index folder, so switching stores
+    embeds nothing again.
     """
     began = time.perf_counter()
     written = write_corpus(cache / "corpus", documents)
@@ -199,6 +205,7 @@ def open_corpus(
         embedder=embedder,
         settings=Settings(model=embedder.model_name, passages=PassageSettings(titles=titles)),
         progress=_progress_printer("indexing"),
+        store=store,
     )
     report = assistant.index.last_sync
     if report.skipped:
@@ -215,6 +222,8 @@ def open_corpus(
         "files_written": written,
         "documents_embedded": len(report.added) + len(report.changed),
         "texts_embedded": embedder.texts_encoded - encoded,
+        "store": index.store.describe(),
+        "store_documents_written": len(report.store_written),
         "seconds": round(time.perf_counter() - began, 2),
     }
     print(
@@ -223,6 +232,12 @@ def open_corpus(
         f"({facts['seconds']:.1f} s)"
     )
     return assistant, facts
+
+
+def store_tag(assistant: Assistant) -> str:
+    """What result files of this store are named with: nothing for the default."""
+    kind = assistant.index.store.describe()["kind"]
+    return "" if kind == "faiss" else f"_{kind}"
 
 
 def source_state() -> dict:
@@ -448,9 +463,10 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
     )
     embedder = embedder or Embedder()
     assistant, index_facts = open_corpus(
-        args.out / "cache" / key, data.documents, embedder, args.titles
+        args.out / "cache" / key, data.documents, embedder, args.titles, args.store
     )
     timings["index"] = index_facts["seconds"]
+    tag = store_tag(assistant)
     passage_map = PassageMap(assistant, data.paragraphs)
     queries = [clean_question(q.question) for q in data.questions]
     vectors, seconds = embed_queries(embedder, queries)
@@ -556,7 +572,7 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
         "configs": results,
         "reference": REFERENCES["squad"],
     }
-    _write_json(args.out / "squad.json", summary)
+    _write_json(args.out / f"squad{tag}.json", summary)
     header = ["id", "question", "gold", "doc_id"]
     for name in results:
         header += [
@@ -585,9 +601,9 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
                 int(r["abstained"][i]),
             ]
         table.append(line)
-    _write_csv(args.out / "squad_questions.csv", header, table)
+    _write_csv(args.out / f"squad{tag}_questions.csv", header, table)
     plot_curves(
-        args.out / "squad_hits.png",
+        args.out / f"squad{tag}_hits.png",
         {name: r["curves"]["passage_hit"] for name, r in results.items()},
         "SQuAD v1.1 dev: share of questions with an answer-holding passage in the top k",
         "passage hit@k",
@@ -596,6 +612,7 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
         dashed_label="dashed: paragraph hit@k (comparable to the data README's figures)",
     )
     print_report(summary, SQUAD_COLUMNS)
+    assistant.close()
     return summary
 
 
@@ -684,9 +701,10 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
     print(f"SciFact: {len(data.documents)} abstracts, {len(data.queries)} test claims")
     embedder = embedder or Embedder()
     assistant, index_facts = open_corpus(
-        args.out / "cache" / key, data.documents, embedder, args.titles
+        args.out / "cache" / key, data.documents, embedder, args.titles, args.store
     )
     timings["index"] = index_facts["seconds"]
+    tag = store_tag(assistant)
     qids = list(data.queries)
     queries = [clean_question(data.queries[qid]) for qid in qids]
     vectors, seconds = embed_queries(embedder, queries)
@@ -758,7 +776,7 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
         "configs": results,
         "reference": REFERENCES["scifact"],
     }
-    _write_json(args.out / "scifact.json", summary)
+    _write_json(args.out / f"scifact{tag}.json", summary)
     header = ["id", "claim", "relevant"]
     for name in results:
         header += [f"{name}_first_relevant_rank", f"{name}_ndcg@10", f"{name}_top3"]
@@ -769,15 +787,16 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
             r = rows[name]
             line += [r["rank"][i] or "", round(r["ndcg"][i], 4), " ".join(r["top"][i])]
         table.append(line)
-    _write_csv(args.out / "scifact_questions.csv", header, table)
+    _write_csv(args.out / f"scifact{tag}_questions.csv", header, table)
     plot_curves(
-        args.out / "scifact_hits.png",
+        args.out / f"scifact{tag}_hits.png",
         {name: r["curves"]["recall"] for name, r in results.items()},
         "SciFact test claims: recall of the relevant abstracts in the top k documents",
         "recall@k",
         shipped,
     )
     print_report(summary, SCIFACT_COLUMNS)
+    assistant.close()
     return summary
 
 
@@ -891,6 +910,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="search passages with their document's title (PassageSettings.titles)",
     )
     common.add_argument("--out", default=str(DEFAULT_OUT), help="results folder")
+    common.add_argument(
+        "--store",
+        help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT; results of another "
+        "store than faiss are written with its name (squad_milvus.json...)",
+    )
     parser = argparse.ArgumentParser(
         prog="python -m eval.benchmarks", description=__doc__.split("\n\n")[0]
     )

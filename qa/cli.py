@@ -28,7 +28,11 @@ def _open(args):
     from .assistant import Assistant
 
     return Assistant.from_folder(
-        args.folder, index_dir=args.index_dir, model=args.model, progress=_progress
+        args.folder,
+        index_dir=args.index_dir,
+        model=args.model,
+        progress=_progress,
+        store=args.store,
     )
 
 
@@ -65,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", help="where the index lives (default FOLDER/.qa-index)")
     common.add_argument("--model", help="embedding model: a folder or a name (default: packaged)")
+    common.add_argument(
+        "--store",
+        help="where passages are searched: faiss (default, or $QA_STORE), "
+        "milvus-lite:PATH.db or milvus://HOST:PORT[?collection=NAME]",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     index_cmd = sub.add_parser("index", parents=[common], help="build or update a folder's index")
@@ -100,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped) "
                 f"in {report.seconds:.1f} s"
             )
+            where = assistant.index.store.describe()
+            if where["kind"] != "faiss":
+                print(
+                    f"Store: {where['kind']} {where['uri']}, collection {where['collection']} "
+                    f"({len(report.store_written)} documents written, "
+                    f"{len(report.store_removed)} removed)"
+                )
             for doc_id, reason in report.skipped.items():
                 print(f"  skipped {doc_id}: {reason}", file=sys.stderr)
             return 0
@@ -117,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             from .ui import serve
 
             serve(args.folder, host=args.host, port=args.port, index_dir=args.index_dir,
-                  model=args.model)  # fmt: skip
+                  model=args.model, store=args.store)  # fmt: skip
             return 0
     except (QAError, ValueError, FileNotFoundError) as error:
         print(f"qa: error: {error}", file=sys.stderr)

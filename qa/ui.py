@@ -299,6 +299,7 @@ def serve(
     index_dir: str | os.PathLike | None = None,
     model: str | None = None,
     block: bool = True,
+    store: str | None = None,
 ):
     """Index ``folder`` (with progress) and serve the chat; returns the running Blocks."""
     import sys
@@ -307,7 +308,9 @@ def serve(
         print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="" if fraction < 1 else "\n",
               file=sys.stderr, flush=True)  # fmt: skip
 
-    assistant = Assistant.from_folder(folder, index_dir=index_dir, model=model, progress=progress)
+    assistant = Assistant.from_folder(
+        folder, index_dir=index_dir, model=model, progress=progress, store=store
+    )
     host = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(port or os.environ.get("GRADIO_SERVER_PORT", 7860))
     demo = build(assistant)
@@ -316,7 +319,8 @@ def serve(
     threading.Thread(target=assistant.index.prepare_questions, daemon=True).start()
     print(
         f"qa: {len(assistant.documents)} documents, {len(assistant.index)} passages "
-        f"from {Path(folder).resolve()}; serving on http://{host}:{port}",
+        f"from {Path(folder).resolve()} ({_store_name(assistant)}); "
+        f"serving on http://{host}:{port}",
         flush=True,
     )
     demo.launch(
@@ -329,6 +333,13 @@ def serve(
         max_file_size=MAX_UPLOAD_BYTES,  # refused while it arrives, not after
     )
     return demo
+
+
+def _store_name(assistant: Assistant) -> str:
+    where = assistant.index.store.describe()
+    if where["kind"] == "milvus":
+        return f"Milvus {where['uri']}, collection {where['collection']}"
+    return "FAISS + BM25 in this process"
 
 
 __all__ = ["ChatApp", "build", "cite", "safe_filename", "serve", "Answer"]

@@ -49,3 +49,32 @@ def corpus(tmp_path) -> Path:
     folder = tmp_path / "corpus"
     folder.mkdir()
     return folder
+
+
+STORES = ("faiss", "milvus-lite")
+
+
+def store_spec(kind: str, folder: Path) -> str:
+    """The store description of ``kind`` for a test's own files under ``folder``."""
+    return "faiss" if kind == "faiss" else f"milvus-lite:{folder / 'milvus.db'}"
+
+
+@pytest.fixture(scope="session")
+def milvus_seeds_assistant(embedder, tmp_path_factory) -> Assistant:
+    """An Assistant over a copy of seeds/ whose passages are searched in milvus-lite."""
+    folder = tmp_path_factory.mktemp("seeds-milvus")
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, folder / path.name)
+    assistant = Assistant.from_folder(
+        folder, embedder=embedder, store=store_spec("milvus-lite", folder.parent / "seeds-db")
+    )
+    yield assistant
+    assistant.close()
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_assistant(request) -> Assistant:
+    """The seeds Assistant on each store in turn: the core question tests run on both."""
+    if request.param == "faiss":
+        return request.getfixturevalue("seeds_assistant")
+    return request.getfixturevalue("milvus_seeds_assistant")

@@ -1,4 +1,7 @@
-"""Assistant: real questions on the seeds, the span invariant, questions that must be refused."""
+"""Assistant: real questions on the seeds, the span invariant, questions that must be refused.
+
+The question tests and the span invariant run on both stores (FAISS in-process, milvus-lite).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from hypothesis import strategies as st
 
 from qa import Assistant, QuestionError
 
-from .conftest import ROOT
+from .conftest import ROOT, STORES, store_spec
 
 A = "000_0b88324673b57412.txt"  # Qatar News Agency piece
 B = "002_d10c4a8f0ba2b87c.txt"  # Kazakh student's opinion piece
@@ -66,39 +69,39 @@ def _plain(case) -> tuple[str, str, str]:
 
 @pytest.mark.parametrize(("question", "doc_id", "expected"), SEED_QUESTIONS)
 def test_seed_question_is_answered_from_the_right_place(
-    seeds_assistant, question, doc_id, expected
+    store_assistant, question, doc_id, expected
 ):
-    answer = seeds_assistant.ask(question, history=[])
+    answer = store_assistant.ask(question, history=[])
     assert not answer.abstained, f"abstained on {question!r}"
     top = answer.extracts[:2]
     assert any(e.doc_id == doc_id and expected in e.text for e in top), [e.text for e in top]
 
 
-def test_most_seed_questions_are_answered_by_the_first_extract(seeds_assistant):
+def test_most_seed_questions_are_answered_by_the_first_extract(store_assistant):
     first = sum(
-        seeds_assistant.ask(q).extracts[0].text.count(expected) > 0
+        store_assistant.ask(q).extracts[0].text.count(expected) > 0
         for q, _, expected in map(_plain, SEED_QUESTIONS)
     )
     assert first / len(SEED_QUESTIONS) >= 0.8
 
 
-def test_follow_up_uses_the_history(seeds_assistant):
+def test_follow_up_uses_the_history(store_assistant):
     history = ["Where was the international road transport agreement signed?"]
-    answer = seeds_assistant.ask("And when was it signed?", history=history)
+    answer = store_assistant.ask("And when was it signed?", history=history)
     assert "September 2014" in answer.extracts[0].text
     assert answer.query.startswith(history[0])
 
 
-def test_off_topic_question_abstains(seeds_assistant):
-    answer = seeds_assistant.ask("What is the boiling point of water at sea level?")
+def test_off_topic_question_abstains(store_assistant):
+    answer = store_assistant.ask("What is the boiling point of water at sea level?")
     assert answer.abstained
     assert answer.extracts == []
     assert answer.related  # closest passages, labelled as not an answer
     assert answer.to_dict()["message"] == "The sources do not answer this."
 
 
-def test_extracts_are_distinct_and_best_first(seeds_assistant):
-    answer = seeds_assistant.ask("What did the SCO do about terrorism?", k=5)
+def test_extracts_are_distinct_and_best_first(store_assistant):
+    answer = store_assistant.ask("What did the SCO do about terrorism?", k=5)
     spans = [(e.doc_id, e.start, e.end) for e in answer.extracts]
     assert len(spans) == len(set(spans)) == 5
     scores = [e.score for e in answer.extracts]
@@ -109,18 +112,18 @@ def test_extracts_are_distinct_and_best_first(seeds_assistant):
                 assert a.end <= b.start or b.end <= a.start
 
 
-def test_every_extract_is_the_exact_source_span(seeds_assistant):
+def test_every_extract_is_the_exact_source_span(store_assistant):
     for question, _, _ in map(_plain, SEED_QUESTIONS):
-        answer = seeds_assistant.ask(question)
+        answer = store_assistant.ask(question)
         for e in answer.extracts + answer.related:
-            text = seeds_assistant.document(e.doc_id).text
+            text = store_assistant.document(e.doc_id).text
             assert text[e.start : e.end] == e.text
             assert text[e.context_start : e.context_end] == e.context
             assert e.context_start <= e.start < e.end <= e.context_end
 
 
-def test_answer_to_dict_is_json_ready(seeds_assistant):
-    answer = seeds_assistant.ask("Where was the road transport agreement signed?")
+def test_answer_to_dict_is_json_ready(store_assistant):
+    answer = store_assistant.ask("Where was the road transport agreement signed?")
     data = json.loads(json.dumps(answer.to_dict()))
     assert data["abstained"] is False
     first = data["extracts"][0]
@@ -141,8 +144,8 @@ def test_huge_question_is_refused_with_a_message(seeds_assistant):
         seeds_assistant.ask("why " * 250_000)
 
 
-def test_control_characters_inside_a_question_are_ignored(seeds_assistant):
-    answer = seeds_assistant.ask("Where was the road\x00 transport\t agreement\r\n signed?")
+def test_control_characters_inside_a_question_are_ignored(store_assistant):
+    answer = store_assistant.ask("Where was the road\x00 transport\t agreement\r\n signed?")
     assert "Dushanbe" in answer.extracts[0].text
 
 
@@ -175,11 +178,17 @@ documents = st.lists(sentences, min_size=1, max_size=8).flatmap(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(texts=st.lists(documents, min_size=1, max_size=3), pick=st.integers(0, 10_000))
-def test_span_invariant_on_generated_documents(tmp_path_factory, embedder, texts, pick):
+@pytest.mark.parametrize("store", STORES)
+def test_span_invariant_on_generated_documents(tmp_path_factory, embedder, store, texts, pick):
     folder = tmp_path_factory.mktemp("generated")
     for n, text in enumerate(texts):
         (folder / f"doc{n}.txt").write_bytes(text.encode("utf-8"))
-    assistant = Assistant.from_folder(folder, embedder=embedder)
+    spec = store_spec(store, tmp_path_factory.getbasetemp())  # one database, a collection each
+    with Assistant.from_folder(folder, embedder=embedder, store=spec) as assistant:
+        _check_spans(assistant, texts, pick)
+
+
+def _check_spans(assistant, texts, pick):
     for n, text in enumerate(texts):
         if f"doc{n}.txt" in assistant.documents:
             stored = assistant.document(f"doc{n}.txt").text
@@ -204,11 +213,11 @@ def test_assistant_is_importable_from_package_root():
     assert Assistant.__module__ == "qa.assistant"
 
 
-def test_ask_many_matches_ask(seeds_assistant):
+def test_ask_many_matches_ask(store_assistant):
     questions = ["Where was the road transport agreement signed?", "And when was it signed?"]
     histories = [[], [questions[0]]]
-    batch = seeds_assistant.ask_many(questions, histories, k=2)
-    single = [seeds_assistant.ask(q, history=h, k=2) for q, h in zip(questions, histories)]
+    batch = store_assistant.ask_many(questions, histories, k=2)
+    single = [store_assistant.ask(q, history=h, k=2) for q, h in zip(questions, histories)]
     for a, b in zip(batch, single):
         assert [(e.doc_id, e.start, e.end) for e in a.extracts] == [
             (e.doc_id, e.start, e.end) for e in b.extracts
