@@ -215,6 +215,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--ask-passages", type=int, default=100_000, help="passages for ask at scale (0 to skip)"
     )
+    parser.add_argument(
+        "--ask-stores",
+        default="milvus-lite",
+        help="other stores the copied corpus is also opened with, comma-separated ('' for none)",
+    )
     args = parser.parse_args(argv)
     report: dict = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="qa-perf-") as work:
@@ -233,8 +238,9 @@ def main(argv: list[str] | None = None) -> dict:
         squad_questions = [q.question for q in squad.questions]
         if args.ask_passages:
             built = CorpusIndex.open(work / "squad" / "corpus", work / "squad" / "index", embedder)
+            stores = tuple(name.strip() for name in args.ask_stores.split(",") if name.strip())
             report["ask_at_scale"] = scale.ask_at_scale(
-                built, squad_questions[:100], args.ask_passages
+                built, squad_questions[:100], args.ask_passages, stores
             )
         sizes = [int(size) for size in args.scale_sizes.split(",") if size.strip()]
         if sizes:
@@ -299,6 +305,12 @@ def print_report(report: dict) -> None:
               f" of which the dense index {f['dense_index_mb']:,.0f} MB;"
               f" mapped vector pages {f['vectors_resident_mb']:,.0f} MB"
               f" of {a['vectors_on_disk_mb']:,.0f} MB on disk")  # fmt: skip
+        for name, f in a.get("stores", {}).items():
+            print(f"  the same opened on {name}: {f['open_s']:.1f} s (writing "
+                  f"{f['store_documents_written']:,} documents to it), first ask "
+                  f"{f['first_ask_ms']:.0f} ms, then p50 {f['ask_p50_ms']:.1f} ms")  # fmt: skip
+            print(f"    memory: own (anonymous, with the milvus-lite engine) "
+                  f"{f['process_anonymous_rss_mb']:,.0f} MB")  # fmt: skip
     if "dense_scale" in report:
         d = report["dense_scale"]
         print(f"\ndense index at scale ({d['base_vectors']:,} real SQuAD paragraph vectors "

@@ -177,8 +177,15 @@ def replicated(index: CorpusIndex, passages: int, work: Path, seed: int = 1) -> 
     return big
 
 
-def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dict:
-    """Warm ``ask`` p50 on ``index`` copied to ``passages``, beside bare ``model.encode``."""
+def ask_at_scale(
+    index: CorpusIndex, questions: list[str], passages: int, stores: tuple[str, ...] = ()
+) -> dict:
+    """Warm ``ask`` p50 on ``index`` copied to ``passages``, beside bare ``model.encode``.
+
+    The copy is also opened by a fresh process, with the default store and then with each of
+    ``stores`` (e.g. ``milvus-lite``: its passages are written to a local Milvus first; the
+    milvus-lite engine runs inside the process, so its memory counts as the process's own).
+    """
     began = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="qa-scale-", dir=Path(index.index_dir).parent))
     big = replicated(index, passages, work)
@@ -217,20 +224,29 @@ def ask_at_scale(index: CorpusIndex, questions: list[str], passages: int) -> dic
     # The same index opened by a fresh process, as a user would: what stays resident.
     del assistant, big
     (work / "questions.json").write_text(json.dumps(questions))
-    command = [sys.executable, "-m", "eval.scale", "reopen", str(work)]
-    done = subprocess.run(
-        command, check=True, capture_output=True, text=True, cwd=Path(__file__).parents[1]
-    )
-    figures["fresh_process"] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["fresh_process"] = _reopen_in_child(work, "faiss")
+    figures["stores"] = {}
+    for store in stores:
+        spec = f"milvus-lite:{work / 'milvus.db'}" if store == "milvus-lite" else store
+        figures["stores"][store] = _reopen_in_child(work, spec)
     shutil.rmtree(work, ignore_errors=True)
     return figures
 
 
-def reopen(work: Path) -> dict:
-    """Open the index ``replicated`` saved in ``work``, ask its questions; time and memory."""
+def _reopen_in_child(work: Path, store: str) -> dict:
+    command = [sys.executable, "-m", "eval.scale", "reopen", str(work), "--store", store]
+    done = subprocess.run(
+        command, check=True, capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def reopen(work: Path, store: str | None = None) -> dict:
+    """Open the index ``replicated`` saved in ``work`` (searching in ``store``), ask its
+    questions a first time and a second; time and memory."""
     questions = json.loads((work / "questions.json").read_text())
     began = time.perf_counter()
-    assistant = Assistant.from_folder(work / "corpus", index_dir=work / "index")
+    assistant = Assistant.from_folder(work / "corpus", index_dir=work / "index", store=store)
     open_s = time.perf_counter() - began
     report = assistant.index.last_sync
     timings = []
@@ -249,6 +265,8 @@ def reopen(work: Path) -> dict:
         "process_anonymous_rss_mb": anonymous_rss_mb(),
         "peak_rss_mb": peak_rss_mb(),
         "torch_imported": "torch" in sys.modules,
+        "store": assistant.index.store.describe()["kind"],
+        "store_documents_written": len(report.store_written),
     }
 
 
@@ -258,10 +276,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.scale", description=main.__doc__)
     parser.add_argument("size", help="a passage count, or 'reopen'")
     parser.add_argument("work")
+    parser.add_argument("--store", default=None, help="with reopen: the store to search in")
     args = parser.parse_args(argv)
     work = Path(args.work)
     if args.size == "reopen":
-        print(json.dumps(reopen(work)))
+        print(json.dumps(reopen(work, args.store)))
         return
     base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
     print(json.dumps(measure(int(args.size), base, queries)))

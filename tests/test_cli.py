@@ -88,3 +88,29 @@ def test_missing_folder_is_an_error_with_a_message(tmp_path, capsys):
     code = main(["ask", "Anything?", "--folder", str(tmp_path / "absent")])
     assert code == 2
     assert "Not a folder" in capsys.readouterr().err
+
+
+def test_index_and_ask_on_a_milvus_lite_store(cli_corpus, tmp_path):
+    store = f"milvus-lite:{tmp_path / 'qa.db'}"
+    index_dir = str(tmp_path / "index")
+    indexed = _run("index", str(cli_corpus), "--store", store, "--index-dir", index_dir)
+    assert indexed.returncode == 0, indexed.stderr
+    assert "Store: milvus" in indexed.stdout
+    assert "(2 documents written, 0 removed)" in indexed.stdout
+    asked = _run(
+        "ask", "Where was the road transport agreement signed?", "--folder", str(cli_corpus),
+        "--store", store, "--index-dir", index_dir, "--json",
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    top = json.loads(asked.stdout)["extracts"][0]
+    text = (cli_corpus / top["doc_id"]).read_text(encoding="utf-8")
+    assert text[top["start"] : top["end"]] == top["text"] and "Dushanbe" in top["text"]
+
+
+def test_an_unreachable_store_is_an_error_with_a_message(cli_corpus, tmp_path, capsys):
+    code = main(
+        ["ask", "Anything?", "--folder", str(cli_corpus), "--index-dir", str(tmp_path / "i"),
+         "--store", "milvus://127.0.0.1:9"]
+    )  # fmt: skip
+    assert code == 2
+    assert "Cannot reach Milvus at http://127.0.0.1:9" in capsys.readouterr().err

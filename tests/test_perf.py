@@ -57,12 +57,16 @@ def test_scale_measures_an_ivf_index_against_exact_search(seeds_assistant, embed
 
 def test_ask_at_scale_times_ask_on_a_copied_corpus(seeds_assistant):
     questions = ["Where was the road transport agreement signed?"]
-    report = scale.ask_at_scale(seeds_assistant.index, questions, 2000)
+    report = scale.ask_at_scale(seeds_assistant.index, questions, 2000, ("milvus-lite",))
     assert report["passages"] >= 2000 and report["documents"] > len(seeds_assistant.documents)
     assert report["vectors_memory_mapped"] and report["vectors_on_disk_mb"] > 0
     fresh = report["fresh_process"]  # the saved copy, opened by a new process
     assert fresh["embedded_on_open"] == 0 and fresh["ask_p50_ms"] > 0
     assert fresh["torch_imported"] is False and fresh["process_anonymous_rss_mb"] > 0
+    milvus = report["stores"]["milvus-lite"]  # the same, searched in a local Milvus
+    assert milvus["store"] == "milvus" and milvus["embedded_on_open"] == 0
+    assert milvus["store_documents_written"] == report["documents"]
+    assert milvus["ask_p50_ms"] > 0 and milvus["process_anonymous_rss_mb"] > 0
     assert report["ask_p50_ms"] > 0 and report["bare_encode_p50_ms"] > 0
     ratio = report["ask_p50_ms"] / report["bare_encode_p50_ms"]
     assert report["ratio_ask_to_bare_encode"] == pytest.approx(ratio)

@@ -18,7 +18,7 @@ from qa import Assistant
 from qa.render import answer_html, document_html, escape
 from qa.ui import CSS, build, safe_filename
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEEDS, STORES, store_spec
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -183,12 +183,14 @@ def test_upload_indexes_a_new_document_and_refuses_a_bad_one(client, server, tmp
     assert assistant.embedder.texts_encoded == before
 
 
-def test_app_py_starts_and_answers(ui_folder, tmp_path):
+@pytest.mark.parametrize("store", STORES)
+def test_app_py_starts_and_answers(ui_folder, tmp_path, store):
     """``python app.py`` as a user runs it: prints where it serves, then answers over HTTP."""
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port)}
+    spec = store_spec(store, tmp_path)
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--folder", str(ui_folder)],
+        [sys.executable, str(ROOT / "app.py"), "--folder", str(ui_folder), "--store", spec],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -206,6 +208,7 @@ def test_app_py_starts_and_answers(ui_folder, tmp_path):
             assert process.poll() is None, "".join(lines)
         assert f"http://127.0.0.1:{port}" in lines[-1]
         assert "documents" in lines[-1] and "passages" in lines[-1]
+        assert ("Milvus" in lines[-1]) == (store != "faiss")
         result = None
         while time.monotonic() < deadline and result is None:
             try:
