@@ -300,6 +300,18 @@ def test_squad_end_to_end_on_one_article(tmp_path, embedder):
     again = json.loads((out / "squad.json").read_text())
     assert again["index"]["texts_embedded"] == 0 and again["index"]["files_written"] == 0
     assert again["configs"]["bm25"]["passage_hit@5"] == configs["bm25"]["passage_hit@5"]
+    # The same index searched in milvus-lite: nothing embedded, its results written apart.
+    store = f"milvus-lite:{out / 'squad.db'}"
+    milvus_args = args + ["--configs", "hybrid-score", "--store", store]
+    assert benchmarks.main(milvus_args, embedder=embedder) == 0
+    milvus = json.loads((out / "squad_milvus.json").read_text())
+    assert all(metric in milvus["configs"]["hybrid-score"] for metric in benchmarks.SQUAD_METRICS)
+    assert milvus["index"]["texts_embedded"] == 0
+    assert milvus["index"]["store"]["kind"] == "milvus"
+    assert milvus["index"]["store_documents_written"] == 1
+    shipped = milvus["configs"]["hybrid-score"]
+    assert abs(shipped["passage_hit@5"] - configs["hybrid-score"]["passage_hit@5"]) <= 0.1
+    assert (out / "squad_milvus_questions.csv").exists()
 
 
 def test_scifact_end_to_end_on_a_small_corpus(tmp_path, embedder):

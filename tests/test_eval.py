@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import json
 
 import pytest
@@ -114,3 +115,24 @@ def test_eval_command_on_the_gold_set(seeds_assistant, tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(GOLD)
     assert {"question", "expected", "top_extract", "hit_rank", "confidence"} <= set(rows[0])
+
+
+def test_eval_command_on_the_milvus_store(tmp_path, capsys):
+    """``python -m eval --store milvus-lite:...`` as a user runs it, from the seeds folder."""
+    folder = tmp_path / "seeds"
+    shutil.copytree(SEEDS, folder, ignore=shutil.ignore_patterns(".qa-index"))
+    report = eval_main(
+        ["--folder", str(folder), "--configs", "hybrid-score", "--out", str(tmp_path),
+         "--store", f"milvus-lite:{tmp_path / 'qa.db'}"]
+    )  # fmt: skip
+    assert "store milvus" in capsys.readouterr().out
+    assert report["store"]["kind"] == "milvus"
+    saved = json.loads((tmp_path / "gold_milvus.json").read_text())
+    assert saved["store"] == report["store"]
+    shipped = saved["configs"]["hybrid-score"]["splits"]
+    # The same floors as on the default store (measured: the same test hit@1 1.0 and
+    # abstention F1 0.857 on both).
+    assert shipped["test"]["hit@1"] >= 0.85
+    assert shipped["all"]["follow_up_hit@1"] >= 0.8
+    assert shipped["all"]["false_abstentions"] <= 0.1
+    assert (tmp_path / "gold_milvus_hybrid-score.csv").exists()
