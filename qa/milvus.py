@@ -35,6 +35,9 @@ SEARCH_LIMIT = 16384  # Milvus's largest topk, and most rows a query returns
 TOKEN_VARIABLE = "QA_MILVUS_TOKEN"
 PROPERTY = "qa_made"  # collection property: what the rows were made with (JSON)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+# Dense index types a collection may be built with. AUTOINDEX lets Milvus choose (HNSW, in
+# milvus-lite and on servers: approximate); FLAT is exact, as qa's own store is up to 200k.
+INDEX_TYPES = ("AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT")
 _OUTPUT = ["doc_id", "number", "sha256"]
 
 
@@ -49,27 +52,31 @@ class MilvusStore(Store):
         collection: str | None = None,
         token: str | None = None,
         timeout: float = 10.0,
+        index_type: str = "AUTOINDEX",
     ):
         if collection is not None and not _NAME.fullmatch(collection):
             raise ValueError(
                 f"Bad Milvus collection name {collection!r}: letters, digits and _ only, "
                 "not starting with a digit"
             )
+        if index_type.upper() not in INDEX_TYPES:
+            raise ValueError(f"Milvus index must be one of {INDEX_TYPES}, not {index_type!r}")
         self.uri = uri
         self.collection = collection
+        self.index_type = index_type.upper()
         self.token = os.environ.get(TOKEN_VARIABLE, "") if token is None else token
         self.timeout = timeout
         self._client = None
         self._lexical: tuple[tuple[str, ...], dict[int, float]] | None = None
 
     @classmethod
-    def local(cls, path: str, collection: str | None = None) -> MilvusStore:
+    def local(cls, path: str, collection: str | None = None, **options) -> MilvusStore:
         """A milvus-lite store in the file ``path`` (which must end in .db)."""
         file = Path(path).expanduser()
         if file.suffix != ".db":
             raise ValueError(f"A milvus-lite store is a file ending in .db, not {path!r}")
         file.parent.mkdir(parents=True, exist_ok=True)
-        return cls(str(file.resolve()), collection)
+        return cls(str(file.resolve()), collection, **options)
 
     def attach(self, index) -> None:
         super().attach(index)
@@ -77,7 +84,12 @@ class MilvusStore(Store):
             self.collection = default_collection(index.folder, index.index_dir)
 
     def describe(self) -> dict:
-        return {"kind": "milvus", "uri": self.uri, "collection": self.collection}
+        return {
+            "kind": "milvus",
+            "uri": self.uri,
+            "collection": self.collection,
+            "index": self.index_type,
+        }
 
     @property
     def client(self):
@@ -142,7 +154,7 @@ class MilvusStore(Store):
         from pymilvus import DataType, Function, FunctionType
 
         client, name = self.client, self.collection
-        made = {"qa": fingerprint, "dim": dim}
+        made = {"qa": fingerprint, "dim": dim, "index": self.index_type}
         if client.has_collection(name):
             try:
                 properties = client.describe_collection(name).get("properties") or {}
@@ -154,7 +166,8 @@ class MilvusStore(Store):
                     f"The Milvus collection {name} at {self.uri} was not made by qa; "
                     "choose another with ?collection=NAME"
                 )
-            if found.get("qa") == fingerprint and dim in (0, found.get("dim")):
+            same = found.get("qa") == fingerprint and found.get("index") == self.index_type
+            if same and dim in (0, found.get("dim")):
                 client.load_collection(name)
                 return True
             log.warning("Rebuilding Milvus collection %s: it was built with %s", name, found)
@@ -189,7 +202,7 @@ class MilvusStore(Store):
             )
         )
         params = client.prepare_index_params()
-        params.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index("vector", index_type=self.index_type, metric_type="IP")
         params.add_index(
             "sparse",
             index_type="SPARSE_INVERTED_INDEX",

@@ -89,7 +89,8 @@ def open_store(spec: str | Store | None) -> Store:
 
     ``None`` or ``"faiss"``: the embedded default. ``"milvus-lite:PATH.db"``: a Milvus in a
     local file. ``"milvus://HOST:PORT"`` (or ``http(s)://...``): a Milvus server, its token
-    read from ``$QA_MILVUS_TOKEN``. Milvus descriptions take ``?collection=NAME``.
+    read from ``$QA_MILVUS_TOKEN``. Milvus descriptions take ``?collection=NAME`` and
+    ``&index=FLAT`` (or HNSW, IVF_FLAT; default AUTOINDEX) for the dense index.
     """
     if isinstance(spec, Store):
         return spec
@@ -98,13 +99,17 @@ def open_store(spec: str | Store | None) -> Store:
     spec = spec.strip()
     base, _, query = spec.partition("?")
     options = {key: values[-1] for key, values in parse_qs(query).items()}
-    unknown = set(options) - {"collection"}
+    unknown = set(options) - {"collection", "index"}
     if unknown:
-        raise ValueError(f"Unknown store option(s) {sorted(unknown)} in {spec!r}: use collection")
+        raise ValueError(
+            f"Unknown store option(s) {sorted(unknown)} in {spec!r}: use collection or index"
+        )
+    index_type = options.get("index", "AUTOINDEX")
     if base.startswith("milvus-lite:"):
         from .milvus import MilvusStore
 
-        return MilvusStore.local(base.removeprefix("milvus-lite:"), options.get("collection"))
+        path = base.removeprefix("milvus-lite:")
+        return MilvusStore.local(path, options.get("collection"), index_type=index_type)
     if base.startswith(("milvus://", "http://", "https://")):
         from .milvus import MilvusStore
 
@@ -113,7 +118,7 @@ def open_store(spec: str | Store | None) -> Store:
             raise ValueError(f"No host in store {spec!r}: use milvus://HOST:PORT")
         scheme = "http" if parts.scheme == "milvus" else parts.scheme
         uri = f"{scheme}://{parts.hostname}:{parts.port or 19530}"
-        return MilvusStore(uri, options.get("collection"))
+        return MilvusStore(uri, options.get("collection"), index_type=index_type)
     raise ValueError(
         f"Unknown store {spec!r}: use 'faiss' (default), 'milvus-lite:PATH.db' or "
         "'milvus://HOST:PORT'"

@@ -199,7 +199,11 @@ def test_store_descriptions_are_parsed(tmp_path):
     remote = open_store("milvus://db.example.org")
     assert remote.uri == "http://db.example.org:19530" and remote.collection is None
     assert open_store("https://db.example.org:443").uri == "https://db.example.org:443"
+    exact = open_store(f"milvus-lite:{tmp_path / 'qa.db'}?collection=docs&index=flat")
+    assert exact.index_type == "FLAT" and exact.collection == "docs"
+    assert open_store("milvus://db").index_type == "AUTOINDEX"
     for bad, message in [
+        ("milvus://db?index=DISKANN", "Milvus index must be one of"),
         ("elastic://x", "Unknown store"),
         (f"milvus-lite:{tmp_path / 'qa.sqlite'}", "ending in .db"),
         ("milvus://db?collection=1bad-name", "Bad Milvus collection name"),
@@ -222,3 +226,22 @@ def test_the_token_comes_from_the_environment(monkeypatch):
     store = open_store("milvus://db.example.org:19530")
     assert store.token == "user:secret"
     assert "secret" not in str(store.describe())
+
+
+def test_an_exact_collection_finds_what_faiss_finds(seeds_assistant, tmp_path, embedder):
+    """With ``index=FLAT`` Milvus's dense search is exact: the same passages as FAISS's
+    exact index, in the same order; changing the index type rebuilds the collection."""
+    folder = seeds_assistant.index.folder
+    index_dir = seeds_assistant.index.index_dir
+    spec = f"milvus-lite:{tmp_path / 'qa.db'}?index=FLAT"
+    with Assistant.from_folder(folder, embedder=embedder, index_dir=index_dir, store=spec) as a:
+        assert a.index.last_sync.added == []  # the seeds index, reused
+        for question in ["Where was the road transport agreement signed?", "Who is Xi Jinping?"]:
+            vector = embedder.encode_questions([question])[0]
+            expected, _ = seeds_assistant.index.store.search_dense(vector, 10)
+            found, scores = a.index.store.search_dense(vector, 10)
+            assert found.tolist() == expected.tolist()
+            assert np.all(np.diff(scores) <= 1e-6)
+    spec = f"milvus-lite:{tmp_path / 'qa.db'}?index=HNSW"
+    with Assistant.from_folder(folder, embedder=embedder, index_dir=index_dir, store=spec) as a:
+        assert len(a.index.last_sync.store_written) == len(a.documents)
