@@ -22,7 +22,7 @@ import gradio as gr
 from .answer import Answer
 from .assistant import Assistant
 from .documents import SUPPORTED_SUFFIXES
-from .errors import DocumentError, QAError
+from .errors import DocumentError, QAError, StoreError
 from .render import answer_html, cite, document_html, escape
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class ChatApp:
         answers = list(answers or [])
         try:
             answer = self.assistant.ask(question, history=questions)
-        except ValueError as error:
+        except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
             gr.Warning(str(error))
             return (question, messages, questions, answers, gr.update(), gr.update())
         questions.append(answer.question)
@@ -180,6 +180,8 @@ class ChatApp:
                 self.assistant.index.add_file(Path(temporary), target.name, final_path=target)
             except DocumentError as error:
                 return f"✗ {name}: {error.reason}. Nothing was changed."
+            except StoreError as error:  # raised after the file was added and indexed locally
+                return f"⚠ {target.name}: added, but {error} The next update stores it."
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import shutil
 import json
+import shutil
 
 import pytest
 

@@ -245,3 +245,28 @@ def test_an_exact_collection_finds_what_faiss_finds(seeds_assistant, tmp_path, e
     spec = f"milvus-lite:{tmp_path / 'qa.db'}?index=HNSW"
     with Assistant.from_folder(folder, embedder=embedder, index_dir=index_dir, store=spec) as a:
         assert len(a.index.last_sync.store_written) == len(a.documents)
+
+
+def test_a_lost_server_loses_nothing(milvus_corpus, tmp_path, embedder):
+    """The server goes away: the chat keeps the conversation and says why; an upload is kept
+    in the corpus and the local index, and the next update writes it to the store."""
+    from qa.ui import ChatApp
+
+    spec = store_spec("milvus-lite", tmp_path)
+    with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
+        store, app = assistant.index.store, ChatApp(assistant)
+        store.close()
+        store.uri = "http://127.0.0.1:9"  # nothing listens there
+        messages = [{"role": "user", "content": "earlier"}]
+        with pytest.warns(UserWarning, match="Cannot reach Milvus"):  # gr.Warning, off a server
+            state = app.respond("Where do emperor penguins breed?", messages, ["earlier"], [{}])
+        assert state[:4] == ("Where do emperor penguins breed?", messages, ["earlier"], [{}])
+        upload = tmp_path / "seals.txt"
+        upload.write_text("Leopard seals hunt penguins near the ice edge.", encoding="utf-8")
+        status = app._add_one(upload)
+        assert status.startswith("⚠ seals.txt: added, but Cannot reach Milvus")
+        assert (milvus_corpus / "seals.txt").exists() and "seals.txt" in assistant.documents
+        store.close()
+        store.uri = str(tmp_path / "milvus.db")  # back
+        assert assistant.index.sync().store_written == ["seals.txt"]
+        assert "Leopard" in assistant.ask("What do leopard seals hunt?").extracts[0].text
