@@ -107,8 +107,15 @@ class MilvusStore(Store):
                 # milvus-lite serves in this process and logs calls it does not implement (a
                 # timestamp on creating a collection) as errors, though nothing fails.
                 logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+            options = {}
+            if not self.uri.startswith(("http://", "https://")):
+                # pymilvus pings every 10 s even when idle; in long runs milvus-lite's server
+                # answered with GOAWAY "too_many_pings" (printed to stderr): ping during calls.
+                options["grpc_options"] = {"grpc.keepalive_permit_without_calls": 0}
             try:
-                self._client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+                self._client = MilvusClient(
+                    uri=self.uri, token=self.token, timeout=self.timeout, **options
+                )
             except Exception as error:
                 raise StoreError(
                     f"Cannot reach Milvus at {self.uri}: {_reason(error)}. Is the server "
