@@ -33,6 +33,7 @@ INSERT_BATCH = 500  # rows per insert call (a row is ~2 kB: vector, text and ter
 FILTER_BATCH = 1000  # keys per filter expression
 SEARCH_LIMIT = 16384  # Milvus's largest topk, and most rows a query returns
 TOKEN_VARIABLE = "QA_MILVUS_TOKEN"
+BM25_K1, BM25_B = 1.2, 0.75  # as qa's own BM25 (lexical.LexicalIndex)
 PROPERTY = "qa_made"  # collection property: what the rows were made with (JSON)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Dense index types a collection may be built with. AUTOINDEX lets Milvus choose (HNSW, in
@@ -210,11 +211,14 @@ class MilvusStore(Store):
         )
         params = client.prepare_index_params()
         params.add_index("vector", index_type=self.index_type, metric_type="IP")
+        # bm25s's k1 and b. pymilvus sends params flattened, which servers read; milvus-lite
+        # reads only a "params" JSON entry (it used k1 1.5 without it), so send both.
+        bm25 = {"bm25_k1": BM25_K1, "bm25_b": BM25_B}
         params.add_index(
             "sparse",
             index_type="SPARSE_INVERTED_INDEX",
             metric_type="BM25",
-            params={"bm25_k1": 1.2, "bm25_b": 0.75},
+            params={**bm25, "params": bm25},
         )
         client.create_collection(
             name,
