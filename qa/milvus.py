@@ -104,12 +104,11 @@ class MilvusStore(Store):
                     "pip install 'qa[milvus]'"
                 ) from error
             logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # we raise what matters
+            options = {}
             if not self.uri.startswith(("http://", "https://")):
                 # milvus-lite serves in this process and logs calls it does not implement (a
                 # timestamp on creating a collection) as errors, though nothing fails.
                 logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-            options = {}
-            if not self.uri.startswith(("http://", "https://")):
                 # pymilvus pings every 10 s even when idle; in long runs milvus-lite's server
                 # answered with GOAWAY "too_many_pings" (printed to stderr): ping during calls.
                 options["grpc_options"] = {"grpc.keepalive_permit_without_calls": 0}
@@ -258,36 +257,43 @@ class MilvusStore(Store):
             self.client.delete(self.collection, filter=f"doc_key in [{keys}]")
 
     def _insert(self, index, doc_ids: list[str]) -> None:
+        """Insert the documents' rows, each document's passage 0 after its others."""
+        for n in range(0, len(doc_ids), INSERT_BATCH):
+            held, batch = [], []  # held: the group's passages 0, which mark documents complete
+            for doc_id in doc_ids[n : n + INSERT_BATCH]:
+                for row in self._rows(index, doc_id):
+                    (held if row["number"] == 0 else batch).append(row)
+                    if len(batch) >= INSERT_BATCH:
+                        self.client.insert(self.collection, batch)
+                        batch = []
+            for rows in (batch, held):
+                if rows:
+                    self.client.insert(self.collection, rows)
+
+    @staticmethod
+    def _rows(index, doc_id: str):
+        """The rows of one document's passages, made one at a time."""
         from .index import searchable_passage
         from .text import terms
 
-        later, batch = [], []  # passage 0 of every document goes last: it marks it complete
-        for doc_id in doc_ids:
-            entry = index.entries[doc_id]
-            document = entry.document
-            first = index.first_passage[doc_id]
-            title = document.title if index.settings.titles else ""
-            for number, (start, end, _, _) in enumerate(entry.passages.tolist()):
-                text = document.text[start:end]
-                row = {
-                    "pk": passage_key(doc_id, number),
-                    "doc_key": document_key(doc_id),
-                    "doc_id": _clip(doc_id),
-                    "sha256": document.sha256,
-                    "number": number,
-                    "start": start,
-                    "end": end,
-                    "text": _clip(text),
-                    "terms": _clip(" ".join(terms(searchable_passage(title, text)))),
-                    "vector": np.asarray(index.passage_vectors[first + number]).tolist(),
-                }
-                (later if number == 0 else batch).append(row)
-                if len(batch) >= INSERT_BATCH:
-                    self.client.insert(self.collection, batch)
-                    batch = []
-        rows = batch + later
-        for n in range(0, len(rows), INSERT_BATCH):
-            self.client.insert(self.collection, rows[n : n + INSERT_BATCH])
+        entry = index.entries[doc_id]
+        document = entry.document
+        first = index.first_passage[doc_id]
+        title = document.title if index.settings.titles else ""
+        for number, (start, end, _, _) in enumerate(entry.passages.tolist()):
+            text = document.text[start:end]
+            yield {
+                "pk": passage_key(doc_id, number),
+                "doc_key": document_key(doc_id),
+                "doc_id": _clip(doc_id),
+                "sha256": document.sha256,
+                "number": number,
+                "start": start,
+                "end": end,
+                "text": _clip(text),
+                "terms": _clip(" ".join(terms(searchable_passage(title, text)))),
+                "vector": np.asarray(index.passage_vectors[first + number]).tolist(),
+            }
 
     # ----- searching ----------------------------------------------------------------------
 
