@@ -19,6 +19,7 @@ from .embedding import DEFAULT_MODEL, Embedder
 from .errors import QuestionError
 from .extraction import ExtractionSettings, Extractor
 from .index import CorpusIndex, SyncReport
+from .lexical import LexicalSettings
 from .passages import PassageSettings
 from .retrieval import RetrievalSettings, Retriever
 from .scope import Scope
@@ -36,6 +37,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
     dense: DenseSettings = field(default_factory=DenseSettings)
+    lexical: LexicalSettings = field(default_factory=LexicalSettings)
     # An answer whose best extract scores below this is an abstention (see README, Confidence).
     abstain_below: float = 0.35
 
@@ -50,6 +52,7 @@ class Settings:
             retrieval=RetrievalSettings.from_dict(data.get("retrieval", {})),
             extraction=ExtractionSettings.from_dict(data.get("extraction", {})),
             dense=DenseSettings.from_dict(data.get("dense", {})),
+            lexical=LexicalSettings.from_dict(data.get("lexical", {})),
             abstain_below=data.get("abstain_below", 0.35),
         )
 
@@ -115,7 +118,15 @@ class Assistant:
             )
         index_dir = index_dir or os.environ.get("QA_INDEX_DIR") or None
         store = store or os.environ.get("QA_STORE") or None
-        index = CorpusIndex(folder, index_dir, embedder, settings.passages, settings.dense, store)
+        index = CorpusIndex(
+            folder,
+            index_dir,
+            embedder,
+            settings.passages,
+            settings.dense,
+            store,
+            settings.lexical,
+        )
         try:
             index.last_sync = index.sync(progress=progress)
         except BaseException:

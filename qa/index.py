@@ -39,7 +39,7 @@ from .documents import Document, file_sha256, find_files, read_document
 from .embedding import Embedder
 from .errors import DocumentError
 from .errors import IndexError_ as CorruptIndexError
-from .lexical import TERMS_FILE, LexicalIndex
+from .lexical import TERMS_FILE, LexicalIndex, LexicalSettings
 from .passages import PassageSettings, PassageSplitter
 from .store import Store, open_store
 from .text import repair_splits
@@ -121,6 +121,7 @@ class CorpusIndex:
         settings: PassageSettings | None = None,
         dense: DenseSettings | None = None,
         store: str | Store | None = None,
+        lexical: LexicalSettings | None = None,
     ):
         self.folder = Path(folder)
         self.index_dir = Path(index_dir) if index_dir else self.folder / INDEX_DIRNAME
@@ -128,6 +129,7 @@ class CorpusIndex:
         self.settings = settings or PassageSettings()
         self.splitter = PassageSplitter(self.settings)
         self.entries: dict[str, DocumentEntry] = {}
+        self.lexical_settings = lexical or LexicalSettings()
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(dense)
         self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
@@ -147,9 +149,10 @@ class CorpusIndex:
         progress=None,
         dense=None,
         store=None,
+        lexical=None,
     ):
         """Load the persisted index of ``folder`` and bring it up to date with the files."""
-        index = cls(folder, index_dir, embedder, settings, dense, store)
+        index = cls(folder, index_dir, embedder, settings, dense, store, lexical)
         index.sync(progress=progress)
         return index
 
@@ -422,12 +425,17 @@ class CorpusIndex:
             self.dense = DenseIndex(self.dense.settings).build(self.passage_vectors)
             rebuilt = True
         lexical = stored.lexical if stored is not None else None
-        if lexical is not None and len(lexical) == len(self.passage_doc):
+        wanted = self.lexical_settings
+        if (
+            lexical is not None
+            and len(lexical) == len(self.passage_doc)
+            and (lexical.k1, lexical.b) == (wanted.k1, wanted.b)
+        ):
             self.lexical = lexical
         elif not len(self.passage_doc):
-            self.lexical = LexicalIndex()
+            self.lexical = LexicalIndex(wanted.k1, wanted.b)
         else:
-            self.lexical = LexicalIndex().index(
+            self.lexical = LexicalIndex(wanted.k1, wanted.b).index(
                 [
                     searchable_passage(
                         self.entries[self.doc_ids[d]].document.title

@@ -33,7 +33,6 @@ INSERT_BATCH = 500  # rows per insert call (a row is ~2 kB: vector, text and ter
 FILTER_BATCH = 1000  # keys per filter expression
 SEARCH_LIMIT = 16384  # Milvus's largest topk, and most rows a query returns
 TOKEN_VARIABLE = "QA_MILVUS_TOKEN"
-BM25_K1, BM25_B = 1.2, 0.75  # as qa's own BM25 (lexical.LexicalIndex)
 PROPERTY = "qa_made"  # collection property: what the rows were made with (JSON)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Dense index types a collection may be built with. AUTOINDEX lets Milvus choose (HNSW, in
@@ -133,7 +132,8 @@ class MilvusStore(Store):
     def sync(self, index) -> tuple[list[str], list[str]]:
         """Delete and insert the rows of changed, new and removed documents only."""
         dim = index.passage_vectors.shape[1] if len(index.passage_vectors) else 0
-        if not self._call(self._ensure_collection, index.fingerprint(), dim):
+        bm25 = index.lexical_settings.to_dict()
+        if not self._call(self._ensure_collection, index.fingerprint(), dim, bm25):
             return [], []  # nothing to store, and no collection to empty
         stored = self._call(self._stored_documents)
         wanted = {
@@ -152,7 +152,7 @@ class MilvusStore(Store):
         self._lexical = None
         return written, removed
 
-    def _ensure_collection(self, fingerprint: dict, dim: int) -> bool:
+    def _ensure_collection(self, fingerprint: dict, dim: int, bm25: dict) -> bool:
         """Create the collection, or recreate it when made for other vectors or spans.
 
         With ``dim`` 0 (no passages) an existing collection is kept to be emptied, and none
@@ -161,7 +161,7 @@ class MilvusStore(Store):
         from pymilvus import DataType, Function, FunctionType
 
         client, name = self.client, self.collection
-        made = {"qa": fingerprint, "dim": dim, "index": self.index_type}
+        made = {"qa": fingerprint, "dim": dim, "index": self.index_type, "bm25": bm25}
         if client.has_collection(name):
             try:
                 properties = client.describe_collection(name).get("properties") or {}
@@ -174,6 +174,7 @@ class MilvusStore(Store):
                     "choose another with ?collection=NAME"
                 )
             same = found.get("qa") == fingerprint and found.get("index") == self.index_type
+            same = same and found.get("bm25") == bm25
             if same and dim in (0, found.get("dim")):
                 client.load_collection(name)
                 return True
@@ -210,14 +211,14 @@ class MilvusStore(Store):
         )
         params = client.prepare_index_params()
         params.add_index("vector", index_type=self.index_type, metric_type="IP")
-        # bm25s's k1 and b. pymilvus sends params flattened, which servers read; milvus-lite
+        # qa's k1 and b. pymilvus sends params flattened, which servers read; milvus-lite
         # reads only a "params" JSON entry (it used k1 1.5 without it), so send both.
-        bm25 = {"bm25_k1": BM25_K1, "bm25_b": BM25_B}
+        tuning = {"bm25_k1": bm25["k1"], "bm25_b": bm25["b"]}
         params.add_index(
             "sparse",
             index_type="SPARSE_INVERTED_INDEX",
             metric_type="BM25",
-            params={**bm25, "params": bm25},
+            params={**tuning, "params": tuning},
         )
         client.create_collection(
             name,

@@ -254,7 +254,7 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
     first = Assistant.from_folder(seeds_copy, embedder=embedder)
     assert (_generation(seeds_copy) / "bm25_terms.json").exists()
 
-    def no_index(self, texts):
+    def no_index(self, *args, **kwargs):
         raise AssertionError("an unchanged index must not tokenise its passages again")
 
     monkeypatch.setattr(LexicalIndex, "index", no_index)
@@ -279,3 +279,23 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
     assert third.index.last_sync.rebuilt_reason is None
     assert (_generation(seeds_copy) / "bm25_terms.json").exists()
     assert third.ask("Where was the road transport agreement signed?").extracts
+
+
+def test_other_bm25_settings_rebuild_bm25_alone(seeds_copy, embedder):
+    from qa import Settings
+    from qa.lexical import LexicalSettings
+
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    before = _count(embedder)
+    tuned = Settings(lexical=LexicalSettings(k1=1.2, b=0.75))
+    second = Assistant.from_folder(seeds_copy, embedder=embedder, settings=tuned)
+    assert _count(embedder) == before  # no passage embedded again
+    assert (second.index.lexical.k1, second.index.lexical.b) == (1.2, 0.75)
+    question = "road transport agreement Dushanbe"
+    assert not np.allclose(
+        second.index.lexical.scores(question), first.index.lexical.scores(question)
+    )
+    terms = json.loads((_generation(seeds_copy) / "bm25_terms.json").read_text())
+    assert (terms["k1"], terms["b"]) == (1.2, 0.75)  # stored, so reloaded next time
+    with pytest.raises(ValueError, match="k1 > 0"):
+        LexicalSettings(k1=0)
