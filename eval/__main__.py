@@ -20,6 +20,7 @@ from qa import Assistant, Settings
 from qa.assistant import default_folder
 from qa.retrieval import RetrievalSettings
 
+from .benchmarks import store_tag
 from .gold import GOLD, abstain_below, calibrate, evaluate, load_gold, safe_name, summarize
 
 CONFIGS = {
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         args.folder, index_dir=args.index_dir, store=args.store
     )
     store = base.index.store.describe()
-    tag = "" if store["kind"] == "faiss" else f"_{store['kind']}"
+    tag = store_tag(base)
     print(f"index ready in {time.perf_counter() - began:.1f} s: "
           f"{len(base.documents)} documents, {len(base.index)} passages, "
           f"store {store['kind']}")  # fmt: skip

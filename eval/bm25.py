@@ -16,7 +16,6 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import clean_question
-from qa.index import searchable_passage
 from qa.lexical import LexicalIndex, LexicalSettings
 
 from . import benchmarks, metrics
@@ -28,13 +27,7 @@ DEFAULT_GRID = "1.2:0.75,0.9:0.4,0.7:0.4,0.5:0.4,0.3:0.5,0.2:0.3"
 def use_bm25(assistant: Assistant, settings: LexicalSettings) -> None:
     """Give ``assistant``'s index a BM25 built with ``settings`` (vectors untouched)."""
     index = assistant.index
-    titles = index.settings.titles
-    texts = [
-        searchable_passage(
-            index.entries[index.doc_ids[d]].document.title if titles else "", index.passage_text(i)
-        )
-        for i, d in enumerate(index.passage_doc)
-    ]
+    texts = [index.searchable_text(i) for i in range(len(index))]
     index.lexical = LexicalIndex(settings.k1, settings.b).index(texts)
 
 

@@ -208,7 +208,7 @@ class CorpusIndex:
             self.entries = dict(sorted({**self.entries, doc_id: entry}.items()))
             self._assemble()
             self._save()
-            self.store.sync(self)
+            self.store.sync()
         return entry.document
 
     # ----- searching ----------------------------------------------------------------------
@@ -222,6 +222,11 @@ class CorpusIndex:
     def passage_text(self, i: int) -> str:
         start, end = self.passage_span[i]
         return self.entries[self.doc_ids[self.passage_doc[i]]].document.text[start:end]
+
+    def searchable_text(self, i: int) -> str:
+        """What BM25 indexes for passage ``i`` (see ``searchable_passage``)."""
+        title = self.entries[self.doc_ids[self.passage_doc[i]]].document.title
+        return searchable_passage(title if self.settings.titles else "", self.passage_text(i))
 
     def sentence_text(self, j: int) -> str:
         start, end = self.sentence_span[j]
@@ -323,7 +328,7 @@ class CorpusIndex:
             or not (self.index_dir / "CURRENT").exists()
         ):
             self._save()
-        report.store_written, report.store_removed = self.store.sync(self)
+        report.store_written, report.store_removed = self.store.sync()
         return report
 
     def _embed_file(self, path: Path, doc_id: str, sha: str | None = None) -> DocumentEntry:
@@ -436,16 +441,7 @@ class CorpusIndex:
             self.lexical = LexicalIndex(wanted.k1, wanted.b)
         else:
             self.lexical = LexicalIndex(wanted.k1, wanted.b).index(
-                [
-                    searchable_passage(
-                        self.entries[self.doc_ids[d]].document.title
-                        if self.settings.titles
-                        else "",
-                        self.passage_text(i),
-                    )
-                    for i, d in enumerate(self.passage_doc)
-                ],
-                bm25=embedded,
+                [self.searchable_text(i) for i in range(len(self.passage_doc))], bm25=embedded
             )
             rebuilt = True
         return rebuilt

@@ -135,13 +135,18 @@ class LexicalIndex:
     def search(self, question: str | list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` passages as (ids, scores), best first; passages scoring 0 are left out."""
         scores = self.scores(question)
-        if not len(scores):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
-        return top.astype(np.int64), scores[top]
+        top = top_scoring(scores, k)
+        return top, scores[top]
+
+
+def top_scoring(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest ``scores``, best first, leaving out those scoring 0."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top[scores[top] > 0].astype(np.int64)
 
 
 def _bm25s():

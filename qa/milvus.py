@@ -129,8 +129,9 @@ class MilvusStore(Store):
 
     # ----- keeping it up to date ----------------------------------------------------------
 
-    def sync(self, index) -> tuple[list[str], list[str]]:
+    def sync(self) -> tuple[list[str], list[str]]:
         """Delete and insert the rows of changed, new and removed documents only."""
+        index = self.index
         dim = index.passage_vectors.shape[1] if len(index.passage_vectors) else 0
         bm25 = index.lexical_settings.to_dict()
         if not self._call(self._ensure_collection, index.fingerprint(), dim, bm25):
@@ -145,7 +146,7 @@ class MilvusStore(Store):
         removed = sorted(set(stored) - set(wanted))
         # Written documents are deleted first too: an interrupted insert may have left rows.
         self._call(self._delete, written + removed)
-        self._call(self._insert, index, written)
+        self._call(self._insert, written)
         # Sealed segments keep their search indexes; milvus-lite rebuilds the BM25 index of
         # unflushed rows on every search (SQuAD's 4,219 passages: seconds per question).
         self._call(self.client.flush, self.collection)
@@ -257,12 +258,12 @@ class MilvusStore(Store):
             keys = ", ".join(str(document_key(d)) for d in doc_ids[n : n + FILTER_BATCH])
             self.client.delete(self.collection, filter=f"doc_key in [{keys}]")
 
-    def _insert(self, index, doc_ids: list[str]) -> None:
+    def _insert(self, doc_ids: list[str]) -> None:
         """Insert the documents' rows, each document's passage 0 after its others."""
         for n in range(0, len(doc_ids), INSERT_BATCH):
             held, batch = [], []  # held: the group's passages 0, which mark documents complete
             for doc_id in doc_ids[n : n + INSERT_BATCH]:
-                for row in self._rows(index, doc_id):
+                for row in self._rows(doc_id):
                     (held if row["number"] == 0 else batch).append(row)
                     if len(batch) >= INSERT_BATCH:
                         self.client.insert(self.collection, batch)
@@ -271,16 +272,14 @@ class MilvusStore(Store):
                 if rows:
                     self.client.insert(self.collection, rows)
 
-    @staticmethod
-    def _rows(index, doc_id: str):
+    def _rows(self, doc_id: str):
         """The rows of one document's passages, made one at a time."""
-        from .index import searchable_passage
         from .text import terms
 
+        index = self.index
         entry = index.entries[doc_id]
         document = entry.document
         first = index.first_passage[doc_id]
-        title = document.title if index.settings.titles else ""
         for number, (start, end, _, _) in enumerate(entry.passages.tolist()):
             text = document.text[start:end]
             yield {
@@ -292,7 +291,7 @@ class MilvusStore(Store):
                 "start": start,
                 "end": end,
                 "text": _clip(text),
-                "terms": _clip(" ".join(terms(searchable_passage(title, text)))),
+                "terms": _clip(" ".join(terms(index.searchable_text(first + number)))),
                 "vector": np.asarray(index.passage_vectors[first + number]).tolist(),
             }
 

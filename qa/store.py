@@ -31,8 +31,8 @@ class Store:
         """Serve ``index``: its passages are what ids refer to."""
         self.index = index
 
-    def sync(self, index: CorpusIndex) -> tuple[list[str], list[str]]:
-        """Make the store hold exactly ``index``'s passages: (documents written, removed)."""
+    def sync(self) -> tuple[list[str], list[str]]:
+        """Make the store hold exactly its index's passages: (documents written, removed)."""
         return [], []
 
     def search_dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,9 +65,10 @@ class EmbeddedStore(Store):
         return self.index.dense_search(vector, k)
 
     def search_lexical(self, terms, k):
+        from .lexical import top_scoring
+
         scores = self._all_scores(terms)
-        top = _top(scores, k)
-        top = top[scores[top] > 0]
+        top = top_scoring(scores, k)
         return top, scores[top]
 
     def score_lexical(self, terms, ids):
@@ -123,11 +124,3 @@ def open_store(spec: str | Store | None) -> Store:
         f"Unknown store {spec!r}: use 'faiss' (default), 'milvus-lite:PATH.db' or "
         "'milvus://HOST:PORT'"
     )
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")].astype(np.int64)
