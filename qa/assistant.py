@@ -18,6 +18,7 @@ from .documents import Document
 from .embedding import DEFAULT_MODEL, Embedder
 from .errors import QuestionError
 from .extraction import ExtractionSettings, Extractor
+from .focus import demands_type
 from .index import CorpusIndex, SyncReport
 from .lexical import LexicalSettings
 from .passages import PassageSettings
@@ -224,9 +225,13 @@ class Assistant:
             unknown = self.scope().unknown(question, query)
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
-        # A question that asks for a date, number, person or place is not answered by a
-        # sentence that holds none (see README, Abstention).
-        untyped = bool(extracts) and extracts[0].signals.get("untyped", 0.0) >= 1.0
+        # A question that asks for a year or a count is not answered by a sentence that holds
+        # none (see README, Abstention; for other types, missing one only lowers the score).
+        untyped = (
+            bool(extracts)
+            and extracts[0].signals.get("untyped", 0.0) >= 1.0
+            and demands_type(question)
+        )
         if unknown:  # the most telling reason first: the user learns what is missing
             reason = NOT_IN_SOURCES
         elif confidence < self.settings.abstain_below:

@@ -35,13 +35,18 @@ _DATE_PATTERNS = [
 _NUMBER_WORD = (
     r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
     r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
-    r"|eighty|ninety|hundred|thousand|million|billion|dozen|half|a\s+third|a\s+quarter)"
+    r"|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?|half|a\s+third"
+    r"|a\s+quarter|single|once|twice|thrice|several)"
 )
 _SCALE = r"(?:\s+(?:hundred|thousand|million|billion|trillion))?"
+# The word after a number, when it is what is counted ("three astronauts"), not "of", "the"...
+_COUNTED = (
+    r"(?:\s+(?!(?:of|the|a|an|and|or|to|in|on|at|for|from|by|with|is|are|was|were)\b)[a-z]+)?"
+)
 _NUMBER_PATTERNS = [
     r"(?:[$€£¥]\s?)?\b\d+(?:[.,]\d+)*\s?(?:%|percent\b|per\s+cent\b)",
-    rf"(?:[$€£¥]\s?)?\b\d+(?:[.,]\d+)*(?:st|nd|rd|th)?{_SCALE}(?:\s+[a-z]+)?\b",
-    rf"\b{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*(?:\s+[a-z]+)?\b",
+    rf"(?:[$€£¥]\s?)?\b\d+(?:[.,]\d+)*(?:st|nd|rd|th)?{_SCALE}{_COUNTED}\b",
+    rf"(?i:\b{_NUMBER_WORD}(?:[\s-]+{_NUMBER_WORD})*){_COUNTED}\b",
 ]
 _CAPITAL = r"(?:[A-Z][\w’'.\-]*|[A-Z]{2,})"
 _CONNECTOR = r"(?:of|and|for|the|de|du|del|da|van|von|al|bin|on)"
@@ -71,6 +76,19 @@ _HEADS = {
 _VAGUE_HEADS = set(
     "group groups kind kinds type types sort sorts form forms field fields area areas aspect "
     "aspects part parts way ways".split()
+)
+# Words after "how many" that end the counted noun phrase ("how many students attend").
+_VERBS = set(
+    "are were is was do does did have has had can could will would should may might must "
+    "live work took take make made".split()
+)
+_NUMBER_TERMS = set(
+    terms(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
+        "eighty ninety hundreds thousands millions billions dozens half third quarter single "
+        "once twice thrice several"
+    )
 )
 _HEAD_TYPES = {noun: kind for kind, nouns in _HEADS.items() for noun in nouns.split()}
 
@@ -120,12 +138,32 @@ def question_type(question: str) -> str | None:
     return min(found, key=lambda item: item[0])[1] if found else None
 
 
+# Questions whose answer is, nearly always, a phrase of their type: a year, a count. For
+# "who / when / where" SQuAD's answers are often plain noun phrases ("contractors", "after an
+# injury", "in the country"), which no pattern here finds (python -m eval.abstention).
+_DEMANDING = re.compile(r"\b(?:what|which)\s+year\b|\bhow many\b")
+
+
+def demands_type(question: str) -> bool:
+    """Whether a sentence without a phrase of ``question``'s type cannot answer it: true for
+    "what / which year" and "how many" questions."""
+    return bool(_DEMANDING.search(" ".join(fold(question).split())))
+
+
 def quantity_unit(question: str) -> str | None:
-    """The stemmed noun counted by a "how many X" question, e.g. "soldier"."""
-    match = re.search(r"\bhow many\s+([a-z'-]+)", fold(question))
+    """The stemmed noun a "how many X" question counts: in the words after "how many" up to
+    a verb, the last plural one ("princ" in "how many rival princes were ..."), else the
+    first ("soldier" in "how many soldiers held ...", "people" in "how many people were")."""
+    match = re.search(r"\bhow many((?:\s+[a-z'-]+){1,4})", fold(question))
     if not match:
         return None
-    unit = terms(match.group(1))
+    phrase = []
+    for word in match.group(1).split():
+        if word in STOPWORDS or word in _VERBS or (phrase and word.endswith("ed")):
+            break
+        phrase.append(word)
+    plural = [word for word in phrase if word.endswith("s") and not word.endswith("ss")]
+    unit = terms(plural[-1] if plural else " ".join(phrase[:1]))
     return unit[0] if unit else None
 
 
@@ -176,16 +214,20 @@ def _names(text: str, kind: str) -> list[Candidate]:
     return found
 
 
-def _counts(phrase: str, unit: str) -> bool:
-    """Whether a number phrase can answer "how many <unit>": no percentage, and any noun
-    after the number is that unit."""
-    if "%" in phrase or re.search(r"per\s*cent", phrase, re.IGNORECASE):
-        return False
-    tail = re.search(r"([A-Za-z]+)$", phrase)
-    if tail and not re.fullmatch(_NUMBER_WORD, tail.group(1).lower()):
-        noun = terms(tail.group(1))
-        return not noun or noun[0] == unit
-    return True
+def _counts(text: str, candidate: Candidate, unit: str) -> bool:
+    """Whether a number can answer "how many <unit>": the first few words after it (up to a
+    punctuation mark) name the unit, or it stands alone and is no percentage."""
+    phrase = text[candidate.start : candidate.end]
+    if unit == "time" and re.match(r"(?i)(?:once|twice|thrice)\b", phrase):
+        return True
+    number = re.match(rf"(?i:[$€£¥\s\d.,]+|{_NUMBER_WORD}|[\s-])+", phrase)
+    rest = phrase[number.end() if number else 0 :] + text[candidate.end :]
+    clause = re.split(r"[.,;:!?()–—]", rest, maxsplit=1)[0]
+    following = [t for t in terms(clause) if t not in _NUMBER_TERMS and not t[0].isdigit()]
+    if unit in following[:4]:
+        return True
+    percentage = "%" in phrase or re.search(r"per\s*cent", phrase, re.IGNORECASE)
+    return not following and not percentage
 
 
 def _inside_quotes(text: str, position: int) -> bool:
@@ -240,7 +282,7 @@ def find_focus(question: str, text: str, kind: str | None = None) -> Candidate |
                 continue
             if not phrase_terms and k != NUMBER:
                 continue
-            if unit and not _counts(text[c.start : c.end], unit):
+            if unit and not _counts(text, c, unit):
                 continue
             distance = min((abs(a - c.start) for a in anchors), default=len(text))
             key = (rank, distance)

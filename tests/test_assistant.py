@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import Assistant, QuestionError
+from qa.answer import MISSING_TYPE
 
 from .conftest import ROOT, STORES, store_spec
 
@@ -223,3 +224,21 @@ def test_ask_many_matches_ask(store_assistant):
             (e.doc_id, e.start, e.end) for e in b.extracts
         ]
         assert abs(a.confidence - b.confidence) < 1e-3
+
+
+def test_a_missing_year_or_count_abstains_but_a_missing_name_does_not(corpus, embedder):
+    """Only a year or a count must be there (see qa.focus.demands_type): SQuAD answers "who"
+    with plain nouns ("contractors") as often as not."""
+    (corpus / "works.txt").write_text(
+        "Before the foundation is dug, contractors are required to verify and mark the "
+        "existing utility lines. The road convention was adopted at the summit in Astana, "
+        "where the delegations met in the old congress hall.",
+        encoding="utf-8",
+    )
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    year = assistant.ask("In what year was the road convention adopted at the summit?")
+    assert year.abstained and year.abstain_reason == MISSING_TYPE
+    assert "convention" in year.related[0].text  # the closest sentence, offered as related
+    who = assistant.ask("Who is required to verify and mark the utility lines?")
+    assert not who.abstained
+    assert "contractors" in who.extracts[0].text

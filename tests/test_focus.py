@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from qa.focus import DATE, NAME, NUMBER, PERSON, PLACE, find_focus, question_type, type_match
+from qa.focus import (
+    DATE,
+    NAME,
+    NUMBER,
+    PERSON,
+    PLACE,
+    demands_type,
+    find_focus,
+    quantity_unit,
+    question_type,
+    type_match,
+)
 
 ROAD = (
     "An important practical step in this direction is the implementation of the SCO Member "
@@ -106,3 +117,59 @@ def test_focus_spans_are_offsets_into_the_text_as_given():
     text = "  Signed in\tDushanbe,  Tajikistan , in  September  2014 ."
     focus = find_focus("When was it signed?", text)
     assert text[focus.start : focus.end] == "September  2014"
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [
+        ("How many rival princes were involved?", "princ"),
+        ("How many broadcast television partners does the NFL have?", "partner"),
+        ("How many countries held the exercises?", "countri"),
+        ("In April 2014, how many New Zealand students attended private schools?", "student"),
+        ("How many people was the module designed to carry?", "peopl"),
+        ("What does the SCO do?", None),
+    ],
+)
+def test_quantity_unit_is_the_counted_noun(question, unit):
+    assert quantity_unit(question) == unit
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "expected"),
+    [
+        # adjectives between the number and what it counts
+        (
+            "How many broadcast television partners does the NFL have?",
+            "The game was televised by CBS, one of the three main broadcast television partners.",
+            "three main",
+        ),
+        ("How many rival princes were involved?", "A coup involving five princes.", "five princes"),
+        # vague and written-out quantities
+        ("How many lakes are there?", "There are several lakes in Warsaw.", "several lakes"),
+        ("How many Kenyans are poor?", "Half of Kenyans live below the poverty line.", "Half"),
+        ("How many times a year does it meet?", "The Council meets twice a year.", "twice"),
+        ("How many years has it existed?", "It has existed for thousands of years.", "thousands"),
+        # a share of the counted people
+        ("How many teachers felt stress?", "A study found 42% of UK teachers felt it.", "42%"),
+    ],
+)
+def test_find_focus_counts_what_the_question_counts(question, text, expected):
+    focus = find_focus(question, text)
+    assert focus is not None
+    assert text[focus.start : focus.end] == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "demands"),
+    [
+        ("In what year was the convention adopted?", True),
+        ("Which year did it open?", True),
+        ("How many soldiers took part?", True),
+        ("When did the Doctor change bodies?", False),  # "after sustaining an injury"
+        ("Who must verify the utility lines?", False),  # "contractors"
+        ("Where is British English used?", False),  # "in the country"
+        ("What does dialogue reduce?", False),
+    ],
+)
+def test_demands_type(question, demands):
+    assert demands_type(question) is demands

@@ -1,0 +1,251 @@
+"""On-topic abstention at scale, from SQuAD: ``python -m eval.abstention [--articles M]``.
+
+The gold set has 8 unanswerable items a split: one item moves abstention F1 by ~0.07, too
+coarse to tell one confidence score from another. This benchmark makes thousands of the hard
+kind, questions on the corpus's own topic whose answer is not in it. Every SQuAD article is
+indexed with its odd-numbered paragraphs held out (paragraph 0 is kept):
+
+- answerable: the questions written on a kept paragraph;
+- unanswerable: the questions written on a held-out paragraph none of whose answers occurs
+  anywhere in the kept text of its article (after normalisation). Same article, same names and
+  vocabulary: only the fact asked for is missing. A few may still be answerable in other words;
+  the figures are a floor on precision.
+
+Reports, at the shipped threshold: abstention precision, recall, F1, false abstentions, and
+answer hit@1 of the answerable questions qa answers (top extract holds a gold span). Then
+threshold-free measures of the confidence score: ROC AUC (answerable vs unanswerable), the
+best-F1 threshold for this corpus with false abstentions <= 5%, and the risk-coverage curve
+(share answered correctly among those answered, at each share answered). Writes
+``<out>/squad_abstention.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from qa.assistant import clean_question
+from qa.embedding import Embedder
+
+from . import benchmarks, metrics
+from .gold import normalize
+
+MAX_FALSE_ABSTENTIONS = 0.05
+COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def held_out(
+    data: benchmarks.SquadData,
+) -> tuple[dict[str, str], list[benchmarks.SquadQuestion], list[benchmarks.SquadQuestion]]:
+    """The corpus with odd-numbered paragraphs held out, and its (answerable, unanswerable)
+    questions; answerable questions' spans are moved to where their paragraph now lies."""
+    documents: dict[str, str] = {}
+    moved: dict[str, int] = {}  # "<doc_id>#<n>" of a kept paragraph -> its offset's shift
+    for doc_id, text in data.documents.items():
+        spans = data.paragraphs[doc_id]
+        parts, offset = [text[: spans[0][0] - 2]], spans[0][0]
+        for n, (start, end) in enumerate(spans):
+            if n % 2 == 0:
+                moved[f"{doc_id}#{n}"] = offset - start
+                parts.append(text[start:end])
+                offset += end - start + 2
+        documents[doc_id] = "\n\n".join(parts)
+    kept_text = {doc_id: f" {normalize(text)} " for doc_id, text in documents.items()}
+    answerable, unanswerable = [], []
+    for q in data.questions:
+        if q.paragraph in moved:
+            shift = moved[q.paragraph]
+            answerable.append(replace(q, spans=tuple((a + shift, b + shift) for a, b in q.spans)))
+        elif not any(f" {normalize(a)} " in kept_text[q.doc_id] for a in q.answers):
+            unanswerable.append(q)
+    for q in answerable:
+        text = documents[q.doc_id]
+        if not any(text[a:b] in q.answers for a, b in q.spans):
+            raise RuntimeError(f"SQuAD {q.qid}: answer spans lost in the held-out corpus")
+    return documents, answerable, unanswerable
+
+
+def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """P(a random positive scores above a random negative), ties counting half."""
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    if not len(positive) or not len(negative):
+        return float("nan")
+    ordered = np.sort(negative)
+    below = np.searchsorted(ordered, positive, side="left")
+    ties = np.searchsorted(ordered, positive, side="right") - below
+    return float((below + ties / 2).sum() / (len(positive) * len(negative)))
+
+
+def abstention_scores(abstained: np.ndarray, unanswerable: np.ndarray) -> dict:
+    """Precision, recall and F1 of abstaining on the unanswerable; false abstentions."""
+    right = int((abstained & unanswerable).sum())
+    precision = right / abstained.sum() if abstained.sum() else float("nan")
+    recall = right / unanswerable.sum() if unanswerable.sum() else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if right else 0.0
+    answerable = ~unanswerable
+    false = (abstained & answerable).sum() / answerable.sum() if answerable.sum() else float("nan")
+    return {
+        "abstain_precision": float(precision),
+        "abstain_recall": float(recall),
+        "abstain_f1": float(f1),
+        "false_abstentions": float(false),
+    }
+
+
+def best_threshold(
+    confidence: np.ndarray, forced: np.ndarray, unanswerable: np.ndarray
+) -> tuple[float, dict]:
+    """The threshold with the best abstention F1 whose false abstentions stay within 5%.
+
+    ``forced`` marks abstentions that no threshold changes (out of scope, missing type).
+    """
+    values = np.unique(confidence)
+    candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2])
+    best, best_scores = 0.0, abstention_scores(forced, unanswerable)
+    for threshold in candidates:
+        scores = abstention_scores(forced | (confidence < threshold), unanswerable)
+        if scores["false_abstentions"] > MAX_FALSE_ABSTENTIONS:
+            break  # false abstentions only grow with the threshold
+        if scores["abstain_f1"] > best_scores["abstain_f1"]:
+            best, best_scores = float(threshold), scores
+    return round(best, 4), best_scores
+
+
+def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> dict[str, float]:
+    """Share answered right among the most confident ``c`` share of all questions, for each
+    coverage c (an unanswerable question answered is wrong)."""
+    order = np.argsort(-confidence, kind="stable")
+    curve = {}
+    for coverage in COVERAGES:
+        answered = order[: max(1, round(coverage * len(order)))]
+        curve[f"{coverage:.1f}"] = float(correct[answered].mean())
+    return curve
+
+
+def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
+    """Index the held-out SQuAD corpus, ask every question, score abstention; write the JSON."""
+    began = time.perf_counter()
+    data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE, args.articles)
+    documents, answerable, unanswerable = held_out(data)
+    if args.limit:  # an even sample of both kinds, the same on every run
+        rng = np.random.default_rng(0)
+        answerable = [answerable[i] for i in sorted(rng.permutation(len(answerable))[: args.limit])]
+        unanswerable = [
+            unanswerable[i] for i in sorted(rng.permutation(len(unanswerable))[: args.limit])
+        ]
+    questions = answerable + unanswerable
+    print(
+        f"SQuAD v1.1 dev, odd paragraphs held out: {len(documents)} articles, "
+        f"{len(answerable)} answerable and {len(unanswerable)} unanswerable questions"
+    )
+    embedder = embedder or Embedder()
+    key = "squad-heldout" if args.articles is None else f"squad-heldout-articles{args.articles}"
+    assistant, index_facts = benchmarks.open_corpus(
+        args.out / "cache" / key, documents, embedder, store=args.store
+    )
+    answers = []
+    for batch in range(0, len(questions), 1000):
+        chunk = questions[batch : batch + 1000]
+        answers.extend(assistant.ask_many([clean_question(q.question) for q in chunk], k=3))
+    threshold = assistant.settings.abstain_below
+
+    is_unanswerable = np.array([i >= len(answerable) for i in range(len(questions))])
+    confidence = np.array([a.confidence for a in answers])
+    abstained = np.array([a.abstained for a in answers])
+    # Abstentions no threshold changes: words no source has, or no phrase of the asked type.
+    forced = np.array([a.abstained and a.abstain_reason != "low confidence" for a in answers])
+    hit = np.zeros(len(questions), dtype=bool)
+    for n, (q, answer) in enumerate(zip(questions, answers)):
+        ranked = answer.extracts or answer.related
+        if n < len(answerable) and ranked:
+            top = ranked[0]
+            hit[n] = top.doc_id == q.doc_id and any(
+                metrics.contains((top.start, top.end), span) for span in q.spans
+            )
+    reasons = {}
+    for answer, none in zip(answers, is_unanswerable):
+        if answer.abstained:
+            key_ = f"{answer.abstain_reason} ({'unanswerable' if none else 'answerable'})"
+            reasons[key_] = reasons.get(key_, 0) + 1
+    chosen, chosen_scores = best_threshold(confidence, forced, is_unanswerable)
+    answered_answerable = ~abstained & ~is_unanswerable
+    summary = {
+        "benchmark": "squad_abstention",
+        "data": str(args.data / benchmarks.SQUAD_FILE),
+        "options": {"articles": args.articles, "limit": args.limit},
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "index": index_facts,
+        "shipped_threshold": threshold,
+        "at_shipped_threshold": abstention_scores(abstained, is_unanswerable)
+        | {
+            "answered_hit@1": float(hit[answered_answerable].mean())
+            if answered_answerable.any()
+            else float("nan"),
+            "answerable_hit@1": float(hit[: len(answerable)].mean()) if answerable else 0.0,
+            "reasons": reasons,
+        },
+        "confidence_auc": roc_auc(confidence[~is_unanswerable], confidence[is_unanswerable]),
+        "best_threshold": chosen,
+        "at_best_threshold": chosen_scores,
+        "risk_coverage": risk_coverage(confidence, hit),
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    tag = benchmarks.store_tag(assistant)
+    benchmarks._write_json(args.out / f"squad_abstention{tag}.json", summary)
+    report(summary)
+    assistant.close()
+    return summary
+
+
+def report(summary: dict) -> None:
+    """Print the summary as a few readable lines."""
+    at, best = summary["at_shipped_threshold"], summary["at_best_threshold"]
+    print(
+        f"\nshipped threshold {summary['shipped_threshold']}: abstention "
+        f"P {at['abstain_precision']:.3f} R {at['abstain_recall']:.3f} "
+        f"F1 {at['abstain_f1']:.3f}, false abstentions "
+        f"{at['false_abstentions']:.3f}; answerable hit@1 {at['answerable_hit@1']:.3f}, "
+        f"hit@1 of those answered {at['answered_hit@1']:.3f}"
+    )
+    print("abstentions by reason: " + ", ".join(f"{k} {v}" for k, v in at["reasons"].items()))
+    print(f"confidence ROC AUC (answerable vs unanswerable): {summary['confidence_auc']:.3f}")
+    print(
+        f"best threshold for this corpus (false abstentions <= {MAX_FALSE_ABSTENTIONS:.0%}): "
+        f"{summary['best_threshold']}: P {best['abstain_precision']:.3f} "
+        f"R {best['abstain_recall']:.3f} F1 {best['abstain_f1']:.3f}, "
+        f"false abstentions {best['false_abstentions']:.3f}"
+    )
+    print(
+        "risk-coverage (share correct among the most confident): "
+        + ", ".join(f"{c}: {v:.3f}" for c, v in summary["risk_coverage"].items())
+    )
+    print(f"({summary['seconds']:.0f} s)")
+
+
+def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.abstention", description=__doc__)
+    parser.add_argument("--articles", type=benchmarks._positive, help="only the first M")
+    parser.add_argument("--limit", type=benchmarks._positive, help="N questions of each kind")
+    parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
+    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
+    parser.add_argument("--store", help="where vectors and BM25 live (see qa.store)")
+    args = parser.parse_args(argv)
+    args.out = Path(args.out).expanduser().resolve()
+    try:
+        args.data = benchmarks.data_dir(args.data)
+        run(args, embedder)
+    except benchmarks.DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
