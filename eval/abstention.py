@@ -34,7 +34,7 @@ from qa.assistant import clean_question
 from qa.embedding import Embedder
 
 from . import benchmarks, metrics
-from .gold import normalize
+from .gold import forced_abstention, normalize
 
 MAX_FALSE_ABSTENTIONS = 0.05
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
@@ -158,8 +158,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     is_unanswerable = np.array([i >= len(answerable) for i in range(len(questions))])
     confidence = np.array([a.confidence for a in answers])
     abstained = np.array([a.abstained for a in answers])
-    # Abstentions no threshold changes: words no source has, or no phrase of the asked type.
-    forced = np.array([a.abstained and a.abstain_reason != "low confidence" for a in answers])
+    forced = np.array([forced_abstention(a) for a in answers])
     hit = np.zeros(len(questions), dtype=bool)
     for n, (q, answer) in enumerate(zip(questions, answers)):
         ranked = answer.extracts or answer.related

@@ -16,8 +16,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa import Assistant
-from qa.answer import MISSING_TYPE
+from qa import Answer, Assistant
+from qa.answer import MISSING_TYPE, NOT_IN_SOURCES
+from qa.focus import demands_type
 
 GOLD = Path(__file__).resolve().parent / "gold.jsonl"
 
@@ -96,7 +97,7 @@ def evaluate(
                 "answerable": item.answerable,
                 "follow_up": item.follow_up,
                 "abstained": answer.abstained,
-                "missing_type": answer.abstain_reason == MISSING_TYPE,
+                "forced_abstention": forced_abstention(answer),
                 "confidence": answer.confidence,
                 "doc_rank": doc_rank if item.answerable else None,
                 "hit_rank": hit_rank if item.answerable else None,
@@ -106,6 +107,17 @@ def evaluate(
             }
         )
     return records
+
+
+def forced_abstention(answer: Answer) -> bool:
+    """Whether qa abstains on ``answer`` whatever the threshold: the question names what no
+    source mentions, or asks for a year or a count that the best sentence lacks."""
+    if answer.abstain_reason in (NOT_IN_SOURCES, MISSING_TYPE):
+        return True
+    ranked = answer.extracts or answer.related
+    return bool(ranked) and ranked[0].signals.get("untyped", 0.0) >= 1.0 and (
+        demands_type(answer.question)
+    )
 
 
 def _first_rank(flags: list[bool]) -> int | None:
@@ -178,27 +190,33 @@ def _percentile(values: list[float], q: float) -> float:
 def calibrate(records: list[dict], max_false_abstentions: float = 0.05) -> float:
     """The abstention threshold with the best abstention F1 on ``records``.
 
-    Among thresholds whose false-abstention rate stays within ``max_false_abstentions``, pick
-    the best F1, ties broken by the lowest threshold (abstain as little as possible).
+    Among thresholds whose false-abstention rate stays within ``max_false_abstentions``, the
+    best F1 is usually reached on a range of thresholds: the middle of that range is chosen,
+    as far as it can be from the confidences on either side (the widest margin).
     """
     confidences = sorted({r["confidence"] for r in records})
     candidates = [0.0] + [(a + b) / 2 for a, b in zip(confidences, confidences[1:])]
-    best, best_key = 0.0, None
+    best, best_f1 = [0.0], None
     for threshold in candidates:
         trial = [abstain_below(r, threshold) for r in records]
         summary = summarize(trial)
         if summary["false_abstentions"] > max_false_abstentions:
             continue
-        key = (summary["abstain_f1"], -threshold)
-        if best_key is None or key > best_key:
-            best, best_key = threshold, key
-    return round(best, 4)
+        if best_f1 is None or summary["abstain_f1"] > best_f1:
+            best, best_f1 = [threshold], summary["abstain_f1"]
+        elif summary["abstain_f1"] == best_f1:
+            best.append(threshold)
+    # Of the confidences the best range separates, the nearest on each side.
+    below = max((c for c in confidences if c < min(best)), default=min(best))
+    above = min((c for c in confidences if c > max(best)), default=max(best))
+    return round((below + above) / 2, 4)
 
 
 def abstain_below(record: dict, threshold: float) -> dict:
-    """``record`` as if answered with ``threshold``: abstentions for a missing answer type
-    do not depend on the threshold."""
-    return {**record, "abstained": record["confidence"] < threshold or record["missing_type"]}
+    """``record`` as if answered with ``threshold``: abstentions for words no source has or
+    a missing year or count do not depend on the threshold."""
+    abstained = record["confidence"] < threshold or record["forced_abstention"]
+    return {**record, "abstained": abstained}
 
 
 def headline(summary: dict) -> str:

@@ -11,6 +11,7 @@ import pytest
 from eval.__main__ import main as eval_main
 from eval.gold import (
     GoldItem,
+    abstain_below,
     calibrate,
     contains_answer,
     load_gold,
@@ -60,7 +61,7 @@ def _record(answerable, abstained, hit_rank=1, confidence=0.5, follow_up=False):
         "doc_rank": 1 if answerable else None,
         "follow_up": follow_up,
         "confidence": confidence,
-        "missing_type": False,
+        "forced_abstention": False,
         "latency_ms": 10.0,
     }
 
@@ -87,8 +88,21 @@ def test_calibrate_separates_when_it_can():
     records = [_record(True, False, confidence=c) for c in (0.6, 0.7, 0.8)] + [
         _record(False, False, confidence=c) for c in (0.2, 0.3)
     ]
-    threshold = calibrate(records)
-    assert 0.3 < threshold < 0.6
+    # Any threshold in (0.3, 0.6] separates them: the middle is chosen.
+    assert calibrate(records) == pytest.approx(0.45)
+
+
+def test_calibration_keeps_abstentions_no_threshold_changes():
+    # An off-topic question scored 0.9 but abstained on for a word no source has: a
+    # recalibrated threshold must not turn it into an answer (it once did).
+    forced = _record(False, True, confidence=0.9) | {"forced_abstention": True}
+    assert abstain_below(forced, 0.3)["abstained"]
+    assert not abstain_below(_record(False, True, confidence=0.9), 0.3)["abstained"]
+    records = [_record(True, False, confidence=c) for c in (0.6, 0.7, 0.8)] + [
+        forced,
+        _record(False, False, confidence=0.2),
+    ]
+    assert calibrate(records) == pytest.approx(0.4)
 
 
 def test_gold_item_flags():
