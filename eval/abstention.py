@@ -82,22 +82,6 @@ def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
     return float((below + ties / 2).sum() / (len(positive) * len(negative)))
 
 
-def abstention_scores(abstained: np.ndarray, unanswerable: np.ndarray) -> dict:
-    """Precision, recall and F1 of abstaining on the unanswerable; false abstentions."""
-    right = int((abstained & unanswerable).sum())
-    precision = right / abstained.sum() if abstained.sum() else float("nan")
-    recall = right / unanswerable.sum() if unanswerable.sum() else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if right else 0.0
-    answerable = ~unanswerable
-    false = (abstained & answerable).sum() / answerable.sum() if answerable.sum() else float("nan")
-    return {
-        "abstain_precision": float(precision),
-        "abstain_recall": float(recall),
-        "abstain_f1": float(f1),
-        "false_abstentions": float(false),
-    }
-
-
 def best_threshold(
     confidence: np.ndarray, forced: np.ndarray, unanswerable: np.ndarray
 ) -> tuple[float, dict]:
@@ -107,9 +91,9 @@ def best_threshold(
     """
     values = np.unique(confidence)
     candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2])
-    best, best_scores = 0.0, abstention_scores(forced, unanswerable)
+    best, best_scores = 0.0, metrics.abstention_scores(forced, unanswerable)
     for threshold in candidates:
-        scores = abstention_scores(forced | (confidence < threshold), unanswerable)
+        scores = metrics.abstention_scores(forced | (confidence < threshold), unanswerable)
         if scores["false_abstentions"] > MAX_FALSE_ABSTENTIONS:
             break  # false abstentions only grow with the threshold
         if scores["abstain_f1"] > best_scores["abstain_f1"]:
@@ -182,7 +166,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         "unanswerable": len(unanswerable),
         "index": index_facts,
         "shipped_threshold": threshold,
-        "at_shipped_threshold": abstention_scores(abstained, is_unanswerable)
+        "at_shipped_threshold": metrics.abstention_scores(abstained, is_unanswerable)
         | {
             "answered_hit@1": float(hit[answered_answerable].mean())
             if answered_answerable.any()

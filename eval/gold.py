@@ -20,6 +20,8 @@ from qa import Answer, Assistant
 from qa.answer import MISSING_TYPE, NOT_IN_SOURCES
 from qa.focus import demands_type
 
+from . import metrics
+
 GOLD = Path(__file__).resolve().parent / "gold.jsonl"
 
 
@@ -115,8 +117,10 @@ def forced_abstention(answer: Answer) -> bool:
     if answer.abstain_reason in (NOT_IN_SOURCES, MISSING_TYPE):
         return True
     ranked = answer.extracts or answer.related
-    return bool(ranked) and ranked[0].signals.get("untyped", 0.0) >= 1.0 and (
-        demands_type(answer.question)
+    return (
+        bool(ranked)
+        and ranked[0].signals.get("untyped", 0.0) >= 1.0
+        and (demands_type(answer.question))
     )
 
 
@@ -144,14 +148,8 @@ def summarize(records: list[dict]) -> dict:
             ),
         )
 
-    abstained_right = sum(1 for r in unanswerable if r["abstained"])
-    abstained_all = sum(1 for r in records if r["abstained"])
-    precision = abstained_right / abstained_all if abstained_all else float("nan")
-    recall = abstained_right / len(unanswerable) if unanswerable else float("nan")
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if abstained_right and precision + recall
-        else 0.0
+    abstention = metrics.abstention_scores(
+        [r["abstained"] for r in records], [not r["answerable"] for r in records]
     )
     latencies = sorted(r["latency_ms"] for r in records)
     return {
@@ -169,10 +167,7 @@ def summarize(records: list[dict]) -> dict:
         "ranked_hit@1": hit_at(1, presented=False),
         "standalone_hit@1": hit_at(1, standalone),
         "follow_up_hit@1": hit_at(1, follow_ups),
-        "abstain_precision": precision,
-        "abstain_recall": recall,
-        "abstain_f1": f1,
-        "false_abstentions": share(answerable, lambda r: r["abstained"]),
+        **abstention,
         "latency_p50_ms": _percentile(latencies, 50),
         "latency_p95_ms": _percentile(latencies, 95),
     }

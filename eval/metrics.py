@@ -166,3 +166,22 @@ def percentile_ms(seconds: Sequence[float], percent: float) -> float:
     if not len(seconds):
         return float("nan")
     return float(np.percentile(np.asarray(seconds, dtype=float), percent) * 1000.0)
+
+
+def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -> dict:
+    """Precision, recall and F1 of abstaining on the unanswerable questions, and the share of
+    answerable ones abstained on (false abstentions); NaN where a share has no denominator."""
+    abstained = np.asarray(abstained, dtype=bool)
+    unanswerable = np.asarray(unanswerable, dtype=bool)
+    right = int((abstained & unanswerable).sum())
+    precision = right / abstained.sum() if abstained.sum() else float("nan")
+    recall = right / unanswerable.sum() if unanswerable.sum() else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if right else 0.0
+    answerable = ~unanswerable
+    false = (abstained & answerable).sum() / answerable.sum() if answerable.sum() else float("nan")
+    return {
+        "abstain_precision": float(precision),
+        "abstain_recall": float(recall),
+        "abstain_f1": float(f1),
+        "false_abstentions": float(false),
+    }

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from eval import abstention, benchmarks
+from eval import abstention, benchmarks, metrics
 
 from .test_benchmarks import _require_data
 
@@ -77,7 +77,7 @@ def test_roc_auc_matches_counting_every_pair():
 def test_abstention_scores_by_hand():
     abstained = np.array([True, True, False, False, True])
     unanswerable = np.array([True, False, True, False, False])
-    scores = abstention.abstention_scores(abstained, unanswerable)
+    scores = metrics.abstention_scores(abstained, unanswerable)
     assert scores["abstain_precision"] == pytest.approx(1 / 3)
     assert scores["abstain_recall"] == pytest.approx(1 / 2)
     assert scores["abstain_f1"] == pytest.approx(0.4)
