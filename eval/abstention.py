@@ -152,10 +152,10 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
                 metrics.contains((top.start, top.end), span) for span in q.spans
             )
     reasons = {}
-    for answer, none in zip(answers, is_unanswerable):
+    for answer, unanswered in zip(answers, is_unanswerable):
         if answer.abstained:
-            key_ = f"{answer.abstain_reason} ({'unanswerable' if none else 'answerable'})"
-            reasons[key_] = reasons.get(key_, 0) + 1
+            label = f"{answer.abstain_reason} ({'unanswerable' if unanswered else 'answerable'})"
+            reasons[label] = reasons.get(label, 0) + 1
     chosen, chosen_scores = best_threshold(confidence, forced, is_unanswerable)
     answered_answerable = ~abstained & ~is_unanswerable
     summary = {
