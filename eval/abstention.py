@@ -82,25 +82,6 @@ def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
     return float((below + ties / 2).sum() / (len(positive) * len(negative)))
 
 
-def best_threshold(
-    confidence: np.ndarray, forced: np.ndarray, unanswerable: np.ndarray
-) -> tuple[float, dict]:
-    """The threshold with the best abstention F1 whose false abstentions stay within 5%.
-
-    ``forced`` marks abstentions that no threshold changes (out of scope, missing type).
-    """
-    values = np.unique(confidence)
-    candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2])
-    best, best_scores = 0.0, metrics.abstention_scores(forced, unanswerable)
-    for threshold in candidates:
-        scores = metrics.abstention_scores(forced | (confidence < threshold), unanswerable)
-        if scores["false_abstentions"] > MAX_FALSE_ABSTENTIONS:
-            break  # false abstentions only grow with the threshold
-        if scores["abstain_f1"] > best_scores["abstain_f1"]:
-            best, best_scores = float(threshold), scores
-    return round(best, 4), best_scores
-
-
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> dict[str, float]:
     """Share answered right among the most confident ``c`` share of all questions, for each
     coverage c (an unanswerable question answered is wrong)."""
@@ -134,29 +115,26 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         args.out / "cache" / key, documents, embedder, store=args.store
     )
     answers = []
-    for batch in range(0, len(questions), 1000):
-        chunk = questions[batch : batch + 1000]
-        answers.extend(assistant.ask_many([clean_question(q.question) for q in chunk], k=3))
+    for batch in benchmarks._batches(questions, 1000):
+        answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
     threshold = assistant.settings.abstain_below
 
     is_unanswerable = np.array([i >= len(answerable) for i in range(len(questions))])
     confidence = np.array([a.confidence for a in answers])
     abstained = np.array([a.abstained for a in answers])
     forced = np.array([forced_abstention(a) for a in answers])
+    # Answerable questions whose top extract (an abstention's best candidate too) holds it.
     hit = np.zeros(len(questions), dtype=bool)
-    for n, (q, answer) in enumerate(zip(questions, answers)):
-        ranked = answer.extracts or answer.related
-        if n < len(answerable) and ranked:
-            top = ranked[0]
-            hit[n] = top.doc_id == q.doc_id and any(
-                metrics.contains((top.start, top.end), span) for span in q.spans
-            )
+    for n, (q, answer) in enumerate(zip(questions[: len(answerable)], answers)):
+        hit[n] = benchmarks.holds_answer(benchmarks.top_extract(assistant, answer)[0], q)
     reasons = {}
     for answer, unanswered in zip(answers, is_unanswerable):
         if answer.abstained:
             label = f"{answer.abstain_reason} ({'unanswerable' if unanswered else 'answerable'})"
             reasons[label] = reasons.get(label, 0) + 1
-    chosen, chosen_scores = best_threshold(confidence, forced, is_unanswerable)
+    chosen, chosen_scores = metrics.best_threshold(
+        confidence, forced, is_unanswerable, MAX_FALSE_ABSTENTIONS
+    )
     answered_answerable = ~abstained & ~is_unanswerable
     summary = {
         "benchmark": "squad_abstention",

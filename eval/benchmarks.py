@@ -449,6 +449,14 @@ def top_extract(assistant: Assistant, answer: Answer) -> tuple[Extract | None, s
     return extract, extract.text
 
 
+def holds_answer(extract: Extract | None, question: SquadQuestion) -> bool:
+    """Whether ``extract`` lies in the question's document and spans a gold answer."""
+    return extract is not None and any(
+        extract.doc_id == question.doc_id and metrics.contains((extract.start, extract.end), span)
+        for span in question.spans
+    )
+
+
 def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     """Evaluate every configuration on SQuAD v1.1 dev; write the JSON, CSV and plot."""
     timings: dict[str, object] = {}
@@ -523,10 +531,7 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
         }
         for q, answer in zip(data.questions, answers):
             extract, text = top_extract(config, answer)
-            hit = extract is not None and any(
-                extract.doc_id == q.doc_id and metrics.contains((extract.start, extract.end), span)
-                for span in q.spans
-            )
+            hit = holds_answer(extract, q)
             per_question["extract"].append(extract.text if extract is not None else "")
             per_question["answer"].append(text)
             per_question["answer_hit"].append(float(hit))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qa import Answer, Assistant
 from qa.answer import MISSING_TYPE, NOT_IN_SOURCES
-from qa.focus import demands_type
+from qa.assistant import lacks_demanded_type
 
 from . import metrics
 
@@ -117,11 +117,7 @@ def forced_abstention(answer: Answer) -> bool:
     if answer.abstain_reason in (NOT_IN_SOURCES, MISSING_TYPE):
         return True
     ranked = answer.extracts or answer.related
-    return (
-        bool(ranked)
-        and ranked[0].signals.get("untyped", 0.0) >= 1.0
-        and (demands_type(answer.question))
-    )
+    return lacks_demanded_type(answer.question, ranked[0] if ranked else None)
 
 
 def _first_rank(flags: list[bool]) -> int | None:
@@ -183,28 +179,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def calibrate(records: list[dict], max_false_abstentions: float = 0.05) -> float:
-    """The abstention threshold with the best abstention F1 on ``records``.
-
-    Among thresholds whose false-abstention rate stays within ``max_false_abstentions``, the
-    best F1 is usually reached on a range of thresholds: the middle of that range is chosen,
-    as far as it can be from the confidences on either side (the widest margin).
-    """
-    confidences = sorted({r["confidence"] for r in records})
-    candidates = [0.0] + [(a + b) / 2 for a, b in zip(confidences, confidences[1:])]
-    best, best_f1 = [0.0], None
-    for threshold in candidates:
-        trial = [abstain_below(r, threshold) for r in records]
-        summary = summarize(trial)
-        if summary["false_abstentions"] > max_false_abstentions:
-            continue
-        if best_f1 is None or summary["abstain_f1"] > best_f1:
-            best, best_f1 = [threshold], summary["abstain_f1"]
-        elif summary["abstain_f1"] == best_f1:
-            best.append(threshold)
-    # Of the confidences the best range separates, the nearest on each side.
-    below = max((c for c in confidences if c < min(best)), default=min(best))
-    above = min((c for c in confidences if c > max(best)), default=max(best))
-    return round((below + above) / 2, 4)
+    """The abstention threshold with the best abstention F1 on ``records``, false
+    abstentions within ``max_false_abstentions`` (see ``metrics.best_threshold``)."""
+    threshold, _ = metrics.best_threshold(
+        [r["confidence"] for r in records],
+        [r["forced_abstention"] for r in records],
+        [not r["answerable"] for r in records],
+        max_false_abstentions,
+    )
+    return threshold
 
 
 def abstain_below(record: dict, threshold: float) -> dict:

@@ -185,3 +185,36 @@ def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -
         "abstain_f1": float(f1),
         "false_abstentions": float(false),
     }
+
+
+def best_threshold(
+    confidence: Sequence[float],
+    forced: Sequence[bool],
+    unanswerable: Sequence[bool],
+    max_false_abstentions: float = 0.05,
+) -> tuple[float, dict]:
+    """The abstention threshold with the best abstention F1, and the scores it gets.
+
+    Abstaining means ``confidence < threshold`` or ``forced`` (abstentions no threshold
+    changes). Only thresholds whose false abstentions stay within ``max_false_abstentions``
+    count; the best F1 is usually reached on a range of them, and the middle of that range is
+    chosen, as far as it can be from the confidences on either side (the widest margin).
+    """
+    confidence = np.asarray(confidence, dtype=float)
+    forced = np.asarray(forced, dtype=bool)
+    values = np.unique(confidence)
+    candidates = np.concatenate([[0.0], (values[1:] + values[:-1]) / 2])
+    best, best_f1 = [0.0], None
+    for threshold in candidates:
+        scores = abstention_scores(forced | (confidence < threshold), unanswerable)
+        if scores["false_abstentions"] > max_false_abstentions:
+            break  # false abstentions only grow with the threshold
+        if best_f1 is None or scores["abstain_f1"] > best_f1:
+            best, best_f1 = [float(threshold)], scores["abstain_f1"]
+        elif scores["abstain_f1"] == best_f1:
+            best.append(float(threshold))
+    # Of the confidences the best range separates, the nearest on each side.
+    below = max((c for c in values if c < min(best)), default=min(best))
+    above = min((c for c in values if c > max(best)), default=max(best))
+    chosen = (below + above) / 2
+    return round(float(chosen), 4), abstention_scores(forced | (confidence < chosen), unanswerable)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import LOW_CONFIDENCE, MISSING_TYPE, NOT_IN_SOURCES, Answer
+from .answer import LOW_CONFIDENCE, MISSING_TYPE, NOT_IN_SOURCES, Answer, Extract
 from .conversation import resolve
 from .dense import DenseSettings
 from .documents import Document
@@ -76,6 +76,16 @@ def clean_question(question: object) -> str:
     if not is_meaningful(cleaned):
         raise QuestionError("The question has no words in it: please type a question.")
     return cleaned
+
+
+def lacks_demanded_type(question: str, extract: Extract | None) -> bool:
+    """Whether ``extract`` cannot answer ``question`` for want of the year or count it asks
+    for (see README, Abstention; for other types, missing one only lowers the score)."""
+    return (
+        extract is not None
+        and extract.signals.get("untyped", 0.0) >= 1.0
+        and demands_type(question)
+    )
 
 
 class Assistant:
@@ -225,13 +235,7 @@ class Assistant:
             unknown = self.scope().unknown(question, query)
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
-        # A question that asks for a year or a count is not answered by a sentence that holds
-        # none (see README, Abstention; for other types, missing one only lowers the score).
-        untyped = (
-            bool(extracts)
-            and extracts[0].signals.get("untyped", 0.0) >= 1.0
-            and demands_type(question)
-        )
+        untyped = lacks_demanded_type(question, extracts[0] if extracts else None)
         if unknown:  # the most telling reason first: the user learns what is missing
             reason = NOT_IN_SOURCES
         elif confidence < self.settings.abstain_below:

@@ -32,11 +32,17 @@ _DATE_PATTERNS = [
     rf"\b{_MONTH}\b(?=\s|[,.;]|$)",
     r"\b(?:\d{1,2}(?:st|nd|rd|th)\s+)?century\b",
 ]
+# Quantities written as words; the scales count in the plural too ("thousands of years").
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
+    "eighty ninety half single once twice thrice several"
+).split()
+_SCALE_WORDS = "hundred thousand million billion dozen".split()
 _NUMBER_WORD = (
-    r"(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
-    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy"
-    r"|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?|half|a\s+third"
-    r"|a\s+quarter|single|once|twice|thrice|several)"
+    "(?:"
+    + "|".join([*_NUMBER_WORDS, *(f"{w}s?" for w in _SCALE_WORDS), r"a\s+third", r"a\s+quarter"])
+    + ")"
 )
 _SCALE = r"(?:\s+(?:hundred|thousand|million|billion|trillion))?"
 # The word after a number, when it is what is counted ("three astronauts"), not "of", "the"...
@@ -82,14 +88,7 @@ _VERBS = set(
     "are were is was do does did have has had can could will would should may might must "
     "live work took take make made".split()
 )
-_NUMBER_TERMS = set(
-    terms(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
-        "eighty ninety hundreds thousands millions billions dozens half third quarter single "
-        "once twice thrice several"
-    )
-)
+_NUMBER_TERMS = set(terms(" ".join([*_NUMBER_WORDS, *_SCALE_WORDS, "third", "quarter"])))
 _HEAD_TYPES = {noun: kind for kind, nouns in _HEADS.items() for noun in nouns.split()}
 
 

@@ -91,7 +91,7 @@ def test_best_threshold_keeps_false_abstentions_within_the_cap():
     confidence = np.concatenate([answerable, unanswerable])
     is_unanswerable = np.arange(50) >= 40
     forced = np.zeros(50, dtype=bool)
-    threshold, scores = abstention.best_threshold(confidence, forced, is_unanswerable)
+    threshold, scores = metrics.best_threshold(confidence, forced, is_unanswerable)
     # Catching 0.55 too would abstain on 6 answerable (15% > 5%): stop between 0.38 and 0.50.
     assert 0.38 < threshold <= 0.50
     assert scores["abstain_recall"] == pytest.approx(0.9)
