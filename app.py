@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 
+from qa import Settings
 from qa.ui import serve
 
 
@@ -20,9 +22,21 @@ def main() -> None:
         default=None,
         help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT[?collection=NAME]",
     )
+    parser.add_argument("--no-reader", action="store_true", help="answer without the reader")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
-    serve(args.folder, args.host, args.port, args.index_dir, args.model, store=args.store)
+    settings = Settings()
+    if args.no_reader:
+        settings = replace(settings, reader=replace(settings.reader, enabled=False))
+    serve(
+        args.folder,
+        args.host,
+        args.port,
+        args.index_dir,
+        args.model,
+        store=args.store,
+        settings=settings,
+    )
 
 
 if __name__ == "__main__":

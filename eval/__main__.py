@@ -38,6 +38,7 @@ COLUMNS = [
     ("doc_recall@1", "docR@1"),
     ("doc_mrr", "docMRR"),
     ("follow_up_hit@1", "follow@1"),
+    ("phrase_em", "phraseEM"),
     ("abstain_precision", "absP"),
     ("abstain_recall", "absR"),
     ("abstain_f1", "absF1"),
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
     )
     parser.add_argument("--no-history", action="store_true", help="ignore follow-up history")
     parser.add_argument(
+        "--no-reader", action="store_true", help="answer without the reader (the baseline)"
+    )
+    parser.add_argument(
         "--calibrate", action="store_true", help="choose the abstention threshold on dev"
     )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         args.folder, index_dir=args.index_dir, store=args.store
     )
     store = base.index.store.describe()
-    tag = store_tag(base)
+    tag = store_tag(base) + ("_no_reader" if args.no_reader else "")
     print(f"index ready in {time.perf_counter() - began:.1f} s: "
           f"{len(base.documents)} documents, {len(base.index)} passages, "
           f"store {store['kind']}")  # fmt: skip
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
     report: dict = {"gold": str(args.gold), "items": len(items), "store": store, "configs": {}}
     for name in names:
         settings = replace(base.settings, retrieval=CONFIGS[name])
+        if args.no_reader:
+            settings = replace(settings, reader=replace(settings.reader, enabled=False))
         candidate = Assistant(base.index, settings)
         records = evaluate(candidate, items, use_history=not args.no_history)
         threshold = settings.abstain_below

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa import Answer, Assistant
-from qa.answer import MISSING_TYPE, NOT_IN_SOURCES
+from qa.answer import MISSING_TYPE, NO_READER_ANSWER, NOT_IN_SOURCES
 from qa.assistant import lacks_demanded_type
 
 from . import metrics
@@ -88,6 +88,9 @@ def evaluate(
             [e.doc_id == item.doc and contains_answer(e.text, item.answers) for e in ranked]
         )
         top = ranked[0] if ranked else None
+        phrase = ""
+        if top is not None and top.focus_start is not None:
+            phrase = assistant.document(top.doc_id).text[top.focus_start : top.focus_end]
         records.append(
             {
                 "id": item.id,
@@ -105,6 +108,10 @@ def evaluate(
                 "hit_rank": hit_rank if item.answerable else None,
                 "top_doc": top.doc_id if top else "",
                 "top_extract": top.text if top else "",
+                # The bold phrase equals a gold answer (after normalisation).
+                "phrase": phrase,
+                "phrase_em": bool(phrase)
+                and any(normalize(phrase) == normalize(a) for a in item.answers),
                 "latency_ms": 1000 * answer.timings.get("total", 0.0),
             }
         )
@@ -112,9 +119,10 @@ def evaluate(
 
 
 def forced_abstention(answer: Answer) -> bool:
-    """Whether qa abstains on ``answer`` whatever the threshold: the question names what no
-    source mentions, or asks for a year or a count that the best sentence lacks."""
-    if answer.abstain_reason in (NOT_IN_SOURCES, MISSING_TYPE):
+    """Whether qa abstains on ``answer`` whatever the confidence threshold: the question names
+    what no source mentions, asks for a year or a count that the best sentence lacks, or the
+    reader finds no answer in the passages it read (its own threshold, chosen on SQuAD dev)."""
+    if answer.abstain_reason in (NOT_IN_SOURCES, MISSING_TYPE, NO_READER_ANSWER):
         return True
     ranked = answer.extracts or answer.related
     return lacks_demanded_type(answer.question, ranked[0] if ranked else None)
@@ -163,6 +171,9 @@ def summarize(records: list[dict]) -> dict:
         "ranked_hit@1": hit_at(1, presented=False),
         "standalone_hit@1": hit_at(1, standalone),
         "follow_up_hit@1": hit_at(1, follow_ups),
+        # The bold phrase of the top extract equals a gold answer (answerable items, abstention
+        # aside: what the phrase is worth when it is shown).
+        "phrase_em": share(answerable, lambda r: r["phrase_em"]),
         **abstention,
         "latency_p50_ms": _percentile(latencies, 50),
         "latency_p95_ms": _percentile(latencies, 95),

@@ -8,6 +8,7 @@ NO_ANSWER = "The sources do not answer this."
 LOW_CONFIDENCE = "low confidence"
 MISSING_TYPE = "no phrase of the kind asked for"
 NOT_IN_SOURCES = "asks about what the sources never mention"
+NO_READER_ANSWER = "the reader finds no answer in the best passages"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Answer:
     abstain_reason: str | None = None
     # The question's words that no source mentions, when that is why qa abstained.
     unknown: list[str] = field(default_factory=list)
+    # The reader's highest has_answer among the passages it read; None without the reader.
+    answerability: float | None = None
 
     @property
     def message(self) -> str:

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import LOW_CONFIDENCE, MISSING_TYPE, NOT_IN_SOURCES, Answer, Extract
+from .answer import (
+    LOW_CONFIDENCE,
+    MISSING_TYPE,
+    NO_READER_ANSWER,
+    NOT_IN_SOURCES,
+    Answer,
+    Extract,
+)
 from .conversation import resolve
 from .dense import DenseSettings
 from .documents import Document
@@ -22,6 +29,7 @@ from .focus import demands_type
 from .index import CorpusIndex, SyncReport
 from .lexical import LexicalSettings
 from .passages import PassageSettings
+from .reader import ReaderSettings, ReadingStage, reader_question, shared_reader
 from .retrieval import RetrievalSettings, Retriever
 from .scope import Scope
 from .text import is_meaningful, terms
@@ -39,6 +47,7 @@ class Settings:
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
     dense: DenseSettings = field(default_factory=DenseSettings)
     lexical: LexicalSettings = field(default_factory=LexicalSettings)
+    reader: ReaderSettings = field(default_factory=ReaderSettings)
     # An answer whose best extract scores below this is an abstention (see README, Confidence).
     abstain_below: float = 0.35
 
@@ -54,6 +63,7 @@ class Settings:
             extraction=ExtractionSettings.from_dict(data.get("extraction", {})),
             dense=DenseSettings.from_dict(data.get("dense", {})),
             lexical=LexicalSettings.from_dict(data.get("lexical", {})),
+            reader=ReaderSettings.from_dict(data.get("reader", {})),
             abstain_below=data.get("abstain_below", 0.35),
         )
 
@@ -96,6 +106,7 @@ class Assistant:
         self.settings = settings or Settings()
         self.retriever = Retriever(index, self.settings.retrieval)
         self.extractor = Extractor(index, self.settings.extraction)
+        self._reading: ReadingStage | None = None
         self._lock = threading.RLock()
         self._scope: tuple[object, Scope] | None = None
 
@@ -227,9 +238,22 @@ class Assistant:
             mark = time.perf_counter()
             passages = self.retriever.run(terms(query), vector, k=max(10, k))
             timings["retrieve"] = time.perf_counter() - mark
+            readings = None
+            stage = self.reading()
+            if stage is not None:
+                mark = time.perf_counter()
+                readings = stage.run(reader_question(question, query), passages)
+                timings["read"] = time.perf_counter() - mark
             mark = time.perf_counter()
             extracts = self.extractor.run(
-                query, vector, passages, k=k, question=question, question_vector=question_vector
+                query,
+                vector,
+                passages,
+                k=k,
+                question=question,
+                question_vector=question_vector,
+                readings=readings,
+                reader_weight=self.settings.reader.weight,
             )
             timings["extract"] = time.perf_counter() - mark
             unknown = self.scope().unknown(question, query)
@@ -238,6 +262,10 @@ class Assistant:
         untyped = lacks_demanded_type(question, extracts[0] if extracts else None)
         if unknown:  # the most telling reason first: the user learns what is missing
             reason = NOT_IN_SOURCES
+        elif readings is not None and not any(
+            r.has_answer >= self.settings.reader.no_answer_below for r in readings
+        ):
+            reason = NO_READER_ANSWER
         elif confidence < self.settings.abstain_below:
             reason = LOW_CONFIDENCE
         elif untyped:
@@ -259,7 +287,21 @@ class Assistant:
             timings={key: round(value, 5) for key, value in timings.items()},
             abstain_reason=reason,
             unknown=unknown if reason == NOT_IN_SOURCES else [],
+            answerability=None
+            if readings is None
+            else round(max((r.has_answer for r in readings), default=0.0), 4),
         )
+
+    def reading(self) -> ReadingStage | None:
+        """The reader stage, or None when it is switched off or its model is missing."""
+        if not self.settings.reader.enabled:
+            return None
+        if self._reading is None:
+            reader = shared_reader()
+            if reader is None:
+                return None
+            self._reading = ReadingStage(self.index, reader, self.settings.reader)
+        return self._reading
 
     def scope(self) -> Scope:
         """The corpus vocabulary check, rebuilt when the index has changed."""

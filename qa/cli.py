@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .answer import Answer
 from .errors import QAError
+from .render import confidence_label
 
 
 def _default_folder() -> str:
@@ -33,11 +34,25 @@ def _open(args):
         model=args.model,
         progress=_progress,
         store=args.store,
+        settings=_settings(args),
     )
 
 
-def format_answer(answer: Answer) -> str:
-    """A readable rendering of an answer for the terminal."""
+def _settings(args):
+    """The shipped settings, with the reader off for ``--no-reader``."""
+    from dataclasses import replace
+
+    from .assistant import Settings
+
+    settings = Settings()
+    if getattr(args, "no_reader", False):
+        settings = replace(settings, reader=replace(settings.reader, enabled=False))
+    return settings
+
+
+def format_answer(answer: Answer, bold: tuple[str, str] = ("**", "**")) -> str:
+    """A readable rendering of an answer for the terminal: the answer phrase in ``bold``
+    (ANSI bold on a terminal, ``**...**`` otherwise) and each extract's confidence band."""
     lines = []
     if answer.abstained:
         lines.append(answer.message)
@@ -50,8 +65,15 @@ def format_answer(answer: Answer) -> str:
         return "\n".join(lines)
     for n, extract in enumerate(answer.extracts, 1):
         head = "Answer" if n == 1 else f"Also ({n})"
-        lines.append(f"{head} [score {extract.score:.2f}]:")
-        lines.append(textwrap.indent(textwrap.fill(f"“{extract.text}”", 96), "  "))
+        band = confidence_label(extract.score)
+        text = extract.text
+        if extract.focus_start is not None and extract.focus_end is not None:
+            a, b = extract.focus_start - extract.start, extract.focus_end - extract.start
+            if n == 1:
+                head += f": {bold[0]}{text[a:b]}{bold[1]}"
+            text = f"{text[:a]}{bold[0]}{text[a:b]}{bold[1]}{text[b:]}"
+        lines.append(f"{head} [confidence {band}, {extract.score:.2f}]")
+        lines.append(textwrap.indent(textwrap.fill(f"“{text}”", 96), "  "))
         lines.append(f"  — {_cite(extract)}")
         lines.append("")
     return "\n".join(lines).rstrip()
@@ -74,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where passages are searched: faiss (default, or $QA_STORE), "
         "milvus-lite:PATH.db or milvus://HOST:PORT[?collection=NAME]",
     )
+    common.add_argument(
+        "--no-reader", action="store_true", help="answer without the reader (qa/reader.py)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     index_cmd = sub.add_parser("index", parents=[common], help="build or update a folder's index")
@@ -89,9 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     serve = sub.add_parser("serve", parents=[common], help="start the web chat")
-    serve.add_argument("--folder", default=None)
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--folder", default=None, help="the documents (default: seeds/)")
+    serve.add_argument(
+        "--host", default=None, help="address to serve on (default 127.0.0.1, $GRADIO_SERVER_NAME)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=None, help="port (default 7860 or $GRADIO_SERVER_PORT)"
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
@@ -127,13 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
             else:
-                print(format_answer(answer))
+                bold = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
+                print(format_answer(answer, bold))
             return 0
         if args.command == "serve":
             from .ui import serve
 
             serve(args.folder, host=args.host, port=args.port, index_dir=args.index_dir,
-                  model=args.model, store=args.store)  # fmt: skip
+                  model=args.model, store=args.store, settings=_settings(args))  # fmt: skip
             return 0
     except (QAError, ValueError, FileNotFoundError) as error:
         print(f"qa: error: {error}", file=sys.stderr)

@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .answer import Extract
-from .focus import find_focus, question_type, type_match
+from .focus import Candidate, find_focus, question_type, type_match
 from .index import CorpusIndex
+from .reader import PassageReading
 from .retrieval import RetrievedPassage
 from .text import repair_splits, terms, words
 
@@ -99,11 +100,17 @@ class Extractor:
         k: int = 3,
         question: str | None = None,
         question_vector: np.ndarray | None = None,
+        readings: list[PassageReading] | None = None,
+        reader_weight: float = 0.0,
     ) -> list[Extract]:
         """The ``k`` best extracts (a sentence or two adjacent ones), best first, disjoint.
 
         ``question`` and ``question_vector`` are the question as asked, when ``query`` was
         expanded from the conversation (a follow-up): both then count towards the signals.
+        ``readings`` are the reader's answers in the passages it read: a sentence holding the
+        start of one gets its ``has_answer`` as the ``reader`` signal (0 otherwise), weighted
+        ``reader_weight`` against the other signals' sum, and the answer becomes the
+        extract's focus.
         """
         s = self.settings
         question = question or query
@@ -124,6 +131,14 @@ class Extractor:
             - s.w_echo * signals["echo"]
             + s.w_byline * signals["byline"]
         )
+        answers: dict[int, PassageReading] = {}
+        if readings is not None:
+            answers = self._answers(ids, readings)
+            signals["reader"] = np.array(
+                [answers[int(j)].has_answer if int(j) in answers else 0.0 for j in ids]
+            )
+            signals["sentence"] = scores
+            scores = (1 - reader_weight) * scores + reader_weight * signals["reader"]
         kind = question_type(question)
         query_terms = set(terms(query)) | set(terms(question))
         extracts: list[Extract] = []
@@ -148,9 +163,28 @@ class Extractor:
                     {name: float(values[o]) for name, values in signals.items()},
                     question,
                     kind,
+                    answers.get(j),
                 )
             )
         return extracts
+
+    def _answers(self, ids: np.ndarray, readings: list[PassageReading]) -> dict:
+        """Sentence id -> the most confident reading whose answer starts in it."""
+        index = self.index
+        number = {doc_id: n for n, doc_id in enumerate(index.doc_ids)}
+        found: dict[int, PassageReading] = {}
+        for r in readings:
+            if r.end <= r.start:
+                continue
+            doc = number.get(r.doc_id)
+            for j in ids:
+                j = int(j)
+                a, b = index.sentence_span[j]
+                if index.sentence_doc[j] == doc and a <= r.start < b:
+                    if j not in found or found[j].has_answer < r.has_answer:
+                        found[j] = r
+                    break
+        return found
 
     def _span(self, j: int, query_terms: set[str]) -> tuple[int, int]:
         """The sentence range (first, last) to quote for best sentence ``j``: it alone, or it
@@ -259,7 +293,7 @@ class Extractor:
             [sum(w for t, w in weights.items() if t in st) / total for st in sentence_terms]
         )
 
-    def _extract(self, first, last, passage, score, signals, question, kind) -> Extract:
+    def _extract(self, first, last, passage, score, signals, question, kind, answer=None):
         index = self.index
         doc_id = index.doc_ids[index.sentence_doc[first]]
         document = index.entries[doc_id].document
@@ -267,7 +301,10 @@ class Extractor:
         text = document.text[start:end]
         context_start = min(int(index.passage_span[passage][0]), start)
         context_end = max(int(index.passage_span[passage][1]), end)
-        focus = find_focus(question, text, kind) if kind else None
+        if answer is not None and start <= answer.start and answer.end <= end:
+            focus = Candidate(answer.start - start, answer.end - start, "reader")
+        else:
+            focus = find_focus(question, text, kind) if kind else None
         return Extract(
             doc_id=doc_id,
             title=document.title,

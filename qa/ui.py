@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 
 from .answer import Answer
-from .assistant import Assistant
+from .assistant import Assistant, Settings
 from .documents import SUPPORTED_SUFFIXES
 from .errors import DocumentError, QAError, StoreError
 from .render import answer_html, cite, document_html, escape
@@ -302,6 +302,7 @@ def serve(
     model: str | None = None,
     block: bool = True,
     store: str | None = None,
+    settings: Settings | None = None,
 ):
     """Index ``folder`` (with progress) and serve the chat; returns the running Blocks."""
     import sys
@@ -311,7 +312,7 @@ def serve(
               file=sys.stderr, flush=True)  # fmt: skip
 
     assistant = Assistant.from_folder(
-        folder, index_dir=index_dir, model=model, progress=progress, store=store
+        folder, index_dir=index_dir, model=model, progress=progress, store=store, settings=settings
     )
     host = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(port or os.environ.get("GRADIO_SERVER_PORT", 7860))

@@ -1,0 +1,270 @@
+"""The reader, measured: ``python -m eval.reader [--split test|dev] [--limit N] [--calibrate]``.
+
+SQuAD v1.1 dev is split by article once, before training (``qa.train.split_of``: 12 test
+articles never used for training or any choice, 6 dev articles for choices, 30 training
+articles). For the questions of one split's articles, with the reader and without it:
+
+- **open corpus**: asked against the whole 48-article corpus (the index of ``python -m
+  eval.benchmarks squad``): answer EM / F1 of the answer text (the bold phrase, else the
+  extract), answer hit@1 (the top extract holds a gold span), share abstained, latency;
+- **on-topic abstention**: asked against the corpus with odd paragraphs held out (the index of
+  ``python -m eval.abstention``): abstention precision / recall / F1 and false abstentions on
+  answerable (kept paragraph) and unanswerable (held-out paragraph, answer nowhere in the
+  article) questions, the ROC AUC of the reader's ``answerability`` and of the confidence.
+
+``--calibrate`` (dev split only) sweeps the reader's weight in an extract's score and the
+``no_answer_below`` threshold, and prints the choices with the figures that justify them.
+Writes ``<out>/reader_<split>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from qa import Assistant
+from qa.assistant import clean_question
+from qa.embedding import Embedder
+from qa.train import article_number, split_of
+
+from . import benchmarks, metrics
+from .abstention import MAX_FALSE_ABSTENTIONS, held_out, roc_auc
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the reader's share of an extract's score (--calibrate)
+
+
+def with_reader(assistant: Assistant, **changes) -> Assistant:
+    """The same index answered with other reader settings."""
+    settings = assistant.settings
+    return Assistant(assistant.index, replace(settings, reader=replace(settings.reader, **changes)))
+
+
+def _ask(assistant: Assistant, questions: Sequence[benchmarks.SquadQuestion]) -> list:
+    answers = []
+    for batch in benchmarks._batches(list(questions), 500):
+        answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
+    return answers
+
+
+def open_corpus_records(assistant: Assistant, questions) -> list[dict]:
+    """Per question: the answer text scored, EM, F1, hit, abstained, latency."""
+    records = []
+    for q, answer in zip(questions, _ask(assistant, questions)):
+        extract, text = benchmarks.top_extract(assistant, answer)
+        records.append(
+            {
+                "qid": q.qid,
+                "answer": text,
+                "em": metrics.exact_match(text, q.answers),
+                "f1": metrics.f1(text, q.answers),
+                "hit": benchmarks.holds_answer(extract, q),
+                "abstained": answer.abstained,
+                "latency": answer.timings.get("total", 0.0),
+            }
+        )
+    return records
+
+
+def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[dict]:
+    """Per question: answerable or not, abstained, why, the scores a threshold would use."""
+    questions = list(answerable) + list(unanswerable)
+    records = []
+    for n, (q, answer) in enumerate(zip(questions, _ask(assistant, questions))):
+        extract = benchmarks.top_extract(assistant, answer)[0]
+        records.append(
+            {
+                "qid": q.qid,
+                "unanswerable": n >= len(answerable),
+                "abstained": answer.abstained,
+                "reason": answer.abstain_reason,
+                "confidence": answer.confidence,
+                "answerability": answer.answerability,
+                "hit": n < len(answerable) and benchmarks.holds_answer(extract, q),
+            }
+        )
+    return records
+
+
+def summarize_open(records: list[dict]) -> dict:
+    latency = [r["latency"] for r in records]
+    return {
+        "questions": len(records),
+        "exact_match": float(np.mean([r["em"] for r in records])),
+        "f1": float(np.mean([r["f1"] for r in records])),
+        "answer_hit@1": float(np.mean([r["hit"] for r in records])),
+        "abstained": float(np.mean([r["abstained"] for r in records])),
+        "latency_p50_ms": metrics.percentile_ms(latency, 50),
+    }
+
+
+def summarize_abstention(records: list[dict]) -> dict:
+    unanswerable = np.array([r["unanswerable"] for r in records])
+    abstained = np.array([r["abstained"] for r in records])
+    confidence = np.array([r["confidence"] for r in records])
+    scores = metrics.abstention_scores(abstained, unanswerable)
+    summary = {
+        "answerable": int((~unanswerable).sum()),
+        "unanswerable": int(unanswerable.sum()),
+        **scores,
+        "answerable_hit@1": float(np.mean([r["hit"] for r in records if not r["unanswerable"]])),
+        "confidence_auc": roc_auc(confidence[~unanswerable], confidence[unanswerable]),
+        "reasons": {},
+    }
+    if records and records[0]["answerability"] is not None:
+        reader = np.array([r["answerability"] for r in records])
+        summary["answerability_auc"] = roc_auc(reader[~unanswerable], reader[unanswerable])
+    for r in records:
+        if r["abstained"]:
+            label = f"{r['reason']} ({'unanswerable' if r['unanswerable'] else 'answerable'})"
+            summary["reasons"][label] = summary["reasons"].get(label, 0) + 1
+    return summary
+
+
+def questions_of(data: benchmarks.SquadData, split: str, limit: int | None):
+    chosen = [q for q in data.questions if split_of(article_number(q.doc_id)) == split]
+    if limit is not None and limit < len(chosen):
+        rng = np.random.default_rng(0)
+        chosen = [chosen[i] for i in sorted(rng.permutation(len(chosen))[:limit])]
+    return chosen
+
+
+def calibrate(
+    assistant_open: Assistant, assistant_held: Assistant, questions, answerable, unanswerable
+) -> dict:
+    """Dev only: for each reader weight, answer hit@1 / F1 on the open corpus and the best
+    ``no_answer_below`` (abstention F1 at false abstentions <= 5%, forced ones kept)."""
+    table = {}
+    for weight in WEIGHTS:
+        open_records = open_corpus_records(
+            with_reader(assistant_open, weight=weight, no_answer_below=0.0), questions
+        )
+        held = with_reader(assistant_held, weight=weight, no_answer_below=0.0)
+        held_records = abstention_records(held, answerable, unanswerable)
+        reader = np.array([r["answerability"] for r in held_records])
+        # With no_answer_below 0 every abstention left is one the reader's threshold does not
+        # decide (no source mentions a word, a missing year or count, low confidence).
+        forced = np.array([r["abstained"] for r in held_records])
+        unanswered = np.array([r["unanswerable"] for r in held_records])
+        threshold, scores = metrics.best_threshold(
+            reader, forced, unanswered, MAX_FALSE_ABSTENTIONS
+        )
+        table[weight] = {
+            "open": summarize_open(open_records),
+            "no_answer_below": threshold,
+            "abstention_at_best": scores,
+            "answerability_auc": roc_auc(reader[~unanswered], reader[unanswered]),
+        }
+        o = table[weight]["open"]
+        print(
+            f"weight {weight:.2f}: hit@1 {o['answer_hit@1']:.3f} EM {o['exact_match']:.3f} "
+            f"F1 {o['f1']:.3f}; no_answer_below {threshold:.4f}: "
+            f"R {scores['abstain_recall']:.3f} P {scores['abstain_precision']:.3f} "
+            f"false {scores['false_abstentions']:.3f}",
+            flush=True,
+        )
+    return table
+
+
+def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
+    began = time.perf_counter()
+    data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE)
+    questions = questions_of(data, args.split, args.limit)
+    documents, answerable, unanswerable = held_out(data)
+    articles = {q.doc_id for q in questions}
+    answerable = [q for q in answerable if q.doc_id in articles]
+    unanswerable = [q for q in unanswerable if q.doc_id in articles]
+    if args.limit is not None:
+        answerable, unanswerable = answerable[: args.limit], unanswerable[: args.limit]
+    print(
+        f"SQuAD {args.split} articles ({len(articles)}): {len(questions)} questions on the open "
+        f"corpus; {len(answerable)} answerable and {len(unanswerable)} unanswerable with odd "
+        "paragraphs held out"
+    )
+    embedder = embedder or Embedder()
+    whole, _ = benchmarks.open_corpus(args.out / "cache" / "squad", data.documents, embedder)
+    held, _ = benchmarks.open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
+    if whole.reading() is None:
+        raise SystemExit("error: no reader model (qa/models/reader.onnx): nothing to compare")
+    summary: dict = {
+        "benchmark": "reader",
+        "split": args.split,
+        "articles": sorted(article_number(a) for a in articles),
+        "settings": whole.settings.to_dict(),
+    }
+    if args.calibrate:
+        if args.split != "dev":
+            raise SystemExit("error: --calibrate chooses settings, so only on --split dev")
+        summary["calibration"] = calibrate(whole, held, questions, answerable, unanswerable)
+    else:
+        for label, enabled in (("reader", True), ("no_reader", False)):
+            summary[label] = {
+                "open_corpus": summarize_open(
+                    open_corpus_records(with_reader(whole, enabled=enabled), questions)
+                ),
+                "abstention": summarize_abstention(
+                    abstention_records(with_reader(held, enabled=enabled), answerable, unanswerable)
+                ),
+            }
+        report(summary)
+    summary["seconds"] = round(time.perf_counter() - began, 1)
+    name = f"reader_{args.split}" + ("_calibration" if args.calibrate else "")
+    benchmarks._write_json(args.out / f"{name}.json", summary)
+    whole.close()
+    held.close()
+    return summary
+
+
+def report(summary: dict) -> None:
+    print(f"\nSQuAD {summary['split']} articles {summary['articles']}")
+    print(f"{'':28}{'reader':>10}{'no reader':>12}")
+    rows = [
+        ("open corpus: EM", "open_corpus", "exact_match"),
+        ("open corpus: F1", "open_corpus", "f1"),
+        ("open corpus: answer hit@1", "open_corpus", "answer_hit@1"),
+        ("open corpus: abstained", "open_corpus", "abstained"),
+        ("open corpus: p50 ms", "open_corpus", "latency_p50_ms"),
+        ("abstention: precision", "abstention", "abstain_precision"),
+        ("abstention: recall", "abstention", "abstain_recall"),
+        ("abstention: F1", "abstention", "abstain_f1"),
+        ("abstention: false", "abstention", "false_abstentions"),
+        ("abstention: answerable hit@1", "abstention", "answerable_hit@1"),
+        ("abstention: confidence AUC", "abstention", "confidence_auc"),
+    ]
+    for label, part, key in rows:
+        a, b = summary["reader"][part][key], summary["no_reader"][part][key]
+        print(f"{label:28}{a:>10.3f}{b:>12.3f}")
+    print(
+        "reader answerability AUC: "
+        f"{summary['reader']['abstention'].get('answerability_auc', float('nan')):.3f}"
+    )
+    for label in ("reader", "no_reader"):
+        reasons = summary[label]["abstention"]["reasons"]
+        print(f"{label} abstentions: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+
+
+def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.reader", description=__doc__)
+    parser.add_argument("--split", choices=["test", "dev"], default="test")
+    parser.add_argument("--limit", type=benchmarks._positive, help="N questions of each kind")
+    parser.add_argument("--calibrate", action="store_true", help="sweep the reader settings")
+    parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
+    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
+    args = parser.parse_args(argv)
+    args.out = Path(args.out).expanduser().resolve()
+    try:
+        args.data = benchmarks.data_dir(args.data)
+        run(args, embedder)
+    except benchmarks.DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Reader: an extractive reading model that points at the answer span inside a window of text.
+
+The model is qa's own (``python -m qa.train reader``): the all-MiniLM-L6-v2 transformer that qa
+already ships, with a span head (start and end logits per token) fine-tuned on SQuAD articles
+(see ``qa/models/READER.md``). It reads ``[CLS] question [SEP] window [SEP]``. "No answer in
+this window" is pointing at ``[CLS]`` (the SQuAD 2.0 convention), so one head gives both:
+
+- the best span: the start/end pair with the highest ``start + end`` logit, inside the window,
+  at most ``MAX_ANSWER_TOKENS`` long;
+- ``margin``: that span's logit sum minus the ``[CLS]`` pair's; above 0 the model prefers
+  an answer to none. ``has_answer`` = sigmoid(margin) is what the pipeline combines.
+
+The shipped file is an int8 ONNX export (``qa/models/reader.onnx``); reading needs only
+onnxruntime and the tokenizer of the packaged embedding model, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 256  # question + window; qa's passages (<= 600 characters) fit in ~170
+MAX_ANSWER_TOKENS = 30
+MODEL_FOLDER = Path(__file__).resolve().parent / "models"
+MODEL_FILE = MODEL_FOLDER / "reader.onnx"
+CARD_FILE = MODEL_FOLDER / "READER.md"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader found in one window: the answer's characters inside the window
+    (``start``/``end``, relative to the window's text) and how sure it is that there is one."""
+
+    start: int
+    end: int
+    margin: float  # best span's logit sum minus the no-answer logit sum
+    span_logit: float
+
+    @property
+    def has_answer(self) -> float:
+        """sigmoid(margin): the model's preference for this span over "no answer", in (0, 1)."""
+        return float(1.0 / (1.0 + np.exp(-np.clip(self.margin, -30, 30))))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tokenizer(model_dir: str | os.PathLike, max_tokens: int = MAX_TOKENS):
+    """The embedding model's WordPiece tokenizer, set up for (question, window) pairs."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    tok.enable_truncation(max_tokens, strategy="only_second")
+    tok.no_padding()
+    return tok
+
+
+@dataclass
+class Batch:
+    """Token arrays for a batch of (question, window) pairs, padded to the longest."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    window_mask: np.ndarray  # True on the window's own tokens (where an answer may start/end)
+    offsets: list[list[tuple[int, int]]]  # per pair, each token's characters in the window
+
+
+def encode(tok, questions: Sequence[str], windows: Sequence[str]) -> Batch:
+    """Tokenise pairs; ``offsets`` map window tokens back to characters of the window."""
+    encodings = tok.encode_batch(list(zip(questions, windows)))
+    width = max(len(e.ids) for e in encodings)
+    n = len(encodings)
+    ids = np.zeros((n, width), dtype=np.int64)
+    mask = np.zeros((n, width), dtype=np.int64)
+    types = np.zeros((n, width), dtype=np.int64)
+    window = np.zeros((n, width), dtype=bool)
+    offsets = []
+    for row, e in enumerate(encodings):
+        length = len(e.ids)
+        ids[row, :length] = e.ids
+        mask[row, :length] = 1
+        types[row, :length] = e.type_ids
+        sequence = e.sequence_ids
+        window[row, :length] = [s == 1 for s in sequence]
+        offsets.append([o if s == 1 else (0, 0) for o, s in zip(e.offsets, sequence)])
+    return Batch(ids, mask, types, window, offsets)
+
+
+def token_targets(batch: Batch, row: int, start: int, end: int) -> tuple[int, int]:
+    """Token positions (first, last) of the window characters ``[start, end)`` in pair
+    ``row``, or (0, 0), the no-answer position, when truncation cut the answer off."""
+    first = last = None
+    for position, (a, b) in enumerate(batch.offsets[row]):
+        if not batch.window_mask[row, position]:
+            continue
+        if first is None and b > start:
+            first = position
+        if a < end:
+            last = position
+    if first is None or last is None or last < first:
+        return 0, 0
+    return first, last
+
+
+def decode(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    batch: Batch,
+    max_answer_tokens: int = MAX_ANSWER_TOKENS,
+) -> list[Reading]:
+    """The best span of each pair (characters of its window) and its margin over no answer."""
+    readings = []
+    for row in range(len(start_logits)):
+        allowed = batch.window_mask[row]
+        starts = np.where(allowed, start_logits[row], -np.inf)
+        ends = np.where(allowed, end_logits[row], -np.inf)
+        # pair[i, j] = start i + end j, for i <= j < i + max_answer_tokens
+        pair = starts[:, None] + ends[None, :]
+        width = pair.shape[0]
+        i, j = np.indices((width, width))
+        pair[(j < i) | (j - i >= max_answer_tokens)] = -np.inf
+        best = int(np.argmax(pair))
+        first, last = divmod(best, width)
+        span = float(pair[first, last])
+        null = float(start_logits[row, 0] + end_logits[row, 0])
+        if not np.isfinite(span):  # an empty window: nothing to point at
+            readings.append(Reading(0, 0, -30.0, span))
+            continue
+        offsets = batch.offsets[row]
+        readings.append(Reading(offsets[first][0], offsets[last][1], span - null, span))
+    return readings
+
+
+class Reader:
+    """Reads (question, window) pairs with the ONNX model: ``run`` returns a ``Reading`` each."""
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        path: str | os.PathLike = MODEL_FILE,
+        batch_size: int = 16,
+    ):
+        import onnxruntime
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"No reader model at {self.path}")
+        self.tokenizer = tokenizer(model_dir)
+        self.batch_size = batch_size
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def logits(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.session.run(
+            None,
+            {
+                "input_ids": batch.input_ids,
+                "attention_mask": batch.attention_mask,
+                "token_type_ids": batch.token_type_ids,
+            },
+        )
+        return start, end
+
+    def run(self, question: str | Sequence[str], windows: Sequence[str]) -> list[Reading]:
+        """One ``Reading`` per window, read with ``question`` (or one question per window)."""
+        questions = [question] * len(windows) if isinstance(question, str) else list(question)
+        if len(questions) != len(windows):
+            raise ValueError("give one question per window")
+        readings: list[Reading] = []
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        by_position: dict[int, Reading] = {}
+        for first in range(0, len(order), self.batch_size):
+            rows = order[first : first + self.batch_size]
+            batch = encode(self.tokenizer, [questions[i] for i in rows], [windows[i] for i in rows])
+            start, end = self.logits(batch)
+            for i, reading in zip(rows, decode(start, end, batch)):
+                by_position[i] = reading
+        readings = [by_position[i] for i in range(len(windows))]
+        return readings
+
+
+def card() -> dict:
+    """The facts recorded with the shipped model (``reader.json`` beside it), or {}."""
+    facts = MODEL_FOLDER / "reader.json"
+    try:
+        return json.loads(facts.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# ----- the pipeline stage -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """Whether the reader reads, how many of the best passages, and how its score counts.
+
+    ``weight``: share of the reader's ``has_answer`` in an extract's score (the rest is the
+    sentence score of ``qa.extraction``). ``no_answer_below``: when no passage read gets a
+    ``has_answer`` this high, qa abstains (``NO_READER_ANSWER``). Both were chosen on dev data
+    only (gold dev split, SQuAD dev articles); see docs/reader.md.
+    """
+
+    enabled: bool = True
+    passages: int = 5
+    weight: float = 0.5
+    no_answer_below: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ReaderSettings:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PassageReading:
+    """The reader's answer in a retrieved passage, in document offsets."""
+
+    passage: int
+    doc_id: str
+    start: int
+    end: int
+    has_answer: float
+
+
+def reader_question(question: str, query: str) -> str:
+    """What the reader reads with: the question as asked, then (for a follow-up) the earlier
+    question it leans on, so that "it" has something to point at while the question word
+    that decides the answer's kind comes first."""
+    if query == question or not query.endswith(question):
+        return query
+    earlier = query[: -len(question)].strip()
+    return f"{question} {earlier}"
+
+
+class ReadingStage:
+    """Reads the best retrieved passages of a question with the ``Reader`` in one batch."""
+
+    def __init__(self, index, reader: Reader, settings: ReaderSettings | None = None):
+        self.index = index
+        self.reader = reader
+        self.settings = settings or ReaderSettings()
+
+    def run(self, question: str, passages) -> list[PassageReading]:
+        """One ``PassageReading`` per passage read (the first ``settings.passages``)."""
+        chosen = passages[: self.settings.passages]
+        if not chosen:
+            return []
+        index = self.index
+        texts = [index.passage_text(p.passage) for p in chosen]
+        readings = self.reader.run(question, texts)
+        out = []
+        for p, r in zip(chosen, readings):
+            start = int(index.passage_span[p.passage][0])
+            doc_id = index.doc_ids[index.passage_doc[p.passage]]
+            out.append(
+                PassageReading(p.passage, doc_id, start + r.start, start + r.end, r.has_answer)
+            )
+        return out
+
+
+_shared: dict[str, Reader] = {}
+
+
+def shared_reader(path: str | os.PathLike = MODEL_FILE) -> Reader | None:
+    """The process's one ``Reader`` for ``path`` (loaded once), or None when no model file
+    is there (then qa answers without it and says so in the log)."""
+    key = str(path)
+    if key not in _shared:
+        if not Path(path).is_file():
+            log.warning("No reader model at %s: answering without the reader", path)
+            return None
+        from .embedding import resolve_model
+
+        _shared[key] = Reader(resolve_model(None), path)
+    return _shared[key]

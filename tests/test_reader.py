@@ -1,0 +1,174 @@
+"""The reader: span decoding, token targets, the shipped int8 model, and its place in ``ask``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from qa import Assistant, Settings
+from qa.answer import NO_READER_ANSWER
+from qa.embedding import resolve_model
+from qa.reader import (
+    CARD_FILE,
+    MODEL_FILE,
+    MODEL_FOLDER,
+    Reader,
+    ReaderSettings,
+    decode,
+    encode,
+    reader_question,
+    shared_reader,
+    token_targets,
+    tokenizer,
+)
+
+SUPER_BOWL = (
+    "Super Bowl 50 was an American football game to determine the champion of the National "
+    "Football League (NFL) for the 2015 season. The American Football Conference (AFC) "
+    "champion Denver Broncos defeated the National Football Conference (NFC) champion "
+    "Carolina Panthers 24-10 to earn their third Super Bowl title. The game was played on "
+    "February 7, 2016, at Levi's Stadium in the San Francisco Bay Area at Santa Clara, "
+    "California."
+)
+WEATHER = (
+    "The weather on the lake was calm all summer. Fishermen reported a good season for perch "
+    "and pike, and the ferry kept its timetable every day."
+)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tokenizer(resolve_model(None))
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    found = shared_reader()
+    assert found is not None, f"the shipped reader model is missing: {MODEL_FILE}"
+    return found
+
+
+# ----- decoding and targets (no model) ----------------------------------------------------------
+
+
+def test_token_targets_map_characters_to_the_answer_tokens(tok):
+    batch = encode(tok, ["Who won?"], [SUPER_BOWL])
+    start = SUPER_BOWL.index("Denver Broncos")
+    first, last = token_targets(batch, 0, start, start + len("Denver Broncos"))
+    offsets = batch.offsets[0]
+    assert SUPER_BOWL[offsets[first][0] : offsets[last][1]] == "Denver Broncos"
+    assert batch.window_mask[0, first] and batch.window_mask[0, last]
+    # Question tokens are never window tokens; [CLS] (0) is the no-answer position.
+    assert not batch.window_mask[0, :4].any()
+
+
+def test_token_targets_of_a_truncated_answer_are_no_answer(tok):
+    long_window = "word " * 400 + "Denver Broncos"
+    batch = encode(tok, ["Who won?"], [long_window])
+    start = long_window.index("Denver")
+    assert token_targets(batch, 0, start, start + 14) == (0, 0)
+
+
+def test_decode_picks_the_best_span_within_the_window_and_its_length_limit(tok):
+    batch = encode(tok, ["Who won?"], [SUPER_BOWL])
+    width = batch.input_ids.shape[1]
+    start, end = np.zeros((1, width)), np.zeros((1, width))
+    target = SUPER_BOWL.index("Carolina Panthers")
+    first, last = token_targets(batch, 0, target, target + len("Carolina Panthers"))
+    start[0, first], end[0, last] = 5.0, 4.0
+    start[0, 1], end[0, 1] = 50.0, 50.0  # a question token: never an answer
+    end[0, first - 1] = 9.0  # ends before the start: not a span
+    (reading,) = decode(start, end, batch)
+    assert SUPER_BOWL[reading.start : reading.end] == "Carolina Panthers"
+    assert reading.margin == pytest.approx(9.0)  # 5 + 4 against [CLS]'s 0 + 0
+    assert 0.99 < reading.has_answer < 1.0
+    # A span longer than the limit loses to a shorter one.
+    start[0, first], end[0, last] = 0.0, 0.0
+    start[0, first], end[0, first + 40] = 5.0, 5.0
+    (reading,) = decode(start, end, batch, max_answer_tokens=30)
+    assert reading.end - reading.start < 60
+
+
+def test_reader_question_puts_the_asked_question_first():
+    assert reader_question("Who won?", "Who won?") == "Who won?"
+    assert (
+        reader_question("And when was it signed?", "Where was it signed? And when was it signed?")
+        == "And when was it signed? Where was it signed?"
+    )
+
+
+# ----- the shipped model -------------------------------------------------------------------------
+
+
+def test_the_shipped_model_is_small_and_matches_its_card():
+    facts = json.loads((MODEL_FOLDER / "reader.json").read_text())
+    data = MODEL_FILE.read_bytes()
+    assert len(data) <= 32 * 1024 * 1024
+    assert hashlib.sha256(data).hexdigest() == facts["sha256"]
+    assert facts["span_agreement_int8_vs_torch"] >= 0.95
+    card = CARD_FILE.read_text()
+    assert facts["sha256"] in card and "CC BY-SA 4.0" in card
+
+
+def test_the_reader_points_at_the_answer_and_doubts_a_window_without_one(reader):
+    readings = reader.run(
+        ["Which team won Super Bowl 50?", "Which team won Super Bowl 50?"], [SUPER_BOWL, WEATHER]
+    )
+    assert SUPER_BOWL[readings[0].start : readings[0].end] == "Denver Broncos"
+    assert readings[0].has_answer > 0.5 > readings[1].has_answer
+    # Batched or alone, the same reading.
+    (alone,) = reader.run("Which team won Super Bowl 50?", [SUPER_BOWL])
+    assert (alone.start, alone.end) == (readings[0].start, readings[0].end)
+    assert alone.margin == pytest.approx(readings[0].margin, abs=1e-3)
+
+
+def test_reading_needs_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from qa.reader import shared_reader; r = shared_reader(); "
+        "r.run('Who won?', ['The Broncos won.']); "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+# ----- in the pipeline ---------------------------------------------------------------------------
+
+
+def test_the_answer_phrase_is_the_readers_span_inside_the_extract(seeds_assistant):
+    answer = seeds_assistant.ask("Where was the road transport agreement signed?")
+    assert not answer.abstained and answer.answerability is not None
+    best = answer.extracts[0]
+    assert best.start <= best.focus_start < best.focus_end <= best.end
+    text = seeds_assistant.document(best.doc_id).text
+    assert "Dushanbe" in text[best.focus_start : best.focus_end]
+    assert "reader" in best.signals and "read" in answer.timings
+
+
+def test_the_reader_can_be_switched_off(seeds_assistant):
+    settings = replace(seeds_assistant.settings, reader=ReaderSettings(enabled=False))
+    off = Assistant(seeds_assistant.index, settings)
+    answer = off.ask("Where was the road transport agreement signed?")
+    assert answer.answerability is None and "read" not in answer.timings
+    assert "reader" not in answer.extracts[0].signals
+    assert Settings.from_dict(settings.to_dict()).reader.enabled is False
+
+
+def test_no_answer_from_the_reader_is_an_abstention_with_its_reason(seeds_assistant):
+    strict = replace(
+        seeds_assistant.settings,
+        reader=replace(seeds_assistant.settings.reader, no_answer_below=1.01),
+    )
+    answer = Assistant(seeds_assistant.index, strict).ask(
+        "Where was the road transport agreement signed?"
+    )
+    assert answer.abstained and answer.abstain_reason == NO_READER_ANSWER
+    assert answer.related and not answer.extracts

@@ -1,0 +1,118 @@
+"""Training the reader: the article split, the examples, checkpoint and resume, the export.
+
+The runs here train the real MiniLM transformer for a few steps on a small SQuAD-shaped file
+(14 articles, so that the split has training, dev and test articles): they test the machinery,
+not the model's quality (``python -m eval.reader`` measures that).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.embedding import resolve_model
+from qa.train import (
+    DEV_ARTICLES,
+    TEST_ARTICLES,
+    TrainSettings,
+    build_examples,
+    export,
+    split_of,
+    train,
+)
+
+FILLER = (
+    " The family kept a small garden with apple trees, and the neighbours often came by in the"
+    " evenings to talk about books, music and the news of the day from the city."
+)
+FACTS = [
+    ("Ada Lovelace", "London", "1815", "mathematics"),
+    ("Alan Turing", "Maida Vale", "1912", "computing"),
+    ("Marie Curie", "Warsaw", "1867", "physics"),
+]
+
+
+def _fake_squad(path: Path, articles: int = 14) -> Path:
+    data = []
+    for n in range(articles):
+        name, place, year, field = FACTS[n % len(FACTS)]
+        paragraphs = [
+            {
+                "context": f"{name} was born in {place} in {year}. {name} worked on {field}."
+                + FILLER,
+                "qas": [
+                    {
+                        "id": f"{n}-born",
+                        "question": f"Where was {name} born?",
+                        "answers": [{"text": place, "answer_start": len(name) + 13}],
+                    }
+                ],
+            },
+            {
+                "context": f"The archive of article {n} keeps letters about {field} and travel. "
+                "Visitors read them in a quiet hall on weekdays." + FILLER,
+                "qas": [
+                    {
+                        "id": f"{n}-read",
+                        "question": "When do visitors read the letters?",
+                        "answers": [{"text": "on weekdays", "answer_start": 0}],
+                    }
+                ],
+            },
+        ]
+        # answer_start of the second paragraph's answer, computed rather than counted
+        text = paragraphs[1]["context"]
+        paragraphs[1]["qas"][0]["answers"][0]["answer_start"] = text.index("on weekdays")
+        data.append({"title": f"Article_{n}", "paragraphs": paragraphs})
+    path.write_text(json.dumps({"data": data, "version": "1.1"}))
+    return path
+
+
+def test_the_split_holds_out_twelve_articles_never_trained_on():
+    assert len(TEST_ARTICLES) == 12 and len(DEV_ARTICLES) == 6
+    assert not set(TEST_ARTICLES) & set(DEV_ARTICLES)
+    assert all(article >= 12 for article in TEST_ARTICLES + DEV_ARTICLES)  # BM25 tuned on 0-11
+    splits = [split_of(n) for n in range(48)]
+    assert splits.count("train") == 30 and splits.count("test") == 12
+
+
+def test_examples_pair_each_question_with_its_answer_and_a_window_without_it(tmp_path):
+    squad = _fake_squad(tmp_path / "squad.json")
+    data = build_examples(squad, "train", TrainSettings(random_negative=1.0))
+    assert data.questions == 2 * sum(split_of(n) == "train" for n in range(14))
+    for example in data.examples:
+        if example.kind == "answer":
+            answer = example.window[example.answer[0] : example.answer[1]]
+            assert answer in ("London", "Maida Vale", "Warsaw", "on weekdays")
+        else:
+            assert example.answer is None
+    # The test articles' text never reaches the training examples.
+    held = [f"article {n} " for n in TEST_ARTICLES if n < 14]
+    assert held and not any(h in e.window for e in data.examples for h in held)
+    kinds = {e.kind for e in data.examples}
+    assert kinds == {"answer", "hard", "random"}
+
+
+@pytest.mark.slow  # about a minute on an idle machine: three model loads, training, export
+def test_training_checkpoints_resumes_and_exports(tmp_path):
+    squad = _fake_squad(tmp_path / "squad.json")
+    out = tmp_path / "run"
+    settings = TrainSettings(epochs=1, batch_size=4, checkpoint_every=1, dev_sample=4)
+    model_dir = resolve_model(None)
+    assert train(out, squad, settings, model_dir, stop_after=2) is None
+    assert (out / "checkpoint.pt").exists() and not (out / "model.pt").exists()
+    stopped = json.loads((out / "history.json").read_text())
+    weights = train(out, squad, settings, model_dir)  # resumes at step 2
+    assert weights == out / "model.pt" and weights.exists()
+    history = json.loads((out / "history.json").read_text())
+    assert history["seconds"] >= stopped["seconds"]
+    assert history["dev"] and (out / "training.png").stat().st_size > 1000
+    assert json.loads((out / "settings.json").read_text())["seed"] == settings.seed
+    # An untrained head agrees poorly with itself after int8: the check is what is tested.
+    facts = export(weights, out, squad, settings, model_dir, min_agreement=0.0)
+    assert (out / "reader.onnx").stat().st_size < (out / "reader-fp32.onnx").stat().st_size / 3
+    assert 0.0 <= facts["span_agreement_int8_vs_torch"] <= 1.0
+    with pytest.raises(RuntimeError, match="agrees on"):
+        export(weights, out, squad, settings, model_dir, min_agreement=1.01)
