@@ -18,17 +18,10 @@ from pathlib import Path
 
 from qa import Assistant, Settings
 from qa.assistant import default_folder
-from qa.retrieval import RetrievalSettings
 
-from .benchmarks import store_tag
+from .benchmarks import CONFIGS, store_tag
 from .gold import GOLD, abstain_below, calibrate, evaluate, load_gold, safe_name, summarize
 
-CONFIGS = {
-    "bm25": RetrievalSettings(mode="bm25"),
-    "dense": RetrievalSettings(mode="dense"),
-    "hybrid-rrf": RetrievalSettings(mode="hybrid", fusion="rrf"),
-    "hybrid-score": RetrievalSettings(mode="hybrid", fusion="score"),
-}
 SHIPPED = next(name for name, s in CONFIGS.items() if s == Settings().retrieval)
 
 COLUMNS = [
@@ -130,7 +123,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
             "abstain_below": threshold,
             "splits": splits,
         }
-        _write_csv(out / f"gold{tag}_{safe_name(name)}.csv", records)
+        write_csv(out / f"gold{tag}_{safe_name(name)}.csv", records)
     for split in ("dev", "test", "all"):
         print(f"\n[{split}] gold set, {report['configs'][names[0]]['splits'][split]['items']} items"
               + (" (no history)" if args.no_history else ""))  # fmt: skip
@@ -148,7 +141,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
     return report
 
 
-def _write_csv(path: Path, records: list[dict]) -> None:
+def write_csv(path: Path, records: list[dict]) -> None:
     fields = ["id", "split", "question", "history", "expected", "doc", "abstained", "confidence",
               "hit_rank", "doc_rank", "top_doc", "top_extract", "latency_ms"]  # fmt: skip
     with open(path, "w", newline="", encoding="utf-8") as handle:

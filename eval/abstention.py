@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         args.out / "cache" / key, documents, embedder, store=args.store
     )
     answers = []
-    for batch in benchmarks._batches(questions, 1000):
+    for batch in benchmarks.batches(questions, 1000):
         answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
     threshold = assistant.settings.abstain_below
 
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         "seconds": round(time.perf_counter() - began, 1),
     }
     tag = benchmarks.store_tag(assistant)
-    benchmarks._write_json(args.out / f"squad_abstention{tag}.json", summary)
+    benchmarks.write_json(args.out / f"squad_abstention{tag}.json", summary)
     report(summary)
     assistant.close()
     return summary
@@ -192,8 +192,8 @@ def report(summary: dict) -> None:
 
 def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.abstention", description=__doc__)
-    parser.add_argument("--articles", type=benchmarks._positive, help="only the first M")
-    parser.add_argument("--limit", type=benchmarks._positive, help="N questions of each kind")
+    parser.add_argument("--articles", type=benchmarks.positive_int, help="only the first M")
+    parser.add_argument("--limit", type=benchmarks.positive_int, help="N questions of each kind")
     parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
     parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
     parser.add_argument("--store", help="where vectors and BM25 live (see qa.store)")

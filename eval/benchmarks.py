@@ -306,7 +306,7 @@ def rank_passages(
     return rankings, seconds
 
 
-def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+def batches(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -517,7 +517,7 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
             for qid in qids
         ]
         answers = []
-        for number, batch in enumerate(_batches(queries, 1000)):
+        for number, batch in enumerate(batches(queries, 1000)):
             answers.extend(config.ask_many(list(batch), k=3))
             if len(queries) > 2000 and number % 2 == 1:
                 print(f"  {name}: answered {len(answers)}/{len(queries)}", flush=True)
@@ -577,7 +577,7 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
         "configs": results,
         "reference": REFERENCES["squad"],
     }
-    _write_json(args.out / f"squad{tag}.json", summary)
+    write_json(args.out / f"squad{tag}.json", summary)
     header = ["id", "question", "gold", "doc_id"]
     for name in results:
         header += [
@@ -606,7 +606,7 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
                 int(r["abstained"][i]),
             ]
         table.append(line)
-    _write_csv(args.out / f"squad{tag}_questions.csv", header, table)
+    write_csv(args.out / f"squad{tag}_questions.csv", header, table)
     plot_curves(
         args.out / f"squad{tag}_hits.png",
         {name: r["curves"]["passage_hit"] for name, r in results.items()},
@@ -781,7 +781,7 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
         "configs": results,
         "reference": REFERENCES["scifact"],
     }
-    _write_json(args.out / f"scifact{tag}.json", summary)
+    write_json(args.out / f"scifact{tag}.json", summary)
     header = ["id", "claim", "relevant"]
     for name in results:
         header += [f"{name}_first_relevant_rank", f"{name}_ndcg@10", f"{name}_top3"]
@@ -792,7 +792,7 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
             r = rows[name]
             line += [r["rank"][i] or "", round(r["ndcg"][i], 4), " ".join(r["top"][i])]
         table.append(line)
-    _write_csv(args.out / f"scifact{tag}_questions.csv", header, table)
+    write_csv(args.out / f"scifact{tag}_questions.csv", header, table)
     plot_curves(
         args.out / f"scifact{tag}_hits.png",
         {name: r["curves"]["recall"] for name, r in results.items()},
@@ -876,12 +876,12 @@ def plot_curves(
     plt.close(figure)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -892,7 +892,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 # ----- command line --------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
@@ -902,7 +902,7 @@ def _positive(text: str) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line: a benchmark name and its options."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--limit", type=_positive, help="only the first N questions")
+    common.add_argument("--limit", type=positive_int, help="only the first N questions")
     common.add_argument(
         "--configs",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
@@ -925,10 +925,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     commands = parser.add_subparsers(dest="benchmark", required=True)
     squad = commands.add_parser("squad", parents=[common], help="SQuAD v1.1 dev, open corpus")
-    squad.add_argument("--articles", type=_positive, help="only the first M articles")
+    squad.add_argument("--articles", type=positive_int, help="only the first M articles")
     scifact = commands.add_parser("scifact", parents=[common], help="BEIR SciFact test claims")
     scifact.add_argument(
-        "--docs", type=_positive, help="the relevant abstracts plus the first M others"
+        "--docs", type=positive_int, help="the relevant abstracts plus the first M others"
     )
     args = parser.parse_args(argv)
     args.data = data_dir(args.data)

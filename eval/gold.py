@@ -175,18 +175,9 @@ def summarize(records: list[dict]) -> dict:
         # aside: what the phrase is worth when it is shown).
         "phrase_em": share(answerable, lambda r: r["phrase_em"]),
         **abstention,
-        "latency_p50_ms": _percentile(latencies, 50),
-        "latency_p95_ms": _percentile(latencies, 95),
+        "latency_p50_ms": metrics.percentile(latencies, 50),
+        "latency_p95_ms": metrics.percentile(latencies, 95),
     }
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    position = (len(values) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
 
 
 def calibrate(records: list[dict], max_false_abstentions: float = 0.05) -> float:

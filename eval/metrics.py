@@ -161,11 +161,16 @@ def recall_curve(
     return (total / len(qrels)).tolist()
 
 
+def percentile(values: Sequence[float], percent: float) -> float:
+    """The ``percent``-th percentile of ``values`` (linear interpolation), NaN when empty."""
+    if not len(values):
+        return float("nan")
+    return float(np.percentile(np.asarray(values, dtype=float), percent))
+
+
 def percentile_ms(seconds: Sequence[float], percent: float) -> float:
     """The ``percent``-th percentile of durations given in seconds, in milliseconds."""
-    if not len(seconds):
-        return float("nan")
-    return float(np.percentile(np.asarray(seconds, dtype=float), percent) * 1000.0)
+    return percentile(seconds, percent) * 1000.0
 
 
 def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -> dict:

@@ -33,24 +33,18 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from qa import Assistant
 from qa.embedding import Embedder
 from qa.index import CorpusIndex
 from qa.text import terms
 
-from . import benchmarks, scale
+from . import benchmarks, metrics, scale
 from .gold import load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile of ``values``, in milliseconds when given seconds."""
-    return float(np.percentile(np.asarray(values) * 1000, q))
 
 
 def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> dict:
@@ -61,8 +55,14 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
     for question in questions[:3]:  # warm up every path once
         assistant.ask(question)
     onnx = assistant.embedder._onnx_encoder()  # what qa embeds questions with, if any
+    stage = assistant.reading()
+    without = Assistant(
+        index, replace(assistant.settings, reader=replace(assistant.settings.reader, enabled=False))
+    )
     stages: dict[str, list[float]] = {
         "ask": [],
+        "ask_no_reader": [],
+        "read": [],
         "bare_encode": [],
         "bare_onnx": [],
         "embed": [],
@@ -81,6 +81,7 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
     for _ in range(rounds):
         for question in questions:
             timed("ask", lambda q=question: assistant.ask(q))
+            timed("ask_no_reader", lambda q=question: without.ask(q))
             timed("bare_encode", lambda q=question: model.encode([q]))
             if onnx is not None:
                 timed("bare_onnx", lambda q=question: onnx.encode([q]))
@@ -89,14 +90,24 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
             timed("dense", lambda v=vector: index.dense_search(v, 50))
             timed("bm25", lambda t=query_terms: index.lexical.scores(t))
             passages = timed("retrieve", lambda t=query_terms, v=vector: retriever.run(t, v, 10))
-            timed("extract", lambda q=question, v=vector, p=passages: extractor.run(q, v, p))
-    p50 = {name: percentile(values, 50) for name, values in stages.items() if values}
+            readings = None
+            if stage is not None:
+                readings = timed("read", lambda q=question, p=passages: stage.run(q, p))
+            timed(
+                "extract",
+                lambda q=question, v=vector, p=passages, r=readings: extractor.run(
+                    q, v, p, readings=r, reader_weight=assistant.settings.reader.weight
+                ),
+            )
+    p50 = {name: metrics.percentile_ms(values, 50) for name, values in stages.items() if values}
     bare = p50.get("bare_onnx", p50["bare_encode"])
     return {
         "questions": len(questions),
         "rounds": rounds,
         "ask_p50_ms": p50["ask"],
-        "ask_p95_ms": percentile(stages["ask"], 95),
+        "ask_p95_ms": metrics.percentile_ms(stages["ask"], 95),
+        "ask_no_reader_p50_ms": p50["ask_no_reader"],
+        "reader": stage is not None,
         "bare_encode_p50_ms": p50["bare_encode"],
         "bare_onnx_encode_p50_ms": p50.get("bare_onnx"),
         "ratio_ask_to_bare_encode": p50["ask"] / p50["bare_encode"],
@@ -108,6 +119,7 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
             "fusion (retrieve - dense - bm25)": max(
                 0.0, p50["retrieve"] - p50["dense"] - p50["bm25"]
             ),
+            "reader": p50.get("read", 0.0),
             "extraction": p50["extract"],
         },
     }
@@ -267,6 +279,7 @@ def print_report(report: dict) -> None:
     q, i, c = report["query"], report["indexing"], report["cold_start"]
     print(f"\nquery latency, seeds ({q['questions']} questions x {q['rounds']} rounds)")
     print(f"  warm ask            p50 {q['ask_p50_ms']:7.1f} ms   p95 {q['ask_p95_ms']:7.1f} ms")
+    print(f"  warm ask, no reader p50 {q['ask_no_reader_p50_ms']:7.1f} ms")
     print(f"  bare model.encode   p50 {q['bare_encode_p50_ms']:7.1f} ms (sentence-transformers)")
     if q["bare_onnx_encode_p50_ms"] is not None:
         print(f"  bare ONNX encode    p50 {q['bare_onnx_encode_p50_ms']:7.1f} ms (qa's encoder)")

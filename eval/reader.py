@@ -47,7 +47,7 @@ def with_reader(assistant: Assistant, **changes) -> Assistant:
 
 def _ask(assistant: Assistant, questions: Sequence[benchmarks.SquadQuestion]) -> list:
     answers = []
-    for batch in benchmarks._batches(list(questions), 500):
+    for batch in benchmarks.batches(list(questions), 500):
         answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
     return answers
 
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         report(summary)
     summary["seconds"] = round(time.perf_counter() - began, 1)
     name = f"reader_{args.split}" + ("_calibration" if args.calibrate else "")
-    benchmarks._write_json(args.out / f"{name}.json", summary)
+    benchmarks.write_json(args.out / f"{name}.json", summary)
     whole.close()
     held.close()
     return summary
@@ -251,7 +251,7 @@ def report(summary: dict) -> None:
 def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.reader", description=__doc__)
     parser.add_argument("--split", choices=["test", "dev"], default="test")
-    parser.add_argument("--limit", type=benchmarks._positive, help="N questions of each kind")
+    parser.add_argument("--limit", type=benchmarks.positive_int, help="N questions of each kind")
     parser.add_argument("--calibrate", action="store_true", help="sweep the reader settings")
     parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
     parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")

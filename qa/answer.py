@@ -37,6 +37,11 @@ class Extract:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Extract:
+        """The extract ``to_dict`` wrote."""
+        return cls(**{**data, "signals": dict(data.get("signals", {}))})
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -72,3 +77,11 @@ class Answer:
         data = asdict(self)
         data["message"] = self.message
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Answer:
+        """The answer ``to_dict`` wrote (``message`` is derived, so it is not read back)."""
+        fields = {k: v for k, v in data.items() if k != "message"}
+        fields["extracts"] = [Extract.from_dict(e) for e in data.get("extracts", [])]
+        fields["related"] = [Extract.from_dict(e) for e in data.get("related", [])]
+        return cls(**fields)

@@ -172,3 +172,12 @@ def test_no_answer_from_the_reader_is_an_abstention_with_its_reason(seeds_assist
     )
     assert answer.abstained and answer.abstain_reason == NO_READER_ANSWER
     assert answer.related and not answer.extracts
+
+
+def test_an_answer_survives_to_dict_and_from_dict(seeds_assistant):
+    from qa import Answer
+
+    answer = seeds_assistant.ask("Where was the road transport agreement signed?")
+    data = json.loads(json.dumps(answer.to_dict()))
+    again = Answer.from_dict(data)
+    assert again == answer and again.message == answer.message
