@@ -189,6 +189,13 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     embedder = embedder or Embedder()
     whole, _ = benchmarks.open_corpus(args.out / "cache" / "squad", data.documents, embedder)
     held, _ = benchmarks.open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
+    changes = {}
+    if getattr(args, "passages", None):
+        changes["passages"] = args.passages
+    if getattr(args, "weight", None) is not None:
+        changes["weight"] = args.weight
+    if changes:  # a variant to compare (dev): the figures say which settings they are
+        whole, held = with_reader(whole, **changes), with_reader(held, **changes)
     if whole.reading() is None:
         raise SystemExit("error: no reader model (qa/models/reader.onnx): nothing to compare")
     summary: dict = {
@@ -214,6 +221,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         report(summary)
     summary["seconds"] = round(time.perf_counter() - began, 1)
     name = f"reader_{args.split}" + ("_calibration" if args.calibrate else "")
+    name += "".join(f"_{key}{value}" for key, value in changes.items())
     benchmarks.write_json(args.out / f"{name}.json", summary)
     whole.close()
     held.close()
@@ -253,6 +261,10 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
     parser.add_argument("--split", choices=["test", "dev"], default="test")
     parser.add_argument("--limit", type=benchmarks.positive_int, help="N questions of each kind")
     parser.add_argument("--calibrate", action="store_true", help="sweep the reader settings")
+    parser.add_argument(
+        "--passages", type=benchmarks.positive_int, help="passages read (default: the shipped)"
+    )
+    parser.add_argument("--weight", type=float, help="the reader's weight (default: shipped)")
     parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
     parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
     args = parser.parse_args(argv)

@@ -116,3 +116,24 @@ def test_training_checkpoints_resumes_and_exports(tmp_path):
     assert 0.0 <= facts["span_agreement_int8_vs_torch"] <= 1.0
     with pytest.raises(RuntimeError, match="agrees on"):
         export(weights, out, squad, settings, model_dir, min_agreement=1.01)
+
+
+def test_eval_reader_compares_with_and_without_the_reader(tmp_path, embedder):
+    """``python -m eval.reader`` end to end on the small SQuAD-shaped file: the test
+    articles' questions, on the open corpus and with odd paragraphs held out."""
+    from eval import reader as eval_reader
+
+    data = tmp_path / "data"
+    (data / "squad").mkdir(parents=True)
+    _fake_squad(data / "squad" / "dev-v1.1.json")
+    out = tmp_path / "out"
+    assert eval_reader.main(["--data", str(data), "--out", str(out)], embedder=embedder) == 0
+    summary = json.loads((out / "reader_test.json").read_text())
+    assert summary["articles"] == [12]
+    for side in ("reader", "no_reader"):
+        open_corpus = summary[side]["open_corpus"]
+        assert open_corpus["questions"] == 2
+        assert 0.0 <= open_corpus["f1"] <= 1.0 and 0.0 <= open_corpus["answer_hit@1"] <= 1.0
+        assert summary[side]["abstention"]["answerable"] >= 1
+    assert "answerability_auc" in summary["reader"]["abstention"]
+    assert "answerability_auc" not in summary["no_reader"]["abstention"]
