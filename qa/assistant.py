@@ -78,6 +78,26 @@ def clean_question(question: object) -> str:
     return cleaned
 
 
+def clean_history(history: object) -> list[str]:
+    """The earlier questions, cleaned; QuestionError, saying it is about the history, when
+    ``history`` is not a list of text (a string or dict would be taken apart into questions)."""
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise QuestionError(
+            f"The history must be a list of earlier questions, not {type(history).__name__}."
+        )
+    cleaned = []
+    for n, earlier in enumerate(history, 1):
+        if isinstance(earlier, str) and not earlier.strip():
+            continue  # an empty turn says nothing; skipping it is harmless
+        try:
+            cleaned.append(clean_question(earlier))
+        except QuestionError as error:
+            raise QuestionError(f"Earlier question {n} of the history: {error}") from None
+    return cleaned
+
+
 def lacks_demanded_type(question: str, extract: Extract | None) -> bool:
     """Whether ``extract`` cannot answer ``question`` for want of the year or count it asks
     for (see README, Abstention; for other types, missing one only lowers the score)."""
@@ -182,7 +202,7 @@ class Assistant:
         ``history`` is the list of earlier questions in the conversation, oldest first.
         Raises ``ValueError`` (``QuestionError``) for an empty or unusable question.
         """
-        return self.ask_many([question], [history or []], k=k)[0]
+        return self.ask_many([question], [history], k=k)[0]
 
     def ask_many(
         self,
@@ -197,10 +217,7 @@ class Assistant:
         if len(histories) != len(questions):
             raise ValueError("give one history per question")
         cleaned = [clean_question(q) for q in questions]
-        queries = [
-            resolve(q, [clean_question(h) for h in history if isinstance(h, str) and h.strip()])
-            for q, history in zip(cleaned, histories)
-        ]
+        queries = [resolve(q, clean_history(history)) for q, history in zip(cleaned, histories)]
         self.embedder.load_for_questions()  # before timing, so timings describe the queries
         # A follow-up is embedded twice: as resolved (for retrieval) and as asked (its own focus).
         follow_ups = [q for q, query in zip(cleaned, queries) if q != query]
@@ -274,4 +291,4 @@ def default_folder() -> Path:
     return Path(__file__).resolve().parent.parent / "seeds"
 
 
-__all__ = ["Assistant", "Settings", "clean_question", "default_folder"]
+__all__ = ["Assistant", "Settings", "clean_history", "clean_question", "default_folder"]

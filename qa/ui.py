@@ -193,7 +193,7 @@ class ChatApp:
     def api_ask(self, question: str, history: list[str] | None = None) -> dict:
         """Answer ``question`` (``history``: earlier questions, oldest first) as a dict."""
         try:
-            return self.assistant.ask(question, history=list(history or [])).to_dict()
+            return self.assistant.ask(question, history=history).to_dict()
         except (QAError, ValueError) as error:
             raise gr.Error(str(error)) from error
 

@@ -1,0 +1,36 @@
+"""Robustness, round two (issue #18): crafted files, races, full disks and kill -9.
+
+Each test names the class of fault it guards; docs/robustness.md has a row for each.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.errors import QuestionError
+
+QUESTION = "Where was the road transport agreement signed?"
+
+
+# ----- history of the wrong type ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("history", ["Who signed it?", {"Who signed it?": 1}, 42, b"bytes"])
+def test_history_that_is_not_a_list_is_a_question_error(seeds_assistant, history):
+    with pytest.raises(QuestionError, match="history must be a list"):
+        seeds_assistant.ask(QUESTION, history=history)
+
+
+@pytest.mark.parametrize("earlier", [42, "x" * 5000, "???"])
+def test_a_bad_earlier_question_is_reported_as_the_history(seeds_assistant, earlier):
+    with pytest.raises(QuestionError, match="Earlier question 2 of the history"):
+        seeds_assistant.ask(QUESTION, history=["Who signed it?", earlier])
+
+
+def test_api_history_of_the_wrong_type_is_a_clear_error(seeds_assistant):
+    import gradio as gr
+
+    from qa.ui import ChatApp
+
+    with pytest.raises(gr.Error, match="history must be a list"):
+        ChatApp(seeds_assistant).api_ask(QUESTION, history="Who signed it?")
