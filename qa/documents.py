@@ -122,16 +122,30 @@ def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Documen
 def _decode(data: bytes, path: Path) -> str:
     if b"\x00" in data[:8192] and not (data.startswith((b"\xff\xfe", b"\xfe\xff"))):
         raise DocumentError(str(path), "looks like a binary file, not text")
-    for encoding in (
-        ("utf-8-sig", "utf-16") if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ("utf-8-sig",)
-    ):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode(encoding)
+            return data.decode("utf-16")
         except UnicodeDecodeError:
-            continue
-    # Not UTF-8: cp1252 covers most legacy Western text; undecodable bytes become U+FFFD.
-    log.warning("%s is not valid UTF-8; decoded as cp1252", path)
+            pass
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # Invalid bytes become lone surrogates, one per byte; encoding drops them to count them.
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    text = data.decode("utf-8", errors="surrogateescape")
+    bad = len(data) - len(text.encode("utf-8", errors="ignore"))
+    wide = len(text) - len(text.encode("ascii", errors="ignore"))
+    if wide - bad >= bad:
+        # Mostly UTF-8 with a few stray bytes: one U+FFFD per bad byte, the rest kept exact.
+        log.warning("%s has %d bytes that are not UTF-8; they read as U+FFFD", path, bad)
+        return _STRAY.sub("\ufffd", text)
+    # No UTF-8 to speak of: cp1252 covers most legacy Western text.
+    log.warning("%s is not UTF-8; decoded as cp1252", path)
     return data.decode("cp1252", errors="replace")
+
+
+_STRAY = re.compile("[\udc80-\udcff]")
 
 
 def _fallback_title(text: str, path: Path) -> str:

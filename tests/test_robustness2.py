@@ -34,3 +34,27 @@ def test_api_history_of_the_wrong_type_is_a_clear_error(seeds_assistant):
 
     with pytest.raises(gr.Error, match="history must be a list"):
         ChatApp(seeds_assistant).api_ask(QUESTION, history="Who signed it?")
+
+
+# ----- one stray byte in UTF-8 text -------------------------------------------------------
+
+
+def test_a_stray_byte_in_utf8_text_garbles_only_itself(corpus):
+    from qa.documents import read_document
+
+    good = "Zürich café — 東京 naïve résumé.\nSecond line: ½ ✓.\n"
+    path = corpus / "stray.txt"
+    path.write_bytes(good.encode() + b"\xff stray" + good.encode())
+    document = read_document(path, "stray.txt")
+    assert document.text == good + "\ufffd stray" + good
+    # Offsets are exact: every character before and after the bad byte is where it belongs.
+    assert document.text[len(good)] == "\ufffd"
+    assert document.text[len(good) + 1 :] == " stray" + good
+
+
+def test_legacy_cp1252_text_is_still_read_as_cp1252(corpus):
+    from qa.documents import read_document
+
+    path = corpus / "legacy.txt"
+    path.write_bytes("Crème brûlée costs 3 € at the café.".encode("cp1252"))
+    assert read_document(path, "legacy.txt").text == "Crème brûlée costs 3 € at the café."
