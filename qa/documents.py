@@ -100,11 +100,30 @@ def find_files(folder: Path) -> dict[str, Path]:
 
 
 def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Document:
-    """Read one file into a Document, or raise DocumentError saying why it cannot be read."""
+    """Read one file into a Document, or raise DocumentError saying why it cannot be read.
+
+    Whatever a parser raises on a crafted or damaged file (pypdf raises AssertionError,
+    AttributeError, LimitReachedError...) is a DocumentError naming the file, so one bad file
+    is skipped and never stops the indexing of the rest.
+    """
     path = Path(path)
-    sha256 = sha256 or file_sha256(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        reason = f"the file could not be opened ({error.strerror})"
+        raise DocumentError(str(path), reason) from error
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    try:
+        return _parse(path, doc_id, data, sha256)
+    except DocumentError:
+        raise
+    except Exception as error:  # a parser's own bug or limit, on this file only
+        reason = f"the file could not be parsed ({type(error).__name__}: {error})"
+        raise DocumentError(str(path), reason) from error
+
+
+def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
     suffix = path.suffix.lower()
-    data = path.read_bytes()
     if data.startswith(b"%PDF-") or suffix in PDF_SUFFIXES:
         text, title, pages = _read_pdf(path, data)
         return Document(doc_id, title or _fallback_title(text, path), text, sha256, "pdf", pages)
@@ -195,7 +214,6 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -214,8 +232,9 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]
             title = _clip(" ".join(str(reader.metadata.title).split())) or None
     except DocumentError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
-        raise DocumentError(str(path), f"the PDF could not be read ({error})") from error
+    except Exception as error:  # pypdf raises many types on damaged files
+        reason = f"the PDF could not be read ({type(error).__name__}: {error})"
+        raise DocumentError(str(path), reason) from error
     text = "\n\n".join(parts)
     if not text.strip():
         raise DocumentError(str(path), "the PDF has no extractable text (scanned images?)")

@@ -274,13 +274,18 @@ class CorpusIndex:
         todo: list[tuple[str, Path, str | None]] = []
         entries: dict[str, DocumentEntry] = {}
         for doc_id, path in files.items():
-            stat = path.stat()
-            old = stored.get(doc_id)
-            if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
-                entries[doc_id] = old
-                report.unchanged.append(doc_id)
+            try:
+                stat = path.stat()
+                old = stored.get(doc_id)
+                if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
+                    entries[doc_id] = old
+                    report.unchanged.append(doc_id)
+                    continue
+                sha = file_sha256(path)
+            except OSError as error:  # gone or unreadable since it was listed: skip it alone
+                log.warning("Skipped %s: %s", doc_id, error.strerror)
+                report.skipped[doc_id] = f"the file could not be opened ({error.strerror})"
                 continue
-            sha = file_sha256(path)
             if old and old.document.sha256 == sha:
                 old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
                 entries[doc_id] = old
@@ -339,8 +344,11 @@ class CorpusIndex:
         self, path: Path, doc_id: str, sha: str | None = None
     ) -> tuple[DocumentEntry, list[str]]:
         """The file's entry without vectors yet, and the texts to embed for it."""
-        stat = path.stat()
         document = read_document(path, doc_id, sha)
+        try:
+            stat = path.stat()
+        except OSError as error:
+            raise DocumentError(str(path), f"the file went away ({error.strerror})") from error
         sentences, passages = self.splitter.run(document)
         text = document.text
         sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)

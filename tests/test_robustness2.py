@@ -58,3 +58,56 @@ def test_legacy_cp1252_text_is_still_read_as_cp1252(corpus):
     path = corpus / "legacy.txt"
     path.write_bytes("Crème brûlée costs 3 € at the café.".encode("cp1252"))
     assert read_document(path, "legacy.txt").text == "Crème brûlée costs 3 € at the café."
+
+
+# ----- a parser that raises anything --------------------------------------------------------
+
+
+def _mutated(data: bytes, changes: list[tuple[int, int]]) -> bytes:
+    data = bytearray(data)
+    for at, value in changes:
+        data[at] = value
+    return bytes(data)
+
+
+def _crafted_pdfs() -> dict[str, bytes]:
+    """PDFs with a few bytes changed, found by fuzzing, on which pypdf 7 raises AttributeError
+    and LimitReachedError, types a parser wrapper listing PdfReadError & co. lets through."""
+    from .pdf import make_pdf
+
+    base = make_pdf([["Page one says hello."], ["Page two says goodbye."]], "Report X")
+    return {
+        "attribute.pdf": _mutated(base, [(153, 216), (756, 234), (901, 45), (615, 143)]),
+        "limit.pdf": _mutated(base, [(672, 195), (33, 75)]),
+    }
+
+
+def test_a_file_whose_parser_raises_anything_is_skipped_and_the_rest_indexed(corpus, embedder):
+    from qa import Assistant
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    for name, data in _crafted_pdfs().items():
+        (corpus / name).write_bytes(data)
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    skipped = assistant.index.last_sync.skipped
+    assert sorted(skipped) == ["attribute.pdf", "limit.pdf"]
+    assert "AttributeError" in skipped["attribute.pdf"]
+    assert "LimitReachedError" in skipped["limit.pdf"]
+    assert list(assistant.documents) == ["zoo.txt"]
+    assert "three snow leopards" in assistant.ask("How many snow leopards?").extracts[0].text
+
+
+def test_a_file_deleted_while_the_folder_is_indexed_is_skipped(corpus, embedder):
+    from qa.index import CorpusIndex
+
+    (corpus / "a.txt").write_text("Alpha keeps the first snow leopard.")
+    (corpus / "b.txt").write_text("Beta keeps the second snow leopard.")
+
+    def progress(fraction, message):  # runs just before each file is read
+        if message.endswith("a.txt"):
+            (corpus / "a.txt").unlink()
+
+    index = CorpusIndex(corpus, embedder=embedder)
+    report = index.sync(progress=progress)
+    assert "a.txt" in report.skipped and "could not be opened" in report.skipped["a.txt"]
+    assert list(index.documents) == ["b.txt"]
