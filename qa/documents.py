@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import unicodedata
 from bisect import bisect_right
@@ -95,8 +96,18 @@ def find_files(folder: Path) -> dict[str, Path]:
         if not path.resolve().is_relative_to(root):
             log.warning("Skipping %s: it links outside %s", relative, folder)
             continue
-        found[relative.as_posix()] = path
+        doc_id = document_id(relative)
+        if doc_id in found:  # a literal "\\xff" in one name and a byte 0xff in another
+            log.warning("Skipping %s: its name reads the same as %s", relative, found[doc_id])
+            continue
+        found[doc_id] = path
     return found
+
+
+def document_id(relative: Path) -> str:
+    """The POSIX path of a file relative to its folder, as valid Unicode: bytes of the name that
+    are not UTF-8 are written as ``\\xff``, so the index and the page can store and show it."""
+    return os.fsencode(relative.as_posix()).decode("utf-8", errors="backslashreplace")
 
 
 def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Document:
@@ -126,7 +137,7 @@ def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
     suffix = path.suffix.lower()
     if data.startswith(b"%PDF-") or suffix in PDF_SUFFIXES:
         text, title, pages = _read_pdf(path, data)
-        return Document(doc_id, title or _fallback_title(text, path), text, sha256, "pdf", pages)
+        return Document(doc_id, title or _fallback_title(text, doc_id), text, sha256, "pdf", pages)
     text = _decode(data, path)
     kind, title = "text", None
     if suffix in HTML_SUFFIXES:
@@ -135,7 +146,7 @@ def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
         title = _markdown_title(text)
     if not text.strip():
         raise DocumentError(str(path), "the file is empty: there is no text to index")
-    return Document(doc_id, title or _fallback_title(text, path), text, sha256, kind)
+    return Document(doc_id, title or _fallback_title(text, doc_id), text, sha256, kind)
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -167,12 +178,12 @@ def _decode(data: bytes, path: Path) -> str:
 _STRAY = re.compile("[\udc80-\udcff]")
 
 
-def _fallback_title(text: str, path: Path) -> str:
+def _fallback_title(text: str, doc_id: str) -> str:
     for line in text.splitlines():
         line = " ".join(line.split())
         if line and any(ch.isalnum() for ch in line):
             return _clip(line)
-    return path.stem
+    return Path(doc_id).stem  # the name as stored, never undecodable bytes
 
 
 def _clip(title: str) -> str:

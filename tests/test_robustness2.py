@@ -111,3 +111,22 @@ def test_a_file_deleted_while_the_folder_is_indexed_is_skipped(corpus, embedder)
     report = index.sync(progress=progress)
     assert "a.txt" in report.skipped and "could not be opened" in report.skipped["a.txt"]
     assert list(index.documents) == ["b.txt"]
+
+
+# ----- a file name that is not UTF-8 --------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_is_indexed_saved_and_reloaded(corpus, embedder):
+    import os
+
+    from qa.index import CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    with open(os.path.join(os.fsencode(corpus), b"caf\xe9 \xff.txt"), "wb") as handle:
+        handle.write(b"The cafe serves forty kinds of tea.")
+    first = CorpusIndex.open(corpus, embedder=embedder)
+    assert sorted(first.documents) == ["caf\\xe9 \\xff.txt", "zoo.txt"]
+    before = embedder.texts_encoded
+    report = CorpusIndex(corpus, embedder=embedder).sync()  # loads what was saved
+    assert embedder.texts_encoded == before and not report.rebuilt_reason
+    assert sorted(report.unchanged) == ["caf\\xe9 \\xff.txt", "zoo.txt"]
