@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -52,6 +53,7 @@ FORMAT_VERSION = 3
 INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 VECTOR_FILES = ("sentence_vectors", "passage_vectors")
+GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_]+")  # what tempfile.mkdtemp(prefix="gen-") makes
 
 
 def searchable_passage(title: str, text: str) -> str:
@@ -466,19 +468,15 @@ class CorpusIndex:
 
     def _load(self) -> dict[str, DocumentEntry]:
         """The stored entries, or {} when there is no index yet; raises when it is unusable."""
-        current = self.index_dir / "CURRENT"
-        if not current.exists():
+        generation = self._current_generation()
+        if generation is None:
             return {}
-        generation = self.index_dir / current.read_text().strip()
-        try:
-            manifest = json.loads((generation / "manifest.json").read_text())
-        except (OSError, ValueError) as error:
-            raise CorruptIndexError(f"unreadable manifest ({error})") from error
+        manifest = _read_manifest(generation)
         fingerprint = self.fingerprint()
         for key, value in fingerprint.items():
             if manifest.get(key) != value:
                 raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
-        for name, expected in manifest.get("checksums", {}).items():
+        for name, expected in manifest["checksums"].items():
             path = generation / name
             if not path.exists() or file_sha256(path) != expected:
                 raise CorruptIndexError(f"{name} is missing or does not match its checksum")
@@ -511,8 +509,8 @@ class CorpusIndex:
                         sentence_vectors=arrays["sentence_vectors"][s0:s1],
                         passage_vectors=arrays["passage_vectors"][p0:p1],
                     )
-        except (OSError, ValueError, KeyError) as error:
-            raise CorruptIndexError(f"unreadable index data ({error})") from error
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise CorruptIndexError(f"unreadable index data ({error!r})") from error
         self._stored = StoredArrays(
             list(entries),
             arrays["sentence_vectors"],
@@ -521,6 +519,20 @@ class CorpusIndex:
             self._load_lexical(generation),
         )
         return entries
+
+    def _current_generation(self) -> Path | None:
+        """The generation folder ``CURRENT`` names, None without one; raises when ``CURRENT``
+        is garbage or names anything but a generation folder here (``../x`` included)."""
+        current = self.index_dir / "CURRENT"
+        if not current.exists():
+            return None
+        try:
+            name = current.read_bytes().decode("ascii").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise CorruptIndexError(f"unreadable CURRENT pointer ({error})") from error
+        if not GENERATION_NAME.fullmatch(name) or not (self.index_dir / name).is_dir():
+            raise CorruptIndexError(f"CURRENT names no generation folder ({name[:40]!r})")
+        return self.index_dir / name
 
     def _load_lexical(self, generation: Path) -> LexicalIndex | None:
         """The stored BM25 index, or None (rebuilt from the text) when absent or unreadable."""
@@ -609,6 +621,25 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _read_manifest(generation: Path) -> dict:
+    """The generation's manifest, checked to be the shape _save writes (a JSON object whose
+    ``documents`` and ``checksums`` are objects, the latter naming files of the generation);
+    raises CorruptIndexError otherwise."""
+    try:
+        manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CorruptIndexError(f"unreadable manifest ({error})") from error
+    if not isinstance(manifest, dict):
+        raise CorruptIndexError(f"the manifest is a JSON {type(manifest).__name__}, not an object")
+    manifest.setdefault("checksums", {})
+    for key in ("documents", "checksums"):
+        if not isinstance(manifest.get(key), dict):
+            raise CorruptIndexError(f"the manifest's {key!r} is not an object")
+    if any("/" in name or name.startswith(".") for name in manifest["checksums"]):
+        raise CorruptIndexError("the manifest lists files outside its generation folder")
+    return manifest
 
 
 def _map(path: Path) -> np.ndarray:

@@ -130,3 +130,43 @@ def test_a_file_name_that_is_not_utf8_is_indexed_saved_and_reloaded(corpus, embe
     report = CorpusIndex(corpus, embedder=embedder).sync()  # loads what was saved
     assert embedder.texts_encoded == before and not report.rebuilt_reason
     assert sorted(report.unchanged) == ["caf\\xe9 \\xff.txt", "zoo.txt"]
+
+
+# ----- a garbage pointer or manifest --------------------------------------------------------
+
+
+def _current_generation(corpus):
+    index_dir = corpus / ".qa-index"
+    return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+DAMAGE = {
+    "garbage-pointer": lambda c: (c / ".qa-index" / "CURRENT").write_bytes(b"\xff\xfe\x00\x9c"),
+    "pointer-outside": lambda c: (c / ".qa-index" / "CURRENT").write_text("../../"),
+    "pointer-to-nothing": lambda c: (c / ".qa-index" / "CURRENT").write_text("gen-gone"),
+    "manifest-a-list": lambda c: (_current_generation(c) / "manifest.json").write_text("[1, 2]"),
+    "manifest-a-number": lambda c: (_current_generation(c) / "manifest.json").write_text("7"),
+    "documents-a-list": lambda c: _edit_manifest(c, documents=[]),
+    "document-a-string": lambda c: _edit_manifest(c, documents={"zoo.txt": "x"}),
+}
+
+
+def _edit_manifest(corpus, **changes):
+    import json
+
+    path = _current_generation(corpus) / "manifest.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_garbage_pointer_or_manifest_is_detected_and_rebuilt(corpus, embedder, damage):
+    from qa.index import CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    CorpusIndex.open(corpus, embedder=embedder)
+    DAMAGE[damage](corpus)
+    index = CorpusIndex(corpus, embedder=embedder)
+    report = index.sync()
+    assert report.rebuilt_reason and report.added == ["zoo.txt"]
+    assert _current_generation(corpus).is_dir()
+    assert CorpusIndex(corpus, embedder=embedder).sync().unchanged == ["zoo.txt"]
