@@ -10,6 +10,7 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
     gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
     .lock                held while a process updates the index
+    QA-INDEX             marks the folder as qa's: qa writes and deletes only in a marked folder
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
 mid-write leaves the previous index loadable. The vectors are read through memory maps, so
@@ -38,7 +39,7 @@ import numpy as np
 from .dense import DenseIndex, DenseSettings
 from .documents import Document, file_sha256, find_files, read_document
 from .embedding import Embedder
-from .errors import DocumentError
+from .errors import DocumentError, IndexFolderError
 from .errors import IndexError_ as CorruptIndexError
 from .lexical import TERMS_FILE, LexicalIndex, LexicalSettings
 from .passages import PassageSettings, PassageSplitter
@@ -53,6 +54,7 @@ FORMAT_VERSION = 3
 INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 VECTOR_FILES = ("sentence_vectors", "passage_vectors")
+MARKER = "QA-INDEX"  # written into every index folder qa makes; see _claim_index_dir
 GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_]+")  # what tempfile.mkdtemp(prefix="gen-") makes
 
 
@@ -180,7 +182,7 @@ class CorpusIndex:
         began = time.perf_counter()
         if not self.folder.is_dir():
             raise FileNotFoundError(f"Not a folder: {self.folder}")
-        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_index_dir()
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
             with lock:
@@ -201,6 +203,7 @@ class CorpusIndex:
         """
         from filelock import FileLock
 
+        self._claim_index_dir()
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
             entry = self._embed_file(Path(path), doc_id)
             if final_path is not None:
@@ -212,6 +215,31 @@ class CorpusIndex:
             self._save()
             self.store.sync()
         return entry.document
+
+    def _claim_index_dir(self) -> None:
+        """Make sure the index folder is qa's before anything is written or deleted in it.
+
+        qa replaces ``CURRENT`` and deletes ``gen-*`` folders, so a folder chosen with
+        ``--index-dir`` that holds anything else (the corpus, a home folder) is refused rather
+        than damaged. A new or empty folder is marked with ``QA-INDEX``; an unmarked folder
+        holding only an index of earlier versions (``CURRENT``, ``gen-*``, ``.lock``) is adopted.
+        """
+        folder = self.index_dir
+        if folder.resolve() == self.folder.resolve():
+            raise IndexFolderError(
+                f"The index folder {folder} is the corpus folder itself; "
+                "choose a folder of its own for the index."
+            )
+        if (folder / MARKER).is_file():
+            return
+        if folder.is_dir() and not _holds_only_an_index(folder):
+            examples = ", ".join(sorted(p.name for p in folder.iterdir())[:3])
+            raise IndexFolderError(
+                f"{folder} is not empty and is not a qa index (it holds {examples}...); qa "
+                "will not write or delete there. Choose an empty or new folder for the index."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        _replace_text(folder / MARKER, "This folder is a qa index: qa rewrites what is in it.\n")
 
     # ----- searching ----------------------------------------------------------------------
 
@@ -621,6 +649,23 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _holds_only_an_index(folder: Path) -> bool:
+    """Whether ``folder`` is empty or holds nothing but what earlier versions of qa wrote (an
+    index from before the ``QA-INDEX`` mark): ``.lock``, ``gen-*`` folders, and a ``CURRENT``
+    naming one (or its temporary files)."""
+    for path in folder.iterdir():
+        name = path.name
+        if name == "CURRENT" and path.is_file():
+            pointer = path.read_bytes()[:100].decode("ascii", "replace").strip()
+            if not GENERATION_NAME.fullmatch(pointer):
+                return False  # someone else's file called CURRENT
+            continue
+        qa_file = name == ".lock" or name.startswith("CURRENT.")
+        if not (path.is_file() if qa_file else GENERATION_NAME.fullmatch(name) and path.is_dir()):
+            return False
+    return True
 
 
 def _read_manifest(generation: Path) -> dict:

@@ -170,3 +170,62 @@ def test_a_garbage_pointer_or_manifest_is_detected_and_rebuilt(corpus, embedder,
     assert report.rebuilt_reason and report.added == ["zoo.txt"]
     assert _current_generation(corpus).is_dir()
     assert CorpusIndex(corpus, embedder=embedder).sync().unchanged == ["zoo.txt"]
+
+
+# ----- an index folder that holds other things --------------------------------------------
+
+
+def _tree(folder):
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_a_foreign_non_empty_index_folder_is_refused_and_left_alone(
+    corpus, tmp_path, embedder, monkeypatch, how
+):
+    from qa import Assistant
+    from qa.errors import IndexFolderError
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    home = tmp_path / "home"
+    (home / "gen-photos").mkdir(parents=True)  # looks like one of qa's generation folders
+    (home / "gen-photos" / "cat.jpg").write_bytes(b"\xff\xd8 a cat")
+    (home / "CURRENT").write_text("my current project: taxes\n")
+    (home / "notes.txt").write_text("do not lose me")
+    before = _tree(home)
+    kwargs = {"index_dir": home}
+    if how == "environment":
+        monkeypatch.setenv("QA_INDEX_DIR", str(home))
+        kwargs = {}
+    with pytest.raises(IndexFolderError, match="not empty and is not a qa index"):
+        Assistant.from_folder(corpus, embedder=embedder, **kwargs)
+    assert _tree(home) == before
+
+
+def test_the_corpus_folder_itself_is_refused_as_index_folder(corpus, embedder):
+    from qa import Assistant
+    from qa.errors import IndexFolderError
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    before = _tree(corpus)
+    with pytest.raises(IndexFolderError, match="corpus folder itself"):
+        Assistant.from_folder(corpus, index_dir=corpus, embedder=embedder)
+    assert _tree(corpus) == before
+
+
+def test_an_empty_folder_is_marked_and_an_unmarked_old_index_adopted(corpus, tmp_path, embedder):
+    from qa.index import MARKER, CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    CorpusIndex.open(corpus, index_dir=empty, embedder=embedder)
+    assert (empty / MARKER).is_file() and (empty / "CURRENT").is_file()
+    (empty / MARKER).unlink()  # as an index written before the mark
+    before = embedder.texts_encoded
+    report = CorpusIndex(corpus, index_dir=empty, embedder=embedder).sync()
+    assert report.unchanged == ["zoo.txt"] and embedder.texts_encoded == before
+    assert (empty / MARKER).is_file()
