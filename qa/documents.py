@@ -110,20 +110,22 @@ def document_id(relative: Path) -> str:
     return os.fsencode(relative.as_posix()).decode("utf-8", errors="backslashreplace")
 
 
-def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Document:
+def read_document(path: Path, doc_id: str, *, root: Path | None = None) -> Document:
     """Read one file into a Document, or raise DocumentError saying why it cannot be read.
 
-    Whatever a parser raises on a crafted or damaged file (pypdf raises AssertionError,
-    AttributeError, LimitReachedError...) is a DocumentError naming the file, so one bad file
-    is skipped and never stops the indexing of the rest.
+    With ``root``, the file actually opened must lie inside that folder: a name swapped for a
+    link to elsewhere after the folder was listed is refused, not read. Whatever a parser
+    raises on a crafted or damaged file (pypdf raises AssertionError, AttributeError,
+    LimitReachedError...) is a DocumentError naming the file, so one bad file is skipped and
+    never stops the indexing of the rest. ``sha256`` is the hash of the bytes read.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = _read_inside(path, root)
     except OSError as error:
         reason = f"the file could not be opened ({error.strerror})"
         raise DocumentError(str(path), reason) from error
-    sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    sha256 = hashlib.sha256(data).hexdigest()
     try:
         return _parse(path, doc_id, data, sha256)
     except DocumentError:
@@ -131,6 +133,30 @@ def read_document(path: Path, doc_id: str, sha256: str | None = None) -> Documen
     except Exception as error:  # a parser's own bug or limit, on this file only
         reason = f"the file could not be parsed ({type(error).__name__}: {error})"
         raise DocumentError(str(path), reason) from error
+
+
+def _read_inside(path: Path, root: Path | None) -> bytes:
+    """The bytes of ``path``, checked after opening to come from a file inside ``root``.
+
+    Checking the name before opening leaves a window in which it can become a link to any
+    file; the open file's identity (device and inode) cannot change, so it is compared with
+    the file its resolved path, inside ``root``, names now.
+    """
+    with open(path, "rb") as handle:
+        if root is not None:
+            real = Path(os.path.realpath(path))
+            if not (real.is_relative_to(Path(root).resolve()) and _same_file(handle, real)):
+                raise DocumentError(str(path), f"it links outside {root}: not read")
+        return handle.read()
+
+
+def _same_file(handle, path: Path) -> bool:
+    opened = os.fstat(handle.fileno())
+    try:
+        there = os.stat(path)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:

@@ -301,7 +301,7 @@ class CorpusIndex:
             report.rebuilt_reason = str(error)
             stored = {}
         files = find_files(self.folder)
-        todo: list[tuple[str, Path, str | None]] = []
+        todo: list[tuple[str, Path]] = []
         entries: dict[str, DocumentEntry] = {}
         for doc_id, path in files.items():
             try:
@@ -321,7 +321,7 @@ class CorpusIndex:
                 entries[doc_id] = old
                 report.unchanged.append(doc_id)
                 continue
-            todo.append((doc_id, path, sha))
+            todo.append((doc_id, path))
             (report.changed if old else report.added).append(doc_id)
         report.removed = sorted(set(stored) - set(files))
         if todo:
@@ -329,11 +329,11 @@ class CorpusIndex:
         # Small files share encode calls: one call per file made SciFact's abstracts (14 texts
         # each) embed 1.8x slower than batches of EMBED_BATCH texts.
         batch: list[tuple[DocumentEntry, list[str]]] = []
-        for n, (doc_id, path, sha) in enumerate(todo):
+        for n, (doc_id, path) in enumerate(todo):
             if progress:
                 progress(n / len(todo), f"Indexing {doc_id}")
             try:
-                batch.append(self._read_file(path, doc_id, sha))
+                batch.append(self._read_file(path, doc_id))
             except DocumentError as error:
                 log.warning("Skipped %s: %s", doc_id, error.reason)
                 report.skipped[doc_id] = error.reason
@@ -366,19 +366,19 @@ class CorpusIndex:
         report.store_written, report.store_removed = self.store.sync()
         return report
 
-    def _embed_file(self, path: Path, doc_id: str, sha: str | None = None) -> DocumentEntry:
+    def _embed_file(self, path: Path, doc_id: str) -> DocumentEntry:
         """Read, split and embed one file."""
-        return self._embed([self._read_file(path, doc_id, sha)])[0]
+        return self._embed([self._read_file(path, doc_id)])[0]
 
-    def _read_file(
-        self, path: Path, doc_id: str, sha: str | None = None
-    ) -> tuple[DocumentEntry, list[str]]:
+    def _read_file(self, path: Path, doc_id: str) -> tuple[DocumentEntry, list[str]]:
         """The file's entry without vectors yet, and the texts to embed for it."""
-        document = read_document(path, doc_id, sha)
-        try:
+        try:  # before reading: a change made while it is read then shows at the next sync
             stat = path.stat()
         except OSError as error:
-            raise DocumentError(str(path), f"the file went away ({error.strerror})") from error
+            raise DocumentError(
+                str(path), f"the file could not be opened ({error.strerror})"
+            ) from error
+        document = read_document(path, doc_id, root=self.folder)
         sentences, passages = self.splitter.run(document)
         text = document.text
         sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)

@@ -229,3 +229,36 @@ def test_an_empty_folder_is_marked_and_an_unmarked_old_index_adopted(corpus, tmp
     report = CorpusIndex(corpus, index_dir=empty, embedder=embedder).sync()
     assert report.unchanged == ["zoo.txt"] and embedder.texts_encoded == before
     assert (empty / MARKER).is_file()
+
+
+# ----- a document swapped for a link while the folder is indexed ----------------------------
+
+
+def test_a_file_swapped_for_a_link_outside_while_indexing_is_not_read(corpus, tmp_path, embedder):
+    from qa.index import CorpusIndex
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The vault code is 4711 and the password is swordfish.")
+    (corpus / "a.txt").write_text("Alpha keeps the first snow leopard.")
+    (corpus / "b.txt").write_text("Beta keeps the second snow leopard.")
+
+    def progress(fraction, message):  # runs after the folder was listed, before a.txt is read
+        if message.endswith("a.txt"):
+            (corpus / "a.txt").unlink()
+            (corpus / "a.txt").symlink_to(secret)
+
+    index = CorpusIndex(corpus, embedder=embedder)
+    report = index.sync(progress=progress)
+    assert "links outside" in report.skipped["a.txt"]
+    assert list(index.documents) == ["b.txt"]
+    assert not any("swordfish" in d.text for d in index.documents.values())
+
+
+def test_a_link_inside_the_folder_is_still_read(corpus):
+    from qa.documents import find_files, read_document
+
+    (corpus / "real.txt").write_text("Alpha keeps the first snow leopard.")
+    (corpus / "alias.txt").symlink_to(corpus / "real.txt")
+    files = find_files(corpus)
+    document = read_document(files["alias.txt"], "alias.txt", root=corpus)
+    assert document.text == "Alpha keeps the first snow leopard."
