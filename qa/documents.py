@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 
 from .errors import DocumentError
@@ -218,33 +219,132 @@ def _clip(title: str) -> str:
 
 
 def _markdown_title(text: str) -> str | None:
-    match = re.search(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
-    return _clip(match.group(1)) if match else None
+    """The text of the first ATX heading (``## Title ##``), read line by line with string
+    methods: the regex it replaces backtracked for hours on a title line of many spaces."""
+    for line in text.splitlines():
+        title = _atx_heading(line)
+        if title:
+            return _clip(title)
+    return None
+
+
+def _atx_heading(line: str) -> str | None:
+    rest = line.lstrip()
+    if len(line) - len(rest) > 3:  # indented four or more: code, not a heading
+        return None
+    body = rest.lstrip("#")
+    if not 1 <= len(rest) - len(body) <= 6 or not body[:1].isspace():
+        return None
+    body = body.strip()
+    closed = body.rstrip("#")
+    if not closed or closed[-1].isspace():  # a closing run of #s follows white space
+        body = closed.strip()
+    return body or None
 
 
 _BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
     "section", "article", "header", "footer", "blockquote", "pre", "title", "dd", "dt",
 }  # fmt: skip
+_HIDDEN_TAGS = {"noscript", "template", "head"}  # their text is not shown
+_RAW_TEXT_TAGS = {"script", "style"}  # their content is not markup, and not shown
+_TAG_NAME = re.compile(r"[^\s/>]+")
 
 
 def _read_html(markup: str) -> tuple[str, str | None]:
-    from bs4 import BeautifulSoup
+    """The visible text of HTML, one line per block, and its title (``<title>``, else the first
+    ``<h1>``). A single forward scan whose every search starts where the last one ended, so
+    time is linear in the markup: bs4 and html.parser took quadratic time on deep nesting
+    and on runs of ``<a`` or ``</``."""
+    html = _HtmlText()
+    pos, end = 0, len(markup)
+    while pos < end:
+        lt = markup.find("<", pos)
+        if lt < 0:
+            html.text(markup[pos:])
+            break
+        html.text(markup[pos:lt])
+        pos = _read_markup(markup, lt, html)
+    lines = (" ".join(line.split()) for line in "".join(html.parts).splitlines())
+    return "\n".join(line for line in lines if line), html.title()
 
-    soup = BeautifulSoup(markup, "html.parser")
-    title = None
-    if soup.title and soup.title.get_text(strip=True):
-        title = _clip(" ".join(soup.title.get_text().split()))
-    elif soup.find("h1"):
-        title = _clip(" ".join(soup.find("h1").get_text().split()))
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
-        tag.decompose()
-    for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_before("\n")
-        tag.insert_after("\n")
-    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
-    text = "\n".join(line for line in lines if line)
-    return text, title
+
+def _read_markup(markup: str, lt: int, html: _HtmlText) -> int:
+    """Read the construct at ``markup[lt] == "<"``; return where the text after it starts."""
+    after = markup[lt + 1 : lt + 2]
+    if markup.startswith("<!--", lt):
+        close = markup.find("-->", lt + 4)
+        return len(markup) if close < 0 else close + 3
+    if not (after.isalpha() or after in "/!?") or not after:
+        html.text("<")  # "a < b": a literal "<"
+        return lt + 1
+    gt = markup.find(">", lt)
+    if gt < 0:  # a tag cut off by the end of the file is dropped, as browsers do
+        return len(markup)
+    closing = after == "/"
+    name = _TAG_NAME.match(markup, lt + 1 + closing, gt)
+    if after in "!?" or name is None:  # a declaration, processing instruction or bogus tag
+        return gt + 1
+    name = name.group().lower()
+    if closing:
+        html.end(name)
+        return gt + 1
+    html.start(name, self_closing=markup[gt - 1] == "/")
+    if name in _RAW_TEXT_TAGS:
+        close = re.compile(f"</{name}", re.IGNORECASE).search(markup, gt + 1)
+        return len(markup) if close is None else close.start()
+    return gt + 1
+
+
+class _HtmlText:
+    """What the scan of ``_read_html`` collects: shown text, and the title candidates (the
+    text of the first ``<title>`` and of the first ``<h1>``)."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.hidden = dict.fromkeys(_HIDDEN_TAGS, 0)
+        self.depth = {"title": 0, "h1": 0}
+        self.found: dict[str, list[str]] = {"title": [], "h1": []}
+        self.done: set[str] = set()
+
+    def text(self, raw: str) -> None:
+        if not raw:
+            return
+        text = unescape(raw)
+        for tag, depth in self.depth.items():
+            if depth and tag not in self.done:
+                self.found[tag].append(text)
+        if not any(self.hidden.values()):
+            self.parts.append(text)
+
+    def start(self, name: str, self_closing: bool) -> None:
+        if name in _BLOCK_TAGS:
+            self.parts.append("\n")
+        if self_closing:
+            return
+        if name == "body":
+            self.hidden["head"] = 0  # an unclosed <head> ends where the body begins
+        if name in self.hidden:
+            self.hidden[name] += 1
+        if name in self.depth:
+            self.depth[name] += 1
+
+    def end(self, name: str) -> None:
+        if name in _BLOCK_TAGS:
+            self.parts.append("\n")
+        if self.hidden.get(name):
+            self.hidden[name] -= 1
+        if self.depth.get(name):
+            self.depth[name] -= 1
+            if not self.depth[name]:
+                self.done.add(name)
+
+    def title(self) -> str | None:
+        for tag in ("title", "h1"):
+            text = " ".join("".join(self.found[tag]).split())
+            if text:
+                return _clip(text)
+        return None
 
 
 def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]]:

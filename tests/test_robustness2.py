@@ -262,3 +262,63 @@ def test_a_link_inside_the_folder_is_still_read(corpus):
     files = find_files(corpus)
     document = read_document(files["alias.txt"], "alias.txt", root=corpus)
     assert document.text == "Alpha keeps the first snow leopard."
+
+
+# ----- parsers that are super-linear in crafted input ---------------------------------------
+
+CRAFTED = {
+    "title-spaces.md": lambda n: "# " + " " * n + "x" + " " * n + "y\nBody text.\n",
+    "title-hashes.md": lambda n: "#" * n + " " * n + "\n# x " + "#" * n + "\nBody text.\n",
+    "nested.html": lambda n: "<div>" * n + "deep" + "</div>" * n,
+    "nested-titles.html": lambda n: "<title>" * n + "t" + "<h1>" * n + "<p>shown</p>",
+    "open-tags.html": lambda n: "<p>shown</p>" + "x<a" * n,
+    "end-tags.html": lambda n: "<p>shown</p>" + "</" * n,
+    "instructions.html": lambda n: "<p>shown</p>" + "<?" * n,
+    "lone-lt.html": lambda n: "<p>shown</p>" + "< " * n,
+    "raw-text.html": lambda n: "<p>shown</p><script>" + "</scrip" * n,
+}
+
+
+def _reading_seconds(path, text: str) -> float:
+    """Best of three: reading and splitting ``text`` as the file ``path``."""
+    import contextlib
+    import time
+
+    from qa.documents import read_document
+    from qa.errors import DocumentError
+    from qa.passages import PassageSplitter
+
+    path.write_text(text)
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        # An empty result is an outcome too: its time is what counts.
+        with contextlib.suppress(DocumentError):
+            PassageSplitter().run(read_document(path, path.name))
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_reading_crafted_input_takes_linear_time(corpus, name):
+    small = _reading_seconds(corpus / name, CRAFTED[name](10_000))
+    large = _reading_seconds(corpus / name, CRAFTED[name](100_000))
+    # 10x the input may take ~10x the time (25x allowed for a shared CPU; quadratic is 100x).
+    # Times under 5 ms are too noisy to compare, so the small input counts as 5 ms at least.
+    assert large <= 25 * max(small, 0.005), f"{name}: {small:.4f} s, then {large:.4f} s"
+
+
+def test_html_text_and_title_survive_the_linear_reader(corpus):
+    from qa.documents import read_document
+
+    path = corpus / "page.html"
+    path.write_text(
+        "<!DOCTYPE html><html><head><title>Fish &amp; Chips</title><style>p{}</style>"
+        "<script>if (a < b) document.write('</p>')</script></head><body><h1>Menu</h1>"
+        "<!-- hidden --><p>Cod &lt;fresh&gt;<br>Price: 5 < 6</p><noscript>x</noscript>"
+        "<ul><li>One</li><li>Two <b>bold</b></li></ul><template>t</template></body></html>"
+    )
+    document = read_document(path, "page.html")
+    assert document.title == "Fish & Chips"
+    assert document.text == "Menu\nCod <fresh>\nPrice: 5 < 6\nOne\nTwo bold"
