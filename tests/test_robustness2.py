@@ -5,6 +5,8 @@ Each test names the class of fault it guards; docs/robustness.md has a row for e
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qa.errors import QuestionError
@@ -322,3 +324,43 @@ def test_html_text_and_title_survive_the_linear_reader(corpus):
     document = read_document(path, "page.html")
     assert document.title == "Fish & Chips"
     assert document.text == "Menu\nCod <fresh>\nPrice: 5 < 6\nOne\nTwo bold"
+
+
+# ----- budgets of one document ---------------------------------------------------------------
+
+
+def test_twenty_mb_of_one_character_lines_is_refused_at_once(seeds_assistant, tmp_path):
+    import time
+
+    from qa.ui import ChatApp
+
+    upload = tmp_path / "lines.txt"
+    upload.write_bytes(b"x\n" * 10_000_000)  # 20 MB: ten million one-character sentences
+    before = sorted(p.name for p in seeds_assistant.index.folder.iterdir())
+    began = time.perf_counter()
+    status = ChatApp(seeds_assistant)._add_one(upload)
+    seconds = time.perf_counter() - began
+    assert status.startswith("✗ lines.txt: at least 400,001 sentences, over the budget")
+    assert status.endswith("Nothing was changed.")
+    assert seconds < 30, seconds  # it was 13 hours of embedding
+    assert sorted(p.name for p in seeds_assistant.index.folder.iterdir()) == before
+    assert "lines.txt" not in seeds_assistant.documents
+
+
+def test_budgets_refuse_fragmented_and_oversized_documents(corpus, embedder, monkeypatch):
+    import qa.passages
+    from qa.index import CorpusIndex
+
+    (corpus / "prose.txt").write_text("The city zoo keeps three snow leopards from Nepal.\n" * 50)
+    (corpus / "words.txt").write_text("word\n" * 12_000)  # one short word a line
+    # 4,000 lines, but 24,000 sentences: refused while it is split, not after
+    (corpus / "dense.txt").write_text(
+        "The zoo opened. It has cats. Many came. They left. Rain fell. Night came.\n" * 4000
+    )
+    monkeypatch.setattr(qa.passages, "SENTENCE_BUDGET", 20_000)
+    report = CorpusIndex(corpus, embedder=embedder).sync()
+    assert report.added == ["prose.txt"]
+    assert "12,000 lines of 5.0 characters on average" in report.skipped["words.txt"]
+    assert re.match(
+        r"at least 20,00\d sentences, over the budget of 20,000", report.skipped["dense.txt"]
+    )
