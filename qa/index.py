@@ -54,6 +54,10 @@ FORMAT_VERSION = 3
 INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 VECTOR_FILES = ("sentence_vectors", "passage_vectors")
+UPLOAD_PREFIX = ".upload-"  # an upload's copy in the corpus until it is indexed (qa.ui)
+# mkstemp's eight random characters: only names qa made this way are ever removed
+STALE_UPLOAD = re.compile(re.escape(UPLOAD_PREFIX) + r"[a-z0-9_]{8}\.[a-z]+")
+STALE_UPLOAD_SECONDS = 3600  # older than any upload still copying or waiting for the lock
 MARKER = "QA-INDEX"  # written into every index folder qa makes; see _claim_index_dir
 GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_]+")  # what tempfile.mkdtemp(prefix="gen-") makes
 
@@ -294,6 +298,7 @@ class CorpusIndex:
 
     def _sync_locked(self, progress) -> SyncReport:
         report = SyncReport()
+        _remove_stale_uploads(self.folder)
         try:
             stored = self._load()
         except CorruptIndexError as error:
@@ -632,6 +637,8 @@ class CorpusIndex:
         for old in self.index_dir.glob("gen-*"):
             if old != generation:
                 shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
+        for temporary in self.index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
+            temporary.unlink(missing_ok=True)
         self._map_vectors(generation)
 
     def _map_vectors(self, generation: Path) -> None:
@@ -649,6 +656,22 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _remove_stale_uploads(folder: Path) -> None:
+    """Delete the hidden copies that uploads killed mid-way left in the corpus folder.
+
+    Only names of the form qa gives them, and only those untouched for an hour: a live
+    upload's copy is younger (it is indexed, or waits at most 10 minutes for the lock).
+    """
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    for path in folder.glob(UPLOAD_PREFIX + "*"):
+        try:
+            if STALE_UPLOAD.fullmatch(path.name) and path.lstat().st_mtime < cutoff:
+                path.unlink()
+                log.warning("Removed %s, left by an upload that did not finish", path)
+        except OSError as error:  # gone already, or not ours to remove: leave it
+            log.warning("Could not remove %s: %s", path, error)
 
 
 def _holds_only_an_index(folder: Path) -> bool:

@@ -23,6 +23,7 @@ from .answer import Answer
 from .assistant import Assistant
 from .documents import SUPPORTED_SUFFIXES
 from .errors import DocumentError, QAError, StoreError
+from .index import UPLOAD_PREFIX
 from .render import answer_html, cite, document_html, escape
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class ChatApp:
         target = _free_name(folder, name)
         # Copy beside the target first, index, and only then give it its real name: a file that
         # fails to index never appears in the corpus.
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=target.suffix)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=UPLOAD_PREFIX, suffix=target.suffix)
         os.close(fd)
         try:
             shutil.copyfile(source, temporary)

@@ -364,3 +364,27 @@ def test_budgets_refuse_fragmented_and_oversized_documents(corpus, embedder, mon
     assert re.match(
         r"at least 20,00\d sentences, over the budget of 20,000", report.skipped["dense.txt"]
     )
+
+
+# ----- temporary files of uploads killed mid-way ----------------------------------------------
+
+
+def test_copies_left_by_killed_uploads_are_removed_at_start(corpus, embedder):
+    import os
+    import time
+
+    from qa import Assistant
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    stale = corpus / ".upload-k2x9_q7w.txt"  # the name tempfile.mkstemp gave a killed upload
+    stale.write_text("half an upload")
+    hour_ago = time.time() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+    live = corpus / ".upload-abcd1234.pdf"  # an upload still being copied by another process
+    live.write_bytes(b"%PDF-1.4 half")
+    mine = corpus / ".upload-notes.txt"  # not a name qa makes: the user's own file
+    mine.write_text("my notes")
+    os.utime(mine, (hour_ago, hour_ago))
+    Assistant.from_folder(corpus, embedder=embedder)
+    assert not stale.exists()
+    assert live.exists() and mine.exists()
