@@ -17,8 +17,10 @@ mid-write leaves the previous index loadable. The vectors are read through memor
 only the pages queries touch are resident: a million passages' vectors (about 5.6 GB with
 their sentences) need not fit in memory. (Indexes written before kept every array in one
 ``vectors.npz``; they still load, and the next update writes the new layout.) Unchanged files
-(same size and mtime, or same content hash) keep their vectors; only new or changed files are
-embedded.
+(same size, modification time and inode change time, or else the same content hash) keep
+their vectors; only new or changed files are embedded. The change time (ctime) is what makes
+this safe: a program can set a file's mtime back after editing it, but not its ctime, which
+the system sets to now on every write and every mtime change.
 """
 
 from __future__ import annotations
@@ -83,6 +85,18 @@ class DocumentEntry:
     passages: np.ndarray  # (p, 4) int64: start, end, first sentence, last sentence (exclusive)
     sentence_vectors: np.ndarray
     passage_vectors: np.ndarray
+    ctime_ns: int = 0  # inode change time: cannot be set back like mtime (0: unknown)
+
+    def same_stat(self, stat: os.stat_result) -> bool:
+        """Whether the file is surely unchanged: same size, mtime and ctime as when read."""
+        return (self.size, self.mtime_ns, self.ctime_ns) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+            stat.st_ctime_ns,
+        )
+
+    def stamp(self, stat: os.stat_result) -> None:
+        self.size, self.mtime_ns, self.ctime_ns = stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 @dataclass
@@ -213,7 +227,7 @@ class CorpusIndex:
             if final_path is not None:
                 os.replace(path, final_path)
                 stat = Path(final_path).stat()
-                entry.size, entry.mtime_ns = stat.st_size, stat.st_mtime_ns
+                entry.stamp(stat)
             self.entries = dict(sorted({**self.entries, doc_id: entry}.items()))
             self._assemble()
             self._save()
@@ -312,7 +326,7 @@ class CorpusIndex:
             try:
                 stat = path.stat()
                 old = stored.get(doc_id)
-                if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
+                if old and old.same_stat(stat):
                     entries[doc_id] = old
                     report.unchanged.append(doc_id)
                     continue
@@ -322,7 +336,7 @@ class CorpusIndex:
                 report.skipped[doc_id] = f"the file could not be opened ({error.strerror})"
                 continue
             if old and old.document.sha256 == sha:
-                old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
+                old.stamp(stat)
                 entries[doc_id] = old
                 report.unchanged.append(doc_id)
                 continue
@@ -399,6 +413,7 @@ class CorpusIndex:
             document=document,
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
+            ctime_ns=stat.st_ctime_ns,
             sentences=sentence_spans.reshape(-1, 2),
             passages=passage_rows.reshape(-1, 4),
             sentence_vectors=None,
@@ -537,6 +552,7 @@ class CorpusIndex:
                         document=Document.from_dict(record["document"]),
                         size=info["size"],
                         mtime_ns=info["mtime_ns"],
+                        ctime_ns=info.get("ctime_ns", 0),  # none before: hashed once
                         sentences=arrays["sentences"][s0:s1],
                         passages=arrays["passages"][p0:p1],
                         sentence_vectors=arrays["sentence_vectors"][s0:s1],
@@ -622,6 +638,7 @@ class CorpusIndex:
                     "sha256": e.document.sha256,
                     "size": e.size,
                     "mtime_ns": e.mtime_ns,
+                    "ctime_ns": e.ctime_ns,
                     "title": e.document.title,
                     "sentences": len(e.sentences),
                     "passages": len(e.passages),

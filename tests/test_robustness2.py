@@ -388,3 +388,23 @@ def test_copies_left_by_killed_uploads_are_removed_at_start(corpus, embedder):
     Assistant.from_folder(corpus, embedder=embedder)
     assert not stale.exists()
     assert live.exists() and mine.exists()
+
+
+# ----- an edit that keeps size and modification time -------------------------------------------
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_re_read(corpus, embedder):
+    import os
+
+    from qa import Assistant
+
+    path = corpus / "zoo.txt"
+    path.write_text("The city zoo keeps three snow leopards from Nepal.")
+    Assistant.from_folder(corpus, embedder=embedder)
+    stat = path.stat()
+    path.write_text("The city zoo keeps seven snow leopards from Nepal.")  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old mtime back
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    assert assistant.index.last_sync.changed == ["zoo.txt"]
+    assert "seven" in assistant.ask("How many snow leopards does the zoo keep?").extracts[0].text
