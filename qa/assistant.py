@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -116,7 +115,7 @@ class Assistant:
         self.settings = settings or Settings()
         self.retriever = Retriever(index, self.settings.retrieval)
         self.extractor = Extractor(index, self.settings.extraction)
-        self._lock = threading.RLock()
+        self._lock = index.lock  # held for a whole answer; index updates swap under it
         self._scope: tuple[object, Scope] | None = None
 
     @classmethod
@@ -192,9 +191,9 @@ class Assistant:
             raise KeyError(f"No document {doc_id!r} in the index") from None
 
     def refresh(self, progress=None) -> SyncReport:
-        """Re-read the folder and index what changed."""
-        with self._lock:
-            return self.index.sync(progress=progress)
+        """Re-read the folder and index what changed; questions are answered meanwhile (the
+        index swaps in the new generation under the lock they hold)."""
+        return self.index.sync(progress=progress)
 
     def ask(self, question: str, history: list[str] | None = None, k: int = 3) -> Answer:
         """Answer ``question`` with up to ``k`` verbatim extracts, or abstain.

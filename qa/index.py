@@ -25,6 +25,8 @@ the system sets to now on every write and every mtime change.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -32,6 +34,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .dense import DenseIndex, DenseSettings
-from .documents import Document, file_sha256, find_files, read_document
+from .documents import Document, document_id, file_sha256, find_files, read_document
 from .embedding import Embedder
 from .errors import DocumentError, IndexFolderError
 from .errors import IndexError_ as CorruptIndexError
@@ -155,6 +158,9 @@ class CorpusIndex:
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(dense)
         self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
+        # Held by a reader for a whole question (Assistant) and by an update only while it swaps
+        # in what it built aside: a question sees one generation, never a mix of two.
+        self.lock = threading.RLock()
         self.store = open_store(store)
         self.store.attach(self)
         self._assemble()
@@ -217,7 +223,10 @@ class CorpusIndex:
         """Read, embed and index one file now (used by uploads), then persist.
 
         With ``final_path``, the file is moved there only after it was read and embedded, so
-        a file that cannot be indexed never enters the corpus. Raises ``DocumentError``.
+        a file that cannot be indexed never enters the corpus. The name is claimed atomically:
+        when ``final_path`` exists by then (another upload of the same name), the file gets
+        the next free name (``name-1.txt``...), never replaces it; the returned Document's
+        ``doc_id`` is the name it got. Raises ``DocumentError``.
         """
         from filelock import FileLock
 
@@ -225,11 +234,11 @@ class CorpusIndex:
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
             entry = self._embed_file(Path(path), doc_id)
             if final_path is not None:
-                os.replace(path, final_path)
-                stat = Path(final_path).stat()
-                entry.stamp(stat)
-            self.entries = dict(sorted({**self.entries, doc_id: entry}.items()))
-            self._assemble()
+                final_path = _claim_name(Path(path), Path(final_path))
+                doc_id = document_id(final_path.relative_to(self.folder))
+                entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
+                entry.stamp(final_path.stat())
+            self._publish({**self.entries, doc_id: entry})
             self._save()
             self.store.sync()
         return entry.document
@@ -368,13 +377,12 @@ class CorpusIndex:
             entries[entry.document.doc_id] = entry
         if progress and todo:
             progress(1.0, "Indexed")
-        self.entries = dict(sorted(entries.items()))
         # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
         # index takes a minute to train).
         stored, self._stored = self._stored, None
         if report.modified:
             stored = None
-        rebuilt = self._assemble(stored)
+        rebuilt = self._publish(entries, stored)
         if (
             report.modified
             or report.skipped
@@ -384,6 +392,16 @@ class CorpusIndex:
             self._save()
         report.store_written, report.store_removed = self.store.sync()
         return report
+
+    def _publish(self, entries: dict[str, DocumentEntry], stored=None) -> bool:
+        """Make ``entries`` the index: search structures are built aside (a copy of this
+        index), then swapped in at once under ``self.lock``. Returns what _assemble does."""
+        staged = copy.copy(self)
+        staged.entries = dict(sorted(entries.items()))
+        rebuilt = staged._assemble(stored)
+        with self.lock:
+            self.__dict__.update(staged.__dict__)
+        return rebuilt
 
     def _embed_file(self, path: Path, doc_id: str) -> DocumentEntry:
         """Read, split and embed one file."""
@@ -656,7 +674,8 @@ class CorpusIndex:
                 shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
         for temporary in self.index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
             temporary.unlink(missing_ok=True)
-        self._map_vectors(generation)
+        with self.lock:
+            self._map_vectors(generation)
 
     def _map_vectors(self, generation: Path) -> None:
         """Serve the vectors from the files just written, so memory holds only what is read."""
@@ -673,6 +692,30 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _claim_name(source: Path, target: Path) -> Path:
+    """Give ``source`` the name ``target``, or ``target-1``, ``target-2``... when taken: a
+    hard link fails rather than replace an existing file, so two uploads of one name at the
+    same moment both keep their file."""
+    n = 0
+    while True:
+        name = target if n == 0 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(source, name)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links on this file system: create exclusively, then replace
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                n += 1
+                continue
+            os.replace(source, name)
+            return name
+        os.unlink(source)
+        return name
 
 
 def _remove_stale_uploads(folder: Path) -> None:

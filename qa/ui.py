@@ -178,7 +178,10 @@ class ChatApp:
         try:
             shutil.copyfile(source, temporary)
             try:
-                self.assistant.index.add_file(Path(temporary), target.name, final_path=target)
+                # The name is claimed atomically there: a same-name upload gets "name-1.txt".
+                document = self.assistant.index.add_file(
+                    Path(temporary), target.name, final_path=target
+                )
             except DocumentError as error:
                 return f"✗ {name}: {error.reason}. Nothing was changed."
             except StoreError as error:  # raised after the file was added and indexed locally
@@ -186,8 +189,8 @@ class ChatApp:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        entry = self.assistant.index.entries[target.name]
-        return f"✓ {target.name}: indexed, {len(entry.passages)} passages."
+        entry = self.assistant.index.entries[document.doc_id]
+        return f"✓ {document.doc_id}: indexed, {len(entry.passages)} passages."
 
     # ----- API ------------------------------------------------------------------------
 

@@ -408,3 +408,76 @@ def test_an_edit_that_keeps_size_and_mtime_is_re_read(corpus, embedder):
     assistant = Assistant.from_folder(corpus, embedder=embedder)
     assert assistant.index.last_sync.changed == ["zoo.txt"]
     assert "seven" in assistant.ask("How many snow leopards does the zoo keep?").extracts[0].text
+
+
+# ----- uploads and questions at the same moment ----------------------------------------------
+
+
+@pytest.fixture
+def zoo_assistant(corpus, embedder):
+    from qa import Assistant
+
+    for n, animal in enumerate(["snow leopards", "red pandas", "sea otters"]):
+        (corpus / f"zoo{n}.txt").write_text(
+            f"The city zoo keeps {n + 3} {animal}. They arrived from Nepal in 201{n}."
+        )
+    return Assistant.from_folder(corpus, embedder=embedder)
+
+
+def _upload(app, folder, name, text):
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return app._add_one(path)
+
+
+def test_uploads_of_one_name_at_the_same_moment_all_keep_their_file(zoo_assistant, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa.ui import ChatApp
+
+    app = ChatApp(zoo_assistant)
+    texts = [f"Keeper number {n} feeds the {n * 7 + 1} penguins at noon." for n in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(
+            pool.map(lambda n: _upload(app, tmp_path / f"u{n}", "same.txt", texts[n]), range(4))
+        )
+    assert all(status.startswith("✓") for status in statuses), statuses
+    names = sorted(p.name for p in zoo_assistant.index.folder.glob("same*.txt"))
+    assert names == ["same-1.txt", "same-2.txt", "same-3.txt", "same.txt"]
+    on_disk = sorted(p.read_text() for p in zoo_assistant.index.folder.glob("same*.txt"))
+    assert on_disk == sorted(texts)
+    indexed = sorted(zoo_assistant.document(name).text for name in names)
+    assert indexed == sorted(texts)
+
+
+def test_askers_during_uploads_always_see_one_generation(zoo_assistant, tmp_path):
+    import threading
+
+    from qa.ui import ChatApp
+
+    app = ChatApp(zoo_assistant)
+    failures, answered = [], []
+    stop = threading.Event()
+
+    def ask():
+        while not stop.is_set():
+            try:
+                answer = zoo_assistant.ask("How many red pandas does the zoo keep?")
+                answered.append(answer.extracts[0].doc_id if answer.extracts else None)
+            except Exception as error:  # noqa: BLE001 (any failure is what is counted)
+                failures.append(repr(error))
+
+    askers = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in askers:
+        thread.start()
+    try:
+        for n in range(12):
+            text = f"Aviary {n} keeps {n + 2} parrots. " * (1 + n % 4)
+            assert _upload(app, tmp_path / "uploads", f"aviary{n}.txt", text).startswith("✓")
+    finally:
+        stop.set()
+        for thread in askers:
+            thread.join()
+    assert not failures, failures[:3]
+    assert answered and set(answered) == {"zoo1.txt"}
