@@ -209,8 +209,11 @@ class CorpusIndex:
         self._claim_index_dir()
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
-            with lock:
-                report = self._sync_locked(progress)
+            if _writable(self.index_dir):
+                with lock:
+                    report = self._sync_locked(progress)
+            else:  # read-only use: no lock to take, as nothing will be written
+                report = self._sync_locked(progress, save=False)
         except Timeout as error:
             raise CorruptIndexError(
                 f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
@@ -319,9 +322,10 @@ class CorpusIndex:
 
     # ----- building -----------------------------------------------------------------------
 
-    def _sync_locked(self, progress) -> SyncReport:
+    def _sync_locked(self, progress, save: bool = True) -> SyncReport:
         report = SyncReport()
-        _remove_stale_uploads(self.folder)
+        if save:
+            _remove_stale_uploads(self.folder)
         try:
             stored = self._load()
         except CorruptIndexError as error:
@@ -389,7 +393,10 @@ class CorpusIndex:
             or rebuilt  # other dense settings, or an index from before these were stored
             or not (self.index_dir / "CURRENT").exists()
         ):
-            self._save()
+            if save:
+                self._save()
+            else:
+                log.warning("%s is read-only: the update is used but not saved", self.index_dir)
         report.store_written, report.store_removed = self.store.sync()
         return report
 
@@ -627,6 +634,7 @@ class CorpusIndex:
     def _save(self) -> None:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
+        os.chmod(generation, _default_mode(directory=True))
         entries = list(self.entries.values())
         with open(generation / "documents.jsonl", "w", encoding="utf-8") as handle:
             s = p = 0
@@ -692,6 +700,24 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _writable(folder: Path) -> bool:
+    """Whether this process may update the index in ``folder`` (and take its lock)."""
+    lock = folder / ".lock"
+    return os.access(folder, os.W_OK) and (not lock.exists() or os.access(lock, os.W_OK))
+
+
+def _default_mode(directory: bool = False) -> int:
+    """The mode open() or mkdir() would give under this process's umask. mkstemp and mkdtemp
+    give 0600 and 0700, which would keep other users from reading the index."""
+    try:
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):  # not Linux: read it by setting it
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
 
 
 def _claim_name(source: Path, target: Path) -> Path:
@@ -797,6 +823,7 @@ def _fsync(path: Path) -> None:
 def _replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file, flushed, then renamed."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    os.fchmod(fd, _default_mode())
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
         handle.flush()

@@ -481,3 +481,71 @@ def test_askers_during_uploads_always_see_one_generation(zoo_assistant, tmp_path
             thread.join()
     assert not failures, failures[:3]
     assert answered and set(answered) == {"zoo1.txt"}
+
+
+# ----- a read-only index, and an index read by another user ------------------------------------
+
+
+def test_index_files_are_readable_as_the_umask_allows(corpus, embedder):
+    import os
+    import stat
+
+    from qa.index import CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    previous = os.umask(0o022)
+    try:
+        CorpusIndex.open(corpus, embedder=embedder)
+    finally:
+        os.umask(previous)
+    for path in [corpus / ".qa-index", *(corpus / ".qa-index").rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o755 if path.is_dir() else 0o644), f"{path.name}: {mode:o}"
+
+
+def _bound_by_permissions(argv: list[str]) -> list[str]:
+    """``argv`` run so that file permissions bind it: as root, without the capabilities that
+    override them (capsh), since the test cannot switch to another user's Python here."""
+    import os
+    import shlex
+    import shutil
+
+    if os.geteuid() != 0:
+        return argv
+    capsh = shutil.which("capsh")
+    if capsh is None:
+        pytest.skip("running as root without capsh: permissions cannot be made to bind")
+    return [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", shlex.join(argv)]
+
+
+ASK_IN_FOLDER = (
+    "import sys; from qa import Assistant; "
+    "a = Assistant.from_folder(sys.argv[1]); "
+    "print(a.ask('How many snow leopards does the zoo keep?').extracts[0].text)"
+)
+
+
+def test_a_read_only_up_to_date_index_still_answers(corpus, embedder):
+    import os
+    import subprocess
+    import sys
+
+    from qa.index import CorpusIndex
+
+    from .conftest import ROOT
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    CorpusIndex.open(corpus, embedder=embedder)
+    index_dir = corpus / ".qa-index"
+    paths = [index_dir, *index_dir.rglob("*")]
+    for path in reversed(paths):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        argv = _bound_by_permissions([sys.executable, "-c", ASK_IN_FOLDER, str(corpus)])
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    finally:
+        for path in paths:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "three snow leopards" in done.stdout
