@@ -241,8 +241,14 @@ class CorpusIndex:
                 doc_id = document_id(final_path.relative_to(self.folder))
                 entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
                 entry.stamp(final_path.stat())
+            previous = dict(self.__dict__)
             self._publish({**self.entries, doc_id: entry})
-            self._save()
+            try:
+                self._save(previous)
+            except CorruptIndexError:
+                if final_path is not None:  # the upload did not happen: leave no trace of it
+                    final_path.unlink(missing_ok=True)
+                raise
             self.store.sync()
         return entry.document
 
@@ -386,6 +392,7 @@ class CorpusIndex:
         stored, self._stored = self._stored, None
         if report.modified:
             stored = None
+        previous = dict(self.__dict__)
         rebuilt = self._publish(entries, stored)
         if (
             report.modified
@@ -394,7 +401,7 @@ class CorpusIndex:
             or not (self.index_dir / "CURRENT").exists()
         ):
             if save:
-                self._save()
+                self._save(previous)
             else:
                 log.warning("%s is read-only: the update is used but not saved", self.index_dir)
         report.store_written, report.store_removed = self.store.sync()
@@ -631,10 +638,39 @@ class CorpusIndex:
             log.warning("Rebuilding the dense index of %s: %s", self.index_dir, error)
             return None
 
-    def _save(self) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
-        os.chmod(generation, _default_mode(directory=True))
+    def _save(self, previous: dict | None = None) -> None:
+        """Write a new generation, then point ``CURRENT`` at it.
+
+        On an OSError (a full disk) the partial generation is removed, this index's state
+        before the update (``previous``, its attributes) is restored, and IndexError_ says so:
+        the previous generation stays in use, on disk and here.
+        """
+        generation = None
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
+            os.chmod(generation, _default_mode(directory=True))
+            self._write_generation(generation)
+            _replace_text(self.index_dir / "CURRENT", generation.name)
+        except OSError as error:
+            if generation is not None:
+                shutil.rmtree(generation, ignore_errors=True)
+            if previous is not None:
+                with self.lock:
+                    self.__dict__.update(previous)
+            raise CorruptIndexError(
+                f"Could not save the index in {self.index_dir} ({error.strerror or error}); "
+                "the previous index is kept."
+            ) from error
+        for old in self.index_dir.glob("gen-*"):
+            if old != generation:
+                shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
+        for temporary in self.index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
+            temporary.unlink(missing_ok=True)
+        with self.lock:
+            self._map_vectors(generation)
+
+    def _write_generation(self, generation: Path) -> None:
         entries = list(self.entries.values())
         with open(generation / "documents.jsonl", "w", encoding="utf-8") as handle:
             s = p = 0
@@ -676,14 +712,6 @@ class CorpusIndex:
         (generation / "manifest.json").write_text(json.dumps(manifest, indent=1))
         for path in generation.iterdir():
             _fsync(path)
-        _replace_text(self.index_dir / "CURRENT", generation.name)
-        for old in self.index_dir.glob("gen-*"):
-            if old != generation:
-                shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
-        for temporary in self.index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
-            temporary.unlink(missing_ok=True)
-        with self.lock:
-            self._map_vectors(generation)
 
     def _map_vectors(self, generation: Path) -> None:
         """Serve the vectors from the files just written, so memory holds only what is read."""

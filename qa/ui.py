@@ -186,6 +186,8 @@ class ChatApp:
                 return f"✗ {name}: {error.reason}. Nothing was changed."
             except StoreError as error:  # raised after the file was added and indexed locally
                 return f"⚠ {target.name}: added, but {error} The next update stores it."
+            except QAError as error:  # the index could not be saved (a full disk)
+                return f"✗ {name}: {error} Nothing was changed."
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)

@@ -549,3 +549,55 @@ def test_a_read_only_up_to_date_index_still_answers(corpus, embedder):
             path.chmod(0o755 if path.is_dir() else 0o644)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "three snow leopards" in done.stdout
+
+
+# ----- a full disk while saving ------------------------------------------------------------------
+
+
+@pytest.fixture
+def file_size_limit():
+    """Writes beyond ``limit`` bytes fail with an OSError (EFBIG), as on a full disk: the
+    process's RLIMIT_FSIZE, with SIGXFSZ ignored. A real full disk would need a mount."""
+    import resource
+    import signal
+    from contextlib import contextmanager
+
+    @contextmanager
+    def limit(size: int):
+        before = resource.getrlimit(resource.RLIMIT_FSIZE)
+        handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, before[1]))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, before)
+            signal.signal(signal.SIGXFSZ, handler)
+
+    return limit
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_index(
+    zoo_assistant, tmp_path, file_size_limit
+):
+    from qa.errors import IndexError_
+    from qa.index import CorpusIndex
+    from qa.ui import ChatApp
+
+    index = zoo_assistant.index
+    current = (index.index_dir / "CURRENT").read_text()
+    before = sorted(index.documents)
+    big = "".join(f"Gallery {n} shows {n + 2} paintings of the harbour.\n" for n in range(300))
+    (index.folder / "big.txt").write_text(big)
+    with file_size_limit(60_000), pytest.raises(IndexError_, match="Could not save the index"):
+        zoo_assistant.refresh()
+    with file_size_limit(60_000):
+        status = _upload(ChatApp(zoo_assistant), tmp_path / "up", "more.txt", big)
+    assert status.startswith("✗ more.txt: Could not save the index") and "kept" in status
+    assert (index.index_dir / "CURRENT").read_text() == current
+    assert [p.name for p in index.index_dir.glob("gen-*")] == [current]  # no partial generation
+    assert not (index.folder / "more.txt").exists()
+    assert sorted(index.documents) == before  # this process goes on with the previous index
+    answer = zoo_assistant.ask("How many red pandas does the zoo keep?")
+    assert "4 red pandas" in answer.extracts[0].text
+    report = CorpusIndex(index.folder, embedder=index.embedder).sync()  # once there is room
+    assert report.added == ["big.txt"] and not report.rebuilt_reason
