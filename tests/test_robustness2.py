@@ -601,3 +601,33 @@ def test_a_full_disk_while_saving_keeps_the_previous_index(
     assert "4 red pandas" in answer.extracts[0].text
     report = CorpusIndex(index.folder, embedder=index.embedder).sync()  # once there is room
     assert report.added == ["big.txt"] and not report.rebuilt_reason
+
+
+# ----- a milvus-lite file opened by a second process ---------------------------------------------
+
+HOLD_MILVUS_FILE = (
+    "import sys, time; from pymilvus import MilvusClient; "
+    "client = MilvusClient(uri=sys.argv[1]); print('ready', flush=True); time.sleep(120)"
+)
+
+
+def test_a_milvus_lite_file_open_in_another_process_is_reported_locked(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("milvus_lite")
+    from qa.errors import StoreError
+    from qa.milvus import MilvusStore
+
+    path = tmp_path / "store.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_MILVUS_FILE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        store = MilvusStore.local(str(path))
+        with pytest.raises(StoreError, match="is locked: another process has it open"):
+            store.client  # noqa: B018 (connecting is what is tested)
+    finally:
+        holder.kill()
+        holder.wait()
