@@ -631,3 +631,31 @@ def test_a_milvus_lite_file_open_in_another_process_is_reported_locked(tmp_path)
     finally:
         holder.kill()
         holder.wait()
+
+
+# ----- the web app and files changed behind its back ---------------------------------------------
+
+
+def test_the_app_notices_deleted_and_edited_files(zoo_assistant):
+    import time
+
+    from qa.ui import ChatApp
+
+    app = ChatApp(zoo_assistant)
+    folder = zoo_assistant.index.folder
+    assert app.api_ask("How many red pandas does the zoo keep?")["extracts"][0]["doc_id"] == (
+        "zoo1.txt"
+    )
+    (folder / "zoo1.txt").unlink()
+    (folder / "zoo0.txt").write_text("The city zoo keeps nine snow leopards. They came in 2020.")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # each question checks; a refresh may take a moment
+        pandas = app.api_ask("How many red pandas does the zoo keep?")
+        leopards = app.api_ask("How many snow leopards does the zoo keep?")
+        cited = {e["doc_id"] for e in pandas["extracts"] + pandas["related"]}
+        if "zoo1.txt" not in cited and "nine" in leopards["extracts"][0]["text"]:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"still served: {pandas['extracts'][:1]}, {leopards['extracts'][:1]}")
+    assert "zoo1.txt" not in zoo_assistant.documents
