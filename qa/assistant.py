@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -88,6 +87,26 @@ def clean_question(question: object) -> str:
     return cleaned
 
 
+def clean_history(history: object) -> list[str]:
+    """The earlier questions, cleaned; QuestionError, saying it is about the history, when
+    ``history`` is not a list of text (a string or dict would be taken apart into questions)."""
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise QuestionError(
+            f"The history must be a list of earlier questions, not {type(history).__name__}."
+        )
+    cleaned = []
+    for n, earlier in enumerate(history, 1):
+        if isinstance(earlier, str) and not earlier.strip():
+            continue  # an empty turn says nothing; skipping it is harmless
+        try:
+            cleaned.append(clean_question(earlier))
+        except QuestionError as error:
+            raise QuestionError(f"Earlier question {n} of the history: {error}") from None
+    return cleaned
+
+
 def lacks_demanded_type(question: str, extract: Extract | None) -> bool:
     """Whether ``extract`` cannot answer ``question`` for want of the year or count it asks
     for (see README, Abstention; for other types, missing one only lowers the score)."""
@@ -107,7 +126,7 @@ class Assistant:
         self.retriever = Retriever(index, self.settings.retrieval)
         self.extractor = Extractor(index, self.settings.extraction)
         self._reading: ReadingStage | None = None
-        self._lock = threading.RLock()
+        self._lock = index.lock  # held for a whole answer; index updates swap under it
         self._scope: tuple[object, Scope] | None = None
 
     @classmethod
@@ -183,9 +202,9 @@ class Assistant:
             raise KeyError(f"No document {doc_id!r} in the index") from None
 
     def refresh(self, progress=None) -> SyncReport:
-        """Re-read the folder and index what changed."""
-        with self._lock:
-            return self.index.sync(progress=progress)
+        """Re-read the folder and index what changed; questions are answered meanwhile (the
+        index swaps in the new generation under the lock they hold)."""
+        return self.index.sync(progress=progress)
 
     def ask(self, question: str, history: list[str] | None = None, k: int = 3) -> Answer:
         """Answer ``question`` with up to ``k`` verbatim extracts, or abstain.
@@ -193,7 +212,7 @@ class Assistant:
         ``history`` is the list of earlier questions in the conversation, oldest first.
         Raises ``ValueError`` (``QuestionError``) for an empty or unusable question.
         """
-        return self.ask_many([question], [history or []], k=k)[0]
+        return self.ask_many([question], [history], k=k)[0]
 
     def ask_many(
         self,
@@ -208,10 +227,7 @@ class Assistant:
         if len(histories) != len(questions):
             raise ValueError("give one history per question")
         cleaned = [clean_question(q) for q in questions]
-        queries = [
-            resolve(q, [clean_question(h) for h in history if isinstance(h, str) and h.strip()])
-            for q, history in zip(cleaned, histories)
-        ]
+        queries = [resolve(q, clean_history(history)) for q, history in zip(cleaned, histories)]
         self.embedder.load_for_questions()  # before timing, so timings describe the queries
         # A follow-up is embedded twice: as resolved (for retrieval) and as asked (its own focus).
         follow_ups = [q for q, query in zip(cleaned, queries) if q != query]
@@ -316,4 +332,4 @@ def default_folder() -> Path:
     return Path(__file__).resolve().parent.parent / "seeds"
 
 
-__all__ = ["Assistant", "Settings", "clean_question", "default_folder"]
+__all__ = ["Assistant", "Settings", "clean_history", "clean_question", "default_folder"]

@@ -22,6 +22,10 @@ class IndexError_(QAError):
     """The persisted index is missing, corrupt or was built differently; it will be rebuilt."""
 
 
+class IndexFolderError(IndexError_):
+    """The index folder holds things qa did not write there: qa refuses to use it."""
+
+
 class ModelError(QAError):
     """The embedding model could not be loaded."""
 

@@ -10,24 +10,31 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
     gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
     .lock                held while a process updates the index
+    QA-INDEX             marks the folder as qa's: qa writes and deletes only in a marked folder
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
 mid-write leaves the previous index loadable. The vectors are read through memory maps, so
 only the pages queries touch are resident: a million passages' vectors (about 5.6 GB with
 their sentences) need not fit in memory. (Indexes written before kept every array in one
 ``vectors.npz``; they still load, and the next update writes the new layout.) Unchanged files
-(same size and mtime, or same content hash) keep their vectors; only new or changed files are
-embedded.
+(same size, modification time and inode change time, or else the same content hash) keep
+their vectors; only new or changed files are embedded. The change time (ctime) is what makes
+this safe: a program can set a file's mtime back after editing it, but not its ctime, which
+the system sets to now on every write and every mtime change.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from .dense import DenseIndex, DenseSettings
-from .documents import Document, file_sha256, find_files, read_document
+from .documents import Document, document_id, file_sha256, find_files, read_document
 from .embedding import Embedder
-from .errors import DocumentError
+from .errors import DocumentError, IndexFolderError
 from .errors import IndexError_ as CorruptIndexError
 from .lexical import TERMS_FILE, LexicalIndex, LexicalSettings
 from .passages import PassageSettings, PassageSplitter
@@ -52,6 +59,12 @@ FORMAT_VERSION = 3
 INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 VECTOR_FILES = ("sentence_vectors", "passage_vectors")
+UPLOAD_PREFIX = ".upload-"  # an upload's copy in the corpus until it is indexed (qa.ui)
+# mkstemp's eight random characters: only names qa made this way are ever removed
+STALE_UPLOAD = re.compile(re.escape(UPLOAD_PREFIX) + r"[a-z0-9_]{8}\.[a-z]+")
+STALE_UPLOAD_SECONDS = 3600  # older than any upload still copying or waiting for the lock
+MARKER = "QA-INDEX"  # written into every index folder qa makes; see _claim_index_dir
+GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_]+")  # what tempfile.mkdtemp(prefix="gen-") makes
 
 
 def searchable_passage(title: str, text: str) -> str:
@@ -75,6 +88,18 @@ class DocumentEntry:
     passages: np.ndarray  # (p, 4) int64: start, end, first sentence, last sentence (exclusive)
     sentence_vectors: np.ndarray
     passage_vectors: np.ndarray
+    ctime_ns: int = 0  # inode change time: cannot be set back like mtime (0: unknown)
+
+    def same_stat(self, stat: os.stat_result) -> bool:
+        """Whether the file is surely unchanged: same size, mtime and ctime as when read."""
+        return (self.size, self.mtime_ns, self.ctime_ns) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+            stat.st_ctime_ns,
+        )
+
+    def stamp(self, stat: os.stat_result) -> None:
+        self.size, self.mtime_ns, self.ctime_ns = stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 @dataclass
@@ -133,6 +158,9 @@ class CorpusIndex:
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(dense)
         self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
+        # Held by a reader for a whole question (Assistant) and by an update only while it swaps
+        # in what it built aside: a question sees one generation, never a mix of two.
+        self.lock = threading.RLock()
         self.store = open_store(store)
         self.store.attach(self)
         self._assemble()
@@ -178,11 +206,14 @@ class CorpusIndex:
         began = time.perf_counter()
         if not self.folder.is_dir():
             raise FileNotFoundError(f"Not a folder: {self.folder}")
-        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_index_dir()
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
-            with lock:
-                report = self._sync_locked(progress)
+            if _writable(self.index_dir):
+                with lock:
+                    report = self._sync_locked(progress)
+            else:  # read-only use: no lock to take, as nothing will be written
+                report = self._sync_locked(progress, save=False)
         except Timeout as error:
             raise CorruptIndexError(
                 f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
@@ -195,21 +226,56 @@ class CorpusIndex:
         """Read, embed and index one file now (used by uploads), then persist.
 
         With ``final_path``, the file is moved there only after it was read and embedded, so
-        a file that cannot be indexed never enters the corpus. Raises ``DocumentError``.
+        a file that cannot be indexed never enters the corpus. The name is claimed atomically:
+        when ``final_path`` exists by then (another upload of the same name), the file gets
+        the next free name (``name-1.txt``...), never replaces it; the returned Document's
+        ``doc_id`` is the name it got. Raises ``DocumentError``.
         """
         from filelock import FileLock
 
+        self._claim_index_dir()
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
             entry = self._embed_file(Path(path), doc_id)
             if final_path is not None:
-                os.replace(path, final_path)
-                stat = Path(final_path).stat()
-                entry.size, entry.mtime_ns = stat.st_size, stat.st_mtime_ns
-            self.entries = dict(sorted({**self.entries, doc_id: entry}.items()))
-            self._assemble()
-            self._save()
+                final_path = _claim_name(Path(path), Path(final_path))
+                doc_id = document_id(final_path.relative_to(self.folder))
+                entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
+                entry.stamp(final_path.stat())
+            previous = dict(self.__dict__)
+            self._publish({**self.entries, doc_id: entry})
+            try:
+                self._save(previous)
+            except CorruptIndexError:
+                if final_path is not None:  # the upload did not happen: leave no trace of it
+                    final_path.unlink(missing_ok=True)
+                raise
             self.store.sync()
         return entry.document
+
+    def _claim_index_dir(self) -> None:
+        """Make sure the index folder is qa's before anything is written or deleted in it.
+
+        qa replaces ``CURRENT`` and deletes ``gen-*`` folders, so a folder chosen with
+        ``--index-dir`` that holds anything else (the corpus, a home folder) is refused rather
+        than damaged. A new or empty folder is marked with ``QA-INDEX``; an unmarked folder
+        holding only an index of earlier versions (``CURRENT``, ``gen-*``, ``.lock``) is adopted.
+        """
+        folder = self.index_dir
+        if folder.resolve() == self.folder.resolve():
+            raise IndexFolderError(
+                f"The index folder {folder} is the corpus folder itself; "
+                "choose a folder of its own for the index."
+            )
+        if (folder / MARKER).is_file():
+            return
+        if folder.is_dir() and not _holds_only_an_index(folder):
+            examples = ", ".join(sorted(p.name for p in folder.iterdir())[:3])
+            raise IndexFolderError(
+                f"{folder} is not empty and is not a qa index (it holds {examples}...); qa "
+                "will not write or delete there. Choose an empty or new folder for the index."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        _replace_text(folder / MARKER, "This folder is a qa index: qa rewrites what is in it.\n")
 
     # ----- searching ----------------------------------------------------------------------
 
@@ -262,8 +328,10 @@ class CorpusIndex:
 
     # ----- building -----------------------------------------------------------------------
 
-    def _sync_locked(self, progress) -> SyncReport:
+    def _sync_locked(self, progress, save: bool = True) -> SyncReport:
         report = SyncReport()
+        if save:
+            _remove_stale_uploads(self.folder)
         try:
             stored = self._load()
         except CorruptIndexError as error:
@@ -271,22 +339,27 @@ class CorpusIndex:
             report.rebuilt_reason = str(error)
             stored = {}
         files = find_files(self.folder)
-        todo: list[tuple[str, Path, str | None]] = []
+        todo: list[tuple[str, Path]] = []
         entries: dict[str, DocumentEntry] = {}
         for doc_id, path in files.items():
-            stat = path.stat()
-            old = stored.get(doc_id)
-            if old and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns:
-                entries[doc_id] = old
-                report.unchanged.append(doc_id)
+            try:
+                stat = path.stat()
+                old = stored.get(doc_id)
+                if old and old.same_stat(stat):
+                    entries[doc_id] = old
+                    report.unchanged.append(doc_id)
+                    continue
+                sha = file_sha256(path)
+            except OSError as error:  # gone or unreadable since it was listed: skip it alone
+                log.warning("Skipped %s: %s", doc_id, error.strerror)
+                report.skipped[doc_id] = f"the file could not be opened ({error.strerror})"
                 continue
-            sha = file_sha256(path)
             if old and old.document.sha256 == sha:
-                old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
+                old.stamp(stat)
                 entries[doc_id] = old
                 report.unchanged.append(doc_id)
                 continue
-            todo.append((doc_id, path, sha))
+            todo.append((doc_id, path))
             (report.changed if old else report.added).append(doc_id)
         report.removed = sorted(set(stored) - set(files))
         if todo:
@@ -294,11 +367,11 @@ class CorpusIndex:
         # Small files share encode calls: one call per file made SciFact's abstracts (14 texts
         # each) embed 1.8x slower than batches of EMBED_BATCH texts.
         batch: list[tuple[DocumentEntry, list[str]]] = []
-        for n, (doc_id, path, sha) in enumerate(todo):
+        for n, (doc_id, path) in enumerate(todo):
             if progress:
                 progress(n / len(todo), f"Indexing {doc_id}")
             try:
-                batch.append(self._read_file(path, doc_id, sha))
+                batch.append(self._read_file(path, doc_id))
             except DocumentError as error:
                 log.warning("Skipped %s: %s", doc_id, error.reason)
                 report.skipped[doc_id] = error.reason
@@ -314,33 +387,49 @@ class CorpusIndex:
             entries[entry.document.doc_id] = entry
         if progress and todo:
             progress(1.0, "Indexed")
-        self.entries = dict(sorted(entries.items()))
         # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
         # index takes a minute to train).
         stored, self._stored = self._stored, None
         if report.modified:
             stored = None
-        rebuilt = self._assemble(stored)
+        previous = dict(self.__dict__)
+        rebuilt = self._publish(entries, stored)
         if (
             report.modified
             or report.skipped
             or rebuilt  # other dense settings, or an index from before these were stored
             or not (self.index_dir / "CURRENT").exists()
         ):
-            self._save()
+            if save:
+                self._save(previous)
+            else:
+                log.warning("%s is read-only: the update is used but not saved", self.index_dir)
         report.store_written, report.store_removed = self.store.sync()
         return report
 
-    def _embed_file(self, path: Path, doc_id: str, sha: str | None = None) -> DocumentEntry:
-        """Read, split and embed one file."""
-        return self._embed([self._read_file(path, doc_id, sha)])[0]
+    def _publish(self, entries: dict[str, DocumentEntry], stored=None) -> bool:
+        """Make ``entries`` the index: search structures are built aside (a copy of this
+        index), then swapped in at once under ``self.lock``. Returns what _assemble does."""
+        staged = copy.copy(self)
+        staged.entries = dict(sorted(entries.items()))
+        rebuilt = staged._assemble(stored)
+        with self.lock:
+            self.__dict__.update(staged.__dict__)
+        return rebuilt
 
-    def _read_file(
-        self, path: Path, doc_id: str, sha: str | None = None
-    ) -> tuple[DocumentEntry, list[str]]:
+    def _embed_file(self, path: Path, doc_id: str) -> DocumentEntry:
+        """Read, split and embed one file."""
+        return self._embed([self._read_file(path, doc_id)])[0]
+
+    def _read_file(self, path: Path, doc_id: str) -> tuple[DocumentEntry, list[str]]:
         """The file's entry without vectors yet, and the texts to embed for it."""
-        stat = path.stat()
-        document = read_document(path, doc_id, sha)
+        try:  # before reading: a change made while it is read then shows at the next sync
+            stat = path.stat()
+        except OSError as error:
+            raise DocumentError(
+                str(path), f"the file could not be opened ({error.strerror})"
+            ) from error
+        document = read_document(path, doc_id, root=self.folder)
         sentences, passages = self.splitter.run(document)
         text = document.text
         sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)
@@ -356,6 +445,7 @@ class CorpusIndex:
             document=document,
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
+            ctime_ns=stat.st_ctime_ns,
             sentences=sentence_spans.reshape(-1, 2),
             passages=passage_rows.reshape(-1, 4),
             sentence_vectors=None,
@@ -458,19 +548,15 @@ class CorpusIndex:
 
     def _load(self) -> dict[str, DocumentEntry]:
         """The stored entries, or {} when there is no index yet; raises when it is unusable."""
-        current = self.index_dir / "CURRENT"
-        if not current.exists():
+        generation = self._current_generation()
+        if generation is None:
             return {}
-        generation = self.index_dir / current.read_text().strip()
-        try:
-            manifest = json.loads((generation / "manifest.json").read_text())
-        except (OSError, ValueError) as error:
-            raise CorruptIndexError(f"unreadable manifest ({error})") from error
+        manifest = _read_manifest(generation)
         fingerprint = self.fingerprint()
         for key, value in fingerprint.items():
             if manifest.get(key) != value:
                 raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
-        for name, expected in manifest.get("checksums", {}).items():
+        for name, expected in manifest["checksums"].items():
             path = generation / name
             if not path.exists() or file_sha256(path) != expected:
                 raise CorruptIndexError(f"{name} is missing or does not match its checksum")
@@ -498,13 +584,14 @@ class CorpusIndex:
                         document=Document.from_dict(record["document"]),
                         size=info["size"],
                         mtime_ns=info["mtime_ns"],
+                        ctime_ns=info.get("ctime_ns", 0),  # none before: hashed once
                         sentences=arrays["sentences"][s0:s1],
                         passages=arrays["passages"][p0:p1],
                         sentence_vectors=arrays["sentence_vectors"][s0:s1],
                         passage_vectors=arrays["passage_vectors"][p0:p1],
                     )
-        except (OSError, ValueError, KeyError) as error:
-            raise CorruptIndexError(f"unreadable index data ({error})") from error
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise CorruptIndexError(f"unreadable index data ({error!r})") from error
         self._stored = StoredArrays(
             list(entries),
             arrays["sentence_vectors"],
@@ -513,6 +600,20 @@ class CorpusIndex:
             self._load_lexical(generation),
         )
         return entries
+
+    def _current_generation(self) -> Path | None:
+        """The generation folder ``CURRENT`` names, None without one; raises when ``CURRENT``
+        is garbage or names anything but a generation folder here (``../x`` included)."""
+        current = self.index_dir / "CURRENT"
+        if not current.exists():
+            return None
+        try:
+            name = current.read_bytes().decode("ascii").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise CorruptIndexError(f"unreadable CURRENT pointer ({error})") from error
+        if not GENERATION_NAME.fullmatch(name) or not (self.index_dir / name).is_dir():
+            raise CorruptIndexError(f"CURRENT names no generation folder ({name[:40]!r})")
+        return self.index_dir / name
 
     def _load_lexical(self, generation: Path) -> LexicalIndex | None:
         """The stored BM25 index, or None (rebuilt from the text) when absent or unreadable."""
@@ -537,9 +638,39 @@ class CorpusIndex:
             log.warning("Rebuilding the dense index of %s: %s", self.index_dir, error)
             return None
 
-    def _save(self) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
+    def _save(self, previous: dict | None = None) -> None:
+        """Write a new generation, then point ``CURRENT`` at it.
+
+        On an OSError (a full disk) the partial generation is removed, this index's state
+        before the update (``previous``, its attributes) is restored, and IndexError_ says so:
+        the previous generation stays in use, on disk and here.
+        """
+        generation = None
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
+            os.chmod(generation, _default_mode(directory=True))
+            self._write_generation(generation)
+            _replace_text(self.index_dir / "CURRENT", generation.name)
+        except OSError as error:
+            if generation is not None:
+                shutil.rmtree(generation, ignore_errors=True)
+            if previous is not None:
+                with self.lock:
+                    self.__dict__.update(previous)
+            raise CorruptIndexError(
+                f"Could not save the index in {self.index_dir} ({error.strerror or error}); "
+                "the previous index is kept."
+            ) from error
+        for old in self.index_dir.glob("gen-*"):
+            if old != generation:
+                shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
+        for temporary in self.index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
+            temporary.unlink(missing_ok=True)
+        with self.lock:
+            self._map_vectors(generation)
+
+    def _write_generation(self, generation: Path) -> None:
         entries = list(self.entries.values())
         with open(generation / "documents.jsonl", "w", encoding="utf-8") as handle:
             s = p = 0
@@ -569,6 +700,7 @@ class CorpusIndex:
                     "sha256": e.document.sha256,
                     "size": e.size,
                     "mtime_ns": e.mtime_ns,
+                    "ctime_ns": e.ctime_ns,
                     "title": e.document.title,
                     "sentences": len(e.sentences),
                     "passages": len(e.passages),
@@ -580,11 +712,6 @@ class CorpusIndex:
         (generation / "manifest.json").write_text(json.dumps(manifest, indent=1))
         for path in generation.iterdir():
             _fsync(path)
-        _replace_text(self.index_dir / "CURRENT", generation.name)
-        for old in self.index_dir.glob("gen-*"):
-            if old != generation:
-                shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
-        self._map_vectors(generation)
 
     def _map_vectors(self, generation: Path) -> None:
         """Serve the vectors from the files just written, so memory holds only what is read."""
@@ -601,6 +728,100 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def _writable(folder: Path) -> bool:
+    """Whether this process may update the index in ``folder`` (and take its lock)."""
+    lock = folder / ".lock"
+    return os.access(folder, os.W_OK) and (not lock.exists() or os.access(lock, os.W_OK))
+
+
+def _default_mode(directory: bool = False) -> int:
+    """The mode open() or mkdir() would give under this process's umask. mkstemp and mkdtemp
+    give 0600 and 0700, which would keep other users from reading the index."""
+    try:
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):  # not Linux: read it by setting it
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def _claim_name(source: Path, target: Path) -> Path:
+    """Give ``source`` the name ``target``, or ``target-1``, ``target-2``... when taken: a
+    hard link fails rather than replace an existing file, so two uploads of one name at the
+    same moment both keep their file."""
+    n = 0
+    while True:
+        name = target if n == 0 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(source, name)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links on this file system: create exclusively, then replace
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                n += 1
+                continue
+            os.replace(source, name)
+            return name
+        os.unlink(source)
+        return name
+
+
+def _remove_stale_uploads(folder: Path) -> None:
+    """Delete the hidden copies that uploads killed mid-way left in the corpus folder.
+
+    Only names of the form qa gives them, and only those untouched for an hour: a live
+    upload's copy is younger (it is indexed, or waits at most 10 minutes for the lock).
+    """
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    for path in folder.glob(UPLOAD_PREFIX + "*"):
+        try:
+            if STALE_UPLOAD.fullmatch(path.name) and path.lstat().st_mtime < cutoff:
+                path.unlink()
+                log.warning("Removed %s, left by an upload that did not finish", path)
+        except OSError as error:  # gone already, or not ours to remove: leave it
+            log.warning("Could not remove %s: %s", path, error)
+
+
+def _holds_only_an_index(folder: Path) -> bool:
+    """Whether ``folder`` is empty or holds nothing but what earlier versions of qa wrote (an
+    index from before the ``QA-INDEX`` mark): ``.lock``, ``gen-*`` folders, and a ``CURRENT``
+    naming one (or its temporary files)."""
+    for path in folder.iterdir():
+        name = path.name
+        if name == "CURRENT" and path.is_file():
+            pointer = path.read_bytes()[:100].decode("ascii", "replace").strip()
+            if not GENERATION_NAME.fullmatch(pointer):
+                return False  # someone else's file called CURRENT
+            continue
+        qa_file = name == ".lock" or name.startswith("CURRENT.")
+        if not (path.is_file() if qa_file else GENERATION_NAME.fullmatch(name) and path.is_dir()):
+            return False
+    return True
+
+
+def _read_manifest(generation: Path) -> dict:
+    """The generation's manifest, checked to be the shape _save writes (a JSON object whose
+    ``documents`` and ``checksums`` are objects, the latter naming files of the generation);
+    raises CorruptIndexError otherwise."""
+    try:
+        manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CorruptIndexError(f"unreadable manifest ({error})") from error
+    if not isinstance(manifest, dict):
+        raise CorruptIndexError(f"the manifest is a JSON {type(manifest).__name__}, not an object")
+    manifest.setdefault("checksums", {})
+    for key in ("documents", "checksums"):
+        if not isinstance(manifest.get(key), dict):
+            raise CorruptIndexError(f"the manifest's {key!r} is not an object")
+    if any("/" in name or name.startswith(".") for name in manifest["checksums"]):
+        raise CorruptIndexError("the manifest lists files outside its generation folder")
+    return manifest
 
 
 def _map(path: Path) -> np.ndarray:
@@ -630,6 +851,7 @@ def _fsync(path: Path) -> None:
 def _replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file, flushed, then renamed."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    os.fchmod(fd, _default_mode())
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
         handle.flush()

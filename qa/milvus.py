@@ -116,6 +116,12 @@ class MilvusStore(Store):
                     uri=self.uri, token=self.token, timeout=self.timeout, **options
                 )
             except Exception as error:
+                if not self.uri.startswith(("http://", "https://")) and _locked(self.uri):
+                    raise StoreError(
+                        f"The milvus-lite file {self.uri} is locked: another process has it "
+                        "open, and milvus-lite serves one process at a time. Stop that "
+                        "process, use another file, or share a Milvus server (milvus://HOST:PORT)."
+                    ) from error
                 raise StoreError(
                     f"Cannot reach Milvus at {self.uri}: {_reason(error)}. Is the server "
                     "running, and the address (and $QA_MILVUS_TOKEN) right?"
@@ -403,6 +409,31 @@ def _clip(text: str, limit: int = MAX_VARCHAR) -> str:
     """``text`` cut to ``limit`` UTF-8 bytes (on a character boundary)."""
     data = text.encode("utf-8")
     return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
+
+
+def _locked(uri: str) -> bool:
+    """Whether another process holds milvus-lite's lock on its data folder ``uri``.
+
+    milvus-lite finds that in its server process and pymilvus says only "Open local milvus
+    failed", so after a failure qa tries the same lock (an flock of ``uri/LOCK``) itself.
+    """
+    try:
+        import fcntl
+
+        from milvus_lite.db import LOCK_FILENAME
+    except ImportError:  # no milvus-lite, or not a Unix system: cannot tell
+        return False
+    try:
+        fd = os.open(Path(uri) / LOCK_FILENAME, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock when it was taken
+    return False
 
 
 def _reason(error: Exception) -> str:

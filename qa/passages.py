@@ -15,6 +15,16 @@ from dataclasses import asdict, dataclass
 import blingfire
 
 from .documents import Document
+from .errors import DocumentError
+
+# Budgets of one document, so that a crafted file cannot hold the index for hours (20 MB of
+# one-character lines are ten million sentences, about 13 hours of embedding here). Prose
+# averages ~170 characters a sentence: the 50 MB test file is 292,214 sentences.
+SENTENCE_BUDGET = 400_000  # sentences of one document (each is embedded)
+SHORT_SENTENCE_CHARS = 8  # a document of more sentences than SHORT_BUDGET must average more
+SHORT_BUDGET = 10_000
+_CONTENT_LINE = re.compile(r"[ \t\f\v]*\S")  # a line with content: at least one sentence
+_NEXT_CONTENT_LINE = re.compile(r"\n[ \t\f\v]*\S")  # "\n" first: the engine skips to it fast
 
 
 @dataclass(frozen=True)
@@ -72,11 +82,14 @@ BOILERPLATE = re.compile(
 )
 
 
-def split_sentences(text: str, max_chars: int = 1000) -> list[tuple[int, int]]:
+def split_sentences(
+    text: str, max_chars: int = 1000, limit: int | None = None
+) -> list[tuple[int, int]]:
     """Sentence spans of ``text``: whitespace-trimmed, non-empty, in order, never overlapping.
 
     Lines are split separately so that titles and list items do not run into the next
-    sentence; a "sentence" longer than ``max_chars`` is cut at white space.
+    sentence; a "sentence" longer than ``max_chars`` is cut at white space. With ``limit``,
+    splitting stops once there are more than ``limit`` spans.
     """
     spans: list[tuple[int, int]] = []
     for line_match in re.finditer(r"[^\r\n]+", text):
@@ -87,7 +100,47 @@ def split_sentences(text: str, max_chars: int = 1000) -> list[tuple[int, int]]:
         for start, end in _line_sentences(line):
             for piece in _cut_long(line, start, end, max_chars):
                 spans.append((base + piece[0], base + piece[1]))
+        if limit is not None and len(spans) > limit:
+            break
     return spans
+
+
+def check_budget(document: Document, spans: list[tuple[int, int]] | None = None) -> None:
+    """Raise DocumentError when ``document`` is over the budgets of one document.
+
+    Without ``spans`` it checks what its lines alone show (each line with content is at least
+    one sentence), in time linear in the text and before any splitting.
+    """
+    if spans is None:
+        count = _content_lines(document.text, SENTENCE_BUDGET)
+        chars, what = len(document.text), "lines"
+    else:
+        count = len(spans)
+        chars, what = sum(end - start for start, end in spans), "sentences"
+    if count > SENTENCE_BUDGET:
+        raise DocumentError(
+            document.doc_id,
+            f"at least {count:,} sentences, over the budget "
+            f"of {SENTENCE_BUDGET:,} for one document (hours of embedding); split it into "
+            "smaller files",
+        )
+    if count > SHORT_BUDGET and chars / count < SHORT_SENTENCE_CHARS:
+        raise DocumentError(
+            document.doc_id,
+            f"{count:,} {what} of {chars / count:.1f} characters on average; a document of "
+            f"over {SHORT_BUDGET:,} sentences must average {SHORT_SENTENCE_CHARS} or more "
+            "(not one word or character a line)",
+        )
+
+
+def _content_lines(text: str, stop: int) -> int:
+    """Lines of ``text`` with content, counted up to ``stop + 1``: bounded time on any text."""
+    count = 1 if _CONTENT_LINE.match(text) else 0
+    for _ in _NEXT_CONTENT_LINE.finditer(text):
+        count += 1
+        if count > stop:
+            break
+    return count
 
 
 def _line_sentences(line: str) -> list[tuple[int, int]]:
@@ -151,13 +204,13 @@ class PassageSplitter:
         self.settings = settings or PassageSettings()
 
     def run(self, document: Document) -> tuple[list[Sentence], list[Passage]]:
-        """Sentences (content only) and passages of one document."""
+        """Sentences (content only) and passages of one document; DocumentError when it is
+        over the budgets of one document (see ``check_budget``)."""
         text = document.text
-        spans = [
-            span
-            for span in split_sentences(text, self.settings.max_sentence_chars)
-            if not is_boilerplate(text[span[0] : span[1]])
-        ]
+        check_budget(document)  # before splitting: 20 MB of short lines take minutes to split
+        spans = split_sentences(text, self.settings.max_sentence_chars, SENTENCE_BUDGET)
+        check_budget(document, spans)
+        spans = [span for span in spans if not is_boilerplate(text[span[0] : span[1]])]
         sentences = [Sentence(document.doc_id, start, end) for start, end in spans]
         return sentences, self._windows(document, sentences)
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import unicodedata
 from pathlib import Path
 
@@ -21,8 +22,9 @@ import gradio as gr
 
 from .answer import Answer
 from .assistant import Assistant, Settings
-from .documents import SUPPORTED_SUFFIXES
+from .documents import SUPPORTED_SUFFIXES, find_files
 from .errors import DocumentError, QAError, StoreError
+from .index import UPLOAD_PREFIX
 from .render import answer_html, cite, document_html, escape
 
 log = logging.getLogger(__name__)
@@ -60,11 +62,76 @@ def safe_filename(name: str) -> str:
     return f"{stem[:100]}{suffix.lower()}"
 
 
+class FolderWatch:
+    """Notices changes to the corpus folder and refreshes the index in the background.
+
+    The check is cheap (the names, sizes, mtimes and ctimes of the supported files) and made
+    before a question at most every ``interval`` seconds. A question waits at most ``wait``
+    seconds for a refresh it started, then is answered from what is indexed: the refresh
+    swaps the new generation in when it is done.
+    """
+
+    def __init__(self, assistant: Assistant, interval: float = 2.0, wait: float = 2.0):
+        self.assistant = assistant
+        self.interval, self.wait = interval, wait
+        self._seen = self._signature()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self._refreshing: threading.Thread | None = None
+
+    def _signature(self) -> dict[str, tuple[int, int, int]]:
+        signature = {}
+        for doc_id, path in find_files(self.assistant.index.folder).items():
+            try:
+                stat = path.stat()
+            except OSError:  # gone since it was listed: the next check sees it missing
+                continue
+            signature[doc_id] = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        return signature
+
+    def check(self) -> None:
+        """Refresh when the folder changed since the last refresh (see the class)."""
+        with self._lock:
+            running = self._refreshing is not None and self._refreshing.is_alive()
+            if not running and time.monotonic() - self._checked >= self.interval:
+                self._checked = time.monotonic()
+                signature = self._signature()
+                if signature != self._seen:
+                    self._refreshing = threading.Thread(
+                        target=self._refresh, args=(signature,), daemon=True
+                    )
+                    self._refreshing.start()
+            thread = self._refreshing
+        if thread is not None:
+            thread.join(self.wait)
+
+    def _refresh(self, signature: dict) -> None:
+        try:
+            report = self.assistant.refresh()
+        except Exception:  # noqa: BLE001 (kept serving; tried again at the next check)
+            log.exception("Could not refresh the index of %s", self.assistant.index.folder)
+            return
+        self._seen = signature  # taken before the refresh: later changes are seen next time
+        if report.modified:
+            log.warning("Refreshed the index: %s", _summary(report))
+
+
+def _summary(report) -> str:
+    parts = [(report.added, "added"), (report.changed, "changed"), (report.removed, "removed")]
+    return ", ".join(f"{len(ids)} {what}" for ids, what in parts if ids)
+
+
 class ChatApp:
     """The state-free callbacks of the web UI, bound to one Assistant and corpus folder."""
 
-    def __init__(self, assistant: Assistant):
+    def __init__(self, assistant: Assistant, watch: bool = True):
         self.assistant = assistant
+        # Files added, edited or deleted behind the app's back are noticed before a question.
+        self.watch = FolderWatch(assistant) if watch else None
+
+    def _notice_changes(self) -> None:
+        if self.watch is not None:
+            self.watch.check()
 
     # ----- chat -----------------------------------------------------------------------
 
@@ -73,6 +140,7 @@ class ChatApp:
         messages = list(messages or [])
         questions = list(questions or [])
         answers = list(answers or [])
+        self._notice_changes()
         try:
             answer = self.assistant.ask(question, history=questions)
         except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
@@ -172,28 +240,34 @@ class ChatApp:
         target = _free_name(folder, name)
         # Copy beside the target first, index, and only then give it its real name: a file that
         # fails to index never appears in the corpus.
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=target.suffix)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=UPLOAD_PREFIX, suffix=target.suffix)
         os.close(fd)
         try:
             shutil.copyfile(source, temporary)
             try:
-                self.assistant.index.add_file(Path(temporary), target.name, final_path=target)
+                # The name is claimed atomically there: a same-name upload gets "name-1.txt".
+                document = self.assistant.index.add_file(
+                    Path(temporary), target.name, final_path=target
+                )
             except DocumentError as error:
                 return f"✗ {name}: {error.reason}. Nothing was changed."
             except StoreError as error:  # raised after the file was added and indexed locally
                 return f"⚠ {target.name}: added, but {error} The next update stores it."
+            except QAError as error:  # the index could not be saved (a full disk)
+                return f"✗ {name}: {error} Nothing was changed."
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        entry = self.assistant.index.entries[target.name]
-        return f"✓ {target.name}: indexed, {len(entry.passages)} passages."
+        entry = self.assistant.index.entries[document.doc_id]
+        return f"✓ {document.doc_id}: indexed, {len(entry.passages)} passages."
 
     # ----- API ------------------------------------------------------------------------
 
     def api_ask(self, question: str, history: list[str] | None = None) -> dict:
         """Answer ``question`` (``history``: earlier questions, oldest first) as a dict."""
+        self._notice_changes()
         try:
-            return self.assistant.ask(question, history=list(history or [])).to_dict()
+            return self.assistant.ask(question, history=history).to_dict()
         except (QAError, ValueError) as error:
             raise gr.Error(str(error)) from error
 
