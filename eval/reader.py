@@ -189,13 +189,13 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     embedder = embedder or Embedder()
     whole, _ = benchmarks.open_corpus(args.out / "cache" / "squad", data.documents, embedder)
     held, _ = benchmarks.open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
-    changes = {}
+    changes: dict = {"enabled": True}  # the reader is off by default until calibrated
     if getattr(args, "passages", None):
         changes["passages"] = args.passages
     if getattr(args, "weight", None) is not None:
         changes["weight"] = args.weight
-    if changes:  # a variant to compare (dev): the figures say which settings they are
-        whole, held = with_reader(whole, **changes), with_reader(held, **changes)
+    # A variant to compare (dev) is named in the result file's name.
+    whole, held = with_reader(whole, **changes), with_reader(held, **changes)
     if whole.reading() is None:
         raise SystemExit("error: no reader model (qa/models/reader.onnx): nothing to compare")
     summary: dict = {
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         report(summary)
     summary["seconds"] = round(time.perf_counter() - began, 1)
     name = f"reader_{args.split}" + ("_calibration" if args.calibrate else "")
-    name += "".join(f"_{key}{value}" for key, value in changes.items())
+    name += "".join(f"_{key}{value}" for key, value in changes.items() if key != "enabled")
     benchmarks.write_json(args.out / f"{name}.json", summary)
     whole.close()
     held.close()

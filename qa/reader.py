@@ -214,7 +214,9 @@ class ReaderSettings:
     only (gold dev split, SQuAD dev articles); see docs/reader.md.
     """
 
-    enabled: bool = True
+    # Off until its weight and threshold are calibrated on dev data (docs/reader.md): the
+    # shipped int8 file is there to be measured, not yet to change answers.
+    enabled: bool = False
     passages: int = 5
     weight: float = 0.5
     no_answer_below: float = 0.0

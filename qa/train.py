@@ -455,7 +455,7 @@ def plot(history: dict, path: Path) -> None:
 
 # ----- export ---------------------------------------------------------------------------------
 
-AGREEMENT = 0.95  # least share of dev windows whose int8 span equals the PyTorch model's
+AGREEMENT = 0.95  # least share of answered dev windows whose int8 span is PyTorch's
 EXPORT_CHECK = 1000  # dev windows read by both models at export
 
 
@@ -466,6 +466,7 @@ def export(
     settings: TrainSettings,
     model_dir: str,
     min_agreement: float = AGREEMENT,
+    check: int = EXPORT_CHECK,
 ) -> dict:
     """Export to ONNX, quantise to int8 (dynamic), check agreement with PyTorch on dev
     windows, and write the shipped file and its facts; returns the facts."""
@@ -492,9 +493,11 @@ def export(
             dynamo=False,
         )
     quantised = out / "reader.onnx"
-    quantize_dynamic(str(full), str(quantised), weight_type=QuantType.QInt8)
+    # Per output channel: on 200 dev windows it kept span F1 at PyTorch's (0.628) where one
+    # scale per tensor lost two points (0.606).
+    quantize_dynamic(str(full), str(quantised), weight_type=QuantType.QInt8, per_channel=True)
     dev = build_examples(squad_path, "dev", settings).examples
-    dev = random.Random(settings.seed + 1).sample(dev, min(EXPORT_CHECK, len(dev)))
+    dev = random.Random(settings.seed + 1).sample(dev, min(check, len(dev)))
     tok = reading.tokenizer(model_dir, settings.max_tokens)
     ours = reading.Reader(model_dir, quantised)
     theirs = torch_predictor(model, tok)
@@ -502,18 +505,26 @@ def export(
     def onnx_predict(examples):
         return ours.run([e.question for e in examples], [e.window for e in examples])
 
-    same, margins = 0, []
+    # Agreement counts the windows where PyTorch finds an answer (margin > 0): elsewhere the
+    # best span is what the model rejects, and its place is noise (the first check, over every
+    # window, failed at 0.61 while dev F1 and AUC were unchanged).
+    same, shown, margins = 0, 0, []
     for first in range(0, len(dev), 64):
         part = dev[first : first + 64]
         a, b = onnx_predict(part), theirs(part)
-        same += sum((x.start, x.end) == (y.start, y.end) for x, y in zip(a, b))
+        for x, y in zip(a, b):
+            if y.margin > 0:
+                shown += 1
+                same += (x.start, x.end) == (y.start, y.end)
         margins += [(x.margin, y.margin) for x, y in zip(a, b)]
-    agreement = same / len(dev)
+    agreement = same / max(1, shown)
     correlation = float(np.corrcoef(np.array(margins).T)[0, 1])
     if agreement < min_agreement:
         raise RuntimeError(f"int8 export agrees on {agreement:.3f} of dev spans; not shipped")
     facts = {
         "span_agreement_int8_vs_torch": round(agreement, 4),
+        "agreement_windows": shown,
+        "check_windows": len(dev),
         "margin_correlation_int8_vs_torch": round(correlation, 4),
         "dev_int8": evaluate(onnx_predict, dev),
         "dev_torch": evaluate(theirs, dev),
@@ -575,7 +586,8 @@ writes text: every answer is a span of the source.
   decay), weight decay {s["weight_decay"]}, seed {s["seed"]}, at most {s["max_tokens"]}
   tokens; {record["training_minutes"]} minutes on 2 CPU cores. The curve: `training.png`.
 - **Export**: ONNX (opset 17), int8 dynamic quantisation of the weights (onnxruntime).
-  On {EXPORT_CHECK} dev windows the int8 model picks the same span as the PyTorch model for
+  On the {record["agreement_windows"]} of {record["check_windows"]} dev windows where the
+  PyTorch model finds an answer, the int8 model picks the same span for
   {record["span_agreement_int8_vs_torch"]:.1%} of them; margin correlation
   {record["margin_correlation_int8_vs_torch"]:.4f}.
 - **Dev windows** (answer windows: span EM / F1 against the one target span; all windows:
@@ -601,6 +613,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=None, help="sample N training questions")
     parser.add_argument("--ship", action="store_true", help="export int8 ONNX into qa/models/")
     parser.add_argument(
+        "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
+    )
+    parser.add_argument(
         "--stop-after", type=int, default=None, help="stop (checkpointed) after N steps"
     )
     args = parser.parse_args(argv)
@@ -615,7 +630,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)
     if args.ship and weights is not None:
-        facts = export(weights, args.out, squad_path, settings, model_dir)
+        facts = export(weights, args.out, squad_path, settings, model_dir, check=args.check)
         ship(args.out, facts, settings)
         print(json.dumps(facts, indent=2))
     return 0

@@ -45,11 +45,25 @@ def tok():
     return tokenizer(resolve_model(None))
 
 
+needs_model = pytest.mark.skipif(
+    not MODEL_FILE.is_file(), reason=f"no reader model shipped at {MODEL_FILE}"
+)
+
+
 @pytest.fixture(scope="module")
 def reader() -> Reader:
     found = shared_reader()
     assert found is not None, f"the shipped reader model is missing: {MODEL_FILE}"
     return found
+
+
+@pytest.fixture(scope="module")
+def reading_assistant(seeds_assistant) -> Assistant:
+    """The seeds Assistant with the reader switched on (it is off by default)."""
+    settings = seeds_assistant.settings
+    return Assistant(
+        seeds_assistant.index, replace(settings, reader=replace(settings.reader, enabled=True))
+    )
 
 
 # ----- decoding and targets (no model) ----------------------------------------------------------
@@ -104,6 +118,7 @@ def test_reader_question_puts_the_asked_question_first():
 # ----- the shipped model -------------------------------------------------------------------------
 
 
+@needs_model
 def test_the_shipped_model_is_small_and_matches_its_card():
     facts = json.loads((MODEL_FOLDER / "reader.json").read_text())
     data = MODEL_FILE.read_bytes()
@@ -114,6 +129,7 @@ def test_the_shipped_model_is_small_and_matches_its_card():
     assert facts["sha256"] in card and "CC BY-SA 4.0" in card
 
 
+@needs_model
 def test_the_reader_points_at_the_answer_and_doubts_a_window_without_one(reader):
     readings = reader.run(
         ["Which team won Super Bowl 50?", "Which team won Super Bowl 50?"], [SUPER_BOWL, WEATHER]
@@ -126,6 +142,7 @@ def test_the_reader_points_at_the_answer_and_doubts_a_window_without_one(reader)
     assert alone.margin == pytest.approx(readings[0].margin, abs=1e-3)
 
 
+@needs_model
 def test_reading_needs_no_torch(tmp_path):
     import subprocess
     import sys
@@ -143,7 +160,9 @@ def test_reading_needs_no_torch(tmp_path):
 # ----- in the pipeline ---------------------------------------------------------------------------
 
 
-def test_the_answer_phrase_is_the_readers_span_inside_the_extract(seeds_assistant):
+@needs_model
+def test_the_answer_phrase_is_the_readers_span_inside_the_extract(reading_assistant):
+    seeds_assistant = reading_assistant
     answer = seeds_assistant.ask("Where was the road transport agreement signed?")
     assert not answer.abstained and answer.answerability is not None
     best = answer.extracts[0]
@@ -162,7 +181,9 @@ def test_the_reader_can_be_switched_off(seeds_assistant):
     assert Settings.from_dict(settings.to_dict()).reader.enabled is False
 
 
-def test_no_answer_from_the_reader_is_an_abstention_with_its_reason(seeds_assistant):
+@needs_model
+def test_no_answer_from_the_reader_is_an_abstention_with_its_reason(reading_assistant):
+    seeds_assistant = reading_assistant
     strict = replace(
         seeds_assistant.settings,
         reader=replace(seeds_assistant.settings.reader, no_answer_below=1.01),

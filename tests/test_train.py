@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from qa.embedding import resolve_model
+from qa.reader import MODEL_FILE
 from qa.train import (
     DEV_ARTICLES,
     TEST_ARTICLES,
@@ -118,6 +119,7 @@ def test_training_checkpoints_resumes_and_exports(tmp_path):
         export(weights, out, squad, settings, model_dir, min_agreement=1.01)
 
 
+@pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
 def test_eval_reader_compares_with_and_without_the_reader(tmp_path, embedder):
     """``python -m eval.reader`` end to end on the small SQuAD-shaped file: the test
     articles' questions, on the open corpus and with odd paragraphs held out."""
