@@ -63,6 +63,7 @@ def _record(answerable, abstained, hit_rank=1, confidence=0.5, follow_up=False):
         "confidence": confidence,
         "forced_abstention": False,
         "latency_ms": 10.0,
+        "phrase_em": answerable and hit_rank == 1,
     }
 
 
@@ -82,6 +83,7 @@ def test_summarize_hand_checked():
     assert summary["abstain_recall"] == pytest.approx(1 / 2)
     assert summary["abstain_f1"] == pytest.approx(1 / 2)
     assert summary["false_abstentions"] == pytest.approx(1 / 3)
+    assert summary["phrase_em"] == pytest.approx(2 / 3)  # the bold phrase of answerable items
 
 
 def test_calibrate_separates_when_it_can():
