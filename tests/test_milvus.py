@@ -100,7 +100,8 @@ def test_an_upload_is_written_to_the_store(milvus_corpus, tmp_path, embedder):
     spec = store_spec("milvus-lite", tmp_path)
     (milvus_corpus / "penguins.txt").unlink()
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
-        upload = tmp_path / "upload.txt"
+        # Inside the corpus, as the app writes uploads: a file read outside it is refused.
+        upload = milvus_corpus / ".upload.txt"
         upload.write_text(PENGUINS, encoding="utf-8")
         assistant.index.add_file(upload, "penguins.txt", final_path=milvus_corpus / "penguins.txt")
         assert _rows(assistant)["penguins.txt"] == len(

@@ -23,6 +23,7 @@ def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistan
         "dense search",
         "bm25",
         "fusion (retrieve - dense - bm25)",
+        "reader",
         "extraction",
     }
     assert all(value >= 0 for value in report["breakdown_p50_ms"].values())

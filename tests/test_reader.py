@@ -95,7 +95,7 @@ def test_decode_picks_the_best_span_within_the_window_and_its_length_limit(tok):
     first, last = token_targets(batch, 0, target, target + len("Carolina Panthers"))
     start[0, first], end[0, last] = 5.0, 4.0
     start[0, 1], end[0, 1] = 50.0, 50.0  # a question token: never an answer
-    end[0, first - 1] = 9.0  # ends before the start: not a span
+    end[0, first - 1] = 3.0  # ends before the start: not a span
     (reading,) = decode(start, end, batch)
     assert SUPER_BOWL[reading.start : reading.end] == "Carolina Panthers"
     assert reading.margin == pytest.approx(9.0)  # 5 + 4 against [CLS]'s 0 + 0
