@@ -179,7 +179,6 @@ class Reader:
         questions = [question] * len(windows) if isinstance(question, str) else list(question)
         if len(questions) != len(windows):
             raise ValueError("give one question per window")
-        readings: list[Reading] = []
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         by_position: dict[int, Reading] = {}
         for first in range(0, len(order), self.batch_size):
@@ -188,8 +187,7 @@ class Reader:
             start, end = self.logits(batch)
             for i, reading in zip(rows, decode(start, end, batch)):
                 by_position[i] = reading
-        readings = [by_position[i] for i in range(len(windows))]
-        return readings
+        return [by_position[i] for i in range(len(windows))]
 
 
 def card() -> dict:

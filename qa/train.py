@@ -249,6 +249,7 @@ def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[
 def evaluate(predict, examples: Sequence[Example], batch_size: int = 64) -> dict:
     """Span EM/F1 on the answer windows and no-answer ROC AUC over all windows, for a
     ``predict(examples) -> list[Reading]``."""
+    from eval.abstention import roc_auc
     from eval.metrics import exact_match, f1
 
     readings = []
@@ -266,20 +267,9 @@ def evaluate(predict, examples: Sequence[Example], batch_size: int = 64) -> dict
     return {
         "em": float(np.mean(em)) if em else float("nan"),
         "f1": float(np.mean(f)) if f else float("nan"),
-        "auc": auc(positive, negative),
+        "auc": roc_auc(positive, negative),
         "examples": len(examples),
     }
-
-
-def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """P(a random positive scores above a random negative), ties counting half."""
-    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
-    if not len(positive) or not len(negative):
-        return float("nan")
-    ordered = np.sort(negative)
-    below = np.searchsorted(ordered, positive, side="left")
-    ties = np.searchsorted(ordered, positive, side="right") - below
-    return float((below + ties / 2).sum() / (len(positive) * len(negative)))
 
 
 def torch_predictor(model, tok):
