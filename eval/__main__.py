@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
             settings = replace(settings, reader=replace(settings.reader, enabled=False))
         candidate = Assistant(base.index, settings)
         records = evaluate(candidate, items, use_history=not args.no_history)
-        threshold = settings.abstain_below
+        threshold = candidate.abstain_threshold()
         if args.calibrate:
             threshold = calibrate([r for r in records if r["split"] == "dev"])
             records = [abstain_below(r, threshold) for r in records]

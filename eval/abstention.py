@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     answers = []
     for batch in benchmarks.batches(questions, 1000):
         answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
-    threshold = assistant.settings.abstain_below
+    threshold = assistant.abstain_threshold()
 
     is_unanswerable = np.array([i >= len(answerable) for i in range(len(questions))])
     confidence = np.array([a.confidence for a in answers])

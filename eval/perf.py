@@ -56,6 +56,9 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
         assistant.ask(question)
     onnx = assistant.embedder._onnx_encoder()  # what qa embeds questions with, if any
     stage = assistant.reading()
+    if stage is not None:  # rounds repeat questions: measure reading, not the reader's memo
+        stage.reader.memo_size = 0
+        stage.reader.memo.clear()
     without = Assistant(
         index, replace(assistant.settings, reader=replace(assistant.settings.reader, enabled=False))
     )

@@ -48,7 +48,12 @@ class Settings:
     lexical: LexicalSettings = field(default_factory=LexicalSettings)
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     # An answer whose best extract scores below this is an abstention (see README, Confidence).
-    abstain_below: float = 0.35
+    # With the reader: chosen with ReaderSettings.no_answer_below on SQuAD dev and the gold
+    # dev split together (`python -m eval.reader --split dev --calibrate`, docs/reader.md).
+    abstain_below: float = 0.30
+    # Without it (switched off, or no model file): the gold dev split's choice for sentence
+    # scores alone (`python -m eval --no-reader --calibrate`).
+    abstain_below_without_reader: float = 0.35
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,7 +68,10 @@ class Settings:
             dense=DenseSettings.from_dict(data.get("dense", {})),
             lexical=LexicalSettings.from_dict(data.get("lexical", {})),
             reader=ReaderSettings.from_dict(data.get("reader", {})),
-            abstain_below=data.get("abstain_below", 0.35),
+            abstain_below=data.get("abstain_below", cls.abstain_below),
+            abstain_below_without_reader=data.get(
+                "abstain_below_without_reader", cls.abstain_below_without_reader
+            ),
         )
 
 
@@ -276,13 +284,14 @@ class Assistant:
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
         untyped = lacks_demanded_type(question, extracts[0] if extracts else None)
+        threshold = self.abstain_threshold()
         if unknown:  # the most telling reason first: the user learns what is missing
             reason = NOT_IN_SOURCES
         elif readings is not None and not any(
             r.has_answer >= self.settings.reader.no_answer_below for r in readings
         ):
             reason = NO_READER_ANSWER
-        elif confidence < self.settings.abstain_below:
+        elif confidence < threshold:
             reason = LOW_CONFIDENCE
         elif untyped:
             reason = MISSING_TYPE
@@ -290,9 +299,7 @@ class Assistant:
             reason = None
         abstained = reason is not None
         if not abstained:  # further extracts are offered only when they too clear the bar
-            extracts = [extracts[0]] + [
-                e for e in extracts[1:] if e.score >= self.settings.abstain_below
-            ]
+            extracts = [extracts[0]] + [e for e in extracts[1:] if e.score >= threshold]
         return Answer(
             question=question,
             query=query,
@@ -307,6 +314,12 @@ class Assistant:
             if readings is None
             else round(max((r.has_answer for r in readings), default=0.0), 4),
         )
+
+    def abstain_threshold(self) -> float:
+        """The confidence under which qa abstains: calibrated with the reader, or without."""
+        if self.reading() is not None:
+            return self.settings.abstain_below
+        return self.settings.abstain_below_without_reader
 
     def reading(self) -> ReadingStage | None:
         """The reader stage, or None when it is switched off or its model is missing."""
