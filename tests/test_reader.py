@@ -59,7 +59,8 @@ def reader() -> Reader:
 
 @pytest.fixture(scope="module")
 def reading_assistant(seeds_assistant) -> Assistant:
-    """The seeds Assistant with the reader switched on (it is off by default)."""
+    """The seeds Assistant with the reader switched on (as by default), whatever the
+    session's settings."""
     settings = seeds_assistant.settings
     return Assistant(
         seeds_assistant.index, replace(settings, reader=replace(settings.reader, enabled=True))
@@ -202,3 +203,37 @@ def test_an_answer_survives_to_dict_and_from_dict(seeds_assistant):
     data = json.loads(json.dumps(answer.to_dict()))
     again = Answer.from_dict(data)
     assert again == answer and again.message == answer.message
+
+
+@needs_model
+def test_a_window_read_again_comes_from_the_memo(reader):
+    question = "Which team won Super Bowl 50?"
+    first = reader.run(question, [SUPER_BOWL, WEATHER])
+    calls = []
+    logits = reader.logits
+    reader.logits = lambda batch: calls.append(batch) or logits(batch)
+    try:
+        again = reader.run(question, [WEATHER, SUPER_BOWL, "The Broncos won it."])
+    finally:
+        del reader.logits
+    assert again[:2] == [first[1], first[0]]
+    assert len(calls) == 1 and calls[0].input_ids.shape[0] == 1  # only the new window
+    size = reader.memo_size
+    reader.memo_size = 1
+    try:
+        reader.run(question, [WEATHER])
+        assert len(reader.memo) == 1
+    finally:
+        reader.memo_size = size
+
+
+def test_the_abstention_threshold_follows_the_reader(seeds_assistant):
+    settings = replace(
+        seeds_assistant.settings, abstain_below=0.2, abstain_below_without_reader=0.4
+    )
+    off = replace(settings, reader=replace(settings.reader, enabled=False))
+    assert Assistant(seeds_assistant.index, off).abstain_threshold() == 0.4
+    on = Assistant(seeds_assistant.index, replace(settings, reader=ReaderSettings(enabled=True)))
+    assert on.abstain_threshold() == (0.2 if MODEL_FILE.is_file() else 0.4)
+    again = Settings.from_dict(settings.to_dict())
+    assert (again.abstain_below, again.abstain_below_without_reader) == (0.2, 0.4)
