@@ -613,7 +613,7 @@ def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
         "settings": settings.to_dict(),
         "split": {"test": list(TEST_ARTICLES), "dev": list(DEV_ARTICLES)},
         "training_minutes": round(history["seconds"] / 60, 1),
-        "training_steps": history["train"][-1][0] if history["train"] else 0,
+        "training_steps": max([0] + [row[0] for row in history["train"] + history["dev"]]),
         "training_notes": history.get("notes", []),
         **facts,
     }
