@@ -56,7 +56,10 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
         assistant.ask(question)
     onnx = assistant.embedder._onnx_encoder()  # what qa embeds questions with, if any
     stage = assistant.reading()
-    if stage is not None:  # rounds repeat questions: measure reading, not the reader's memo
+    # Rounds repeat questions: measure reading, not the reader's memo (the process's one
+    # reader: its memo size is put back afterwards).
+    memo_size = stage.reader.memo_size if stage is not None else 0
+    if stage is not None:
         stage.reader.memo_size = 0
         stage.reader.memo.clear()
     without = Assistant(
@@ -102,6 +105,8 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
                     q, v, p, readings=r, reader_weight=assistant.settings.reader.weight
                 ),
             )
+    if stage is not None:
+        stage.reader.memo_size = memo_size
     p50 = {name: metrics.percentile_ms(values, 50) for name, values in stages.items() if values}
     bare = p50.get("bare_onnx", p50["bare_encode"])
     return {

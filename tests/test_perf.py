@@ -12,7 +12,11 @@ from qa.dense import DenseSettings
 
 def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistant):
     questions = ["Where was the road transport agreement signed?", "Who wrote the article?"]
+    stage = seeds_assistant.reading()
+    memo_size = stage.reader.memo_size if stage is not None else None
     report = perf.query_latency(seeds_assistant, questions, rounds=2)
+    # The benchmark reads without the memo, and leaves the process's reader as it found it.
+    assert stage is None or stage.reader.memo_size == memo_size
     assert report["questions"] == 2 and report["rounds"] == 2
     assert report["ask_p50_ms"] > 0 and report["bare_encode_p50_ms"] > 0
     assert report["ask_p95_ms"] >= report["ask_p50_ms"]
