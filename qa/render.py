@@ -50,6 +50,14 @@ def quote(extract: Extract) -> str:
     return escape(text)
 
 
+def clarify_html(pronoun: str) -> str:
+    """The reply to a follow-up that opens a conversation: ask what its pronoun names."""
+    return (
+        f"<p><b>What does “{escape(pronoun)}” refer to?</b> This conversation has no earlier "
+        "question it could refer to: please ask again, naming it.</p>"
+    )
+
+
 def answer_html(answer: Answer) -> str:
     """The chat message for an answer: the best extract quoted, citations, and sources."""
     if answer.abstained or not answer.extracts:

@@ -22,10 +22,11 @@ import gradio as gr
 
 from .answer import Answer
 from .assistant import Assistant, Settings
-from .documents import SUPPORTED_SUFFIXES, find_files
+from .conversation import missing_antecedent
+from .documents import SUPPORTED_SUFFIXES, file_sha256, find_files
 from .errors import DocumentError, QAError, StoreError
-from .index import UPLOAD_PREFIX
-from .render import answer_html, cite, document_html, escape
+from .index import UPLOAD_PREFIX, _default_mode
+from .render import answer_html, cite, clarify_html, document_html, escape
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ EXAMPLES = [
     "Which countries held joint anti-terrorism exercises in October 2002?",
 ]
 PANEL_EMPTY = "<p class='qa-hint'>Ask a question: the cited source appears here.</p>"
+VIEWER_EMPTY = "<p class='qa-hint'>Choose a document to show it here.</p>"
 
 CSS = """
 .qa-doc { white-space: pre-wrap; max-height: 60vh; overflow-y: auto; line-height: 1.5;
@@ -46,6 +48,36 @@ mark.qa-cited { background: #ffd54f; color: #000; padding: 1px 0; }
 mark.qa-other { background: #fff3c4; color: #000; }
 strong.qa-focus { background: #ffe082; color: #000; }
 """
+# Runs in the page. Gradio labels each chat message with its raw content and copies that raw
+# content, which for an answer is escaped HTML: both get the message's visible text instead.
+HEAD = """<script>
+(() => {
+  const plain = (el) => (el ? el.innerText : "").replace(/\\s+/g, " ").trim();
+  const relabel = () => {
+    for (const el of document.querySelectorAll("#qa-chat [data-testid=bot]")) {
+      const text = "Answer: " + plain(el.querySelector(".message-content"));
+      if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text);
+    }
+  };
+  new MutationObserver(relabel).observe(document.documentElement, {
+    subtree: true, childList: true, characterData: true,
+    attributes: true, attributeFilter: ["aria-label"],
+  });
+  // Capture phase: runs before Gradio's own handler, which it replaces for chat messages.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("#qa-chat button");
+    if (!button || button.getAttribute("aria-label") !== "Copy message") return;
+    // The buttons follow their message's row.
+    let row = button.closest(".message-buttons");
+    while (row && !row.classList.contains("message-row")) row = row.previousElementSibling;
+    const content = row && row.querySelector(".message-content");
+    if (!content) return;
+    event.stopPropagation();
+    event.preventDefault();
+    navigator.clipboard.writeText(content.innerText.trim());
+  }, true);
+})();
+</script>"""
 SCROLL_JS = """() => { setTimeout(() => {
   const el = document.getElementById('qa-cited');
   if (el) el.scrollIntoView({block: 'center', behavior: 'instant'});
@@ -136,21 +168,31 @@ class ChatApp:
     # ----- chat -----------------------------------------------------------------------
 
     def respond(self, question: str, messages: list, questions: list, answers: list):
-        """Answer ``question`` in the conversation; returns the new UI state."""
+        """Answer ``question`` in the conversation; returns the new UI state (the last value
+        is the turn whose citations are shown)."""
         messages = list(messages or [])
         questions = list(questions or [])
         answers = list(answers or [])
         self._notice_changes()
+        pronoun = missing_antecedent(question, questions) if isinstance(question, str) else None
+        if pronoun:  # a search would answer about whatever the pronoun happens to match
+            asked = " ".join(question.split())
+            messages.append({"role": "user", "content": escape(asked)})
+            messages.append({"role": "assistant", "content": clarify_html(pronoun)})
+            answers.append({"question": asked, "extracts": [], "clarify": pronoun})
+            hidden = gr.update(choices=[], value=None, visible=False)
+            return ("", messages, questions, answers, hidden, PANEL_EMPTY, len(answers) - 1)
         try:
             answer = self.assistant.ask(question, history=questions)
         except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
             gr.Warning(str(error))
-            return (question, messages, questions, answers, gr.update(), gr.update())
+            return (question, messages, questions, answers, gr.update(), gr.update(), gr.update())
         questions.append(answer.question)
         answers.append(answer.to_dict())
         messages.append({"role": "user", "content": escape(answer.question)})
         messages.append({"role": "assistant", "content": answer_html(answer)})
-        return ("", messages, questions, answers, *self._citations(answer.to_dict()))
+        shown = len(answers) - 1
+        return ("", messages, questions, answers, *self._citations(answer.to_dict()), shown)
 
     def _citations(self, answer: dict):
         extracts = answer["extracts"]
@@ -182,21 +224,24 @@ class ChatApp:
         ]
         return document_html(document, (chosen["start"], chosen["end"]), others)
 
-    def select_citation(self, choice, answers: list) -> str:
-        return self.source_panel(answers[-1] if answers else None, choice)
+    def select_citation(self, choice, answers: list, shown: int) -> str:
+        """Citation ``choice`` of the answer whose citations are listed (turn ``shown``)."""
+        answer = answers[shown] if answers and 0 <= shown < len(answers) else None
+        return self.source_panel(answer, choice)
 
     def select_message(self, answers: list, event: gr.SelectData):
-        """Clicking an answer in the chat shows its first citation."""
+        """Clicking an answer in the chat lists its citations and shows the first."""
         index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         turn = int(index) // 2
         if not answers or turn >= len(answers):
-            return gr.update(), gr.update()
-        answer = answers[turn]
-        return self._citations(answer)
+            return gr.update(), gr.update(), gr.update()
+        return (*self._citations(answers[turn]), turn)
 
     @staticmethod
     def clear():
-        return "", [], [], [], gr.update(choices=[], value=None, visible=False), PANEL_EMPTY
+        """A new conversation: nothing of the old one is kept, shown or used for follow-ups."""
+        hidden = gr.update(choices=[], value=None, visible=False)
+        return "", [], [], [], hidden, PANEL_EMPTY, -1
 
     # ----- sources --------------------------------------------------------------------
 
@@ -209,7 +254,7 @@ class ChatApp:
 
     def show_document(self, doc_id: str | None) -> str:
         if not doc_id:
-            return PANEL_EMPTY
+            return VIEWER_EMPTY
         try:
             return document_html(self.assistant.document(doc_id))
         except KeyError:
@@ -236,6 +281,10 @@ class ChatApp:
         size = source.stat().st_size
         if size > MAX_UPLOAD_BYTES:
             return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
+        sha = file_sha256(source)
+        for doc_id, entry in self.assistant.index.entries.items():
+            if entry.document.sha256 == sha:
+                return f"= {name}: the same content as {doc_id}, already indexed. Not added again."
         folder = self.assistant.index.folder
         target = _free_name(folder, name)
         # Copy beside the target first, index, and only then give it its real name: a file that
@@ -244,6 +293,7 @@ class ChatApp:
         os.close(fd)
         try:
             shutil.copyfile(source, temporary)
+            os.chmod(temporary, _default_mode())  # mkstemp's 0600 would hide it from others
             try:
                 # The name is claimed atomically there: a same-name upload gets "name-1.txt".
                 document = self.assistant.index.add_file(
@@ -259,7 +309,7 @@ class ChatApp:
             if os.path.exists(temporary):
                 os.unlink(temporary)
         entry = self.assistant.index.entries[document.doc_id]
-        return f"✓ {document.doc_id}: indexed, {len(entry.passages)} passages."
+        return f"✓ {document.doc_id}: indexed, {plural(len(entry.passages), 'passage')}."
 
     # ----- API ------------------------------------------------------------------------
 
@@ -270,6 +320,11 @@ class ChatApp:
             return self.assistant.ask(question, history=history).to_dict()
         except (QAError, ValueError) as error:
             raise gr.Error(str(error)) from error
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 passage``, ``2 passages``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _free_name(folder: Path, name: str) -> Path:
@@ -292,6 +347,7 @@ def build(assistant: Assistant) -> gr.Blocks:
         )
         questions = gr.State([])
         answers = gr.State([])
+        shown = gr.State(-1)  # the turn whose citations are listed (-1: none)
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
@@ -307,7 +363,8 @@ def build(assistant: Assistant) -> gr.Blocks:
                         show_label=False,
                         scale=5,
                         elem_id="qa-question",
-                        max_length=2000,
+                        # No max_length: the browser would cut a long question silently;
+                        # the app refuses it with a message instead (clean_question).
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                 citations = gr.Radio(
@@ -331,7 +388,11 @@ def build(assistant: Assistant) -> gr.Blocks:
             )
             with gr.Row():
                 picker = gr.Dropdown(
-                    choices=sorted(assistant.documents), label="Show a document", scale=2
+                    choices=sorted(assistant.documents),
+                    value=None,  # the default, the first choice, would not match the viewer
+                    label="Show a document",
+                    scale=2,
+                    elem_id="qa-picker",
                 )
                 with gr.Column(scale=2):
                     files = gr.File(
@@ -341,21 +402,37 @@ def build(assistant: Assistant) -> gr.Blocks:
                         elem_id="qa-upload",
                     )
                     add = gr.Button("Add to sources", elem_id="qa-add")
-                    status = gr.Textbox(label="Upload status", interactive=False, lines=3)
-            viewer = gr.HTML(PANEL_EMPTY, elem_id="qa-viewer")
+                    status = gr.Textbox(
+                        label="Upload status",
+                        interactive=False,
+                        lines=3,
+                        elem_id="qa-upload-status",
+                    )
+            viewer = gr.HTML(VIEWER_EMPTY, elem_id="qa-viewer")
 
-        outputs = [box, chatbot, questions, answers, citations, panel]
-        for trigger in (box.submit, send.click):
-            trigger(
-                app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
-            ).then(None, js=SCROLL_JS)
+        outputs = [box, chatbot, questions, answers, citations, panel, shown]
+        # The Ask button is disabled while a question runs, so one click asks once.
+        gr.on(
+            [box.submit, send.click],
+            lambda: gr.update(interactive=False),
+            None,
+            send,
+            queue=False,
+            api_visibility="private",
+        ).then(
+            app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
+        ).then(
+            lambda: gr.update(interactive=True), None, send, queue=False, api_visibility="private"
+        ).then(None, js=SCROLL_JS)
         citations.input(
-            app.select_citation, [citations, answers], panel, api_visibility="private"
+            app.select_citation, [citations, answers, shown], panel, api_visibility="private"
         ).then(None, js=SCROLL_JS)
         chatbot.select(
-            app.select_message, [answers], [citations, panel], api_visibility="private"
+            app.select_message, [answers], [citations, panel, shown], api_visibility="private"
         ).then(None, js=SCROLL_JS)
         clear.click(app.clear, None, outputs, api_visibility="private")
+        # The chat's own trash icon empties only the chat: the rest of the state goes too.
+        chatbot.clear(app.clear, None, outputs, api_visibility="private")
         picker.change(app.show_document, picker, viewer, api_visibility="private")
         add.click(
             app.upload,
@@ -394,8 +471,11 @@ def serve(
     demo.queue(default_concurrency_limit=4)
     # Load the ONNX encoder (or the model) while the page opens: the first question need not wait.
     threading.Thread(target=assistant.index.prepare_questions, daemon=True).start()
+    loaded = ", ".join(
+        [plural(len(assistant.documents), "document"), plural(len(assistant.index), "passage")]
+    )
     print(
-        f"qa: {len(assistant.documents)} documents, {len(assistant.index)} passages "
+        f"qa: {loaded} "
         f"from {Path(folder).resolve()} ({_store_name(assistant)}); "
         f"serving on http://{host}:{port}",
         flush=True,
@@ -406,6 +486,7 @@ def serve(
         prevent_thread_lock=not block,
         show_error=True,
         css=CSS,
+        head=HEAD,
         quiet=True,
         max_file_size=MAX_UPLOAD_BYTES,  # refused while it arrives, not after
     )
@@ -419,4 +500,4 @@ def _store_name(assistant: Assistant) -> str:
     return "FAISS + BM25 in this process"
 
 
-__all__ = ["ChatApp", "build", "cite", "safe_filename", "serve", "Answer"]
+__all__ = ["CSS", "HEAD", "ChatApp", "build", "cite", "plural", "safe_filename", "serve", "Answer"]

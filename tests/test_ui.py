@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 
 from qa import Assistant
 from qa.render import answer_html, document_html, escape
-from qa.ui import CSS, build, safe_filename
+from qa.ui import CSS, HEAD, build, safe_filename
 
 from .conftest import ROOT, SEEDS, STORES, store_spec
 
@@ -61,7 +61,12 @@ def server(ui_folder, embedder):
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        css=CSS,
+        head=HEAD,
     )
     yield f"http://127.0.0.1:{port}/", assistant
     demo.close()
@@ -255,7 +260,10 @@ def browser():
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -270,6 +278,17 @@ def ask_in_browser(page, question: str) -> None:
     box = page.locator("#qa-question textarea")
     box.fill(question)
     page.locator("#qa-ask").click()
+
+
+BOT = "#qa-chat [data-testid=bot]"
+
+
+def ask_and_wait(page, question: str):
+    """Ask in the page and wait for the answer's message; returns it (a Locator)."""
+    before = page.locator(BOT).count()
+    ask_in_browser(page, question)
+    page.wait_for_function(f"document.querySelectorAll('{BOT}').length > {before}", timeout=60_000)
+    return page.locator(BOT).nth(before)
 
 
 def test_browser_shows_answer_and_highlighted_source(page):
@@ -329,3 +348,153 @@ def test_browser_shows_untrusted_text_as_text(page):
     assert page.locator("#qa-chat script, #qa-source script").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
+
+
+# ----- issue 17: each bug as a user met it ------------------------------------------------
+
+
+def test_browser_citation_of_an_earlier_answer_shows_that_answers_source(page, server):
+    _, assistant = server
+    first = "Where was the road transport agreement signed?"
+    expected = assistant.ask(first).extracts
+    assert len(expected) >= 2 and expected[1].doc_id != "zebra.md"
+    ask_and_wait(page, first)
+    ask_and_wait(page, "What is unique about the zebra stripe pattern?")
+    page.locator(BOT).first.click()
+    page.locator("#qa-citations label").nth(1).click()
+    cited = page.locator("#qa-source mark#qa-cited")
+    page.wait_for_function(
+        "(t) => { const m = document.querySelector('#qa-source mark#qa-cited');"
+        " return m && m.innerText.trim() === t; }",
+        arg=expected[1].text.strip(),
+        timeout=30_000,
+    )
+    assert expected[1].doc_id in page.locator("#qa-source .qa-doc-head").inner_text()
+    assert "zebra" not in cited.inner_text().lower()
+
+
+def test_browser_chat_trash_icon_forgets_the_conversation(page):
+    ask_and_wait(page, "Where was the road transport agreement signed?")
+    page.locator("#qa-citations").wait_for(state="visible")
+    page.locator("#qa-chat button[aria-label='Clear']").click()
+    page.locator("#qa-citations").wait_for(state="hidden", timeout=10_000)
+    assert "Ask a question" in page.locator("#qa-source").inner_text()
+    # The follow-up has nothing to follow now: qa asks what "it" is instead of guessing.
+    reply = ask_and_wait(page, "And when was it signed?")
+    assert "refer to" in reply.inner_text()
+    assert "September 2014" not in page.locator("#qa-chat").inner_text()
+
+
+def test_browser_bare_follow_up_asks_what_it_refers_to(page):
+    reply = ask_and_wait(page, "And when was it signed?")
+    assert "What does “it” refer to?" in reply.inner_text()
+    assert page.locator("#qa-source mark#qa-cited").count() == 0
+    # Once the conversation names it, the same follow-up is answered from it.
+    ask_and_wait(page, "Where was the road transport agreement signed?")
+    assert "September 2014" in ask_and_wait(page, "And when was it signed?").inner_text()
+
+
+def test_browser_answer_is_copied_and_named_as_plain_text(page):
+    answer = ask_and_wait(page, "Where was the road transport agreement signed?")
+    page.wait_for_function(
+        f"(document.querySelector('{BOT}').getAttribute('aria-label') || '')"
+        ".startsWith('Answer: ')",
+        timeout=10_000,
+    )
+    name = answer.get_attribute("aria-label")
+    assert "Dushanbe" in name
+    for raw in ("<", "&#", "&lt;", "blockquote"):
+        assert raw not in name
+    page.locator(".bot-row").last.hover()
+    copy = page.locator(".message-buttons-left button[aria-label='Copy message']")
+    copy.last.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "Dushanbe, Tajikistan" in copied
+    for raw in ("<", "&#", "blockquote"):
+        assert raw not in copied
+
+
+def test_browser_sources_picker_and_viewer_agree(page):
+    page.get_by_role("tab", name="Sources").click()
+    picker = page.locator("#qa-picker input")
+    picker.wait_for()
+    viewer = page.locator("#qa-viewer")
+    assert picker.input_value() == ""
+    assert "Choose a document" in viewer.inner_text()
+    assert "Ask a question" not in viewer.inner_text()
+    picker.click()
+    page.locator("#qa-picker ul li", has_text="zebra.md").first.click()
+    page.wait_for_function(
+        "document.querySelector('#qa-viewer').innerText.includes('Zebras sleep')",
+        timeout=30_000,
+    )
+    assert picker.input_value() == "zebra.md"
+
+
+def upload_in_browser(page, *paths: Path) -> str:
+    """Upload ``paths`` on the Sources tab as a user would; returns the upload status."""
+    page.get_by_role("tab", name="Sources").click()
+    status = page.locator("#qa-upload-status textarea")
+    status.wait_for()
+    before = status.input_value()
+    page.locator("#qa-upload input[type=file]").set_input_files([str(p) for p in paths])
+    page.locator("#qa-add").click()
+    page.wait_for_function(
+        "(b) => { const s = document.querySelector('#qa-upload-status textarea');"
+        " return s && s.value && s.value !== b && !s.value.startsWith('Indexing'); }",
+        arg=before,
+        timeout=60_000,
+    )
+    return status.input_value()
+
+
+def test_browser_same_content_uploaded_twice_is_stored_once(page, server, tmp_path):
+    _, assistant = server
+    folder = assistant.index.folder
+    pelicans = tmp_path / "pelicans.txt"
+    pelicans.write_text("Brown pelicans dive from the air to catch fish near the surface.")
+    assert "pelicans.txt: indexed" in upload_in_browser(page, pelicans)
+    again = upload_in_browser(page, pelicans)
+    assert "same content as pelicans.txt" in again
+    renamed = tmp_path / "pelicans copy.txt"
+    shutil.copy(pelicans, renamed)
+    assert "same content as pelicans.txt" in upload_in_browser(page, renamed)
+    assert sorted(p.name for p in folder.glob("pelican*")) == ["pelicans.txt"]
+    assert [d for d in assistant.documents if d.startswith("pelicans")] == ["pelicans.txt"]
+
+
+def test_browser_too_long_question_is_refused_with_a_message(page):
+    question = "Where was the road transport agreement signed? " * 50  # 2,350 characters
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    assert len(box.input_value()) == len(question)  # not cut by the browser
+    page.locator("#qa-ask").click()
+    page.get_by_text("The question is too long").first.wait_for(timeout=30_000)
+    assert box.input_value() == question  # nothing lost: the user can shorten it
+    assert page.locator(BOT).count() == 0
+
+
+def test_browser_upload_reports_one_passage_and_is_readable_by_others(page, server, tmp_path):
+    _, assistant = server
+    note = tmp_path / "herons.txt"
+    note.write_text("Grey herons stand still in shallow water for a long time.")
+    status = upload_in_browser(page, note)
+    assert "herons.txt: indexed, 1 passage." in status
+    mode = (assistant.index.folder / "herons.txt").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+def test_browser_ask_button_is_disabled_while_a_question_runs(page):
+    page.evaluate(
+        """() => {
+        window.__askStates = [];
+        const button = document.querySelector('#qa-ask');
+        new MutationObserver(() => window.__askStates.push(button.disabled))
+            .observe(button, {attributes: true});
+    }"""
+    )
+    ask_and_wait(page, "Who announced that China would set up CNISCO?")
+    page.wait_for_function("!document.querySelector('#qa-ask').disabled", timeout=10_000)
+    assert True in page.evaluate("window.__askStates")
