@@ -113,4 +113,8 @@ def document_html(
         f'<div class="qa-doc-head"><b>{escape(document.title)}</b><br>'
         f"<code>{escape(document.doc_id)}</code> · {len(text):,} characters</div>"
     )
-    return f'{header}<div class="qa-doc" id="qa-doc">{"".join(out)}</div>'
+    # Focusable and named: a scrolling region must be reachable and scrollable by keyboard.
+    return (
+        f'{header}<div class="qa-doc" id="qa-doc" tabindex="0" role="region" '
+        f'aria-label="Text of {escape(document.title)}">{"".join(out)}</div>'
+    )

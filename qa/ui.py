@@ -47,6 +47,15 @@ CSS = """
 mark.qa-cited { background: #ffd54f; color: #000; padding: 1px 0; }
 mark.qa-other { background: #fff3c4; color: #000; }
 strong.qa-focus { background: #ffe082; color: #000; }
+/* Contrast of at least 4.5:1 (WCAG AA) where Gradio's default theme falls short. */
+#qa-ask { background: #c2410c; color: #fff; }
+#qa-ask:hover { background: #9a3412; }
+#qa-ask:disabled { background: #6b7280; }
+[role=tab].selected { color: #c2410c; }
+#qa-question textarea::placeholder, #qa-picker input::placeholder { color: #595959; opacity: 1; }
+#qa-picker input, #qa-upload .or { color: var(--body-text-color); }
+footer, footer a, footer button { color: #4b5563 !important; }
+h1.qa-title { font-size: 1.5rem; margin: 0.2em 0; }
 """
 # Runs in the page. Gradio labels each chat message with its raw content and copies that raw
 # content, which for an answer is escaped HTML: both get the message's visible text instead.
@@ -62,6 +71,14 @@ HEAD = """<script>
   new MutationObserver(relabel).observe(document.documentElement, {
     subtree: true, childList: true, characterData: true,
     attributes: true, attributeFilter: ["aria-label"],
+  });
+  // "/" anywhere but in a text field focuses the question box, as on many sites.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+    const box = document.querySelector("#qa-question textarea");
+    if (box) { event.preventDefault(); box.focus(); }
   });
   // Capture phase: runs before Gradio's own handler, which it replaces for chat messages.
   document.addEventListener("click", (event) => {
@@ -341,9 +358,10 @@ def build(assistant: Assistant) -> gr.Blocks:
     """The Gradio app for ``assistant``."""
     app = ChatApp(assistant)
     with gr.Blocks(title="qa — answers quoted from your sources") as demo:
-        gr.Markdown(
-            "### Ask the sources\nEvery answer is quoted **verbatim** from the documents, "
-            "with its exact location. When the documents do not say, the answer says so."
+        gr.HTML(
+            "<h1 class='qa-title'>Ask the sources</h1><p>Every answer is quoted "
+            "<b>verbatim</b> from the documents, with its exact location. When the documents "
+            "do not say, the answer says so. Press <kbd>/</kbd> to type a question.</p>"
         )
         questions = gr.State([])
         answers = gr.State([])
@@ -355,12 +373,15 @@ def build(assistant: Assistant) -> gr.Blocks:
                     height=480,
                     sanitize_html=True,
                     feedback_options=None,
+                    buttons=["copy", "copy_all"],  # no share button: it has no accessible name
                     elem_id="qa-chat",
                 )
                 with gr.Row():
                     box = gr.Textbox(
                         placeholder="Ask a question about the documents…",
+                        label="Question",
                         show_label=False,
+                        autofocus=True,  # the first stop: typing asks
                         scale=5,
                         elem_id="qa-question",
                         # No max_length: the browser would cut a long question silently;

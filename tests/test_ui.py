@@ -287,7 +287,11 @@ def ask_and_wait(page, question: str):
     """Ask in the page and wait for the answer's message; returns it (a Locator)."""
     before = page.locator(BOT).count()
     ask_in_browser(page, question)
-    page.wait_for_function(f"document.querySelectorAll('{BOT}').length > {before}", timeout=60_000)
+    page.wait_for_function(
+        f"document.querySelectorAll('{BOT}').length > {before}"
+        " && !document.querySelector('#qa-ask').disabled",
+        timeout=60_000,
+    )
     return page.locator(BOT).nth(before)
 
 
@@ -498,3 +502,72 @@ def test_browser_ask_button_is_disabled_while_a_question_runs(page):
     ask_and_wait(page, "Who announced that China would set up CNISCO?")
     page.wait_for_function("!document.querySelector('#qa-ask').disabled", timeout=10_000)
     assert True in page.evaluate("window.__askStates")
+
+
+# ----- accessibility ----------------------------------------------------------------------
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page, as readable lines."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)])
+def test_browser_axe_finds_nothing_serious_on_chat_and_sources(browser, server, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(server[0])
+        page.wait_for_selector("#qa-question textarea", timeout=60_000)
+        assert serious_violations(page) == []
+        ask_and_wait(page, "Where was the road transport agreement signed?")
+        page.locator("#qa-source mark#qa-cited").wait_for(state="attached", timeout=30_000)
+        assert serious_violations(page) == []
+        page.get_by_role("tab", name="Sources").click()
+        page.locator("#qa-picker input").wait_for()
+        assert serious_violations(page) == []
+    finally:
+        context.close()
+
+
+def contrast(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two CSS ``rgb()``/``rgba()`` colours (alpha ignored)."""
+    import re
+
+    def luminance(color: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"[\d.]+", color)[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_browser_keyboard_and_screen_reader_basics(page):
+    assert page.locator("h1").inner_text() == "Ask the sources"
+    box = page.locator("#qa-question textarea")
+    assert page.get_by_role("textbox", name="Question", exact=True).count() == 1
+    # The question box is the first stop: focused on load, and "/" comes back to it.
+    assert page.evaluate("document.activeElement.closest('#qa-question') !== null")
+    page.get_by_role("tab", name="Sources").focus()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.closest('#qa-question') !== null")
+    assert box.input_value() == ""  # the "/" was not typed into the box
+    # Enter asks.
+    page.keyboard.type("Who announced that China would set up CNISCO?")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelectorAll('{BOT}').length === 1", timeout=60_000)
+    # Placeholder text reads at 4.5:1 or better on its field.
+    colors = page.evaluate(
+        """() => { const box = document.querySelector('#qa-question textarea');
+        return [getComputedStyle(box, '::placeholder').color,
+                getComputedStyle(box).backgroundColor]; }"""
+    )
+    assert contrast(*colors) >= 4.5, colors
