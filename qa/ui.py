@@ -25,7 +25,7 @@ from .assistant import Assistant, Settings
 from .conversation import missing_antecedent
 from .documents import SUPPORTED_SUFFIXES, file_sha256, find_files
 from .errors import DocumentError, QAError, StoreError
-from .index import UPLOAD_PREFIX, _default_mode
+from .index import UPLOAD_PREFIX, _claim_name, _default_mode
 from .render import answer_html, cite, clarify_html, document_html, escape
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ EXAMPLES = [
     "What share of UNESCO's World Heritage List are cultural sites of SCO countries?",
     "Which countries held joint anti-terrorism exercises in October 2002?",
 ]
+TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
 PANEL_EMPTY = "<p class='qa-hint'>Ask a question: the cited source appears here.</p>"
 VIEWER_EMPTY = "<p class='qa-hint'>Choose a document to show it here.</p>"
 
@@ -56,6 +57,10 @@ strong.qa-focus { background: #ffe082; color: #000; }
 #qa-picker input, #qa-upload .or { color: var(--body-text-color); }
 footer, footer a, footer button { color: #4b5563 !important; }
 h1.qa-title { font-size: 1.5rem; margin: 0.2em 0; }
+/* Example questions wrap rather than end in an ellipsis on narrow screens. */
+#qa-examples button { white-space: normal; text-align: left; justify-content: flex-start;
+  height: auto; }
+.qa-try { margin: 4px 8px; }
 """
 # Runs in the page. Gradio labels each chat message with its raw content and copies that raw
 # content, which for an answer is escaped HTML: both get the message's visible text instead.
@@ -177,6 +182,7 @@ class ChatApp:
         self.assistant = assistant
         # Files added, edited or deleted behind the app's back are noticed before a question.
         self.watch = FolderWatch(assistant) if watch else None
+        self.started = time.time()
 
     def _notice_changes(self) -> None:
         if self.watch is not None:
@@ -260,6 +266,15 @@ class ChatApp:
         hidden = gr.update(choices=[], value=None, visible=False)
         return "", [], [], [], hidden, PANEL_EMPTY, -1
 
+    def loaded(self) -> str:
+        """What answers come from: documents, passages and when the index last changed."""
+        index = self.assistant.index
+        current = index.index_dir / "CURRENT"  # replaced by every save of the index
+        stamp = current.stat().st_mtime if current.exists() else self.started
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+        counts = f"{plural(len(index.entries), 'document')}, {plural(len(index), 'passage')}"
+        return f"<p class='qa-loaded'>Answering from {counts} · last indexed {when}</p>"
+
     # ----- sources --------------------------------------------------------------------
 
     def sources_table(self) -> list[list]:
@@ -328,6 +343,32 @@ class ChatApp:
         entry = self.assistant.index.entries[document.doc_id]
         return f"✓ {document.doc_id}: indexed, {plural(len(entry.passages), 'passage')}."
 
+    def remove(self, doc_id: str | None):
+        """Move ``doc_id``'s file to the trash folder and drop its passages from the index."""
+        files = find_files(self.assistant.index.folder)  # only files inside the corpus
+        if not doc_id or doc_id not in files:
+            message = "Choose a document to remove." if not doc_id else f"✗ {doc_id}: not found."
+            return message, self.sources_table(), gr.update(), gr.update(), self.loaded()
+        trash = self.assistant.index.folder / TRASH_DIRNAME
+        trash.mkdir(exist_ok=True)
+        # Flattened name, never replacing an earlier removal: nothing is destroyed.
+        moved = _claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
+        try:
+            self.assistant.refresh()
+        except QAError as error:  # the file is in the trash; the next update drops it
+            return f"⚠ {doc_id}: moved to {moved}, but {error}", *self._after_change()
+        where = moved.relative_to(self.assistant.index.folder).as_posix()
+        return f"✓ {doc_id}: removed (the file is in {where}).", *self._after_change()
+
+    def _after_change(self):
+        choices = sorted(self.assistant.documents)
+        return (
+            self.sources_table(),
+            gr.update(choices=choices, value=None),
+            VIEWER_EMPTY,
+            self.loaded(),
+        )
+
     # ----- API ------------------------------------------------------------------------
 
     def api_ask(self, question: str, history: list[str] | None = None) -> dict:
@@ -366,40 +407,47 @@ def build(assistant: Assistant) -> gr.Blocks:
         questions = gr.State([])
         answers = gr.State([])
         shown = gr.State(-1)  # the turn whose citations are listed (-1: none)
-        with gr.Tab("Chat"), gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=480,
-                    sanitize_html=True,
-                    feedback_options=None,
-                    buttons=["copy", "copy_all"],  # no share button: it has no accessible name
-                    elem_id="qa-chat",
-                )
-                with gr.Row():
-                    box = gr.Textbox(
-                        placeholder="Ask a question about the documents…",
-                        label="Question",
-                        show_label=False,
-                        autofocus=True,  # the first stop: typing asks
-                        scale=5,
-                        elem_id="qa-question",
-                        # No max_length: the browser would cut a long question silently;
-                        # the app refuses it with a message instead (clean_question).
+        with gr.Tab("Chat"):
+            loaded = gr.HTML(app.loaded(), elem_id="qa-loaded")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=480,
+                        sanitize_html=True,
+                        feedback_options=None,
+                        buttons=["copy", "copy_all"],  # no share button: it has no accessible name
+                        elem_id="qa-chat",
                     )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
-                citations = gr.Radio(
-                    label="Citations of the last answer (select to view)",
-                    choices=[],
-                    visible=False,
-                    type="value",
-                    elem_id="qa-citations",
-                )
-                with gr.Row():
-                    gr.Examples(EXAMPLES, inputs=box, label="Try")
+                    with gr.Row():
+                        box = gr.Textbox(
+                            placeholder="Ask a question about the documents…",
+                            label="Question",
+                            show_label=False,
+                            autofocus=True,  # the first stop: typing asks
+                            scale=5,
+                            elem_id="qa-question",
+                            # No max_length: the browser would cut a long question silently;
+                            # the app refuses it with a message instead (clean_question).
+                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                    citations = gr.Radio(
+                        label="Citations of the last answer (select to view)",
+                        choices=[],
+                        visible=False,
+                        type="value",
+                        elem_id="qa-citations",
+                    )
+                    # Buttons, not gr.Examples: that cuts each question at 60 characters.
+                    with gr.Group(elem_id="qa-examples"):
+                        gr.HTML("<p class='qa-try'>Try an example:</p>")
+                        for example in EXAMPLES:
+                            gr.Button(example, size="sm", elem_classes="qa-example").click(
+                                lambda text=example: text, None, box, api_visibility="private"
+                            )
                     clear = gr.Button("Clear conversation", elem_id="qa-clear")
-            with gr.Column(scale=2):
-                panel = gr.HTML(PANEL_EMPTY, label="Source", elem_id="qa-source")
+                with gr.Column(scale=2):
+                    panel = gr.HTML(PANEL_EMPTY, label="Source", elem_id="qa-source")
         with gr.Tab("Sources"):
             table = gr.Dataframe(
                 value=app.sources_table(),
@@ -408,21 +456,25 @@ def build(assistant: Assistant) -> gr.Blocks:
                 elem_id="qa-sources-table",
             )
             with gr.Row():
-                picker = gr.Dropdown(
-                    choices=sorted(assistant.documents),
-                    value=None,  # the default, the first choice, would not match the viewer
-                    label="Show a document",
-                    scale=2,
-                    elem_id="qa-picker",
-                )
+                with gr.Column(scale=2):
+                    picker = gr.Dropdown(
+                        choices=sorted(assistant.documents),
+                        value=None,  # the default, the first choice, would not match the viewer
+                        label="Show a document",
+                        elem_id="qa-picker",
+                    )
+                    remove = gr.Button(
+                        "Remove this document (to .qa-trash/)", size="sm", elem_id="qa-remove"
+                    )
                 with gr.Column(scale=2):
                     files = gr.File(
-                        label="Add documents (txt, md, html, pdf)",
+                        label="Add documents (txt, md, html, pdf): indexed when dropped",
                         file_count="multiple",
                         file_types=sorted(SUPPORTED_SUFFIXES),
                         elem_id="qa-upload",
                     )
-                    add = gr.Button("Add to sources", elem_id="qa-add")
+                    # The API's /upload; in the page, dropping or choosing files is enough.
+                    add = gr.Button("Add to sources", elem_id="qa-add", visible=False)
                     status = gr.Textbox(
                         label="Upload status",
                         interactive=False,
@@ -444,7 +496,9 @@ def build(assistant: Assistant) -> gr.Blocks:
             app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
         ).then(
             lambda: gr.update(interactive=True), None, send, queue=False, api_visibility="private"
-        ).then(None, js=SCROLL_JS)
+        ).then(None, js=SCROLL_JS).then(
+            app.loaded, None, loaded, api_visibility="private", show_progress="hidden"
+        )
         citations.input(
             app.select_citation, [citations, answers, shown], panel, api_visibility="private"
         ).then(None, js=SCROLL_JS)
@@ -461,8 +515,25 @@ def build(assistant: Assistant) -> gr.Blocks:
             [status, table, picker],
             api_name="upload",
             api_visibility="undocumented",
+        ).then(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        files.upload(app.upload, files, [status, table, picker], api_visibility="private").then(
+            lambda: None, None, files, api_visibility="private"
+        ).then(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        remove.click(
+            app.remove,
+            picker,
+            [status, table, picker, viewer, loaded],
+            api_visibility="private",
         )
         gr.api(app.api_ask, api_name="ask")
+        # The page's values are made when the app is built: read the current ones on load.
+        demo.load(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        demo.load(
+            lambda: (app.sources_table(), gr.update(choices=sorted(assistant.documents))),
+            None,
+            [table, picker],
+            api_visibility="private",
+        )
     return demo
 
 

@@ -441,8 +441,8 @@ def upload_in_browser(page, *paths: Path) -> str:
     status = page.locator("#qa-upload-status textarea")
     status.wait_for()
     before = status.input_value()
+    # One step: choosing (or dropping) files indexes them.
     page.locator("#qa-upload input[type=file]").set_input_files([str(p) for p in paths])
-    page.locator("#qa-add").click()
     page.wait_for_function(
         "(b) => { const s = document.querySelector('#qa-upload-status textarea');"
         " return s && s.value && s.value !== b && !s.value.startsWith('Indexing'); }",
@@ -571,3 +571,74 @@ def test_browser_keyboard_and_screen_reader_basics(page):
                 getComputedStyle(box).backgroundColor]; }"""
     )
     assert contrast(*colors) >= 4.5, colors
+
+
+def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, server, tmp_path):
+    _, assistant = server
+    folder = assistant.index.folder
+    walrus = tmp_path / "walrus.txt"
+    walrus.write_text("Walruses use their long tusks to haul themselves out onto the sea ice.")
+    assert "walrus.txt: indexed" in upload_in_browser(page, walrus)
+    passages = len(assistant.index)
+    own = len(assistant.index.entries["walrus.txt"].passages)
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function(
+        "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
+        arg=f"{len(assistant.documents)} documents, {passages:,} passages",
+        timeout=10_000,
+    )
+    page.get_by_role("tab", name="Sources").click()
+    picker = page.locator("#qa-picker input")
+    picker.click()
+    page.locator("#qa-picker ul li", has_text="walrus.txt").first.click()
+    page.wait_for_function(
+        "document.querySelector('#qa-viewer').innerText.includes('Walruses')", timeout=30_000
+    )
+    page.locator("#qa-remove").click()
+    page.wait_for_function(
+        "document.querySelector('#qa-upload-status textarea').value.includes('removed')",
+        timeout=60_000,
+    )
+    assert "walrus.txt" not in assistant.documents
+    assert len(assistant.index) == passages - own
+    assert not (folder / "walrus.txt").exists()
+    assert (folder / ".qa-trash" / "walrus.txt").read_text().startswith("Walruses")
+    assert picker.input_value() == ""
+    assert "Choose a document" in page.locator("#qa-viewer").inner_text()
+    result = assistant.ask("How do walruses haul themselves out onto the ice?")
+    assert all(e.doc_id != "walrus.txt" for e in result.extracts + result.related)
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function(
+        "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
+        arg=f"{len(assistant.index):,} passages",
+        timeout=10_000,
+    )
+
+
+def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server):
+    _, assistant = server
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(server[0])
+        page.wait_for_selector("#qa-question textarea", timeout=60_000)
+        page.wait_for_function(
+            "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
+            arg=f"Answering from {len(assistant.documents)} documents, "
+            f"{len(assistant.index):,} passages · last indexed ",
+            timeout=10_000,
+        )
+        cut = page.evaluate(
+            """() => [...document.querySelectorAll('#qa-examples button')]
+            .filter(b => b.scrollWidth > b.clientWidth + 1
+                      || [...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+            .map(b => b.innerText)"""
+        )
+        assert cut == []
+        shown = page.locator("#qa-examples").first.inner_text()
+        from qa.ui import EXAMPLES
+
+        for example in EXAMPLES:
+            assert example in shown
+    finally:
+        context.close()
