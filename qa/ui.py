@@ -20,6 +20,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from . import feedback
 from .answer import Answer
 from .assistant import Assistant, Settings
 from .conversation import missing_antecedent
@@ -266,6 +267,28 @@ class ChatApp:
         hidden = gr.update(choices=[], value=None, visible=False)
         return "", [], [], [], hidden, PANEL_EMPTY, -1
 
+    def feedback(self, answers: list, event: gr.LikeData) -> None:
+        """Append the thumbs up or down on an answer, with its question, spans and settings."""
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        turn = int(index) // 2
+        if not answers or turn >= len(answers) or event.liked not in (True, False):
+            return  # not an answer, or a mark taken back: nothing to keep
+        history = [a["question"] for a in answers[:turn] if "clarify" not in a]
+        line = feedback.record(
+            answers[turn],
+            "up" if event.liked else "down",
+            history,
+            self.assistant.settings.to_dict(),
+        )
+        try:
+            feedback.append(self.feedback_path, line)
+        except OSError as error:  # a read-only index folder: say so, keep serving
+            gr.Warning(f"Could not save the feedback in {self.feedback_path}: {error}")
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.assistant.index.index_dir / feedback.FEEDBACK_NAME
+
     def loaded(self) -> str:
         """What answers come from: documents, passages and when the index last changed."""
         index = self.assistant.index
@@ -415,7 +438,7 @@ def build(assistant: Assistant) -> gr.Blocks:
                         label="Conversation",
                         height=480,
                         sanitize_html=True,
-                        feedback_options=None,
+                        feedback_options=("Like", "Dislike"),  # appended to feedback.jsonl
                         buttons=["copy", "copy_all"],  # no share button: it has no accessible name
                         elem_id="qa-chat",
                     )
@@ -506,6 +529,7 @@ def build(assistant: Assistant) -> gr.Blocks:
             app.select_message, [answers], [citations, panel, shown], api_visibility="private"
         ).then(None, js=SCROLL_JS)
         clear.click(app.clear, None, outputs, api_visibility="private")
+        chatbot.like(app.feedback, [answers], None, api_visibility="private")
         # The chat's own trash icon empties only the chat: the rest of the state goes too.
         chatbot.clear(app.clear, None, outputs, api_visibility="private")
         picker.change(app.show_document, picker, viewer, api_visibility="private")

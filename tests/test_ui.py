@@ -642,3 +642,37 @@ def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server
             assert example in shown
     finally:
         context.close()
+
+
+def test_browser_thumbs_append_feedback_that_eval_turns_into_gold_candidates(
+    page, server, tmp_path
+):
+    _, assistant = server
+    path = assistant.index.index_dir / "feedback.jsonl"
+    before = path.read_text().count("\n") if path.exists() else 0
+    question = "Who announced that China would set up CNISCO?"
+    ask_and_wait(page, question)
+    page.locator(".message-buttons-left button[aria-label='Like']").last.click()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        not path.exists() or path.read_text().count("\n") == before
+    ):
+        time.sleep(0.1)
+    import json
+
+    mark = json.loads(path.read_text().splitlines()[-1])
+    expected = assistant.ask(question)
+    assert mark["rating"] == "up" and mark["question"] == question
+    assert [(e["doc_id"], e["start"], e["end"]) for e in mark["extracts"]] == [
+        (e.doc_id, e.start, e.end) for e in expected.extracts
+    ]
+    assert mark["settings"]["abstain_below"] == assistant.settings.abstain_below
+
+    from eval.__main__ import main as eval_main
+
+    eval_main(["--feedback", str(path), "--out", str(tmp_path)])
+    items = [json.loads(line) for line in (tmp_path / "feedback_candidates.jsonl").open()]
+    item = next(i for i in items if i["question"] == question)
+    assert item["doc"] == expected.extracts[0].doc_id and item["split"] == "review"
+    assert item["answers"] and item["answers"][0] in expected.extracts[0].text
+    assert "Xi Jinping" in expected.extracts[0].text
