@@ -58,6 +58,19 @@ strong.qa-focus { background: #ffe082; color: #000; }
 #qa-picker input, #qa-upload .or { color: var(--body-text-color); }
 footer, footer a, footer button { color: #4b5563 !important; }
 h1.qa-title { font-size: 1.5rem; margin: 0.2em 0; }
+.qa-hidden { display: none !important; }
+#qa-chat a.qa-cite { font-weight: 600; text-decoration: none; padding: 0 2px;
+  border-radius: 3px; color: #1d4ed8 !important; }
+#qa-chat a.qa-cite:hover, #qa-chat a.qa-cite:focus { background: #dbeafe;
+  outline: 2px solid #1d4ed8; }
+#qa-chat a.qa-share { color: #1d4ed8 !important; }
+#qa-chat .prose { opacity: 1 !important; }  /* Gradio fades messages to 0.8: less contrast */
+ol.qa-sources { list-style: none; padding-left: 0; }
+ol.qa-sources li { margin: 4px 0; overflow-wrap: break-word; }
+ol.qa-sources .qa-snippet { display: block; }
+ol.qa-sources li.qa-secondary { font-size: 0.9em; color: #595959; }
+.qa-back { display: none; }
+@media (max-width: 767px) { .qa-back { display: inline-block; margin: 4px 0; } }
 /* Example questions wrap rather than end in an ellipsis on narrow screens. */
 #qa-examples button { white-space: normal; text-align: left; justify-content: flex-start;
   height: auto; }
@@ -86,6 +99,32 @@ HEAD = """<script>
     const box = document.querySelector("#qa-question textarea");
     if (box) { event.preventDefault(); box.focus(); }
   });
+  // A citation marker [n] in an answer shows that answer's citation n in the source panel,
+  // through the hidden #qa-pick box ("turn:n:time", so that a repeat is still a change).
+  document.addEventListener("click", (event) => {
+    const target = event.target.closest ? event.target : event.target.parentElement;
+    const back = target.closest(".qa-back");
+    if (back) {
+      event.preventDefault();
+      const answers = document.querySelectorAll("#qa-chat [data-testid=bot]");
+      const answer = window.qaPicked && window.qaPicked.isConnected
+        ? window.qaPicked : answers[answers.length - 1];
+      if (answer) answer.scrollIntoView({block: "start"});
+      return;
+    }
+    const marker = target.closest("#qa-chat .qa-cite");
+    if (!marker) return;
+    event.preventDefault();
+    event.stopPropagation();  // not also a click on the whole message
+    const message = marker.closest("[data-testid=bot]");
+    const turn = [...document.querySelectorAll("#qa-chat [data-testid=bot]")].indexOf(message);
+    const box = document.querySelector("#qa-pick textarea, #qa-pick input");
+    if (turn < 0 || !box) return;
+    window.qaPicked = message;
+    const n = (marker.textContent.match(/\\d+/) || [])[0];  // "[2]": the sanitizer drops data-*
+    box.value = `${turn}:${n}:${Date.now()}`;
+    box.dispatchEvent(new Event("input", {bubbles: true}));
+  }, true);
   // Capture phase: runs before Gradio's own handler, which it replaces for chat messages.
   document.addEventListener("click", (event) => {
     const button = event.target.closest && event.target.closest("#qa-chat button");
@@ -101,10 +140,20 @@ HEAD = """<script>
   }, true);
 })();
 </script>"""
+# The cited span is scrolled to inside the document's own box: scrolling the page would move a
+# phone's screen from the answer to the source panel below it.
 SCROLL_JS = """() => { setTimeout(() => {
-  const el = document.getElementById('qa-cited');
-  if (el) el.scrollIntoView({block: 'center', behavior: 'instant'});
+  const el = document.getElementById('qa-cited'), box = document.getElementById('qa-doc');
+  if (el && box) box.scrollTop += el.getBoundingClientRect().top
+    - box.getBoundingClientRect().top - box.clientHeight / 3;
 }, 50); }"""
+# After a tap on a citation marker the source is what was asked for: on a narrow screen,
+# where the panel is below the chat, the page goes to it (its "Back to the answer" returns).
+SHOW_SOURCE_JS = SCROLL_JS.replace(
+    "}, 50); }",
+    "  const panel = document.getElementById('qa-source');"
+    "  if (panel && window.innerWidth < 768) panel.scrollIntoView({block: 'start'});\n}, 50); }",
+)
 
 
 def safe_filename(name: str) -> str:
@@ -192,8 +241,7 @@ class ChatApp:
     # ----- chat -----------------------------------------------------------------------
 
     def respond(self, question: str, messages: list, questions: list, answers: list):
-        """Answer ``question`` in the conversation; returns the new UI state (the last value
-        is the turn whose citations are shown)."""
+        """Answer ``question`` in the conversation; returns the new UI state."""
         messages = list(messages or [])
         questions = list(questions or [])
         answers = list(answers or [])
@@ -204,36 +252,21 @@ class ChatApp:
             messages.append({"role": "user", "content": escape(asked)})
             messages.append({"role": "assistant", "content": clarify_html(pronoun)})
             answers.append({"question": asked, "extracts": [], "clarify": pronoun})
-            hidden = gr.update(choices=[], value=None, visible=False)
-            return ("", messages, questions, answers, hidden, PANEL_EMPTY, len(answers) - 1)
+            return ("", messages, questions, answers, PANEL_EMPTY)
         try:
             answer = self.assistant.ask(question, history=questions)
         except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
             gr.Warning(str(error))
-            return (question, messages, questions, answers, gr.update(), gr.update(), gr.update())
+            return (question, messages, questions, answers, gr.update())
         questions.append(answer.question)
         answers.append(answer.to_dict())
         messages.append({"role": "user", "content": escape(answer.question)})
         messages.append({"role": "assistant", "content": answer_html(answer)})
-        shown = len(answers) - 1
-        return ("", messages, questions, answers, *self._citations(answer.to_dict()), shown)
-
-    def _citations(self, answer: dict):
-        extracts = answer["extracts"]
-        if not extracts:
-            return gr.update(choices=[], value=None, visible=False), PANEL_EMPTY
-        choices = [
-            (f"[{n}] {e['title'][:60]} — {e['doc_id']}, {e['start']}–{e['end']}", n - 1)
-            for n, e in enumerate(extracts, 1)
-        ]
-        return (
-            gr.update(choices=choices, value=0, visible=True),
-            self.source_panel(answer, 0),
-        )
+        return ("", messages, questions, answers, self.source_panel(answer.to_dict(), 0))
 
     def source_panel(self, answer: dict | None, choice: int | None) -> str:
         """The document of citation ``choice`` of ``answer``, with the span highlighted."""
-        if not answer or choice is None or not answer["extracts"]:
+        if not answer or choice is None or not 0 <= int(choice) < len(answer["extracts"]):
             return PANEL_EMPTY
         extracts = answer["extracts"]
         chosen = extracts[int(choice)]
@@ -246,26 +279,47 @@ class ChatApp:
             for e in extracts
             if e is not chosen and e["doc_id"] == chosen["doc_id"]
         ]
-        return document_html(document, (chosen["start"], chosen["end"]), others)
+        return document_html(
+            document, (chosen["start"], chosen["end"]), others, label=f"[{int(choice) + 1}]"
+        )
 
-    def select_citation(self, choice, answers: list, shown: int) -> str:
-        """Citation ``choice`` of the answer whose citations are listed (turn ``shown``)."""
-        answer = answers[shown] if answers and 0 <= shown < len(answers) else None
-        return self.source_panel(answer, choice)
+    def pick(self, picked: str, answers: list) -> str:
+        """A citation marker clicked in the chat: ``picked`` is "turn:number:nonce" (HEAD)."""
+        try:
+            turn, number = (int(part) for part in str(picked).split(":")[:2])
+        except ValueError:
+            return gr.update()
+        if not answers or not 0 <= turn < len(answers):
+            return gr.update()
+        return self.source_panel(answers[turn], number - 1)
 
     def select_message(self, answers: list, event: gr.SelectData):
-        """Clicking an answer in the chat lists its citations and shows the first."""
+        """Clicking an answer in the chat shows its first citation."""
         index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         turn = int(index) // 2
         if not answers or turn >= len(answers):
-            return gr.update(), gr.update(), gr.update()
-        return (*self._citations(answers[turn]), turn)
+            return gr.update()
+        return self.source_panel(answers[turn], 0)
+
+    def open_shared(self, request: gr.Request) -> str:
+        """The span a share link names (``?doc=ID&start=S&end=E``), shown when the page opens."""
+        params = request.query_params if request else {}
+        if "doc" not in params:
+            return gr.update()
+        doc_id = params["doc"]
+        try:
+            document = self.assistant.document(doc_id)
+            start, end = int(params.get("start", "")), int(params.get("end", ""))
+        except (KeyError, ValueError):
+            return f"<p>The shared link names {escape(doc_id)}, which is not in the index.</p>"
+        if not 0 <= start < end <= len(document.text):
+            return f"<p>The shared link's span is not in {escape(doc_id)} as indexed now.</p>"
+        return document_html(document, (start, end), label="Shared span")
 
     @staticmethod
     def clear():
         """A new conversation: nothing of the old one is kept, shown or used for follow-ups."""
-        hidden = gr.update(choices=[], value=None, visible=False)
-        return "", [], [], [], hidden, PANEL_EMPTY, -1
+        return "", [], [], [], PANEL_EMPTY
 
     def feedback(self, answers: list, event: gr.LikeData) -> None:
         """Append the thumbs up or down on an answer, with its question, spans and settings."""
@@ -429,7 +483,6 @@ def build(assistant: Assistant) -> gr.Blocks:
         )
         questions = gr.State([])
         answers = gr.State([])
-        shown = gr.State(-1)  # the turn whose citations are listed (-1: none)
         with gr.Tab("Chat"):
             loaded = gr.HTML(app.loaded(), elem_id="qa-loaded")
             with gr.Row():
@@ -454,13 +507,8 @@ def build(assistant: Assistant) -> gr.Blocks:
                             # the app refuses it with a message instead (clean_question).
                         )
                         send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
-                    citations = gr.Radio(
-                        label="Citations of the last answer (select to view)",
-                        choices=[],
-                        visible=False,
-                        type="value",
-                        elem_id="qa-citations",
-                    )
+                    # Written by the page's script when a citation marker is clicked (HEAD).
+                    pick = gr.Textbox(elem_id="qa-pick", elem_classes="qa-hidden", container=False)
                     # Buttons, not gr.Examples: that cuts each question at 60 characters.
                     with gr.Group(elem_id="qa-examples"):
                         gr.HTML("<p class='qa-try'>Try an example:</p>")
@@ -506,7 +554,7 @@ def build(assistant: Assistant) -> gr.Blocks:
                     )
             viewer = gr.HTML(VIEWER_EMPTY, elem_id="qa-viewer")
 
-        outputs = [box, chatbot, questions, answers, citations, panel, shown]
+        outputs = [box, chatbot, questions, answers, panel]
         # The Ask button is disabled while a question runs, so one click asks once.
         gr.on(
             [box.submit, send.click],
@@ -522,12 +570,12 @@ def build(assistant: Assistant) -> gr.Blocks:
         ).then(None, js=SCROLL_JS).then(
             app.loaded, None, loaded, api_visibility="private", show_progress="hidden"
         )
-        citations.input(
-            app.select_citation, [citations, answers, shown], panel, api_visibility="private"
-        ).then(None, js=SCROLL_JS)
-        chatbot.select(
-            app.select_message, [answers], [citations, panel, shown], api_visibility="private"
-        ).then(None, js=SCROLL_JS)
+        pick.change(app.pick, [pick, answers], panel, api_visibility="private").then(
+            None, js=SHOW_SOURCE_JS
+        )
+        chatbot.select(app.select_message, [answers], panel, api_visibility="private").then(
+            None, js=SCROLL_JS
+        )
         clear.click(app.clear, None, outputs, api_visibility="private")
         chatbot.like(app.feedback, [answers], None, api_visibility="private")
         # The chat's own trash icon empties only the chat: the rest of the state goes too.
@@ -551,12 +599,17 @@ def build(assistant: Assistant) -> gr.Blocks:
         )
         gr.api(app.api_ask, api_name="ask")
         # The page's values are made when the app is built: read the current ones on load.
+        # Quietly: a progress overlay on load would dim what the page shows at first.
+        demo.load(
+            app.open_shared, None, panel, api_visibility="private", show_progress="hidden"
+        ).then(None, js=SCROLL_JS)
         demo.load(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
         demo.load(
             lambda: (app.sources_table(), gr.update(choices=sorted(assistant.documents))),
             None,
             [table, picker],
             api_visibility="private",
+            show_progress="hidden",
         )
     return demo
 
