@@ -95,7 +95,8 @@ def source_item(n: int, extract: Extract) -> str:
     label = confidence_label(extract.score)
     secondary = ' class="qa-secondary"' if n > 1 and label == "low" else ""
     return (
-        f"<li{secondary}>{marker(n, extract)} <b>{escape(extract.title)}</b> — "
+        f"<li{secondary}>{marker(n, extract)} "
+        f'<span class="qa-src-title">{escape(extract.title)}</span> — '
         f"<code>{escape(extract.doc_id)}</code>{_page(extract)} · {label} confidence "
         f"({extract.score:.2f}) · {share_link(extract)}"
         f'<span class="qa-snippet">“{escape(snippet(extract.text))}”</span></li>'

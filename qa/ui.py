@@ -68,6 +68,7 @@ h1.qa-title { font-size: 1.5rem; margin: 0.2em 0; }
 ol.qa-sources { list-style: none; padding-left: 0; }
 ol.qa-sources li { margin: 4px 0; overflow-wrap: break-word; }
 ol.qa-sources .qa-snippet { display: block; }
+ol.qa-sources .qa-src-title { font-weight: 600; }
 ol.qa-sources li.qa-secondary { font-size: 0.9em; color: #595959; }
 .qa-back { display: none; }
 @media (max-width: 767px) { .qa-back { display: inline-block; margin: 4px 0; } }
@@ -147,6 +148,20 @@ SCROLL_JS = """() => { setTimeout(() => {
   if (el && box) box.scrollTop += el.getBoundingClientRect().top
     - box.getBoundingClientRect().top - box.clientHeight / 3;
 }, 50); }"""
+# A new answer is read from its start: the chat (autoscroll off) scrolls to the top of it,
+# not to its end, which on a phone would show the source list instead of the quote.
+ANSWER_JS = SCROLL_JS.replace(
+    "}, 50); }",
+    "  const all = document.querySelectorAll('#qa-chat [data-testid=bot]');"
+    "  const last = all[all.length - 1];"
+    "  let log = last && last.parentElement;"
+    "  while (log && log.scrollHeight <= log.clientHeight + 1) log = log.parentElement;"
+    "  if (last && log && log.id !== 'qa-chat' && log !== document.documentElement)"
+    "    log.scrollTop += last.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;"
+    "  const top = last ? last.getBoundingClientRect().top : 0;"  # the page too, if it hides it
+    "  if (top < 0 || top > window.innerHeight * 0.6) last.scrollIntoView({block: 'start'});"
+    "\n}, 50); }",
+)
 # After a tap on a citation marker the source is what was asked for: on a narrow screen,
 # where the panel is below the chat, the page goes to it (its "Back to the answer" returns).
 SHOW_SOURCE_JS = SCROLL_JS.replace(
@@ -492,7 +507,8 @@ def build(assistant: Assistant) -> gr.Blocks:
                         height=480,
                         sanitize_html=True,
                         feedback_options=("Like", "Dislike"),  # appended to feedback.jsonl
-                        buttons=["copy", "copy_all"],  # no share button: it has no accessible name
+                        buttons=["copy", "copy_all"],  # no share button: it has no name
+                        autoscroll=False,  # ANSWER_JS shows a new answer from its start
                         elem_id="qa-chat",
                     )
                     with gr.Row():
@@ -567,7 +583,7 @@ def build(assistant: Assistant) -> gr.Blocks:
             app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
         ).then(
             lambda: gr.update(interactive=True), None, send, queue=False, api_visibility="private"
-        ).then(None, js=SCROLL_JS).then(
+        ).then(None, js=ANSWER_JS).then(
             app.loaded, None, loaded, api_visibility="private", show_progress="hidden"
         )
         pick.change(app.pick, [pick, answers], panel, api_visibility="private").then(

@@ -727,6 +727,10 @@ def test_browser_phone_keeps_the_answer_in_view_and_one_tap_switches(browser, se
         page.locator("#qa-source mark#qa-cited").wait_for(state="attached", timeout=30_000)
         page.wait_for_timeout(300)  # past the scroll to the cited span
         assert in_view(BOT)  # no jump to the source panel below
+        quote = page.locator(f"{BOT} blockquote").last.bounding_box()
+        chat = page.locator("#qa-chat").bounding_box()
+        assert chat["y"] <= quote["y"] < chat["y"] + chat["height"]  # read from its start
+        assert quote["y"] >= 0
         assert not in_view("#qa-source mark#qa-cited")
         answer.locator(".qa-cite").first.tap()
         page.wait_for_function(
