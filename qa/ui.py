@@ -1,9 +1,12 @@
 """The web chat (Gradio): ask, read the verbatim answer, see exactly where it comes from.
 
-Layout: a chat on the left; on the right the source panel, which shows the whole cited
-document with the cited span highlighted and scrolled into view (other extracts from the same
-document lightly marked). A Sources tab lists the documents, shows any of them, and takes
-uploads. ``/ask`` is also an API endpoint returning ``Answer.to_dict()``.
+Layout: a chat on the left whose answers carry citation markers [n]; on the right the source
+panel, which shows the whole cited document with the cited span highlighted and scrolled into
+view (other extracts from the same document lightly marked). A Sources tab lists the documents,
+shows any of them, takes uploads and removes documents (to ``.qa-trash/``). A page script
+(``HEAD``) wires the markers, "/" and plain-text copies and names of answers. Thumbs up/down
+go to ``feedback.jsonl`` (``qa.feedback``); ``?doc=&start=&end=`` opens the app on one span.
+``/ask`` is also an API endpoint returning ``Answer.to_dict()``.
 """
 
 from __future__ import annotations
