@@ -3,6 +3,8 @@
 Prints a table per split, writes ``eval/results/gold.json`` (summaries, settings) and one
 ``eval/results/gold_<config>.csv`` per configuration (question, expected, top extract, hit,
 score). ``--calibrate`` chooses the abstention threshold on the dev split and reports test.
+``--feedback FILE`` turns the chat's marked answers into gold candidates instead (see
+``eval/feedback.py``).
 """
 
 from __future__ import annotations
@@ -84,7 +86,18 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT; another store's "
         "results are written as gold_<store>.json",
     )
+    parser.add_argument(
+        "--feedback",
+        default=None,
+        metavar="FILE",
+        help="write the answers marked in the chat (FILE: feedback.jsonl in the index folder) "
+        "as gold candidates to OUT/feedback_candidates.jsonl, and stop",
+    )
     args = parser.parse_args(argv)
+    if args.feedback:
+        from .feedback import main as feedback_main
+
+        return {"candidates": str(feedback_main(args.feedback, Path(args.out)))}
 
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
     unknown = [name for name in names if name not in CONFIGS]

@@ -33,3 +33,18 @@ def resolve(question: str, history: list[str] | None) -> str:
     if not history or not is_follow_up(question):
         return question
     return f"{history[-1].strip()} {question.strip()}"
+
+
+# Pronouns that name nothing by themselves (demonstratives such as "this" usually come with
+# their noun: "this agreement").
+_PERSONAL = {"it", "its", "they", "them", "their", "he", "she", "his", "her", "him"}
+
+
+def missing_antecedent(question: str, history: list[str] | None) -> str | None:
+    """The pronoun of ``question`` that nothing names, when it opens a conversation and is a
+    bare follow-up ("And when was it signed?"): answering it would guess what "it" is."""
+    if any(isinstance(h, str) and h.strip() for h in history or []):
+        return None
+    if len(terms(question)) > 2:  # enough of its own to search with ("Who founded it in 2001?")
+        return None
+    return next((token for token in words(question) if token in _PERSONAL), None)

@@ -7,6 +7,8 @@ or markup.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from .answer import NO_ANSWER, Answer, Extract
 from .documents import Document
 
@@ -50,6 +52,14 @@ def quote(extract: Extract) -> str:
     return escape(text)
 
 
+def clarify_html(pronoun: str) -> str:
+    """The reply to a follow-up that opens a conversation: ask what its pronoun names."""
+    return (
+        f"<p><b>What does “{escape(pronoun)}” refer to?</b> This conversation has no earlier "
+        "question it could refer to: please ask again, naming it.</p>"
+    )
+
+
 def answer_html(answer: Answer) -> str:
     """The chat message for an answer: the best extract quoted, citations, and sources."""
     if answer.abstained or not answer.extracts:
@@ -66,19 +76,64 @@ def answer_html(answer: Answer) -> str:
             )
         return "".join(parts)
     best = answer.extracts[0]
-    parts = [f"<blockquote>“{quote(best)}” <sup>[1]</sup></blockquote>"]
-    sources = "".join(
-        f"<li>[{n}] {cite(e)} · confidence {confidence_label(e.score)} ({e.score:.2f})"
-        + (f"<br>“{escape(e.text)}”" if n > 1 else "")
-        + "</li>"
-        for n, e in enumerate(answer.extracts, 1)
-    )
-    parts.append(f'<p><small>Sources:</small></p><ol class="qa-sources">{sources}</ol>')
+    parts = [f"<blockquote>“{quote(best)}” {marker(1, best)}</blockquote>"]
+    items = "".join(source_item(n, e) for n, e in enumerate(answer.extracts, 1))
+    parts.append(f'<p><small>Sources:</small></p><ol class="qa-sources">{items}</ol>')
     return "".join(parts)
 
 
+def marker(n: int, extract: Extract) -> str:
+    """The citation marker ``[n]``: the page's script shows the source when it is clicked;
+    hovering shows where it is from."""
+    hint = f"{extract.title} ({extract.doc_id}{_page(extract)}): {snippet(extract.text, 120)}"
+    return f'<a class="qa-cite" href="#qa-source" title="{escape(hint)}">[{n}]</a>'
+
+
+def source_item(n: int, extract: Extract) -> str:
+    """A source list entry: marker, whole title, file and page, confidence, a snippet and a
+    link to share the span. Extracts below medium confidence are set back visibly."""
+    label = confidence_label(extract.score)
+    secondary = ' class="qa-secondary"' if n > 1 and label == "low" else ""
+    return (
+        f"<li{secondary}>{marker(n, extract)} "
+        f'<span class="qa-src-title">{escape(extract.title)}</span> — '
+        f"<code>{escape(extract.doc_id)}</code>{_page(extract)} · {label} confidence "
+        f"({extract.score:.2f}) · {share_link(extract)}"
+        f'<span class="qa-snippet">“{escape(snippet(extract.text))}”</span></li>'
+    )
+
+
+def _page(extract: Extract) -> str:
+    return f", page {extract.page}" if extract.page else ""
+
+
+def snippet(text: str, limit: int = 160) -> str:
+    """``text`` up to ``limit`` characters, cut at a word boundary (never mid-word)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return f"{cut}…"
+
+
+def share_href(doc_id: str, start: int, end: int) -> str:
+    """The app's address for one span (see ``qa.ui.ChatApp.open_shared``), relative."""
+    return "?" + urlencode({"doc": doc_id, "start": start, "end": end})
+
+
+def share_link(extract: Extract) -> str:
+    href = share_href(extract.doc_id, extract.start, extract.end)
+    return (
+        f'<a class="qa-share" href="{escape(href)}" '
+        f'title="A link that opens this span (characters {extract.start}–{extract.end})">link</a>'
+    )
+
+
 def document_html(
-    document: Document, cited: tuple[int, int] | None = None, others: list[tuple[int, int]] = ()
+    document: Document,
+    cited: tuple[int, int] | None = None,
+    others: list[tuple[int, int]] = (),
+    label: str | None = None,
 ) -> str:
     """The whole document, escaped, with the ``cited`` span highlighted (``id="qa-cited"``)
     and ``others`` marked lightly. Overlaps resolve in favour of the cited span."""
@@ -101,8 +156,21 @@ def document_html(
         out.append(f'<mark class="{kind}"{element_id}>{escape(text[start:end])}</mark>')
         position = end
     out.append(escape(text[position:]))
-    header = (
-        f'<div class="qa-doc-head"><b>{escape(document.title)}</b><br>'
-        f"<code>{escape(document.doc_id)}</code> · {len(text):,} characters</div>"
+    where = ""
+    if cited:
+        page = document.page_at(cited[0])
+        where = f" · {label + ' ' if label else ''}characters {cited[0]}–{cited[1]}" + (
+            f", page {page}" if page else ""
+        )
+    back = (  # shown on narrow screens only (CSS), where the panel is below the chat
+        '<button type="button" class="qa-back">↑ Back to the answer</button>' if label else ""
     )
-    return f'{header}<div class="qa-doc" id="qa-doc">{"".join(out)}</div>'
+    header = (
+        f'<div class="qa-doc-head">{back}<b>{escape(document.title)}</b><br>'
+        f"<code>{escape(document.doc_id)}</code> · {len(text):,} characters{where}</div>"
+    )
+    # Focusable and named: a scrolling region must be reachable and scrollable by keyboard.
+    return (
+        f'{header}<div class="qa-doc" id="qa-doc" tabindex="0" role="region" '
+        f'aria-label="Text of {escape(document.title)}">{"".join(out)}</div>'
+    )

@@ -1,9 +1,12 @@
 """The web chat (Gradio): ask, read the verbatim answer, see exactly where it comes from.
 
-Layout: a chat on the left; on the right the source panel, which shows the whole cited
-document with the cited span highlighted and scrolled into view (other extracts from the same
-document lightly marked). A Sources tab lists the documents, shows any of them, and takes
-uploads. ``/ask`` is also an API endpoint returning ``Answer.to_dict()``.
+Layout: a chat on the left whose answers carry citation markers [n]; on the right the source
+panel, which shows the whole cited document with the cited span highlighted and scrolled into
+view (other extracts from the same document lightly marked). A Sources tab lists the documents,
+shows any of them, takes uploads and removes documents (to ``.qa-trash/``). A page script
+(``HEAD``) wires the markers, "/" and plain-text copies and names of answers. Thumbs up/down
+go to ``feedback.jsonl`` (``qa.feedback``); ``?doc=&start=&end=`` opens the app on one span.
+``/ask`` is also an API endpoint returning ``Answer.to_dict()``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from pathlib import Path
 
 import gradio as gr
 
+from . import feedback
 from .answer import Answer
 from .assistant import Assistant, Settings
-from .documents import SUPPORTED_SUFFIXES, find_files
+from .conversation import missing_antecedent
+from .documents import SUPPORTED_SUFFIXES, file_sha256, find_files
 from .errors import DocumentError, QAError, StoreError
-from .index import UPLOAD_PREFIX
-from .render import answer_html, cite, document_html, escape
+from .index import UPLOAD_PREFIX, _claim_name, _default_mode
+from .render import answer_html, cite, clarify_html, document_html, escape
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,9 @@ EXAMPLES = [
     "What share of UNESCO's World Heritage List are cultural sites of SCO countries?",
     "Which countries held joint anti-terrorism exercises in October 2002?",
 ]
+TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
 PANEL_EMPTY = "<p class='qa-hint'>Ask a question: the cited source appears here.</p>"
+VIEWER_EMPTY = "<p class='qa-hint'>Choose a document to show it here.</p>"
 
 CSS = """
 .qa-doc { white-space: pre-wrap; max-height: 60vh; overflow-y: auto; line-height: 1.5;
@@ -45,11 +52,126 @@ CSS = """
 mark.qa-cited { background: #ffd54f; color: #000; padding: 1px 0; }
 mark.qa-other { background: #fff3c4; color: #000; }
 strong.qa-focus { background: #ffe082; color: #000; }
+/* Contrast of at least 4.5:1 (WCAG AA) where Gradio's default theme falls short. */
+#qa-ask { background: #c2410c; color: #fff; }
+#qa-ask:hover { background: #9a3412; }
+#qa-ask:disabled { background: #6b7280; }
+[role=tab].selected { color: #c2410c; }
+#qa-question textarea::placeholder, #qa-picker input::placeholder { color: #595959; opacity: 1; }
+#qa-picker input, #qa-upload .or { color: var(--body-text-color); }
+footer, footer a, footer button { color: #4b5563 !important; }
+h1.qa-title { font-size: 1.5rem; margin: 0.2em 0; }
+.qa-hidden { display: none !important; }
+#qa-chat a.qa-cite { font-weight: 600; text-decoration: none; padding: 0 2px;
+  border-radius: 3px; color: #1d4ed8 !important; }
+#qa-chat a.qa-cite:hover, #qa-chat a.qa-cite:focus { background: #dbeafe;
+  outline: 2px solid #1d4ed8; }
+#qa-chat a.qa-share { color: #1d4ed8 !important; }
+#qa-chat .prose { opacity: 1 !important; }  /* Gradio fades messages to 0.8: less contrast */
+ol.qa-sources { list-style: none; padding-left: 0; }
+ol.qa-sources li { margin: 4px 0; overflow-wrap: break-word; }
+ol.qa-sources .qa-snippet { display: block; }
+ol.qa-sources .qa-src-title { font-weight: 600; }
+ol.qa-sources li.qa-secondary { font-size: 0.9em; color: #595959; }
+.qa-back { display: none; }
+@media (max-width: 767px) { .qa-back { display: inline-block; margin: 4px 0; } }
+/* Example questions wrap rather than end in an ellipsis on narrow screens. */
+#qa-examples button { white-space: normal; text-align: left; justify-content: flex-start;
+  height: auto; }
+.qa-try { margin: 4px 8px; }
 """
+# Runs in the page. Gradio labels each chat message with its raw content and copies that raw
+# content, which for an answer is escaped HTML: both get the message's visible text instead.
+HEAD = """<script>
+(() => {
+  const plain = (el) => (el ? el.innerText : "").replace(/\\s+/g, " ").trim();
+  const relabel = () => {
+    for (const el of document.querySelectorAll("#qa-chat [data-testid=bot]")) {
+      const text = "Answer: " + plain(el.querySelector(".message-content"));
+      if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text);
+    }
+  };
+  new MutationObserver(relabel).observe(document.documentElement, {
+    subtree: true, childList: true, characterData: true,
+    attributes: true, attributeFilter: ["aria-label"],
+  });
+  // "/" anywhere but in a text field focuses the question box, as on many sites.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+    const box = document.querySelector("#qa-question textarea");
+    if (box) { event.preventDefault(); box.focus(); }
+  });
+  // A citation marker [n] in an answer shows that answer's citation n in the source panel,
+  // through the hidden #qa-pick box ("turn:n:time", so that a repeat is still a change).
+  document.addEventListener("click", (event) => {
+    const target = event.target.closest ? event.target : event.target.parentElement;
+    const back = target.closest(".qa-back");
+    if (back) {
+      event.preventDefault();
+      const answers = document.querySelectorAll("#qa-chat [data-testid=bot]");
+      const answer = window.qaPicked && window.qaPicked.isConnected
+        ? window.qaPicked : answers[answers.length - 1];
+      if (answer) answer.scrollIntoView({block: "start"});
+      return;
+    }
+    const marker = target.closest("#qa-chat .qa-cite");
+    if (!marker) return;
+    event.preventDefault();
+    event.stopPropagation();  // not also a click on the whole message
+    const message = marker.closest("[data-testid=bot]");
+    const turn = [...document.querySelectorAll("#qa-chat [data-testid=bot]")].indexOf(message);
+    const box = document.querySelector("#qa-pick textarea, #qa-pick input");
+    if (turn < 0 || !box) return;
+    window.qaPicked = message;
+    const n = (marker.textContent.match(/\\d+/) || [])[0];  // "[2]": the sanitizer drops data-*
+    box.value = `${turn}:${n}:${Date.now()}`;
+    box.dispatchEvent(new Event("input", {bubbles: true}));
+  }, true);
+  // Capture phase: runs before Gradio's own handler, which it replaces for chat messages.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("#qa-chat button");
+    if (!button || button.getAttribute("aria-label") !== "Copy message") return;
+    // The buttons follow their message's row.
+    let row = button.closest(".message-buttons");
+    while (row && !row.classList.contains("message-row")) row = row.previousElementSibling;
+    const content = row && row.querySelector(".message-content");
+    if (!content) return;
+    event.stopPropagation();
+    event.preventDefault();
+    navigator.clipboard.writeText(content.innerText.trim());
+  }, true);
+})();
+</script>"""
+# The cited span is scrolled to inside the document's own box: scrolling the page would move a
+# phone's screen from the answer to the source panel below it.
 SCROLL_JS = """() => { setTimeout(() => {
-  const el = document.getElementById('qa-cited');
-  if (el) el.scrollIntoView({block: 'center', behavior: 'instant'});
+  const el = document.getElementById('qa-cited'), box = document.getElementById('qa-doc');
+  if (el && box) box.scrollTop += el.getBoundingClientRect().top
+    - box.getBoundingClientRect().top - box.clientHeight / 3;
 }, 50); }"""
+# A new answer is read from its start: the chat (autoscroll off) scrolls to the top of it,
+# not to its end, which on a phone would show the source list instead of the quote.
+ANSWER_JS = SCROLL_JS.replace(
+    "}, 50); }",
+    "  const all = document.querySelectorAll('#qa-chat [data-testid=bot]');"
+    "  const last = all[all.length - 1];"
+    "  let log = last && last.parentElement;"
+    "  while (log && log.scrollHeight <= log.clientHeight + 1) log = log.parentElement;"
+    "  if (last && log && log.id !== 'qa-chat' && log !== document.documentElement)"
+    "    log.scrollTop += last.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;"
+    "  const top = last ? last.getBoundingClientRect().top : 0;"  # the page too, if it hides it
+    "  if (top < 0 || top > window.innerHeight * 0.6) last.scrollIntoView({block: 'start'});"
+    "\n}, 50); }",
+)
+# After a tap on a citation marker the source is what was asked for: on a narrow screen,
+# where the panel is below the chat, the page goes to it (its "Back to the answer" returns).
+SHOW_SOURCE_JS = SCROLL_JS.replace(
+    "}, 50); }",
+    "  const panel = document.getElementById('qa-source');"
+    "  if (panel && window.innerWidth < 768) panel.scrollIntoView({block: 'start'});\n}, 50); }",
+)
 
 
 def safe_filename(name: str) -> str:
@@ -128,6 +250,7 @@ class ChatApp:
         self.assistant = assistant
         # Files added, edited or deleted behind the app's back are noticed before a question.
         self.watch = FolderWatch(assistant) if watch else None
+        self.started = time.time()
 
     def _notice_changes(self) -> None:
         if self.watch is not None:
@@ -141,33 +264,27 @@ class ChatApp:
         questions = list(questions or [])
         answers = list(answers or [])
         self._notice_changes()
+        pronoun = missing_antecedent(question, questions) if isinstance(question, str) else None
+        if pronoun:  # a search would answer about whatever the pronoun happens to match
+            asked = " ".join(question.split())
+            messages.append({"role": "user", "content": escape(asked)})
+            messages.append({"role": "assistant", "content": clarify_html(pronoun)})
+            answers.append({"question": asked, "extracts": [], "clarify": pronoun})
+            return ("", messages, questions, answers, PANEL_EMPTY)
         try:
             answer = self.assistant.ask(question, history=questions)
         except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
             gr.Warning(str(error))
-            return (question, messages, questions, answers, gr.update(), gr.update())
+            return (question, messages, questions, answers, gr.update())
         questions.append(answer.question)
         answers.append(answer.to_dict())
         messages.append({"role": "user", "content": escape(answer.question)})
         messages.append({"role": "assistant", "content": answer_html(answer)})
-        return ("", messages, questions, answers, *self._citations(answer.to_dict()))
-
-    def _citations(self, answer: dict):
-        extracts = answer["extracts"]
-        if not extracts:
-            return gr.update(choices=[], value=None, visible=False), PANEL_EMPTY
-        choices = [
-            (f"[{n}] {e['title'][:60]} — {e['doc_id']}, {e['start']}–{e['end']}", n - 1)
-            for n, e in enumerate(extracts, 1)
-        ]
-        return (
-            gr.update(choices=choices, value=0, visible=True),
-            self.source_panel(answer, 0),
-        )
+        return ("", messages, questions, answers, self.source_panel(answer.to_dict(), 0))
 
     def source_panel(self, answer: dict | None, choice: int | None) -> str:
         """The document of citation ``choice`` of ``answer``, with the span highlighted."""
-        if not answer or choice is None or not answer["extracts"]:
+        if not answer or choice is None or not 0 <= int(choice) < len(answer["extracts"]):
             return PANEL_EMPTY
         extracts = answer["extracts"]
         chosen = extracts[int(choice)]
@@ -180,23 +297,78 @@ class ChatApp:
             for e in extracts
             if e is not chosen and e["doc_id"] == chosen["doc_id"]
         ]
-        return document_html(document, (chosen["start"], chosen["end"]), others)
+        return document_html(
+            document, (chosen["start"], chosen["end"]), others, label=f"[{int(choice) + 1}]"
+        )
 
-    def select_citation(self, choice, answers: list) -> str:
-        return self.source_panel(answers[-1] if answers else None, choice)
+    def pick(self, picked: str, answers: list) -> str:
+        """A citation marker clicked in the chat: ``picked`` is "turn:number:nonce" (HEAD)."""
+        try:
+            turn, number = (int(part) for part in str(picked).split(":")[:2])
+        except ValueError:
+            return gr.update()
+        if not answers or not 0 <= turn < len(answers):
+            return gr.update()
+        return self.source_panel(answers[turn], number - 1)
 
     def select_message(self, answers: list, event: gr.SelectData):
         """Clicking an answer in the chat shows its first citation."""
         index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         turn = int(index) // 2
         if not answers or turn >= len(answers):
-            return gr.update(), gr.update()
-        answer = answers[turn]
-        return self._citations(answer)
+            return gr.update()
+        return self.source_panel(answers[turn], 0)
+
+    def open_shared(self, request: gr.Request) -> str:
+        """The span a share link names (``?doc=ID&start=S&end=E``), shown when the page opens."""
+        params = request.query_params if request else {}
+        if "doc" not in params:
+            return gr.update()
+        doc_id = params["doc"]
+        try:
+            document = self.assistant.document(doc_id)
+            start, end = int(params.get("start", "")), int(params.get("end", ""))
+        except (KeyError, ValueError):
+            return f"<p>The shared link names {escape(doc_id)}, which is not in the index.</p>"
+        if not 0 <= start < end <= len(document.text):
+            return f"<p>The shared link's span is not in {escape(doc_id)} as indexed now.</p>"
+        return document_html(document, (start, end), label="Shared span")
 
     @staticmethod
     def clear():
-        return "", [], [], [], gr.update(choices=[], value=None, visible=False), PANEL_EMPTY
+        """A new conversation: nothing of the old one is kept, shown or used for follow-ups."""
+        return "", [], [], [], PANEL_EMPTY
+
+    def feedback(self, answers: list, event: gr.LikeData) -> None:
+        """Append the thumbs up or down on an answer, with its question, spans and settings."""
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        turn = int(index) // 2
+        if not answers or turn >= len(answers) or event.liked not in (True, False):
+            return  # not an answer, or a mark taken back: nothing to keep
+        history = [a["question"] for a in answers[:turn] if "clarify" not in a]
+        line = feedback.record(
+            answers[turn],
+            "up" if event.liked else "down",
+            history,
+            self.assistant.settings.to_dict(),
+        )
+        try:
+            feedback.append(self.feedback_path, line)
+        except OSError as error:  # a read-only index folder: say so, keep serving
+            gr.Warning(f"Could not save the feedback in {self.feedback_path}: {error}")
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.assistant.index.index_dir / feedback.FEEDBACK_NAME
+
+    def loaded(self) -> str:
+        """What answers come from: documents, passages and when the index last changed."""
+        index = self.assistant.index
+        current = index.index_dir / "CURRENT"  # replaced by every save of the index
+        stamp = current.stat().st_mtime if current.exists() else self.started
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+        counts = f"{plural(len(index.entries), 'document')}, {plural(len(index), 'passage')}"
+        return f"<p class='qa-loaded'>Answering from {counts} · last indexed {when}</p>"
 
     # ----- sources --------------------------------------------------------------------
 
@@ -209,7 +381,7 @@ class ChatApp:
 
     def show_document(self, doc_id: str | None) -> str:
         if not doc_id:
-            return PANEL_EMPTY
+            return VIEWER_EMPTY
         try:
             return document_html(self.assistant.document(doc_id))
         except KeyError:
@@ -236,6 +408,10 @@ class ChatApp:
         size = source.stat().st_size
         if size > MAX_UPLOAD_BYTES:
             return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
+        sha = file_sha256(source)
+        for doc_id, entry in self.assistant.index.entries.items():
+            if entry.document.sha256 == sha:
+                return f"= {name}: the same content as {doc_id}, already indexed. Not added again."
         folder = self.assistant.index.folder
         target = _free_name(folder, name)
         # Copy beside the target first, index, and only then give it its real name: a file that
@@ -244,6 +420,7 @@ class ChatApp:
         os.close(fd)
         try:
             shutil.copyfile(source, temporary)
+            os.chmod(temporary, _default_mode())  # mkstemp's 0600 would hide it from others
             try:
                 # The name is claimed atomically there: a same-name upload gets "name-1.txt".
                 document = self.assistant.index.add_file(
@@ -259,7 +436,33 @@ class ChatApp:
             if os.path.exists(temporary):
                 os.unlink(temporary)
         entry = self.assistant.index.entries[document.doc_id]
-        return f"✓ {document.doc_id}: indexed, {len(entry.passages)} passages."
+        return f"✓ {document.doc_id}: indexed, {plural(len(entry.passages), 'passage')}."
+
+    def remove(self, doc_id: str | None):
+        """Move ``doc_id``'s file to the trash folder and drop its passages from the index."""
+        files = find_files(self.assistant.index.folder)  # only files inside the corpus
+        if not doc_id or doc_id not in files:
+            message = "Choose a document to remove." if not doc_id else f"✗ {doc_id}: not found."
+            return message, self.sources_table(), gr.update(), gr.update(), self.loaded()
+        trash = self.assistant.index.folder / TRASH_DIRNAME
+        trash.mkdir(exist_ok=True)
+        # Flattened name, never replacing an earlier removal: nothing is destroyed.
+        moved = _claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
+        try:
+            self.assistant.refresh()
+        except QAError as error:  # the file is in the trash; the next update drops it
+            return f"⚠ {doc_id}: moved to {moved}, but {error}", *self._after_change()
+        where = moved.relative_to(self.assistant.index.folder).as_posix()
+        return f"✓ {doc_id}: removed (the file is in {where}).", *self._after_change()
+
+    def _after_change(self):
+        choices = sorted(self.assistant.documents)
+        return (
+            self.sources_table(),
+            gr.update(choices=choices, value=None),
+            VIEWER_EMPTY,
+            self.loaded(),
+        )
 
     # ----- API ------------------------------------------------------------------------
 
@@ -270,6 +473,11 @@ class ChatApp:
             return self.assistant.ask(question, history=history).to_dict()
         except (QAError, ValueError) as error:
             raise gr.Error(str(error)) from error
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 passage``, ``2 passages``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _free_name(folder: Path, name: str) -> Path:
@@ -286,42 +494,50 @@ def build(assistant: Assistant) -> gr.Blocks:
     """The Gradio app for ``assistant``."""
     app = ChatApp(assistant)
     with gr.Blocks(title="qa — answers quoted from your sources") as demo:
-        gr.Markdown(
-            "### Ask the sources\nEvery answer is quoted **verbatim** from the documents, "
-            "with its exact location. When the documents do not say, the answer says so."
+        gr.HTML(
+            "<h1 class='qa-title'>Ask the sources</h1><p>Every answer is quoted "
+            "<b>verbatim</b> from the documents, with its exact location. When the documents "
+            "do not say, the answer says so. Press <kbd>/</kbd> to type a question.</p>"
         )
         questions = gr.State([])
         answers = gr.State([])
-        with gr.Tab("Chat"), gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=480,
-                    sanitize_html=True,
-                    feedback_options=None,
-                    elem_id="qa-chat",
-                )
-                with gr.Row():
-                    box = gr.Textbox(
-                        placeholder="Ask a question about the documents…",
-                        show_label=False,
-                        scale=5,
-                        elem_id="qa-question",
-                        max_length=2000,
+        with gr.Tab("Chat"):
+            loaded = gr.HTML(app.loaded(), elem_id="qa-loaded")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=480,
+                        sanitize_html=True,
+                        feedback_options=("Like", "Dislike"),  # appended to feedback.jsonl
+                        buttons=["copy", "copy_all"],  # no share button: it has no name
+                        autoscroll=False,  # ANSWER_JS shows a new answer from its start
+                        elem_id="qa-chat",
                     )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
-                citations = gr.Radio(
-                    label="Citations of the last answer (select to view)",
-                    choices=[],
-                    visible=False,
-                    type="value",
-                    elem_id="qa-citations",
-                )
-                with gr.Row():
-                    gr.Examples(EXAMPLES, inputs=box, label="Try")
+                    with gr.Row():
+                        box = gr.Textbox(
+                            placeholder="Ask a question about the documents…",
+                            label="Question",
+                            show_label=False,
+                            autofocus=True,  # the first stop: typing asks
+                            scale=5,
+                            elem_id="qa-question",
+                            # No max_length: the browser would cut a long question silently;
+                            # the app refuses it with a message instead (clean_question).
+                        )
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                    # Written by the page's script when a citation marker is clicked (HEAD).
+                    pick = gr.Textbox(elem_id="qa-pick", elem_classes="qa-hidden", container=False)
+                    # Buttons, not gr.Examples: that cuts each question at 60 characters.
+                    with gr.Group(elem_id="qa-examples"):
+                        gr.HTML("<p class='qa-try'>Try an example:</p>")
+                        for example in EXAMPLES:
+                            gr.Button(example, size="sm", elem_classes="qa-example").click(
+                                lambda text=example: text, None, box, api_visibility="private"
+                            )
                     clear = gr.Button("Clear conversation", elem_id="qa-clear")
-            with gr.Column(scale=2):
-                panel = gr.HTML(PANEL_EMPTY, label="Source", elem_id="qa-source")
+                with gr.Column(scale=2):
+                    panel = gr.HTML(PANEL_EMPTY, label="Source", elem_id="qa-source")
         with gr.Tab("Sources"):
             table = gr.Dataframe(
                 value=app.sources_table(),
@@ -330,32 +546,59 @@ def build(assistant: Assistant) -> gr.Blocks:
                 elem_id="qa-sources-table",
             )
             with gr.Row():
-                picker = gr.Dropdown(
-                    choices=sorted(assistant.documents), label="Show a document", scale=2
-                )
+                with gr.Column(scale=2):
+                    picker = gr.Dropdown(
+                        choices=sorted(assistant.documents),
+                        value=None,  # the default, the first choice, would not match the viewer
+                        label="Show a document",
+                        elem_id="qa-picker",
+                    )
+                    remove = gr.Button(
+                        "Remove this document (to .qa-trash/)", size="sm", elem_id="qa-remove"
+                    )
                 with gr.Column(scale=2):
                     files = gr.File(
-                        label="Add documents (txt, md, html, pdf)",
+                        label="Add documents (txt, md, html, pdf): indexed when dropped",
                         file_count="multiple",
                         file_types=sorted(SUPPORTED_SUFFIXES),
                         elem_id="qa-upload",
                     )
-                    add = gr.Button("Add to sources", elem_id="qa-add")
-                    status = gr.Textbox(label="Upload status", interactive=False, lines=3)
-            viewer = gr.HTML(PANEL_EMPTY, elem_id="qa-viewer")
+                    # The API's /upload; in the page, dropping or choosing files is enough.
+                    add = gr.Button("Add to sources", elem_id="qa-add", visible=False)
+                    status = gr.Textbox(
+                        label="Upload status",
+                        interactive=False,
+                        lines=3,
+                        elem_id="qa-upload-status",
+                    )
+            viewer = gr.HTML(VIEWER_EMPTY, elem_id="qa-viewer")
 
-        outputs = [box, chatbot, questions, answers, citations, panel]
-        for trigger in (box.submit, send.click):
-            trigger(
-                app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
-            ).then(None, js=SCROLL_JS)
-        citations.input(
-            app.select_citation, [citations, answers], panel, api_visibility="private"
-        ).then(None, js=SCROLL_JS)
-        chatbot.select(
-            app.select_message, [answers], [citations, panel], api_visibility="private"
-        ).then(None, js=SCROLL_JS)
+        outputs = [box, chatbot, questions, answers, panel]
+        # The Ask button is disabled while a question runs, so one click asks once.
+        gr.on(
+            [box.submit, send.click],
+            lambda: gr.update(interactive=False),
+            None,
+            send,
+            queue=False,
+            api_visibility="private",
+        ).then(
+            app.respond, [box, chatbot, questions, answers], outputs, api_visibility="private"
+        ).then(
+            lambda: gr.update(interactive=True), None, send, queue=False, api_visibility="private"
+        ).then(None, js=ANSWER_JS).then(
+            app.loaded, None, loaded, api_visibility="private", show_progress="hidden"
+        )
+        pick.change(app.pick, [pick, answers], panel, api_visibility="private").then(
+            None, js=SHOW_SOURCE_JS
+        )
+        chatbot.select(app.select_message, [answers], panel, api_visibility="private").then(
+            None, js=SCROLL_JS
+        )
         clear.click(app.clear, None, outputs, api_visibility="private")
+        chatbot.like(app.feedback, [answers], None, api_visibility="private")
+        # The chat's own trash icon empties only the chat: the rest of the state goes too.
+        chatbot.clear(app.clear, None, outputs, api_visibility="private")
         picker.change(app.show_document, picker, viewer, api_visibility="private")
         add.click(
             app.upload,
@@ -363,8 +606,30 @@ def build(assistant: Assistant) -> gr.Blocks:
             [status, table, picker],
             api_name="upload",
             api_visibility="undocumented",
+        ).then(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        files.upload(app.upload, files, [status, table, picker], api_visibility="private").then(
+            lambda: None, None, files, api_visibility="private"
+        ).then(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        remove.click(
+            app.remove,
+            picker,
+            [status, table, picker, viewer, loaded],
+            api_visibility="private",
         )
         gr.api(app.api_ask, api_name="ask")
+        # The page's values are made when the app is built: read the current ones on load.
+        # Quietly: a progress overlay on load would dim what the page shows at first.
+        demo.load(
+            app.open_shared, None, panel, api_visibility="private", show_progress="hidden"
+        ).then(None, js=SCROLL_JS)
+        demo.load(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        demo.load(
+            lambda: (app.sources_table(), gr.update(choices=sorted(assistant.documents))),
+            None,
+            [table, picker],
+            api_visibility="private",
+            show_progress="hidden",
+        )
     return demo
 
 
@@ -394,8 +659,11 @@ def serve(
     demo.queue(default_concurrency_limit=4)
     # Load the ONNX encoder (or the model) while the page opens: the first question need not wait.
     threading.Thread(target=assistant.index.prepare_questions, daemon=True).start()
+    loaded = ", ".join(
+        [plural(len(assistant.documents), "document"), plural(len(assistant.index), "passage")]
+    )
     print(
-        f"qa: {len(assistant.documents)} documents, {len(assistant.index)} passages "
+        f"qa: {loaded} "
         f"from {Path(folder).resolve()} ({_store_name(assistant)}); "
         f"serving on http://{host}:{port}",
         flush=True,
@@ -406,6 +674,7 @@ def serve(
         prevent_thread_lock=not block,
         show_error=True,
         css=CSS,
+        head=HEAD,
         quiet=True,
         max_file_size=MAX_UPLOAD_BYTES,  # refused while it arrives, not after
     )
@@ -419,4 +688,4 @@ def _store_name(assistant: Assistant) -> str:
     return "FAISS + BM25 in this process"
 
 
-__all__ = ["ChatApp", "build", "cite", "safe_filename", "serve", "Answer"]
+__all__ = ["CSS", "HEAD", "ChatApp", "build", "cite", "plural", "safe_filename", "serve", "Answer"]

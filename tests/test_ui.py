@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 
 from qa import Assistant
 from qa.render import answer_html, document_html, escape
-from qa.ui import CSS, build, safe_filename
+from qa.ui import CSS, HEAD, build, safe_filename
 
 from .conftest import ROOT, SEEDS, STORES, store_spec
 
@@ -61,7 +61,12 @@ def server(ui_folder, embedder):
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        css=CSS,
+        head=HEAD,
     )
     yield f"http://127.0.0.1:{port}/", assistant
     demo.close()
@@ -255,7 +260,10 @@ def browser():
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -270,6 +278,21 @@ def ask_in_browser(page, question: str) -> None:
     box = page.locator("#qa-question textarea")
     box.fill(question)
     page.locator("#qa-ask").click()
+
+
+BOT = "#qa-chat [data-testid=bot]"
+
+
+def ask_and_wait(page, question: str):
+    """Ask in the page and wait for the answer's message; returns it (a Locator)."""
+    before = page.locator(BOT).count()
+    ask_in_browser(page, question)
+    page.wait_for_function(
+        f"document.querySelectorAll('{BOT}').length > {before}"
+        " && !document.querySelector('#qa-ask').disabled",
+        timeout=60_000,
+    )
+    return page.locator(BOT).nth(before)
 
 
 def test_browser_shows_answer_and_highlighted_source(page):
@@ -329,3 +352,426 @@ def test_browser_shows_untrusted_text_as_text(page):
     assert page.locator("#qa-chat script, #qa-source script").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "xss.png"), full_page=True)
+
+
+# ----- issue 17: each bug as a user met it ------------------------------------------------
+
+
+def test_browser_citation_of_an_earlier_answer_shows_that_answers_source(page, server):
+    _, assistant = server
+    first = "Where was the road transport agreement signed?"
+    expected = assistant.ask(first).extracts
+    assert len(expected) >= 2 and expected[1].doc_id != "zebra.md"
+    ask_and_wait(page, first)
+    ask_and_wait(page, "What is unique about the zebra stripe pattern?")
+    page.locator(BOT).first.locator(".qa-cite", has_text="[2]").click()
+    cited = page.locator("#qa-source mark#qa-cited")
+    page.wait_for_function(
+        "(t) => { const m = document.querySelector('#qa-source mark#qa-cited');"
+        " return m && m.innerText.trim() === t; }",
+        arg=expected[1].text.strip(),
+        timeout=30_000,
+    )
+    assert expected[1].doc_id in page.locator("#qa-source .qa-doc-head").inner_text()
+    assert "zebra" not in cited.inner_text().lower()
+
+
+def test_browser_chat_trash_icon_forgets_the_conversation(page):
+    ask_and_wait(page, "Where was the road transport agreement signed?")
+    page.locator("#qa-source mark#qa-cited").wait_for(timeout=30_000)
+    page.locator("#qa-chat button[aria-label='Clear']").click()
+    page.wait_for_function(
+        "document.querySelector('#qa-source').innerText.includes('Ask a question')",
+        timeout=10_000,
+    )
+    # The follow-up has nothing to follow now: qa asks what "it" is instead of guessing.
+    reply = ask_and_wait(page, "And when was it signed?")
+    assert "refer to" in reply.inner_text()
+    assert "September 2014" not in page.locator("#qa-chat").inner_text()
+
+
+def test_browser_bare_follow_up_asks_what_it_refers_to(page):
+    reply = ask_and_wait(page, "And when was it signed?")
+    assert "What does “it” refer to?" in reply.inner_text()
+    assert page.locator("#qa-source mark#qa-cited").count() == 0
+    # Once the conversation names it, the same follow-up is answered from it.
+    ask_and_wait(page, "Where was the road transport agreement signed?")
+    assert "September 2014" in ask_and_wait(page, "And when was it signed?").inner_text()
+
+
+def test_browser_answer_is_copied_and_named_as_plain_text(page):
+    answer = ask_and_wait(page, "Where was the road transport agreement signed?")
+    page.wait_for_function(
+        f"(document.querySelector('{BOT}').getAttribute('aria-label') || '')"
+        ".startsWith('Answer: ')",
+        timeout=10_000,
+    )
+    name = answer.get_attribute("aria-label")
+    assert "Dushanbe" in name
+    for raw in ("<", "&#", "&lt;", "blockquote"):
+        assert raw not in name
+    page.locator(".bot-row").last.hover()
+    copy = page.locator(".message-buttons-left button[aria-label='Copy message']")
+    copy.last.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "Dushanbe, Tajikistan" in copied
+    for raw in ("<", "&#", "blockquote"):
+        assert raw not in copied
+
+
+def test_browser_sources_picker_and_viewer_agree(page):
+    page.get_by_role("tab", name="Sources").click()
+    picker = page.locator("#qa-picker input")
+    picker.wait_for()
+    viewer = page.locator("#qa-viewer")
+    assert picker.input_value() == ""
+    assert "Choose a document" in viewer.inner_text()
+    assert "Ask a question" not in viewer.inner_text()
+    picker.click()
+    page.locator("#qa-picker ul li", has_text="zebra.md").first.click()
+    page.wait_for_function(
+        "document.querySelector('#qa-viewer').innerText.includes('Zebras sleep')",
+        timeout=30_000,
+    )
+    assert picker.input_value() == "zebra.md"
+
+
+def upload_in_browser(page, *paths: Path) -> str:
+    """Upload ``paths`` on the Sources tab as a user would; returns the upload status."""
+    page.get_by_role("tab", name="Sources").click()
+    status = page.locator("#qa-upload-status textarea")
+    status.wait_for()
+    before = status.input_value()
+    # One step: choosing (or dropping) files indexes them.
+    page.locator("#qa-upload input[type=file]").set_input_files([str(p) for p in paths])
+    page.wait_for_function(
+        "(b) => { const s = document.querySelector('#qa-upload-status textarea');"
+        " return s && s.value && s.value !== b && !s.value.startsWith('Indexing'); }",
+        arg=before,
+        timeout=60_000,
+    )
+    return status.input_value()
+
+
+def test_browser_same_content_uploaded_twice_is_stored_once(page, server, tmp_path):
+    _, assistant = server
+    folder = assistant.index.folder
+    pelicans = tmp_path / "pelicans.txt"
+    pelicans.write_text("Brown pelicans dive from the air to catch fish near the surface.")
+    assert "pelicans.txt: indexed" in upload_in_browser(page, pelicans)
+    again = upload_in_browser(page, pelicans)
+    assert "same content as pelicans.txt" in again
+    renamed = tmp_path / "pelicans copy.txt"
+    shutil.copy(pelicans, renamed)
+    assert "same content as pelicans.txt" in upload_in_browser(page, renamed)
+    assert sorted(p.name for p in folder.glob("pelican*")) == ["pelicans.txt"]
+    assert [d for d in assistant.documents if d.startswith("pelicans")] == ["pelicans.txt"]
+
+
+def test_browser_too_long_question_is_refused_with_a_message(page):
+    question = "Where was the road transport agreement signed? " * 50  # 2,350 characters
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    assert len(box.input_value()) == len(question)  # not cut by the browser
+    page.locator("#qa-ask").click()
+    page.get_by_text("The question is too long").first.wait_for(timeout=30_000)
+    assert box.input_value() == question  # nothing lost: the user can shorten it
+    assert page.locator(BOT).count() == 0
+
+
+def test_browser_upload_reports_one_passage_and_is_readable_by_others(page, server, tmp_path):
+    _, assistant = server
+    note = tmp_path / "herons.txt"
+    note.write_text("Grey herons stand still in shallow water for a long time.")
+    status = upload_in_browser(page, note)
+    assert "herons.txt: indexed, 1 passage." in status
+    mode = (assistant.index.folder / "herons.txt").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+def test_browser_ask_button_is_disabled_while_a_question_runs(page):
+    page.evaluate(
+        """() => {
+        window.__askStates = [];
+        const button = document.querySelector('#qa-ask');
+        new MutationObserver(() => window.__askStates.push(button.disabled))
+            .observe(button, {attributes: true});
+    }"""
+    )
+    ask_and_wait(page, "Who announced that China would set up CNISCO?")
+    page.wait_for_function("!document.querySelector('#qa-ask').disabled", timeout=10_000)
+    assert True in page.evaluate("window.__askStates")
+
+
+# ----- accessibility ----------------------------------------------------------------------
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page, as readable lines."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)])
+def test_browser_axe_finds_nothing_serious_on_chat_and_sources(browser, server, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(server[0])
+        page.wait_for_selector("#qa-question textarea", timeout=60_000)
+        assert serious_violations(page) == []
+        ask_and_wait(page, "Where was the road transport agreement signed?")
+        page.locator("#qa-source mark#qa-cited").wait_for(state="attached", timeout=30_000)
+        assert serious_violations(page) == []
+        page.get_by_role("tab", name="Sources").click()
+        page.locator("#qa-picker input").wait_for()
+        assert serious_violations(page) == []
+    finally:
+        context.close()
+
+
+def contrast(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two CSS ``rgb()``/``rgba()`` colours (alpha ignored)."""
+    import re
+
+    def luminance(color: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"[\d.]+", color)[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_browser_keyboard_and_screen_reader_basics(page):
+    assert page.locator("h1").inner_text() == "Ask the sources"
+    box = page.locator("#qa-question textarea")
+    assert page.get_by_role("textbox", name="Question", exact=True).count() == 1
+    # The question box is the first stop: focused on load, and "/" comes back to it.
+    assert page.evaluate("document.activeElement.closest('#qa-question') !== null")
+    page.get_by_role("tab", name="Sources").focus()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.closest('#qa-question') !== null")
+    assert box.input_value() == ""  # the "/" was not typed into the box
+    # Enter asks.
+    page.keyboard.type("Who announced that China would set up CNISCO?")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelectorAll('{BOT}').length === 1", timeout=60_000)
+    # Placeholder text reads at 4.5:1 or better on its field.
+    colors = page.evaluate(
+        """() => { const box = document.querySelector('#qa-question textarea');
+        return [getComputedStyle(box, '::placeholder').color,
+                getComputedStyle(box).backgroundColor]; }"""
+    )
+    assert contrast(*colors) >= 4.5, colors
+
+
+def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, server, tmp_path):
+    _, assistant = server
+    folder = assistant.index.folder
+    walrus = tmp_path / "walrus.txt"
+    walrus.write_text("Walruses use their long tusks to haul themselves out onto the sea ice.")
+    assert "walrus.txt: indexed" in upload_in_browser(page, walrus)
+    passages = len(assistant.index)
+    own = len(assistant.index.entries["walrus.txt"].passages)
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function(
+        "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
+        arg=f"{len(assistant.documents)} documents, {passages:,} passages",
+        timeout=10_000,
+    )
+    page.get_by_role("tab", name="Sources").click()
+    picker = page.locator("#qa-picker input")
+    picker.click()
+    page.locator("#qa-picker ul li", has_text="walrus.txt").first.click()
+    page.wait_for_function(
+        "document.querySelector('#qa-viewer').innerText.includes('Walruses')", timeout=30_000
+    )
+    page.locator("#qa-remove").click()
+    page.wait_for_function(
+        "document.querySelector('#qa-upload-status textarea').value.includes('removed')",
+        timeout=60_000,
+    )
+    assert "walrus.txt" not in assistant.documents
+    assert len(assistant.index) == passages - own
+    assert not (folder / "walrus.txt").exists()
+    assert (folder / ".qa-trash" / "walrus.txt").read_text().startswith("Walruses")
+    assert picker.input_value() == ""
+    assert "Choose a document" in page.locator("#qa-viewer").inner_text()
+    result = assistant.ask("How do walruses haul themselves out onto the ice?")
+    assert all(e.doc_id != "walrus.txt" for e in result.extracts + result.related)
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function(
+        "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
+        arg=f"{len(assistant.index):,} passages",
+        timeout=10_000,
+    )
+
+
+def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server):
+    _, assistant = server
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(server[0])
+        page.wait_for_selector("#qa-question textarea", timeout=60_000)
+        page.wait_for_function(
+            "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
+            arg=f"Answering from {len(assistant.documents)} documents, "
+            f"{len(assistant.index):,} passages · last indexed ",
+            timeout=10_000,
+        )
+        cut = page.evaluate(
+            """() => [...document.querySelectorAll('#qa-examples button')]
+            .filter(b => b.scrollWidth > b.clientWidth + 1
+                      || [...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+            .map(b => b.innerText)"""
+        )
+        assert cut == []
+        shown = page.locator("#qa-examples").first.inner_text()
+        from qa.ui import EXAMPLES
+
+        for example in EXAMPLES:
+            assert example in shown
+    finally:
+        context.close()
+
+
+def test_browser_thumbs_append_feedback_that_eval_turns_into_gold_candidates(
+    page, server, tmp_path
+):
+    _, assistant = server
+    path = assistant.index.index_dir / "feedback.jsonl"
+    before = path.read_text().count("\n") if path.exists() else 0
+    question = "Who announced that China would set up CNISCO?"
+    ask_and_wait(page, question)
+    page.locator(".message-buttons-left button[aria-label='Like']").last.click()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        not path.exists() or path.read_text().count("\n") == before
+    ):
+        time.sleep(0.1)
+    import json
+
+    mark = json.loads(path.read_text().splitlines()[-1])
+    expected = assistant.ask(question)
+    assert mark["rating"] == "up" and mark["question"] == question
+    assert [(e["doc_id"], e["start"], e["end"]) for e in mark["extracts"]] == [
+        (e.doc_id, e.start, e.end) for e in expected.extracts
+    ]
+    assert mark["settings"]["abstain_below"] == assistant.settings.abstain_below
+
+    from eval.__main__ import main as eval_main
+
+    eval_main(["--feedback", str(path), "--out", str(tmp_path)])
+    items = [json.loads(line) for line in (tmp_path / "feedback_candidates.jsonl").open()]
+    item = next(i for i in items if i["question"] == question)
+    assert item["doc"] == expected.extracts[0].doc_id and item["split"] == "review"
+    assert item["answers"] and item["answers"][0] in expected.extracts[0].text
+    assert "Xi Jinping" in expected.extracts[0].text
+
+
+# ----- citations where the eye is ---------------------------------------------------------
+
+
+def test_browser_citation_markers_show_their_source_and_the_list_is_readable(page, server):
+    _, assistant = server
+    question = "Where was the road transport agreement signed?"
+    expected = assistant.ask(question).extracts
+    answer = ask_and_wait(page, question)
+    markers = answer.locator(".qa-cite")
+    assert markers.first.inner_text() == "[1]"
+    # Hovering a marker tells where it is from; clicking it shows that span.
+    assert expected[1].title in answer.locator(".qa-cite", has_text="[2]").get_attribute("title")
+    answer.locator(".qa-cite", has_text="[2]").click()
+    page.wait_for_function(
+        "(t) => { const m = document.querySelector('#qa-source mark#qa-cited');"
+        " return m && m.innerText.trim() === t; }",
+        arg=expected[1].text.strip(),
+        timeout=30_000,
+    )
+    # The source list: whole titles, a snippet, no character offsets in the text.
+    items = answer.locator("ol.qa-sources li")
+    assert items.count() == len(expected)
+    for item, extract in zip(items.all(), expected):
+        text = item.inner_text()
+        assert extract.title in text and extract.doc_id in text
+        assert f"{extract.start}–{extract.end}" not in text
+        assert " ".join(extract.text.split())[:40] in " ".join(text.split())
+    assert page.locator("#qa-citations").count() == 0  # no radio list below the input
+
+
+def test_browser_phone_keeps_the_answer_in_view_and_one_tap_switches(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = context.new_page()
+
+    def in_view(selector: str) -> bool:
+        return page.evaluate(
+            """(s) => { const r = document.querySelector(s).getBoundingClientRect();
+            return r.bottom > 0 && r.top < window.innerHeight; }""",
+            selector,
+        )
+
+    try:
+        page.goto(server[0])
+        page.wait_for_selector("#qa-question textarea", timeout=60_000)
+        answer = ask_and_wait(page, "Where was the road transport agreement signed?")
+        page.locator("#qa-source mark#qa-cited").wait_for(state="attached", timeout=30_000)
+        page.wait_for_timeout(300)  # past the scroll to the cited span
+        assert in_view(BOT)  # no jump to the source panel below
+        quote = page.locator(f"{BOT} blockquote").last.bounding_box()
+        chat = page.locator("#qa-chat").bounding_box()
+        assert chat["y"] <= quote["y"] < chat["y"] + chat["height"]  # read from its start
+        assert quote["y"] >= 0
+        assert not in_view("#qa-source mark#qa-cited")
+        answer.locator(".qa-cite").first.tap()
+        page.wait_for_function(
+            "(() => { const r = document.querySelector('#qa-source mark#qa-cited')"
+            ".getBoundingClientRect(); return r.bottom > 0 && r.top < window.innerHeight; })()",
+            timeout=10_000,
+        )
+        page.locator("#qa-source .qa-back").tap()
+        page.wait_for_function(
+            f"(() => {{ const r = document.querySelector('{BOT}').getBoundingClientRect();"
+            " return r.bottom > 0 && r.top < window.innerHeight; })()",
+            timeout=10_000,
+        )
+    finally:
+        context.close()
+
+
+def test_browser_share_link_opens_the_app_on_one_span(page, server):
+    _, assistant = server
+    question = "How do zebras sleep on the savanna?"
+    top = assistant.ask(question).extracts[0]
+    answer = ask_and_wait(page, question)
+    href = answer.locator("a.qa-share").first.get_attribute("href")
+    assert href.startswith("?") and f"start={top.start}" in href and f"end={top.end}" in href
+    page.goto(server[0] + href)
+    cited = page.locator("#qa-source mark#qa-cited")
+    cited.wait_for(timeout=60_000)
+    assert cited.inner_text().strip() == top.text.strip()
+    assert top.doc_id in page.locator("#qa-source .qa-doc-head").inner_text()
+    # A link to what is not (or no longer) indexed says so, and the app still works.
+    page.goto(server[0] + "?doc=gone.txt&start=0&end=5")
+    source_says(page, "not in the index")
+    page.goto(server[0] + f"?doc={top.doc_id}&start=5&end=999999999")
+    source_says(page, "span is not in")
+
+
+def source_says(page, text: str) -> None:
+    """Wait until the source panel shows ``text``."""
+    page.wait_for_function(
+        "(t) => { const e = document.querySelector('#qa-source');"
+        " return e && e.innerText.includes(t); }",
+        arg=text,
+        timeout=60_000,
+    )

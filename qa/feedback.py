@@ -1,0 +1,71 @@
+"""Answer feedback: a thumbs up or down from the chat, one JSON line per mark.
+
+The file (``feedback.jsonl`` in the index folder) keeps what is needed to judge the mark later
+and to make it a gold item (``python -m eval --feedback FILE``): the question and the
+conversation before it, the answer's spans, and the settings that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+FEEDBACK_NAME = "feedback.jsonl"
+_SPAN_KEYS = (
+    "doc_id",
+    "title",
+    "start",
+    "end",
+    "text",
+    "focus_start",
+    "focus_end",
+    "page",
+    "score",
+)
+_lock = threading.Lock()  # one line at a time from this process's callbacks
+
+
+def record(answer: dict, rating: str, history: list[str], settings: dict) -> dict:
+    """The line for ``answer`` (``Answer.to_dict()``) marked ``rating`` ("up" or "down")."""
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rating": rating,
+        "question": answer.get("question", ""),
+        "history": list(history),
+        "query": answer.get("query"),
+        "abstained": bool(answer.get("abstained", not answer.get("extracts"))),
+        # A bare follow-up asked back (qa.ui) has no reason of Answer's: "clarify".
+        "abstain_reason": answer.get("abstain_reason")
+        or ("clarify" if "clarify" in answer else None),
+        "message": answer.get("message"),
+        "extracts": [{k: e.get(k) for k in _SPAN_KEYS} for e in answer.get("extracts", [])],
+        "settings": settings,
+    }
+
+
+def append(path: Path, line: dict) -> None:
+    """Append ``line`` to the JSONL file ``path`` in one write (created when missing)."""
+    data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+    with _lock:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+
+def read(path: str | os.PathLike) -> list[dict]:
+    """The marks in ``path``, in order; a line that is not a JSON object is skipped."""
+    marks = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                mark = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a crash mid-write
+                continue
+            if isinstance(mark, dict) and mark.get("rating") in ("up", "down"):
+                marks.append(mark)
+    return marks
