@@ -413,7 +413,9 @@ class ChatApp:
             if entry.document.sha256 == sha:
                 return f"= {name}: the same content as {doc_id}, already indexed. Not added again."
         folder = self.assistant.index.folder
-        target = _free_name(folder, name)
+        # The name is only proposed here: ``add_file`` claims it (or name-1, name-2...)
+        # atomically, so same-name uploads at one moment each keep their file and name.
+        target = folder / name
         # Copy beside the target first, index, and only then give it its real name: a file that
         # fails to index never appears in the corpus.
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=UPLOAD_PREFIX, suffix=target.suffix)
@@ -478,16 +480,6 @@ class ChatApp:
 def plural(n: int, noun: str) -> str:
     """``1 passage``, ``2 passages``."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    target = folder / name
-    stem, suffix = target.stem, target.suffix
-    n = 1
-    while target.exists():
-        target = folder / f"{stem}-{n}{suffix}"
-        n += 1
-    return target
 
 
 def build(assistant: Assistant) -> gr.Blocks:

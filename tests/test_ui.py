@@ -333,8 +333,9 @@ def test_browser_shows_untrusted_text_as_text(page):
         "Where can I read about the zebra diet of grass?",
         "Why do giraffes have long necks?",
     ):
-        ask_in_browser(page, question)
-        page.wait_for_timeout(300)
+        # One at a time: the Ask button is disabled while a question runs, so a question
+        # typed during the previous one's answer would be dropped.
+        ask_and_wait(page, question)
     page.wait_for_function(
         "document.querySelectorAll('#qa-chat .message-row, #qa-chat [data-testid=bot]').length"
         " >= 4 && document.querySelector('#qa-chat').innerText.includes('giraffe')",
