@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -162,6 +163,7 @@ class Reader:
         # six layers), so a question asked again, or re-scored in a settings sweep, reuses it.
         self.memo: OrderedDict[tuple[str, str], Reading] = OrderedDict()
         self.memo_size = memo_size
+        self._memo_lock = threading.Lock()  # one reader serves every index of the process
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(2, os.cpu_count() or 1)
         options.log_severity_level = 3
@@ -190,10 +192,11 @@ class Reader:
         if len(questions) != len(windows):
             raise ValueError("give one question per window")
         by_position: dict[int, Reading] = {}
-        for i, pair in enumerate(zip(questions, windows)):
-            if pair in self.memo:
-                self.memo.move_to_end(pair)
-                by_position[i] = self.memo[pair]
+        with self._memo_lock:
+            for i, pair in enumerate(zip(questions, windows)):
+                if pair in self.memo:
+                    self.memo.move_to_end(pair)
+                    by_position[i] = self.memo[pair]
         todo = [i for i in range(len(windows)) if i not in by_position]
         order = sorted(todo, key=lambda i: len(windows[i]))
         for first in range(0, len(order), self.batch_size):
@@ -202,9 +205,11 @@ class Reader:
             start, end = self.logits(batch)
             for i, reading in zip(rows, decode(start, end, batch)):
                 by_position[i] = reading
-                self.memo[(questions[i], windows[i])] = reading
-        while len(self.memo) > self.memo_size:
-            self.memo.popitem(last=False)
+        with self._memo_lock:
+            for i in todo:
+                self.memo[(questions[i], windows[i])] = by_position[i]
+            while len(self.memo) > self.memo_size:
+                self.memo.popitem(last=False)
         return [by_position[i] for i in range(len(windows))]
 
 
