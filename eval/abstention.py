@@ -26,7 +26,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -197,15 +196,7 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
     parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
     parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
     parser.add_argument("--store", help="where vectors and BM25 live (see qa.store)")
-    args = parser.parse_args(argv)
-    args.out = Path(args.out).expanduser().resolve()
-    try:
-        args.data = benchmarks.data_dir(args.data)
-        run(args, embedder)
-    except benchmarks.DataMissingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return benchmarks.run_on_data(run, parser.parse_args(argv), embedder)
 
 
 if __name__ == "__main__":

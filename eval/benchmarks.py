@@ -892,6 +892,19 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 # ----- command line --------------------------------------------------------------------------
 
 
+def run_on_data(run: Callable, args: argparse.Namespace, embedder=None) -> int:
+    """Resolve ``args.out`` and ``args.data``, then ``run(args, embedder)``; a missing data set
+    is exit code 2 with the path it expected, as every eval command reports it."""
+    args.out = Path(args.out).expanduser().resolve()
+    try:
+        args.data = data_dir(args.data)
+        run(args, embedder)
+    except DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
