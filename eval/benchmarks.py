@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import Answer, Assistant, Extract, Settings
+from qa import Answer, Assistant, Extract, Settings, config
 from qa.assistant import clean_question
 from qa.embedding import Embedder
 from qa.passages import PassageSettings
+from qa.query import Query
 from qa.retrieval import RetrievalSettings
-from qa.text import terms
 
 from . import metrics
 
@@ -147,7 +147,7 @@ class DataMissingError(FileNotFoundError):
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The data folder: ``explicit`` (``--data``), else ``$QA_DATA_DIR``, else the default."""
-    chosen = explicit or os.environ.get("QA_DATA_DIR") or DEFAULT_DATA
+    chosen = config.setting(explicit, config.DATA_VARIABLE, DEFAULT_DATA)
     return Path(chosen).expanduser().resolve()
 
 
@@ -300,9 +300,9 @@ def rank_passages(
     rankings, seconds = [], []
     for query, vector in zip(queries, vectors):
         began = time.perf_counter()
-        found = assistant.retriever.run(terms(query), vector, k=k)
+        found = assistant.retriever.run(Query.of(query, vector), k=k)
         seconds.append(time.perf_counter() - began)
-        rankings.append([p.passage for p in found])
+        rankings.append([c.passage.id for c in found])
     return rankings, seconds
 
 
@@ -684,12 +684,10 @@ def document_ranking(
     the index has no more to give.
     """
     index = assistant.index
-    query_terms = terms(query)
+    asked = Query.of(query, vector)
     while True:
-        found = assistant.retriever.run(query_terms, vector, k=passages)
-        ranking = metrics.first_occurrences(
-            index.doc_ids[index.passage_doc[p.passage]].removesuffix(".txt") for p in found
-        )
+        found = assistant.retriever.run(asked, k=passages)
+        ranking = metrics.first_occurrences(c.doc_id.removesuffix(".txt") for c in found)
         if len(ranking) >= depth or len(found) < passages or passages >= len(index):
             return ranking[:depth]
         passages *= 2

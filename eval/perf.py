@@ -39,7 +39,7 @@ from pathlib import Path
 from qa import Assistant
 from qa.embedding import Embedder
 from qa.index import CorpusIndex
-from qa.text import terms
+from qa.query import Query
 
 from . import benchmarks, metrics, scale
 from .gold import load_gold
@@ -92,17 +92,17 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
             if onnx is not None:
                 timed("bare_onnx", lambda q=question: onnx.encode([q]))
             vector = timed("embed", lambda q=question: assistant.embedder.encode_questions([q]))[0]
-            query_terms = terms(question)
+            query = Query.of(question, vector)
             timed("dense", lambda v=vector: index.dense_search(v, 50))
-            timed("bm25", lambda t=query_terms: index.lexical.scores(t))
-            passages = timed("retrieve", lambda t=query_terms, v=vector: retriever.run(t, v, 10))
+            timed("bm25", lambda t=query.terms: index.lexical.scores(t))
+            candidates = timed("retrieve", lambda q=query: retriever.run(q, 10))
             readings = None
             if stage is not None:
-                readings = timed("read", lambda q=question, p=passages: stage.run(q, p))
+                readings = timed("read", lambda q=query, c=candidates: stage.run(q, c))
             timed(
                 "extract",
-                lambda q=question, v=vector, p=passages, r=readings: extractor.run(
-                    q, v, p, readings=r, reader_weight=assistant.settings.reader.weight
+                lambda q=query, c=candidates, r=readings: extractor.run(
+                    q, c, readings=r, reader_weight=assistant.settings.reader.weight
                 ),
             )
     if stage is not None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SettingsError
+
 KINDS = ("auto", "flat", "ivf")
 
 
@@ -37,9 +39,9 @@ class DenseSettings:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"dense index kind must be one of {KINDS}, not {self.kind!r}")
+            raise SettingsError(f"dense index kind must be one of {KINDS}, not {self.kind!r}")
         if self.nprobe < 1 or self.exact_limit < 0 or self.nlist < 0 or self.train_size < 1:
-            raise ValueError("nprobe and train_size must be positive; exact_limit, nlist >= 0")
+            raise SettingsError("nprobe and train_size must be positive; exact_limit, nlist >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

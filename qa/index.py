@@ -44,7 +44,7 @@ import numpy as np
 from .dense import DenseIndex, DenseSettings
 from .documents import Document, document_id, file_sha256, find_files, read_document
 from .embedding import Embedder
-from .errors import DocumentError, IndexFolderError
+from .errors import DocumentError, FolderError, IndexFolderError
 from .errors import IndexError_ as CorruptIndexError
 from .lexical import TERMS_FILE, LexicalIndex, LexicalSettings
 from .passages import PassageSettings, PassageSplitter
@@ -100,6 +100,35 @@ class DocumentEntry:
 
     def stamp(self, stat: os.stat_result) -> None:
         self.size, self.mtime_ns, self.ctime_ns = stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage as stages see it: ``text`` is its document's ``text[start:end]``, and its
+    sentences are ids ``first`` to ``last - 1``."""
+
+    id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    first: int
+    last: int
+
+    @property
+    def sentences(self) -> range:
+        return range(self.first, self.last)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: ``text`` is the document's ``text[start:end]``."""
+
+    id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
 
 
 @dataclass
@@ -205,7 +234,7 @@ class CorpusIndex:
 
         began = time.perf_counter()
         if not self.folder.is_dir():
-            raise FileNotFoundError(f"Not a folder: {self.folder}")
+            raise FolderError(f"Not a folder: {self.folder}")
         self._claim_index_dir()
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
@@ -297,6 +326,39 @@ class CorpusIndex:
     def sentence_text(self, j: int) -> str:
         start, end = self.sentence_span[j]
         return self.entries[self.doc_ids[self.sentence_doc[j]]].document.text[start:end]
+
+    # ----- reading: what later stages are handed ------------------------------------------
+
+    def passage(self, i: int) -> Passage:
+        """Passage ``i``: its document, span, text and sentences."""
+        doc_id = self.doc_ids[self.passage_doc[i]]
+        start, end = (int(x) for x in self.passage_span[i])
+        first, last = (int(x) for x in self.passage_sentences[i])
+        document = self.entries[doc_id].document
+        return Passage(i, doc_id, start, end, document.text[start:end], first, last)
+
+    def sentence(self, j: int) -> Sentence | None:
+        """Sentence ``j`` (ids run through the documents in order), or None past either end."""
+        if not 0 <= j < len(self.sentence_span):
+            return None
+        doc_id = self.doc_ids[self.sentence_doc[j]]
+        start, end = (int(x) for x in self.sentence_span[j])
+        return Sentence(j, doc_id, start, end, self.entries[doc_id].document.text[start:end])
+
+    def sentences_of(self, doc_id: str) -> range:
+        """The ids of document ``doc_id``'s sentences."""
+        number = self.doc_ids.index(doc_id)
+        found = np.flatnonzero(self.sentence_doc == number)
+        return range(int(found[0]), int(found[-1]) + 1) if len(found) else range(0)
+
+    def passage_holding(self, j: int) -> int:
+        """The first passage whose sentences include sentence ``j``."""
+        found = int(np.searchsorted(self.passage_sentences[:, 1], j, side="right"))
+        return min(found, len(self) - 1)
+
+    def sentence_similarity(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Inner products of sentences ``ids`` with a normalised ``vector``."""
+        return self.sentence_vectors[ids] @ vector
 
     def prepare_questions(self) -> None:
         """Get question embedding ready: the ONNX export (made now if missing, which loads the

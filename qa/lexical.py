@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SettingsError
 from .text import terms, terms_many
 
 TERMS_FILE = "bm25_terms.json"
@@ -43,7 +44,7 @@ class LexicalSettings:
 
     def __post_init__(self):
         if not (self.k1 > 0 and 0 <= self.b <= 1):
-            raise ValueError(f"BM25 needs k1 > 0 and 0 <= b <= 1, not {self.k1}, {self.b}")
+            raise SettingsError(f"BM25 needs k1 > 0 and 0 <= b <= 1, not {self.k1}, {self.b}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .index import CorpusIndex
+from .errors import SettingsError
+from .index import CorpusIndex, Passage
+from .query import Query
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("rrf", "score")
@@ -30,9 +32,9 @@ class RetrievalSettings:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
+            raise SettingsError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
         if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
+            raise SettingsError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,13 +45,18 @@ class RetrievalSettings:
 
 
 @dataclass(frozen=True)
-class RetrievedPassage:
-    """A passage id with its fused score (higher is better) and the two raw signals."""
+class Candidate:
+    """A retrieved passage, carrying its text, document and span, with its fused score
+    (higher is better) and the two raw signals."""
 
-    passage: int
+    passage: Passage
     score: float
     dense: float
     lexical: float
+
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
 
 
 class Retriever:
@@ -59,14 +66,13 @@ class Retriever:
         self.index = index
         self.settings = settings or RetrievalSettings()
 
-    def run(
-        self, query_terms: list[str], query_vector: np.ndarray, k: int = 10
-    ) -> list[RetrievedPassage]:
+    def run(self, query: Query, k: int = 10) -> list[Candidate]:
         """The ``k`` best passages, best first."""
         s = self.settings
         index = self.index
         if len(index) == 0:
             return []
+        query_terms, query_vector = query.terms, query.vector
         pool = max(k, s.candidates)
         store = index.store
         if s.mode == "bm25":
@@ -74,7 +80,7 @@ class Retriever:
             ids, lexical = ids[:k], lexical[:k]
             dense = index.passage_vectors[ids] @ query_vector
             return [
-                RetrievedPassage(int(i), float(score), float(d), float(score))
+                Candidate(index.passage(int(i)), float(score), float(d), float(score))
                 for i, score, d in zip(ids, lexical, dense)
             ]
         dense_ids, _ = store.search_dense(query_vector, pool)
@@ -97,7 +103,7 @@ class Retriever:
             fused = s.dense_weight * _minmax(dense) + (1 - s.dense_weight) * _minmax(lex)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
-            RetrievedPassage(int(ids[o]), float(fused[o]), float(dense[o]), float(lex[o]))
+            Candidate(index.passage(int(ids[o])), float(fused[o]), float(dense[o]), float(lex[o]))
             for o in order
         ]
 

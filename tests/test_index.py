@@ -299,3 +299,41 @@ def test_other_bm25_settings_rebuild_bm25_alone(seeds_copy, embedder):
     assert (terms["k1"], terms["b"]) == (1.2, 0.75)  # stored, so reloaded next time
     with pytest.raises(ValueError, match="k1 > 0"):
         LexicalSettings(k1=0)
+
+
+def test_stages_are_handed_passages_and_sentences_that_carry_their_text(seeds_assistant):
+    index = seeds_assistant.index
+    for i in range(len(index)):
+        passage = index.passage(i)
+        document = seeds_assistant.document(passage.doc_id)
+        assert passage.text == document.text[passage.start : passage.end]
+        for j in passage.sentences:
+            sentence = index.sentence(j)
+            assert sentence.doc_id == passage.doc_id
+            assert passage.start <= sentence.start < sentence.end <= passage.end
+            assert sentence.text == document.text[sentence.start : sentence.end]
+            assert j in passage.sentences and index.passage_holding(j) <= i
+    assert index.sentence(-1) is None and index.sentence(len(index.sentence_span)) is None
+    for doc_id in index.doc_ids:  # a document's sentences are one run of ids, in text order
+        ids = index.sentences_of(doc_id)
+        starts = [index.sentence(j).start for j in ids]
+        assert len(ids) and starts == sorted(starts)
+        assert {index.sentence(j).doc_id for j in ids} == {doc_id}
+
+
+def test_errors_are_qa_errors_and_the_builtin_they_refine(seeds_assistant, tmp_path):
+    import qa
+    from qa.retrieval import RetrievalSettings
+
+    with pytest.raises(qa.DocumentNotFound, match="No document 'nope.txt'") as caught:
+        seeds_assistant.document("nope.txt")
+    assert isinstance(caught.value, KeyError) and isinstance(caught.value, qa.QAError)
+    with pytest.raises(qa.UsageError, match="k must be at least 1"):
+        seeds_assistant.ask("Where was the agreement signed?", k=0)
+    with pytest.raises(ValueError):  # still a ValueError for callers that catch that
+        seeds_assistant.ask_many(["Where?"], [[], []])
+    with pytest.raises(qa.SettingsError, match="retrieval mode"):
+        RetrievalSettings(mode="fuzzy")
+    with pytest.raises(qa.FolderError, match="Not a folder") as missing:
+        qa.Assistant.from_folder(tmp_path / "absent", embedder=seeds_assistant.embedder)
+    assert isinstance(missing.value, FileNotFoundError)
