@@ -121,7 +121,7 @@ class Extractor:
         texts = [self.index.sentence_text(int(j)) for j in ids]
         signals = self.signals(query, question, query_vector, ids, texts, candidates)
         if question_vector is not None:
-            own = self.index.sentence_vectors[ids] @ question_vector
+            own = self.index.sentence_rows(ids) @ question_vector
             signals["dense"] = (signals["dense"] + own) / 2
         scores = (
             s.w_dense * signals["dense"]
@@ -276,7 +276,7 @@ class Extractor:
         line = attribution(query)
         byline = np.array([1.0 if line is not None and line.match(t) else 0.0 for t in texts])
         return {
-            "dense": self.index.sentence_vectors[ids] @ query_vector,
+            "dense": self.index.sentence_rows(ids) @ query_vector,
             "lexical": (lexical_all + lexical_now) / 2,
             "passage": np.array([candidates[int(j)][0] for j in ids]),
             "untyped": untyped,
