@@ -383,17 +383,40 @@ def reopen(work: Path, store: str | None = None) -> dict:
     }
 
 
+def ask_only(passages: int, work: Path, articles: int = 4, data: str | None = None) -> dict:
+    """``ask_at_scale`` alone, as ``python -m eval.perf`` runs it (the first ``articles``
+    SQuAD articles indexed in ``work/squad``, copied to ``passages``), keeping the copy in
+    ``work/copy`` for ``reopen``."""
+    from . import benchmarks
+
+    squad = benchmarks.load_squad(benchmarks.data_dir(data) / benchmarks.SQUAD_FILE, articles)
+    benchmarks.write_corpus(work / "squad" / "corpus", squad.documents)
+    index = CorpusIndex.open(work / "squad" / "corpus", work / "squad" / "index", Embedder())
+    questions = [q.question for q in squad.questions][:100]
+    return ask_at_scale(index, questions, passages, keep=work / "copy")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Child process: ``SIZE WORK`` measures the dense index at one size (``WORK`` holds
-    base.npy and queries.npy); ``reopen WORK`` opens a replicated index. Prints one JSON line."""
+    """``SIZE WORK`` measures the dense index at one size (``WORK`` holds base.npy and
+    queries.npy; a child of ``eval.perf``); ``reopen WORK`` opens a replicated index kept by
+    ``--keep-scale`` or ``ask``; ``ask WORK --passages N`` runs ``eval.perf``'s ask at scale
+    alone and keeps the copy in WORK/copy. Prints one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m eval.scale", description=main.__doc__)
-    parser.add_argument("size", help="a passage count, or 'reopen'")
+    parser.add_argument("size", help="a passage count, 'reopen' or 'ask'")
     parser.add_argument("work")
     parser.add_argument("--store", default=None, help="with reopen: the store to search in")
+    parser.add_argument("--passages", type=int, default=1_000_000, help="with ask")
+    parser.add_argument("--data", default=None, help="with ask: the data folder")
     args = parser.parse_args(argv)
     work = Path(args.work)
     if args.size == "reopen":
         print(json.dumps(reopen(work, args.store)))
+        return
+    if args.size == "ask":
+        work.mkdir(parents=True, exist_ok=True)
+        figures = ask_only(args.passages, work.resolve(), data=args.data)
+        (work / "ask.json").write_text(json.dumps(figures, indent=1))
+        print(json.dumps(figures))
         return
     base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
     print(json.dumps(measure(int(args.size), base, queries)))
