@@ -343,7 +343,9 @@ def print_report(report: dict) -> None:
               f" ({a['vectors_on_disk_mb']:,.0f} MB on disk, {a['vector_dtypes']})"
               f" + the rest (libraries, mapped index files)")  # fmt: skip
         parts = ", ".join(
-            f"{k} {v:,.0f}" for k, v in f["memory_parts_mb"].items() if "terms" not in k
+            f"{k} {v:,.0f}"
+            for k, v in f["memory_parts_mb"].items()
+            if k.endswith(("index", "arrays", "text"))
         )
         print(f"    own memory parts (MB): {parts}")
         for name, f in a.get("stores", {}).items():

@@ -326,6 +326,7 @@ def memory_parts_mb(index: CorpusIndex) -> dict:
     )
     return {
         "dense_index": index.dense.memory_bytes() / 1e6,
+        "dense_index_mapped": getattr(index.dense, "mapped", False),  # then not own memory
         "bm25_arrays": bm25,
         "bm25_document_frequency_terms": len(index.lexical.document_frequency),
         "document_text": text,
