@@ -280,6 +280,8 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
         second.index.lexical.scores(question), first.index.lexical.scores(question)
     )
     assert second.index.lexical.document_frequency == first.index.lexical.document_frequency
+    # read through maps of the stored arrays, not into the process's own memory
+    assert isinstance(second.index.lexical._bm25.scores["data"], np.memmap)
     monkeypatch.undo()
 
     # an index saved before BM25 was stored: rebuilt from the text once, then stored
