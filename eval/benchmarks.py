@@ -34,6 +34,7 @@ from qa.assistant import clean_question
 from qa.embedding import Embedder
 from qa.passages import PassageSettings
 from qa.query import Query
+from qa.reader import ReaderSettings
 from qa.retrieval import RetrievalSettings
 
 from . import metrics
@@ -188,13 +189,14 @@ def open_corpus(
     embedder: Embedder,
     titles: bool = False,
     store: str | None = None,
+    reader: bool = True,
 ) -> tuple[Assistant, dict]:
     """Write ``documents`` under ``cache/corpus`` and open (build or load) their index.
 
     Returns the Assistant (shipped settings) and facts about the index for the summary. Every
     indexed text is checked against what was written, since the gold offsets refer to it.
     ``store`` (see ``qa.store.open_store``) shares the index folder, so switching stores
-    embeds nothing again.
+    embeds nothing again. Without ``reader``, answers are the sentence scores' alone.
     """
     began = time.perf_counter()
     written = write_corpus(cache / "corpus", documents)
@@ -203,7 +205,11 @@ def open_corpus(
         cache / "corpus",
         index_dir=cache / "index",
         embedder=embedder,
-        settings=Settings(model=embedder.model_name, passages=PassageSettings(titles=titles)),
+        settings=Settings(
+            model=embedder.model_name,
+            passages=PassageSettings(titles=titles),
+            reader=ReaderSettings(enabled=reader),
+        ),
         progress=_progress_printer("indexing"),
         store=store,
     )
@@ -471,10 +477,15 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
     )
     embedder = embedder or Embedder()
     assistant, index_facts = open_corpus(
-        args.out / "cache" / key, data.documents, embedder, args.titles, args.store
+        args.out / "cache" / key,
+        data.documents,
+        embedder,
+        args.titles,
+        args.store,
+        reader=not args.no_reader,
     )
     timings["index"] = index_facts["seconds"]
-    tag = store_tag(assistant)
+    tag = store_tag(assistant) + ("_no_reader" if args.no_reader else "")
     passage_map = PassageMap(assistant, data.paragraphs)
     queries = [clean_question(q.question) for q in data.questions]
     vectors, seconds = embed_queries(embedder, queries)
@@ -704,10 +715,15 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
     print(f"SciFact: {len(data.documents)} abstracts, {len(data.queries)} test claims")
     embedder = embedder or Embedder()
     assistant, index_facts = open_corpus(
-        args.out / "cache" / key, data.documents, embedder, args.titles, args.store
+        args.out / "cache" / key,
+        data.documents,
+        embedder,
+        args.titles,
+        args.store,
+        reader=not args.no_reader,
     )
     timings["index"] = index_facts["seconds"]
-    tag = store_tag(assistant)
+    tag = store_tag(assistant) + ("_no_reader" if args.no_reader else "")
     qids = list(data.queries)
     queries = [clean_question(data.queries[qid]) for qid in qids]
     vectors, seconds = embed_queries(embedder, queries)
@@ -926,6 +942,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="search passages with their document's title (PassageSettings.titles)",
     )
     common.add_argument("--out", default=str(DEFAULT_OUT), help="results folder")
+    common.add_argument(
+        "--no-reader",
+        action="store_true",
+        help="answer without the reader (results written as squad_no_reader.json...)",
+    )
     common.add_argument(
         "--store",
         help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT; results of another "

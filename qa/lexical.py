@@ -115,7 +115,11 @@ class LexicalIndex:
         index.document_frequency = Counter(facts["document_frequency"])
         index.statistics_only = not bm25
         if bm25 and facts["bm25"]:
-            index._bm25 = _bm25s().BM25.load(str(folder), show_progress=False, **_BM25_FILES)
+            # Mapped, not read: a question reads only its terms' postings, and at a million
+            # passages the arrays are ~0.4 GB that need not be the process's own memory.
+            index._bm25 = _bm25s().BM25.load(
+                str(folder), show_progress=False, mmap=True, **_BM25_FILES
+            )
         return index
 
     def idf(self, term: str) -> float:

@@ -78,7 +78,7 @@ class Retriever:
         if s.mode == "bm25":
             ids, lexical = store.search_lexical(query_terms, pool)
             ids, lexical = ids[:k], lexical[:k]
-            dense = index.passage_vectors[ids] @ query_vector
+            dense = index.passage_rows(ids) @ query_vector
             return [
                 Candidate(index.passage(int(i)), float(score), float(d), float(score))
                 for i, score, d in zip(ids, lexical, dense)
@@ -110,7 +110,7 @@ class Retriever:
     def _dense(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
         """Dense scores of passages ``ids``: their vectors' and their best sentences' mixed."""
         index = self.index
-        own = index.passage_vectors[ids] @ query_vector
+        own = index.passage_rows(ids) @ query_vector
         weight = self.settings.sentence_weight
         if weight <= 0 or not len(ids):
             return own
@@ -119,7 +119,7 @@ class Retriever:
         rows = np.concatenate([np.arange(a, b) for a, b in zip(first, last)] or [[]])
         if not len(rows):
             return own
-        sentence = index.sentence_vectors[rows.astype(np.int64)] @ query_vector
+        sentence = index.sentence_rows(rows.astype(np.int64)) @ query_vector
         owner = np.repeat(np.arange(len(ids)), counts)
         best = np.full(len(ids), -np.inf, dtype=np.float32)
         np.maximum.at(best, owner, sentence)
