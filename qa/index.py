@@ -615,18 +615,19 @@ class CorpusIndex:
             self.dense = DenseIndex(self.dense.settings).build(self.passage_vectors)
             rebuilt = True
         lexical = stored.lexical if stored is not None else None
-        wanted = self.lexical_settings
+        wanted, bm25 = self.lexical_settings, self.store.lexical_embedded
         if (
             lexical is not None
             and len(lexical) == len(self.passage_doc)
             and (lexical.k1, lexical.b) == (wanted.k1, wanted.b)
+            and lexical.statistics_only != bm25
         ):
             self.lexical = lexical
         elif not len(self.passage_doc):
             self.lexical = LexicalIndex(wanted.k1, wanted.b)
         else:
             self.lexical = LexicalIndex(wanted.k1, wanted.b).index(
-                [self.searchable_text(i) for i in range(len(self.passage_doc))], bm25=embedded
+                [self.searchable_text(i) for i in range(len(self.passage_doc))], bm25=bm25
             )
             rebuilt = True
         return rebuilt
@@ -723,7 +724,7 @@ class CorpusIndex:
         if not (generation / TERMS_FILE).exists():
             return None
         try:
-            return LexicalIndex.load(generation, bm25=self.store.embedded)
+            return LexicalIndex.load(generation, bm25=self.store.lexical_embedded)
         except Exception as error:  # checksummed, so rare; bm25s raises many types: rebuild
             log.warning("Rebuilding the BM25 index of %s: %s", self.index_dir, error)
             return None

@@ -10,6 +10,11 @@ inserts the changed and new ones, leaving the rest alone. A document counts as s
 its passage number 0 is, and that row is inserted after the document's others, so an update
 cut short is finished by the next one. Keys are 64-bit hashes of the document id (and the
 passage number), so filters hold only integers whatever the file names are.
+
+Servers older than Milvus 2.5 have no BM25 function: there the collection holds no terms and
+BM25 runs in this process over the index's own passages (bm25s, as in the default store),
+while dense search stays in Milvus. Writers take a lease on the collection (qa.lease), so
+two of them never interleave their deletes and inserts.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StoreError
-from .store import Store
+from .lease import Lease
+from .store import EmbeddedStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Dense index types a collection may be built with. AUTOINDEX lets Milvus choose (HNSW, in
 # milvus-lite and on servers: approximate); FLAT is exact, as qa's own store is up to 200k.
 INDEX_TYPES = ("AUTOINDEX", "FLAT", "HNSW", "IVF_FLAT")
+BM25_SINCE = (2, 5)  # the first Milvus release with BM25 functions (full-text search)
 _OUTPUT = ["doc_id", "number", "sha256"]
 
 
@@ -68,6 +75,10 @@ class MilvusStore(Store):
         self.timeout = timeout
         self._client = None
         self._lexical: tuple[tuple[str, ...], dict[int, float]] | None = None
+        self._bm25_in_milvus: bool | None = None  # probed on first need
+        self._local = EmbeddedStore()  # BM25 in this process, for servers without BM25
+        self._held: Lease | None = None  # the write lease, while sync holds it
+        self.lease_wait: float | None = None  # seconds to wait for another writer (None: 600)
 
     @classmethod
     def local(cls, path: str, collection: str | None = None, **options) -> MilvusStore:
@@ -80,16 +91,45 @@ class MilvusStore(Store):
 
     def attach(self, index) -> None:
         super().attach(index)
+        self._local.attach(index)
         if self.collection is None:
             self.collection = default_collection(index.folder, index.index_dir)
 
     def describe(self) -> dict:
-        return {
+        described = {
             "kind": "milvus",
             "uri": self.uri,
             "collection": self.collection,
             "index": self.index_type,
         }
+        if self._bm25_in_milvus is not None:
+            described["bm25"] = "milvus" if self._bm25_in_milvus else "qa"
+        return described
+
+    @property
+    def lexical_embedded(self) -> bool:
+        """Whether BM25 runs in this process: on servers without BM25 functions (before 2.5)."""
+        if self._bm25_in_milvus is None:
+            self._bm25_in_milvus = self._call(self._has_bm25)
+        return not self._bm25_in_milvus
+
+    def server_version(self) -> str:
+        """The server's version as it reports it ("v2.3.5-lite"); "milvus-lite" for a file."""
+        if not self.uri.startswith(("http://", "https://")):
+            return "milvus-lite"
+        return str(self._call(self.client.get_server_version))
+
+    def _has_bm25(self) -> bool:
+        """Whether the server has BM25 functions: milvus-lite 3 does; servers since 2.5.
+
+        A version that does not parse (a cloud service's own numbering) is taken to have
+        them; creating the collection then says what is missing.
+        """
+        version = self.server_version()
+        if version == "milvus-lite":
+            return True
+        found = re.search(r"(\d+)\.(\d+)", version)
+        return found is None or (int(found[1]), int(found[2])) >= BM25_SINCE
 
     @property
     def client(self):
@@ -137,9 +177,17 @@ class MilvusStore(Store):
 
     def sync(self) -> tuple[list[str], list[str]]:
         """Delete and insert the rows of changed, new and removed documents only."""
+        with self.lease():
+            return self._sync_leased()
+
+    def lease(self) -> Lease:
+        """The exclusive right to write this store's collection (see qa.lease)."""
+        return Lease(self, wait=self.lease_wait)
+
+    def _sync_leased(self) -> tuple[list[str], list[str]]:
         index = self.index
         dim = index.passage_vectors.shape[1] if len(index.passage_vectors) else 0
-        bm25 = index.lexical_settings.to_dict()
+        bm25 = index.lexical_settings.to_dict() if not self.lexical_embedded else None
         if not self._call(self._ensure_collection, index.fingerprint(), dim, bm25):
             return [], []  # nothing to store, and no collection to empty
         stored = self._call(self._stored_documents)
@@ -150,9 +198,14 @@ class MilvusStore(Store):
         }
         written = sorted(doc_id for doc_id, sha in wanted.items() if stored.get(doc_id) != sha)
         removed = sorted(set(stored) - set(wanted))
-        # Written documents are deleted first too: an interrupted insert may have left rows.
-        self._call(self._delete, written + removed)
-        self._call(self._insert, written)
+        self._call(self._held.check)
+        self._call(self._delete, removed)
+        title = index.settings.titles
+        rows = (
+            document_rows(index.entries[d], title, with_terms=not self.lexical_embedded)
+            for d in written
+        )
+        self._call(write_documents, self.client, self.collection, rows, self._held.check)
         # Sealed segments keep their search indexes; milvus-lite rebuilds the BM25 index of
         # unflushed rows on every search (SQuAD's 4,219 passages: seconds per question).
         self._call(self.client.flush, self.collection)
@@ -168,6 +221,7 @@ class MilvusStore(Store):
         from pymilvus import DataType, Function, FunctionType
 
         client, name = self.client, self.collection
+        # bm25: Milvus's BM25 settings, or None where BM25 runs in qa (no terms stored).
         made = {"qa": fingerprint, "dim": dim, "index": self.index_type, "bm25": bm25}
         if client.has_collection(name):
             try:
@@ -198,35 +252,36 @@ class MilvusStore(Store):
         schema.add_field("start", DataType.INT64)
         schema.add_field("end", DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
-        # qa's terms joined by spaces: the standard tokenizer splits them back unchanged.
-        schema.add_field(
-            "terms",
-            DataType.VARCHAR,
-            max_length=MAX_VARCHAR,
-            enable_analyzer=True,
-            analyzer_params={"tokenizer": "standard"},
-        )
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_function(
-            Function(
-                name="bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["terms"],
-                output_field_names=["sparse"],
-            )
-        )
         params = client.prepare_index_params()
         params.add_index("vector", index_type=self.index_type, metric_type="IP")
-        # qa's k1 and b. pymilvus sends params flattened, which servers read; milvus-lite
-        # reads only a "params" JSON entry (it used k1 1.5 without it), so send both.
-        tuning = {"bm25_k1": bm25["k1"], "bm25_b": bm25["b"]}
-        params.add_index(
-            "sparse",
-            index_type="SPARSE_INVERTED_INDEX",
-            metric_type="BM25",
-            params={**tuning, "params": tuning},
-        )
+        if bm25 is not None:
+            # qa's terms joined by spaces: the standard tokenizer splits them back unchanged.
+            schema.add_field(
+                "terms",
+                DataType.VARCHAR,
+                max_length=MAX_VARCHAR,
+                enable_analyzer=True,
+                analyzer_params={"tokenizer": "standard"},
+            )
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(
+                Function(
+                    name="bm25",
+                    function_type=FunctionType.BM25,
+                    input_field_names=["terms"],
+                    output_field_names=["sparse"],
+                )
+            )
+            # qa's k1 and b. pymilvus sends params flattened, which servers read; milvus-lite
+            # reads only a "params" JSON entry (it used k1 1.5 without it), so send both.
+            tuning = {"bm25_k1": bm25["k1"], "bm25_b": bm25["b"]}
+            params.add_index(
+                "sparse",
+                index_type="SPARSE_INVERTED_INDEX",
+                metric_type="BM25",
+                params={**tuning, "params": tuning},
+            )
         client.create_collection(
             name,
             schema=schema,
@@ -248,7 +303,7 @@ class MilvusStore(Store):
             low, high = ranges.pop()
             rows = self.client.query(
                 self.collection,
-                filter=f"number == 0 and doc_key >= {low} and doc_key <= {high}",
+                filter=_key_range(low, high),
                 output_fields=_OUTPUT,
                 limit=SEARCH_LIMIT,
             )
@@ -260,46 +315,7 @@ class MilvusStore(Store):
         return found
 
     def _delete(self, doc_ids: list[str]) -> None:
-        for n in range(0, len(doc_ids), FILTER_BATCH):
-            keys = ", ".join(str(document_key(d)) for d in doc_ids[n : n + FILTER_BATCH])
-            self.client.delete(self.collection, filter=f"doc_key in [{keys}]")
-
-    def _insert(self, doc_ids: list[str]) -> None:
-        """Insert the documents' rows, each document's passage 0 after its others."""
-        for n in range(0, len(doc_ids), INSERT_BATCH):
-            held, batch = [], []  # held: the group's passages 0, which mark documents complete
-            for doc_id in doc_ids[n : n + INSERT_BATCH]:
-                for row in self._rows(doc_id):
-                    (held if row["number"] == 0 else batch).append(row)
-                    if len(batch) >= INSERT_BATCH:
-                        self.client.insert(self.collection, batch)
-                        batch = []
-            for rows in (batch, held):
-                if rows:
-                    self.client.insert(self.collection, rows)
-
-    def _rows(self, doc_id: str):
-        """The rows of one document's passages, made one at a time."""
-        from .text import terms
-
-        index = self.index
-        entry = index.entries[doc_id]
-        document = entry.document
-        first = index.first_passage[doc_id]
-        for number, (start, end, _, _) in enumerate(entry.passages.tolist()):
-            text = document.text[start:end]
-            yield {
-                "pk": passage_key(doc_id, number),
-                "doc_key": document_key(doc_id),
-                "doc_id": _clip(doc_id),
-                "sha256": document.sha256,
-                "number": number,
-                "start": start,
-                "end": end,
-                "text": _clip(text),
-                "terms": _clip(" ".join(terms(index.searchable_text(first + number)))),
-                "vector": np.asarray(index.passage_vectors[first + number]).tolist(),
-            }
+        delete_documents(self.client, self.collection, doc_ids)
 
     # ----- searching ----------------------------------------------------------------------
 
@@ -316,6 +332,8 @@ class MilvusStore(Store):
         return self._passages(hits[0])
 
     def search_lexical(self, terms, k):
+        if self.lexical_embedded:
+            return self._local.search_lexical(terms, k)
         if not terms:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         ids, scores = self._search_terms(terms, min(k, SEARCH_LIMIT))
@@ -325,6 +343,8 @@ class MilvusStore(Store):
         return ids, scores
 
     def score_lexical(self, terms, ids):
+        if self.lexical_embedded:
+            return self._local.score_lexical(terms, ids)
         cached = self._lexical
         known = dict(cached[1]) if cached is not None and cached[0] == tuple(terms) else {}
         unknown = [int(i) for i in ids if int(i) not in known]
@@ -371,9 +391,20 @@ class MilvusStore(Store):
         return passage_key(doc_id, passage - index.first_passage[doc_id])
 
     def _call(self, function, *args, **kwargs):
-        """Run a Milvus call, turning its failures into a StoreError that says where."""
+        """Run a Milvus call, turning its failures into a StoreError that says where.
+
+        A server that restarted (after a crash) serves its collections unloaded: the call
+        is tried once more after loading this store's collection.
+        """
         try:
-            return function(*args, **kwargs)
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:
+                if "not loaded" not in _reason(error) or self.collection is None:
+                    raise
+                log.warning("Loading Milvus collection %s again: %s", self.collection, error)
+                self.client.load_collection(self.collection)
+                return function(*args, **kwargs)
         except StoreError:
             raise
         except Exception as error:
@@ -384,11 +415,93 @@ class MilvusStore(Store):
             ) from error
 
 
+def document_rows(entry, titles: bool, with_terms: bool) -> list[dict]:
+    """The rows of one document's passages: ``entry`` is a ``DocumentEntry`` with its passage
+    vectors; ``titles``, whether passages are searched with their title (PassageSettings);
+    ``with_terms``, whether Milvus runs BM25 (over the terms qa's own analysis makes)."""
+    from .index import searchable_passage
+    from .text import terms
+
+    document = entry.document
+    doc_id, key = document.doc_id, document_key(document.doc_id)
+    title = document.title if titles else ""
+    rows = []
+    for number, (start, end, _, _) in enumerate(entry.passages.tolist()):
+        text = document.text[start:end]
+        row = {
+            "pk": passage_key(doc_id, number),
+            "doc_key": key,
+            "doc_id": _clip(doc_id),
+            "sha256": document.sha256,
+            "number": number,
+            "start": start,
+            "end": end,
+            "text": _clip(text),
+            "vector": np.asarray(entry.passage_vectors[number], dtype=np.float32).tolist(),
+        }
+        if with_terms:
+            row["terms"] = _clip(" ".join(terms(searchable_passage(title, text))))
+        rows.append(row)
+    return rows
+
+
+def write_documents(client, collection: str, documents, before_write=None) -> None:
+    """Replace the rows of whole documents (``documents``: each one's ``document_rows``).
+
+    Their old rows are deleted first (an interrupted insert may have left some). A group's
+    passages 0 are inserted after its other rows, so a document counts as stored only once
+    complete. ``before_write`` is called before each request (a lease's check).
+    """
+    check = before_write or (lambda: None)
+    group: list[list[dict]] = []
+    size = 0
+    for rows in documents:
+        if rows:
+            group.append(rows)
+            size += len(rows)
+        if size >= INSERT_BATCH:
+            _write_group(client, collection, group, check)
+            group, size = [], 0
+    _write_group(client, collection, group, check)
+
+
+def _write_group(client, collection: str, group: list[list[dict]], check) -> None:
+    keys = [rows[0]["doc_key"] for rows in group]
+    for n in range(0, len(keys), FILTER_BATCH):
+        check()
+        client.delete(
+            collection, filter=f"doc_key in [{', '.join(map(str, keys[n : n + FILTER_BATCH]))}]"
+        )
+    rows = [row for rows in group for row in rows]
+    for part in ([r for r in rows if r["number"] != 0], [r for r in rows if r["number"] == 0]):
+        for n in range(0, len(part), INSERT_BATCH):
+            check()
+            client.insert(collection, part[n : n + INSERT_BATCH])
+
+
+def delete_documents(client, collection: str, doc_ids: list[str]) -> None:
+    """Delete every row of the documents ``doc_ids``."""
+    for n in range(0, len(doc_ids), FILTER_BATCH):
+        keys = ", ".join(str(document_key(d)) for d in doc_ids[n : n + FILTER_BATCH])
+        client.delete(collection, filter=f"doc_key in [{keys}]")
+
+
 def default_collection(folder: Path, index_dir: Path) -> str:
     """``qa_<folder name>_<hash of the index folder>``: one collection per index."""
     stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(folder).resolve().name).strip("_")[:40]
     digest = hashlib.blake2b(str(Path(index_dir).resolve()).encode(), digest_size=4).hexdigest()
     return f"qa_{stem}_{digest}" if stem else f"qa_{digest}"
+
+
+def _key_range(low: int, high: int) -> str:
+    """A filter for the passages 0 with document keys in [low, high]. The 64-bit extremes are
+    left out: Milvus 2.3 parses -9223372036854775808 as minus an out-of-range number."""
+    bounds = ["number == 0"]
+    if low > -(2**63):
+        bounds.append(f"doc_key >= {low}")
+    if high < 2**63 - 1:
+        bounds.append(f"doc_key <= {high}")
+    return " and ".join(bounds)
 
 
 def document_key(doc_id: str) -> int:

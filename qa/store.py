@@ -26,6 +26,9 @@ class Store:
     """The search side of an index: dense and lexical search over its passages."""
 
     embedded = True  # whether FAISS and BM25 live in (and are saved with) the index folder
+    # Whether BM25 runs in this process (bm25s, saved in the index folder) even when dense
+    # search does not: a Milvus server older than 2.5 has no BM25 function (qa.milvus).
+    lexical_embedded = True
 
     def attach(self, index: CorpusIndex) -> None:
         """Serve ``index``: its passages are what ids refer to."""

@@ -52,6 +52,30 @@ def corpus(tmp_path) -> Path:
 
 
 STORES = ("faiss", "milvus-lite")
+# The Milvus store tests run on milvus-lite, and on a real server in the slow run.
+MILVUS_KINDS = ("milvus-lite", pytest.param("milvus-server", marks=pytest.mark.slow))
+
+
+@pytest.fixture(scope="session")
+def milvus_server():
+    """A real Milvus server (tests/milvus_server.py), started once for the slow tests that
+    need it, then stopped and its data deleted."""
+    pytest.importorskip("milvus", reason="the server needs the milvus extra: .[milvus-server]")
+    from .milvus_server import MilvusServer
+
+    server = MilvusServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(params=MILVUS_KINDS)
+def milvus_spec(request, tmp_path) -> str:
+    """A Milvus store description for a test's own data: a milvus-lite file under its
+    tmp_path, or the session's server (its collection named after the test's index folder,
+    so each test has its own)."""
+    if request.param == "milvus-lite":
+        return store_spec("milvus-lite", tmp_path)
+    return request.getfixturevalue("milvus_server").uri
 
 
 def store_spec(kind: str, folder: Path) -> str:

@@ -52,8 +52,8 @@ def _passage_counts(assistant) -> dict[str, int]:
     return {doc_id: len(e.passages) for doc_id, e in assistant.index.entries.items()}
 
 
-def test_incremental_update_rewrites_only_the_changed_file(milvus_corpus, tmp_path, embedder):
-    spec = store_spec("milvus-lite", tmp_path)
+def test_incremental_update_rewrites_only_the_changed_file(milvus_corpus, milvus_spec, embedder):
+    spec = milvus_spec
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
         first = assistant.index.last_sync
         assert sorted(first.store_written) == sorted(p.name for p in milvus_corpus.glob("*.txt"))
@@ -84,8 +84,8 @@ def test_incremental_update_rewrites_only_the_changed_file(milvus_corpus, tmp_pa
         assert _rows(assistant) == _passage_counts(assistant)
 
 
-def test_an_interrupted_insert_is_finished_by_the_next_update(milvus_corpus, tmp_path, embedder):
-    spec = store_spec("milvus-lite", tmp_path)
+def test_an_interrupted_insert_is_finished_by_the_next_update(milvus_corpus, milvus_spec, embedder):
+    spec = milvus_spec
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
         store = assistant.index.store
         # What a crash mid-insert leaves: some rows, but not the document's passage 0.
@@ -96,8 +96,8 @@ def test_an_interrupted_insert_is_finished_by_the_next_update(milvus_corpus, tmp
         assert _rows(assistant) == _passage_counts(assistant)
 
 
-def test_an_upload_is_written_to_the_store(milvus_corpus, tmp_path, embedder):
-    spec = store_spec("milvus-lite", tmp_path)
+def test_an_upload_is_written_to_the_store(milvus_corpus, milvus_spec, embedder):
+    spec = milvus_spec
     (milvus_corpus / "penguins.txt").unlink()
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
         # Inside the corpus, as the app writes uploads: a file read outside it is refused.
@@ -111,11 +111,11 @@ def test_an_upload_is_written_to_the_store(milvus_corpus, tmp_path, embedder):
         assert "sixty-five days" in answer.extracts[0].text
 
 
-def test_switching_store_reuses_the_vectors(milvus_corpus, tmp_path, embedder):
+def test_switching_store_reuses_the_vectors(milvus_corpus, tmp_path, milvus_spec, embedder):
     index_dir = tmp_path / "index"
     with Assistant.from_folder(milvus_corpus, embedder=embedder, index_dir=index_dir) as faiss:
         expected = faiss.ask("How long do the males keep the eggs warm?").extracts[0]
-    spec = store_spec("milvus-lite", tmp_path)
+    spec = milvus_spec
     with Assistant.from_folder(
         milvus_corpus, embedder=embedder, index_dir=index_dir, store=spec
     ) as milvus:
@@ -130,10 +130,10 @@ def test_switching_store_reuses_the_vectors(milvus_corpus, tmp_path, embedder):
         assert back.index.lexical.scores(["penguin"]).max() > 0
 
 
-def test_other_passage_settings_rebuild_the_collection(milvus_corpus, tmp_path, embedder):
+def test_other_passage_settings_rebuild_the_collection(milvus_corpus, milvus_spec, embedder):
     from qa import Settings
 
-    spec = store_spec("milvus-lite", tmp_path)
+    spec = milvus_spec
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
         before = sum(_rows(assistant).values())
     narrow = Settings(passages=PassageSettings(max_chars=300))
