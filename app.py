@@ -12,7 +12,7 @@ from qa.ui import serve
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the qa chat.")
-    parser.add_argument("--folder", default="seeds", help="documents to answer from")
+    parser.add_argument("--folder", default=None, help="documents to answer from (default: seeds/)")
     parser.add_argument("--host", default=None, help="default 127.0.0.1 ($GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, default=None, help="default 7860 ($GRADIO_SERVER_PORT)")
     parser.add_argument("--index-dir", default=None, help="default FOLDER/.qa-index")

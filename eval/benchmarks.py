@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import Answer, Assistant, Extract, Settings
+from qa import Answer, Assistant, Extract, Settings, config
 from qa.assistant import clean_question
 from qa.embedding import Embedder
 from qa.passages import PassageSettings
+from qa.query import Query
+from qa.reader import ReaderSettings
 from qa.retrieval import RetrievalSettings
-from qa.text import terms
 
 from . import metrics
 
@@ -147,7 +148,7 @@ class DataMissingError(FileNotFoundError):
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The data folder: ``explicit`` (``--data``), else ``$QA_DATA_DIR``, else the default."""
-    chosen = explicit or os.environ.get("QA_DATA_DIR") or DEFAULT_DATA
+    chosen = config.setting(explicit, config.DATA_VARIABLE, DEFAULT_DATA)
     return Path(chosen).expanduser().resolve()
 
 
@@ -188,13 +189,14 @@ def open_corpus(
     embedder: Embedder,
     titles: bool = False,
     store: str | None = None,
+    reader: bool = True,
 ) -> tuple[Assistant, dict]:
     """Write ``documents`` under ``cache/corpus`` and open (build or load) their index.
 
     Returns the Assistant (shipped settings) and facts about the index for the summary. Every
     indexed text is checked against what was written, since the gold offsets refer to it.
     ``store`` (see ``qa.store.open_store``) shares the index folder, so switching stores
-    embeds nothing again.
+    embeds nothing again. Without ``reader``, answers are the sentence scores' alone.
     """
     began = time.perf_counter()
     written = write_corpus(cache / "corpus", documents)
@@ -203,7 +205,11 @@ def open_corpus(
         cache / "corpus",
         index_dir=cache / "index",
         embedder=embedder,
-        settings=Settings(model=embedder.model_name, passages=PassageSettings(titles=titles)),
+        settings=Settings(
+            model=embedder.model_name,
+            passages=PassageSettings(titles=titles),
+            reader=ReaderSettings(enabled=reader),
+        ),
         progress=_progress_printer("indexing"),
         store=store,
     )
@@ -303,9 +309,9 @@ def rank_passages(
     rankings, seconds = [], []
     for query, vector in zip(queries, vectors):
         began = time.perf_counter()
-        found = assistant.retriever.run(terms(query), vector, k=k)
+        found = assistant.retriever.run(Query.of(query, vector), k=k)
         seconds.append(time.perf_counter() - began)
-        rankings.append([p.passage for p in found])
+        rankings.append([c.passage.id for c in found])
     return rankings, seconds
 
 
@@ -474,10 +480,15 @@ def run_squad(args: argparse.Namespace, embedder: Embedder | None = None) -> dic
     )
     embedder = embedder or Embedder()
     assistant, index_facts = open_corpus(
-        args.out / "cache" / key, data.documents, embedder, args.titles, args.store
+        args.out / "cache" / key,
+        data.documents,
+        embedder,
+        args.titles,
+        args.store,
+        reader=not args.no_reader,
     )
     timings["index"] = index_facts["seconds"]
-    tag = store_tag(assistant)
+    tag = store_tag(assistant) + ("_no_reader" if args.no_reader else "")
     passage_map = PassageMap(assistant, data.paragraphs)
     queries = [clean_question(q.question) for q in data.questions]
     vectors, seconds = embed_queries(embedder, queries)
@@ -687,12 +698,10 @@ def document_ranking(
     the index has no more to give.
     """
     index = assistant.index
-    query_terms = terms(query)
+    asked = Query.of(query, vector)
     while True:
-        found = assistant.retriever.run(query_terms, vector, k=passages)
-        ranking = metrics.first_occurrences(
-            index.doc_ids[index.passage_doc[p.passage]].removesuffix(".txt") for p in found
-        )
+        found = assistant.retriever.run(asked, k=passages)
+        ranking = metrics.first_occurrences(c.doc_id.removesuffix(".txt") for c in found)
         if len(ranking) >= depth or len(found) < passages or passages >= len(index):
             return ranking[:depth]
         passages *= 2
@@ -709,10 +718,15 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
     print(f"SciFact: {len(data.documents)} abstracts, {len(data.queries)} test claims")
     embedder = embedder or Embedder()
     assistant, index_facts = open_corpus(
-        args.out / "cache" / key, data.documents, embedder, args.titles, args.store
+        args.out / "cache" / key,
+        data.documents,
+        embedder,
+        args.titles,
+        args.store,
+        reader=not args.no_reader,
     )
     timings["index"] = index_facts["seconds"]
-    tag = store_tag(assistant)
+    tag = store_tag(assistant) + ("_no_reader" if args.no_reader else "")
     qids = list(data.queries)
     queries = [clean_question(data.queries[qid]) for qid in qids]
     vectors, seconds = embed_queries(embedder, queries)
@@ -931,6 +945,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="search passages with their document's title (PassageSettings.titles)",
     )
     common.add_argument("--out", default=str(DEFAULT_OUT), help="results folder")
+    common.add_argument(
+        "--no-reader",
+        action="store_true",
+        help="answer without the reader (results written as squad_no_reader.json...)",
+    )
     common.add_argument(
         "--store",
         help="faiss (default), milvus-lite:PATH.db or milvus://HOST:PORT; results of another "

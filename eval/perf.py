@@ -40,7 +40,7 @@ from pathlib import Path
 from qa import Assistant
 from qa.embedding import Embedder
 from qa.index import CorpusIndex
-from qa.text import terms
+from qa.query import Query
 
 from . import benchmarks, metrics, scale
 from .gold import load_gold
@@ -93,17 +93,17 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
             if onnx is not None:
                 timed("bare_onnx", lambda q=question: onnx.encode([q]))
             vector = timed("embed", lambda q=question: assistant.embedder.encode_questions([q]))[0]
-            query_terms = terms(question)
+            query = Query.of(question, vector)
             timed("dense", lambda v=vector: index.dense_search(v, 50))
-            timed("bm25", lambda t=query_terms: index.lexical.scores(t))
-            passages = timed("retrieve", lambda t=query_terms, v=vector: retriever.run(t, v, 10))
+            timed("bm25", lambda t=query.terms: index.lexical.scores(t))
+            candidates = timed("retrieve", lambda q=query: retriever.run(q, 10))
             readings = None
             if stage is not None:
-                readings = timed("read", lambda q=question, p=passages: stage.run(q, p))
+                readings = timed("read", lambda q=query, c=candidates: stage.run(q, c))
             timed(
                 "extract",
-                lambda q=question, v=vector, p=passages, r=readings: extractor.run(
-                    q, v, p, readings=r, reader_weight=assistant.settings.reader.weight
+                lambda q=query, c=candidates, r=readings: extractor.run(
+                    q, c, readings=r, reader_weight=assistant.settings.reader.weight
                 ),
             )
     if stage is not None:
@@ -242,6 +242,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="other stores the copied corpus is also opened with, comma-separated ('' for none)",
     )
     parser.add_argument(
+        "--keep-scale",
+        default=None,
+        metavar="DIR",
+        help="keep the copied corpus and its index of ask at scale in DIR (replaced), for "
+        "python -m eval.scale reopen DIR",
+    )
+    parser.add_argument(
         "--ray", action="store_true", help="only indexing on Ray: 1 and 2 workers (perf_ray.json)"
     )
     parser.add_argument(
@@ -268,8 +275,9 @@ def main(argv: list[str] | None = None) -> dict:
         if args.ask_passages:
             built = CorpusIndex.open(work / "squad" / "corpus", work / "squad" / "index", embedder)
             stores = tuple(name.strip() for name in args.ask_stores.split(",") if name.strip())
+            keep = Path(args.keep_scale).resolve() if args.keep_scale else None
             report["ask_at_scale"] = scale.ask_at_scale(
-                built, squad_questions[:100], args.ask_passages, stores
+                built, squad_questions[:100], args.ask_passages, stores, keep
             )
         sizes = [int(size) for size in args.scale_sizes.split(",") if size.strip()]
         if sizes:
@@ -347,13 +355,27 @@ def print_report(report: dict) -> None:
               f"  bare model.encode p50 {a['bare_encode_p50_ms']:.1f} ms;"
               f"  ratio {a['ratio_ask_to_bare_encode']:.2f}")  # fmt: skip
         f = a["fresh_process"]
+        fresh, warm = f["passes"]["fresh"], f["passes"]["warm"]
         print(f"  a fresh process opening it: {f['open_s']:.1f} s,"
               f" embedded {f['embedded_on_open']}, first ask {f['first_ask_ms']:.0f} ms,"
-              f" then p50 {f['ask_p50_ms']:.1f} ms")  # fmt: skip
-        print(f"    memory: own (anonymous) {f['process_anonymous_rss_mb']:,.0f} MB,"
-              f" of which the dense index {f['dense_index_mb']:,.0f} MB;"
-              f" mapped vector pages {f['vectors_resident_mb']:,.0f} MB"
-              f" of {a['vectors_on_disk_mb']:,.0f} MB on disk")  # fmt: skip
+              f" then p50 {f['ask_p50_ms']:.1f} ms; the same questions again p50"
+              f" {f['warm_ask_p50_ms']:.1f} ms (reader off)")  # fmt: skip
+        for name, one in (("fresh", fresh), ("again", warm)):
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in one["stage_p50_ms"].items())
+            print(f"    {name}: stage p50 {stages} ms; page faults per question"
+                  f" {one['minor_faults_per_question']:,.0f} minor,"
+                  f" {one['major_faults_per_question']:,.1f} major")  # fmt: skip
+        print(f"    memory after {a['questions']} questions: resident {f['process_rss_mb']:,.0f} MB"
+              f" = own (anonymous) {f['process_anonymous_rss_mb']:,.0f} MB"
+              f" + mapped vector pages {f['vectors_resident_mb']:,.0f} MB"
+              f" ({a['vectors_on_disk_mb']:,.0f} MB on disk, {a['vector_dtypes']})"
+              f" + the rest (libraries, mapped index files)")  # fmt: skip
+        parts = ", ".join(
+            f"{k} {v:,.0f}"
+            for k, v in f["memory_parts_mb"].items()
+            if k.endswith(("index", "arrays", "text"))
+        )
+        print(f"    own memory parts (MB): {parts}")
         for name, f in a.get("stores", {}).items():
             print(f"  the same opened on {name}: {f['open_s']:.1f} s (writing "
                   f"{f['store_documents_written']:,} documents to it), first ask "

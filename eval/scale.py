@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import Assistant
+from qa import Assistant, Settings
 from qa.dense import DenseIndex, DenseSettings
 from qa.embedding import Embedder
-from qa.index import CorpusIndex
+from qa.index import VECTOR_FILES, CorpusIndex, StoredArrays
+from qa.reader import ReaderSettings
 
 from . import metrics
 
@@ -147,10 +148,20 @@ def dense_at_sizes(embedder: Embedder, paragraphs: list[str], questions: list[st
 def replicated(index: CorpusIndex, passages: int, work: Path, seed: int = 1) -> CorpusIndex:
     """A copy of ``index`` repeated (new doc ids, noisy vectors) to at least ``passages``: its
     files are hard links under ``work/corpus``, its index is saved to ``work/index`` (so its
-    vectors are memory-mapped, as in use, and a fresh process can open it unchanged)."""
+    vectors are memory-mapped, as in use, and a fresh process can open it unchanged).
+
+    The copies' vectors are written straight into the index's global arrays, which the
+    entries then view: concatenating per-entry arrays held every vector twice (11 GB at 1M).
+    """
     rng = np.random.default_rng(seed)
     copies = -(-passages // max(1, len(index)))
     big = CorpusIndex(work / "corpus", work / "index", index.embedder, index.settings)
+    dim = index.passage_vectors.shape[1]
+    vectors = [
+        np.empty((copies * len(index.sentence_span), dim), np.float32),
+        np.empty((copies * len(index), dim), np.float32),
+    ]
+    rows = [0, 0]
     entries = {}
     for copy in range(copies):
         for doc_id, entry in index.entries.items():
@@ -158,42 +169,51 @@ def replicated(index: CorpusIndex, passages: int, work: Path, seed: int = 1) -> 
             link = work / "corpus" / new_id
             link.parent.mkdir(parents=True, exist_ok=True)
             os.link(index.folder / doc_id, link)  # same inode: same size and mtime
-            vectors = []
-            for own in (entry.sentence_vectors, entry.passage_vectors):
+            for kind, own in enumerate((entry.sentence_vectors, entry.passage_vectors)):
+                own = np.asarray(own, dtype=np.float32)
+                target = vectors[kind][rows[kind] : rows[kind] + len(own)]
+                rows[kind] += len(own)
                 if copy == 0:  # the original itself
-                    vectors.append(np.array(own, dtype=np.float32))
+                    target[:] = own
                     continue
                 moved = own + rng.normal(0, NOISE, own.shape)
-                vectors.append(
-                    (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
-                )
+                target[:] = moved / np.linalg.norm(moved, axis=1, keepdims=True)
             entries[new_id] = dataclasses.replace(
-                entry,
-                document=dataclasses.replace(entry.document, doc_id=new_id),
-                sentence_vectors=vectors[0],
-                passage_vectors=vectors[1],
+                entry, document=dataclasses.replace(entry.document, doc_id=new_id)
             )
     big.entries = entries
-    big._assemble()
+    big._assemble(StoredArrays(list(entries), vectors[0], vectors[1], None, None))
     big._save()
     return big
 
 
+# The reader's cost (~150-200 ms a question here) does not depend on the corpus size: ask at
+# scale measures the rest of ``ask`` without it, as the figures before the reader were.
+NO_READER = Settings(reader=ReaderSettings(enabled=False))
+
+
 def ask_at_scale(
-    index: CorpusIndex, questions: list[str], passages: int, stores: tuple[str, ...] = ()
+    index: CorpusIndex,
+    questions: list[str],
+    passages: int,
+    stores: tuple[str, ...] = (),
+    keep: Path | None = None,
 ) -> dict:
-    """Warm ``ask`` p50 on ``index`` copied to ``passages``, beside bare ``model.encode``.
+    """Warm ``ask`` p50 (reader off) on ``index`` copied to ``passages``, beside bare
+    ``model.encode``.
 
     The copy is also opened by a fresh process, with the default store and then with each of
     ``stores`` (e.g. ``milvus-lite``: its passages are written to a local Milvus first; the
     milvus-lite engine runs inside the process, so its memory counts as the process's own).
+    With ``keep``, the copy is moved there (``python -m eval.scale reopen KEEP`` opens it
+    again) instead of deleted.
     """
     began = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="qa-scale-", dir=Path(index.index_dir).parent))
     big = replicated(index, passages, work)
     build_s = time.perf_counter() - began
-    vector_mb = (big.sentence_vectors.nbytes + big.passage_vectors.nbytes) / 1e6
-    assistant = Assistant(big)
+    vector_mb = sum(_file_mb(work / "index", f"{name}.npy") for name in VECTOR_FILES)
+    assistant = Assistant(big, NO_READER)
     model = assistant.embedder.model
     for question in questions[:3]:
         assistant.ask(question)
@@ -208,6 +228,7 @@ def ask_at_scale(
     figures = {
         "passages": len(big),
         "sentences": len(big.sentence_span),
+        "reader": False,
         "vectors_resident_mb": mapped_rss_mb(),
         "dense_index_mb": big.dense.memory_bytes() / 1e6,
         "process_rss_mb": rss_mb(),
@@ -216,6 +237,10 @@ def ask_at_scale(
         "dense_kind": big.dense.kind,
         "assemble_and_save_s": build_s,
         "vectors_on_disk_mb": vector_mb,
+        "vector_dtypes": {
+            "sentence": str(big.sentence_vectors.dtype),
+            "passage": str(big.passage_vectors.dtype),
+        },
         "vectors_memory_mapped": isinstance(big.sentence_vectors, np.memmap),
         "questions": len(questions),
         "ask_p50_ms": metrics.percentile_ms(ask, 50),
@@ -231,8 +256,18 @@ def ask_at_scale(
     for store in stores:
         spec = f"milvus-lite:{work / 'milvus.db'}" if store == "milvus-lite" else store
         figures["stores"][store] = _reopen_in_child(work, spec)
-    shutil.rmtree(work, ignore_errors=True)
+    if keep is not None:
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.move(work, keep)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return figures
+
+
+def _file_mb(folder: Path, name: str) -> float:
+    """Size in MB of ``name`` in the generation ``folder``'s CURRENT names."""
+    generation = folder / (folder / "CURRENT").read_text().strip()
+    return (generation / name).stat().st_size / 1e6
 
 
 def _reopen_in_child(work: Path, store: str) -> dict:
@@ -243,28 +278,105 @@ def _reopen_in_child(work: Path, store: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def reopen(work: Path, store: str | None = None) -> dict:
-    """Open the index ``replicated`` saved in ``work`` (searching in ``store``), ask its
-    questions a first time and a second; time and memory."""
-    questions = json.loads((work / "questions.json").read_text())
-    began = time.perf_counter()
-    assistant = Assistant.from_folder(work / "corpus", index_dir=work / "index", store=store)
-    open_s = time.perf_counter() - began
-    report = assistant.index.last_sync
-    timings = []
+def _faults() -> tuple[int, int]:
+    """Minor and major page faults of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_minflt, usage.ru_majflt
+
+
+def _ask_pass(assistant: Assistant, questions: list[str]) -> dict:
+    """Ask every question once: time, stages and page faults."""
+    minor, major = _faults()
+    timings, stages = [], {"embed": [], "retrieve": [], "extract": []}
     for question in questions:
         began = time.perf_counter()
-        assistant.ask(question)
+        answer = assistant.ask(question)
         timings.append(time.perf_counter() - began)
+        for stage, values in stages.items():
+            values.append(answer.timings.get(stage, 0.0))
+    after = _faults()
+    n = len(questions)
+    return {
+        "first_ask_ms": timings[0] * 1000,
+        "ask_p50_ms": statistics.median(timings[1:] or timings) * 1000,
+        "ask_p95_ms": metrics.percentile_ms(timings, 95),
+        "stage_p50_ms": {k: metrics.percentile_ms(v, 50) for k, v in stages.items()},
+        "minor_faults_per_question": (after[0] - minor) / n,
+        "major_faults_per_question": (after[1] - major) / n,
+    }
+
+
+def memory_parts_mb(index: CorpusIndex) -> dict:
+    """What the process's own memory holds, by part (MB, from the objects' sizes)."""
+    lexical = index.lexical._bm25
+    bm25 = 0.0
+    if lexical is not None:
+        scores = getattr(lexical, "scores", {}) or {}
+        bm25 = sum(getattr(a, "nbytes", 0) for a in scores.values()) / 1e6
+    text = sum(sys.getsizeof(e.document.text) for e in index.entries.values()) / 1e6
+    spans = sum(
+        a.nbytes
+        for a in (
+            index.sentence_span,
+            index.sentence_doc,
+            index.passage_doc,
+            index.passage_span,
+            index.passage_sentences,
+        )
+    )
+    return {
+        "dense_index": index.dense.memory_bytes() / 1e6,
+        "dense_index_mapped": getattr(index.dense, "mapped", False),  # then not own memory
+        "bm25_arrays": bm25,
+        "bm25_document_frequency_terms": len(index.lexical.document_frequency),
+        "document_text": text,
+        "span_arrays": spans / 1e6,
+    }
+
+
+def reopen(work: Path, store: str | None = None) -> dict:
+    """Open the index ``replicated`` saved in ``work`` (searching in ``store``), ask its
+    questions (reader off) a first time, then again in the same process; time and memory.
+
+    The first pass is the fresh process's; the second is that process warm, so the two
+    p50s differ only by what the first pass left behind (mapped pages, caches).
+    """
+    questions = json.loads((work / "questions.json").read_text())
+    began = time.perf_counter()
+    assistant = Assistant.from_folder(
+        work / "corpus", index_dir=work / "index", store=store, settings=NO_READER
+    )
+    open_s = time.perf_counter() - began
+    report = assistant.index.last_sync
+    opened = {
+        "rss_mb": rss_mb(),
+        "anonymous_rss_mb": anonymous_rss_mb(),
+        "vectors_resident_mb": mapped_rss_mb(),
+    }
+    first = _ask_pass(assistant, questions)
+    after_first = {
+        "rss_mb": rss_mb(),
+        "anonymous_rss_mb": anonymous_rss_mb(),
+        "vectors_resident_mb": mapped_rss_mb(),
+        "dense_resident_mb": mapped_rss_mb("dense.faiss"),
+    }
+    second = _ask_pass(assistant, questions)
     return {
         "open_s": open_s,
         "embedded_on_open": len(report.added) + len(report.changed),
-        "first_ask_ms": timings[0] * 1000,
-        "ask_p50_ms": statistics.median(timings[1:] or timings) * 1000,
-        "vectors_resident_mb": mapped_rss_mb(),
+        "first_ask_ms": first["first_ask_ms"],
+        "ask_p50_ms": first["ask_p50_ms"],
+        "warm_ask_p50_ms": second["ask_p50_ms"],
+        "passes": {"fresh": first, "warm": second},
+        "memory_after_open_mb": opened,
+        "memory_parts_mb": memory_parts_mb(assistant.index),
+        # After the first pass: "resident after 100 questions".
+        "vectors_resident_mb": after_first["vectors_resident_mb"],
+        "dense_resident_mb": after_first["dense_resident_mb"],
+        "process_rss_mb": after_first["rss_mb"],
+        "process_anonymous_rss_mb": after_first["anonymous_rss_mb"],
+        "process_rss_after_second_pass_mb": rss_mb(),
         "dense_index_mb": assistant.index.dense.memory_bytes() / 1e6,
-        "process_rss_mb": rss_mb(),
-        "process_anonymous_rss_mb": anonymous_rss_mb(),
         "peak_rss_mb": peak_rss_mb(),
         "torch_imported": "torch" in sys.modules,
         "store": assistant.index.store.describe()["kind"],
@@ -272,17 +384,40 @@ def reopen(work: Path, store: str | None = None) -> dict:
     }
 
 
+def ask_only(passages: int, work: Path, articles: int = 4, data: str | None = None) -> dict:
+    """``ask_at_scale`` alone, as ``python -m eval.perf`` runs it (the first ``articles``
+    SQuAD articles indexed in ``work/squad``, copied to ``passages``), keeping the copy in
+    ``work/copy`` for ``reopen``."""
+    from . import benchmarks
+
+    squad = benchmarks.load_squad(benchmarks.data_dir(data) / benchmarks.SQUAD_FILE, articles)
+    benchmarks.write_corpus(work / "squad" / "corpus", squad.documents)
+    index = CorpusIndex.open(work / "squad" / "corpus", work / "squad" / "index", Embedder())
+    questions = [q.question for q in squad.questions][:100]
+    return ask_at_scale(index, questions, passages, keep=work / "copy")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Child process: ``SIZE WORK`` measures the dense index at one size (``WORK`` holds
-    base.npy and queries.npy); ``reopen WORK`` opens a replicated index. Prints one JSON line."""
+    """``SIZE WORK`` measures the dense index at one size (``WORK`` holds base.npy and
+    queries.npy; a child of ``eval.perf``); ``reopen WORK`` opens a replicated index kept by
+    ``--keep-scale`` or ``ask``; ``ask WORK --passages N`` runs ``eval.perf``'s ask at scale
+    alone and keeps the copy in WORK/copy. Prints one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m eval.scale", description=main.__doc__)
-    parser.add_argument("size", help="a passage count, or 'reopen'")
+    parser.add_argument("size", help="a passage count, 'reopen' or 'ask'")
     parser.add_argument("work")
     parser.add_argument("--store", default=None, help="with reopen: the store to search in")
+    parser.add_argument("--passages", type=int, default=1_000_000, help="with ask")
+    parser.add_argument("--data", default=None, help="with ask: the data folder")
     args = parser.parse_args(argv)
     work = Path(args.work)
     if args.size == "reopen":
         print(json.dumps(reopen(work, args.store)))
+        return
+    if args.size == "ask":
+        work.mkdir(parents=True, exist_ok=True)
+        figures = ask_only(args.passages, work.resolve(), data=args.data)
+        (work / "ask.json").write_text(json.dumps(figures, indent=1))
+        print(json.dumps(figures))
         return
     base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
     print(json.dumps(measure(int(args.size), base, queries)))

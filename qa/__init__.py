@@ -10,17 +10,34 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .answer import Answer, Extract
 from .assistant import Assistant, Settings
 from .documents import Document
-from .errors import DocumentError, ModelError, QAError, QuestionError
+from .errors import (
+    DocumentError,
+    DocumentNotFound,
+    FolderError,
+    ModelError,
+    QAError,
+    QuestionError,
+    SettingsError,
+    StoreError,
+    UsageError,
+)
+from .query import Query
 
 __all__ = [
     "Answer",
     "Assistant",
     "Document",
     "DocumentError",
+    "DocumentNotFound",
     "Extract",
+    "FolderError",
     "ModelError",
     "QAError",
+    "Query",
     "QuestionError",
     "Settings",
+    "SettingsError",
+    "StoreError",
+    "UsageError",
 ]
 __version__ = "0.1.0"

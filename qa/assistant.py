@@ -6,10 +6,8 @@ import os
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import numpy as np
-
+from . import config
 from .answer import (
     LOW_CONFIDENCE,
     MISSING_TYPE,
@@ -18,22 +16,22 @@ from .answer import (
     Answer,
     Extract,
 )
+from .config import MAX_QUESTION_CHARS, default_folder
 from .conversation import resolve
 from .dense import DenseSettings
 from .documents import Document
 from .embedding import DEFAULT_MODEL, Embedder
-from .errors import QuestionError
+from .errors import DocumentNotFound, QuestionError, SettingsError, UsageError
 from .extraction import ExtractionSettings, Extractor
 from .focus import demands_type
 from .index import CorpusIndex, SyncReport
 from .lexical import LexicalSettings
 from .passages import PassageSettings
-from .reader import ReaderSettings, ReadingStage, reader_question, shared_reader
+from .query import Query
+from .reader import ReaderSettings, ReadingStage, shared_reader
 from .retrieval import RetrievalSettings, Retriever
 from .scope import Scope
-from .text import is_meaningful, terms
-
-MAX_QUESTION_CHARS = 2000
+from .text import is_meaningful
 
 
 @dataclass(frozen=True)
@@ -115,14 +113,12 @@ def clean_history(history: object) -> list[str]:
     return cleaned
 
 
-def lacks_demanded_type(question: str, extract: Extract | None) -> bool:
+def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
     """Whether ``extract`` cannot answer ``question`` for want of the year or count it asks
     for (see README, Abstention; for other types, missing one only lowers the score)."""
-    return (
-        extract is not None
-        and extract.signals.get("untyped", 0.0) >= 1.0
-        and demands_type(question)
-    )
+    if extract is None or extract.signals.get("untyped", 0.0) < 1.0:
+        return False
+    return question.demands_type if isinstance(question, Query) else demands_type(question)
 
 
 class Assistant:
@@ -140,7 +136,7 @@ class Assistant:
     @classmethod
     def from_folder(
         cls,
-        folder: str | os.PathLike = "seeds",
+        folder: str | os.PathLike | None = None,
         *,
         index_dir: str | os.PathLike | None = None,
         settings: Settings | None = None,
@@ -151,6 +147,8 @@ class Assistant:
         ray=None,
     ) -> Assistant:
         """Open (building or updating as needed) the index of ``folder`` and return an Assistant.
+
+        ``folder`` defaults to ``seeds/`` in the working directory, else the project's own.
 
         ``index_dir`` defaults to ``$QA_INDEX_DIR`` when set, else ``<folder>/.qa-index``.
         ``model`` (a path or sentence-transformers name) overrides ``settings.model``.
@@ -164,13 +162,13 @@ class Assistant:
             settings = Settings(**{**settings.__dict__, "model": model})
         embedder = embedder or Embedder(settings.model)
         if embedder.model_name != settings.model:
-            raise ValueError(
+            raise SettingsError(
                 f"embedder model {embedder.model_name!r} differs from settings {settings.model!r}"
             )
-        index_dir = index_dir or os.environ.get("QA_INDEX_DIR") or None
-        store = store or os.environ.get("QA_STORE") or None
+        index_dir = config.setting(index_dir, config.INDEX_DIR_VARIABLE)
+        store = config.setting(store, config.STORE_VARIABLE)
         index = CorpusIndex(
-            folder,
+            config.corpus_folder(folder),
             index_dir,
             embedder,
             settings.passages,
@@ -214,7 +212,7 @@ class Assistant:
         try:
             return self.index.entries[doc_id].document
         except KeyError:
-            raise KeyError(f"No document {doc_id!r} in the index") from None
+            raise DocumentNotFound(f"No document {doc_id!r} in the index") from None
 
     def refresh(self, progress=None) -> SyncReport:
         """Re-read the folder and index what changed; questions are answered meanwhile (the
@@ -237,10 +235,10 @@ class Assistant:
     ) -> list[Answer]:
         """``ask`` for many questions at once, embedding them in batches (for evaluation)."""
         if k < 1:
-            raise ValueError("k must be at least 1")
+            raise UsageError("k must be at least 1")
         histories = histories or [[] for _ in questions]
         if len(histories) != len(questions):
-            raise ValueError("give one history per question")
+            raise UsageError("give one history per question")
         cleaned = [clean_question(q) for q in questions]
         queries = [resolve(q, clean_history(history)) for q, history in zip(cleaned, histories)]
         self.embedder.load_for_questions()  # before timing, so timings describe the queries
@@ -251,46 +249,35 @@ class Assistant:
         embed_each = (time.perf_counter() - began) / max(1, len(queries))
         own = dict(zip(follow_ups, vectors[len(queries) :]))
         return [
-            self._answer(question, query, vector, own.get(question), k, embed_each)
-            for question, query, vector in zip(cleaned, queries, vectors)
+            self._answer(Query(question, text, vector, own.get(question)), k, embed_each)
+            for question, text, vector in zip(cleaned, queries, vectors)
         ]
 
-    def _answer(
-        self,
-        question: str,
-        query: str,
-        vector: np.ndarray,
-        question_vector: np.ndarray | None,
-        k: int,
-        embed_seconds: float,
-    ) -> Answer:
+    def _answer(self, query: Query, k: int, embed_seconds: float) -> Answer:
         timings = {"embed": embed_seconds}
         with self._lock:
             mark = time.perf_counter()
-            passages = self.retriever.run(terms(query), vector, k=max(10, k))
+            candidates = self.retriever.run(query, k=max(10, k))
             timings["retrieve"] = time.perf_counter() - mark
             readings = None
             stage = self.reading()
             if stage is not None:
                 mark = time.perf_counter()
-                readings = stage.run(reader_question(question, query), passages)
+                readings = stage.run(query, candidates)
                 timings["read"] = time.perf_counter() - mark
             mark = time.perf_counter()
             extracts = self.extractor.run(
                 query,
-                vector,
-                passages,
+                candidates,
                 k=k,
-                question=question,
-                question_vector=question_vector,
                 readings=readings,
                 reader_weight=self.settings.reader.weight,
             )
             timings["extract"] = time.perf_counter() - mark
-            unknown = self.scope().unknown(question, query)
+            unknown = self.scope().unknown(query.question, query.text)
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
-        untyped = lacks_demanded_type(question, extracts[0] if extracts else None)
+        untyped = lacks_demanded_type(query, extracts[0] if extracts else None)
         threshold = self.abstain_threshold()
         if unknown:  # the most telling reason first: the user learns what is missing
             reason = NOT_IN_SOURCES
@@ -308,8 +295,8 @@ class Assistant:
         if not abstained:  # further extracts are offered only when they too clear the bar
             extracts = [extracts[0]] + [e for e in extracts[1:] if e.score >= threshold]
         return Answer(
-            question=question,
-            query=query,
+            question=query.question,
+            query=query.text,
             abstained=abstained,
             confidence=round(float(confidence), 4),
             extracts=[] if abstained else extracts,
@@ -336,7 +323,7 @@ class Assistant:
             reader = shared_reader()
             if reader is None:
                 return None
-            self._reading = ReadingStage(self.index, reader, self.settings.reader)
+            self._reading = ReadingStage(reader, self.settings.reader)
         return self._reading
 
     def scope(self) -> Scope:
@@ -345,11 +332,6 @@ class Assistant:
         if self._scope is None or self._scope[0] is not lexical:
             self._scope = (lexical, Scope(lexical))
         return self._scope[1]
-
-
-def default_folder() -> Path:
-    """The corpus used when none is given: ``seeds/`` next to this package's project."""
-    return Path(__file__).resolve().parent.parent / "seeds"
 
 
 __all__ = ["Assistant", "Settings", "clean_history", "clean_question", "default_folder"]

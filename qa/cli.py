@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 import textwrap
-from pathlib import Path
 
 from .answer import Answer
 from .errors import QAError
@@ -15,9 +14,9 @@ from .render import confidence_label
 
 
 def _default_folder() -> str:
-    from .assistant import default_folder
+    from .config import corpus_folder
 
-    return "seeds" if Path("seeds").is_dir() else str(default_folder())
+    return str(corpus_folder())
 
 
 def _progress(fraction: float, message: str) -> None:

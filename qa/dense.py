@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SettingsError
+
 KINDS = ("auto", "flat", "ivf")
 
 
@@ -37,9 +39,9 @@ class DenseSettings:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"dense index kind must be one of {KINDS}, not {self.kind!r}")
+            raise SettingsError(f"dense index kind must be one of {KINDS}, not {self.kind!r}")
         if self.nprobe < 1 or self.exact_limit < 0 or self.nlist < 0 or self.train_size < 1:
-            raise ValueError("nprobe and train_size must be positive; exact_limit, nlist >= 0")
+            raise SettingsError("nprobe and train_size must be positive; exact_limit, nlist >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,6 +64,7 @@ class DenseIndex:
         self.settings = settings or DenseSettings()
         self.kind = "flat"
         self.nlist = 0
+        self.mapped = False  # codes read through a map of the index file (see load)
         self._faiss = None
 
     def __len__(self) -> int:
@@ -95,6 +98,7 @@ class DenseIndex:
             index.train(sample)
         index.add(vectors)
         self._faiss = index
+        self.mapped = False
         self._set_nprobe()
         return self
 
@@ -139,7 +143,12 @@ class DenseIndex:
         index = cls(DenseSettings.from_dict(description["settings"]))
         index.kind, index.nlist = description["kind"], description["nlist"]
         if Path(path).exists():
-            index._faiss = faiss.read_index(str(path))
+            # An inverted file's codes (0.78 GB at a million passages) are searched through a
+            # read-only map of the file: only the clusters queries scan become resident, and
+            # the kernel may drop them again. The lists cannot grow then; qa rebuilds instead.
+            flags = faiss.IO_FLAG_MMAP if index.kind == "ivf" else 0
+            index._faiss = faiss.read_index(str(path), flags)
+            index.mapped = bool(flags)
             index._set_nprobe()
         if len(index) != description["vectors"]:
             raise ValueError(f"{path} holds {len(index)} vectors, not {description['vectors']}")

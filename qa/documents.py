@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 
-from .errors import DocumentError
+from .errors import DocumentError, FolderError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def find_files(folder: Path) -> dict[str, Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"Not a folder: {folder}")
+        raise FolderError(f"Not a folder: {folder}")
     root = folder.resolve()
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):

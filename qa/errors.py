@@ -32,3 +32,27 @@ class ModelError(QAError):
 
 class StoreError(QAError):
     """The store (e.g. a Milvus server) cannot be reached or refused a request."""
+
+
+class SettingsError(QAError, ValueError):
+    """A setting is out of its range or names something that does not exist."""
+
+
+class UsageError(QAError, ValueError):
+    """An API was called with arguments that do not fit together (``k`` < 1, two lists of
+    different lengths)."""
+
+
+class FolderError(QAError, FileNotFoundError):
+    """The corpus folder does not exist or is not a folder."""
+
+
+class DocumentNotFound(QAError, KeyError):
+    """No document of that id is in the index."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class ReaderModelError(QAError, FileNotFoundError):
+    """The reader's model file is missing."""

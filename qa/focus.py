@@ -93,7 +93,7 @@ _HEAD_TYPES = {noun: kind for kind, nouns in _HEADS.items() for noun in nouns.sp
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Phrase:
     """A phrase of a given type at ``[start, end)`` in the text it was found in."""
 
     start: int
@@ -166,9 +166,9 @@ def quantity_unit(question: str) -> str | None:
     return unit[0] if unit else None
 
 
-def candidates(text: str, kind: str) -> list[Candidate]:
+def candidates(text: str, kind: str) -> list[Phrase]:
     """Phrases of ``kind`` in ``text``, longest first where they overlap."""
-    found: list[Candidate] = []
+    found: list[Phrase] = []
     if kind == DATE:
         patterns = _DATE_PATTERNS
     elif kind == NUMBER:
@@ -177,7 +177,7 @@ def candidates(text: str, kind: str) -> list[Candidate]:
         return _names(text, kind)
     for pattern in patterns:
         for match in re.finditer(pattern, text, flags=re.IGNORECASE if kind == DATE else 0):
-            found.append(Candidate(match.start(), match.end(), kind))
+            found.append(Phrase(match.start(), match.end(), kind))
     if kind == NUMBER:
         found = [c for c in found if _is_number(text[c.start : c.end])]
     return _longest(found)
@@ -188,7 +188,7 @@ def _is_number(phrase: str) -> bool:
     return not re.fullmatch(r"one(\s+of|\s+another|\s+[a-z]+)?", phrase.lower())
 
 
-def _names(text: str, kind: str) -> list[Candidate]:
+def _names(text: str, kind: str) -> list[Phrase]:
     found = []
     for match in _NAME_PATTERN.finditer(text):
         start = match.start()
@@ -209,11 +209,11 @@ def _names(text: str, kind: str) -> list[Candidate]:
             continue
         if kind == PLACE and not (_LOCATIVE.search(text[max(0, start - 12) : start])):
             continue
-        found.append(Candidate(start, start + len(" ".join(words)), kind))
+        found.append(Phrase(start, start + len(" ".join(words)), kind))
     return found
 
 
-def _counts(text: str, candidate: Candidate, unit: str) -> bool:
+def _counts(text: str, candidate: Phrase, unit: str) -> bool:
     """Whether a number can answer "how many <unit>": the first few words after it (up to a
     punctuation mark) name the unit, or it stands alone and is no percentage."""
     phrase = text[candidate.start : candidate.end]
@@ -234,8 +234,8 @@ def _inside_quotes(text: str, position: int) -> bool:
     return before.count("“") > before.count("”") or before.count('"') % 2 == 1
 
 
-def _longest(found: list[Candidate]) -> list[Candidate]:
-    kept: list[Candidate] = []
+def _longest(found: list[Phrase]) -> list[Phrase]:
+    kept: list[Phrase] = []
     for c in sorted(found, key=lambda c: (-(c.end - c.start), c.start)):
         if all(c.end <= k.start or k.end <= c.start for k in kept):
             kept.append(c)
@@ -254,7 +254,7 @@ def type_match(question: str, text: str, kind: str | None = None) -> float:
     return 1.0 if focus.kind == kind else 0.5
 
 
-def find_focus(question: str, text: str, kind: str | None = None) -> Candidate | None:
+def find_focus(question: str, text: str, kind: str | None = None) -> Phrase | None:
     """The phrase of ``text`` that answers ``question``, or None when none fits its type.
 
     Candidates whose terms all occur in the question are ignored (they restate it); among

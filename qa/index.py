@@ -6,7 +6,8 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     gen-<n>/manifest.json    format, model, settings, every file's content hash, array checksums
     gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
     gen-<n>/spans.npz        sentence and passage spans of all documents, in order
-    gen-<n>/sentence_vectors.npy, passage_vectors.npy   float32, L2-normalised; memory-mapped
+    gen-<n>/sentence_vectors.npy, passage_vectors.npy   float16 and float32 (VECTOR_DTYPES),
+                             L2-normalised; memory-mapped
     gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
     gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
     .lock                held while a process updates the index
@@ -14,8 +15,9 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
 mid-write leaves the previous index loadable. The vectors are read through memory maps, so
-only the pages queries touch are resident: a million passages' vectors (about 5.6 GB with
-their sentences) need not fit in memory. (Indexes written before kept every array in one
+only the pages queries touch are resident: a million passages' vectors (about 3.6 GB with
+their sentences) need not fit in memory; queries take the rows they need as float32
+(``sentence_rows``, ``passage_rows``). (Indexes written before kept every array in one
 ``vectors.npz``; they still load, and the next update writes the new layout.) Unchanged files
 (same size, modification time and inode change time, or else the same content hash) keep
 their vectors; only new or changed files are embedded. The change time (ctime) is what makes
@@ -44,18 +46,24 @@ import numpy as np
 from .dense import DenseIndex, DenseSettings
 from .documents import Document, document_id, file_sha256, find_files, read_document
 from .embedding import Embedder
-from .errors import DocumentError, IndexFolderError
+from .errors import DocumentError, FolderError, IndexFolderError
 from .errors import IndexError_ as CorruptIndexError
 from .lexical import TERMS_FILE, LexicalIndex, LexicalSettings
 from .passages import PassageSettings, PassageSplitter
 from .store import Store, open_store
 from .text import repair_splits
+from .vectors import VECTOR_DTYPES, VectorRows, map_vectors, save_vectors
 
 log = logging.getLogger(__name__)
 
 # 2: vectors and terms of split-repaired text (text.repair_splits); 3: passages searched
 # with their document's title (searchable_passage)
 FORMAT_VERSION = 3
+# How the vectors lie on disk, apart from what they mean (FORMAT_VERSION, which a Milvus
+# collection is also keyed on): 1 (no "storage" in the manifest) float32 sentence vectors;
+# 2 float16 sentence vectors. An index of an older storage still loads as it is, and is
+# rewritten in this one at once (nothing is re-embedded).
+STORAGE_VERSION = 2
 INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 VECTOR_FILES = ("sentence_vectors", "passage_vectors")
@@ -102,6 +110,35 @@ class DocumentEntry:
         self.size, self.mtime_ns, self.ctime_ns = stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
+@dataclass(frozen=True)
+class Passage:
+    """A passage as stages see it: ``text`` is its document's ``text[start:end]``, and its
+    sentences are ids ``first`` to ``last - 1``."""
+
+    id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    first: int
+    last: int
+
+    @property
+    def sentences(self) -> range:
+        return range(self.first, self.last)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: ``text`` is the document's ``text[start:end]``."""
+
+    id: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
 @dataclass
 class StoredArrays:
     """The arrays of a loaded generation, reusable while its documents stay the same."""
@@ -111,6 +148,7 @@ class StoredArrays:
     passage_vectors: np.ndarray
     dense: DenseIndex | None
     lexical: LexicalIndex | None
+    storage: int = STORAGE_VERSION  # the layout they were read from (older: rewrite it)
 
 
 @dataclass
@@ -123,6 +161,7 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     rebuilt_reason: str | None = None
+    upgraded_from: int | None = None  # the older storage version rewritten (nothing embedded)
     # Documents whose passages were (re)written to, or removed from, a store that is not the
     # index folder's own (Milvus): only those of new, changed and deleted files.
     store_written: list[str] = field(default_factory=list)
@@ -161,6 +200,7 @@ class CorpusIndex:
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(dense)
         self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
+        self._readers: dict[str, VectorRows] = {}  # see _rows
         # Held by a reader for a whole question (Assistant) and by an update only while it swaps
         # in what it built aside: a question sees one generation, never a mix of two.
         self.lock = threading.RLock()
@@ -210,7 +250,7 @@ class CorpusIndex:
 
         began = time.perf_counter()
         if not self.folder.is_dir():
-            raise FileNotFoundError(f"Not a folder: {self.folder}")
+            raise FolderError(f"Not a folder: {self.folder}")
         self._claim_index_dir()
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
@@ -290,6 +330,22 @@ class CorpusIndex:
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
+    def sentence_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of sentences ``ids``, as float32 (they are stored as float16)."""
+        return self._rows("sentence_vectors")(ids)
+
+    def passage_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of passages ``ids``, as float32."""
+        return self._rows("passage_vectors")(ids)
+
+    def _rows(self, name: str) -> VectorRows:
+        """The row reader of the vectors ``name`` now holds (made anew when they change)."""
+        vectors = getattr(self, name)
+        reader = self._readers.get(name)
+        if reader is None or reader.vectors is not vectors:
+            reader = self._readers[name] = VectorRows(vectors)
+        return reader
+
     def passage_text(self, i: int) -> str:
         start, end = self.passage_span[i]
         return self.entries[self.doc_ids[self.passage_doc[i]]].document.text[start:end]
@@ -302,6 +358,39 @@ class CorpusIndex:
     def sentence_text(self, j: int) -> str:
         start, end = self.sentence_span[j]
         return self.entries[self.doc_ids[self.sentence_doc[j]]].document.text[start:end]
+
+    # ----- reading: what later stages are handed ------------------------------------------
+
+    def passage(self, i: int) -> Passage:
+        """Passage ``i``: its document, span, text and sentences."""
+        doc_id = self.doc_ids[self.passage_doc[i]]
+        start, end = (int(x) for x in self.passage_span[i])
+        first, last = (int(x) for x in self.passage_sentences[i])
+        document = self.entries[doc_id].document
+        return Passage(i, doc_id, start, end, document.text[start:end], first, last)
+
+    def sentence(self, j: int) -> Sentence | None:
+        """Sentence ``j`` (ids run through the documents in order), or None past either end."""
+        if not 0 <= j < len(self.sentence_span):
+            return None
+        doc_id = self.doc_ids[self.sentence_doc[j]]
+        start, end = (int(x) for x in self.sentence_span[j])
+        return Sentence(j, doc_id, start, end, self.entries[doc_id].document.text[start:end])
+
+    def sentences_of(self, doc_id: str) -> range:
+        """The ids of document ``doc_id``'s sentences."""
+        number = self.doc_ids.index(doc_id)
+        found = np.flatnonzero(self.sentence_doc == number)
+        return range(int(found[0]), int(found[-1]) + 1) if len(found) else range(0)
+
+    def passage_holding(self, j: int) -> int:
+        """The first passage whose sentences include sentence ``j``."""
+        found = int(np.searchsorted(self.passage_sentences[:, 1], j, side="right"))
+        return min(found, len(self) - 1)
+
+    def sentence_similarity(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Inner products of sentences ``ids`` with a normalised ``vector``."""
+        return self.sentence_rows(ids) @ vector
 
     def prepare_questions(self) -> None:
         """Get question embedding ready: the ONNX export (made now if missing, which loads the
@@ -373,6 +462,9 @@ class CorpusIndex:
         # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
         # index takes a minute to train).
         stored, self._stored = self._stored, None
+        if stored is not None and stored.storage < STORAGE_VERSION:
+            report.upgraded_from = stored.storage
+            log.info("Rewriting the vectors of %s in storage %d", self.index_dir, STORAGE_VERSION)
         if report.modified:
             stored = None
         previous = dict(self.__dict__)
@@ -381,6 +473,7 @@ class CorpusIndex:
             report.modified
             or report.skipped
             or rebuilt  # other dense settings, or an index from before these were stored
+            or report.upgraded_from is not None
             or not (self.index_dir / "CURRENT").exists()
         ):
             if save:
@@ -471,11 +564,13 @@ class CorpusIndex:
             self.sentence_vectors = stored.sentence_vectors
             self.passage_vectors = stored.passage_vectors
         else:
-            self.sentence_vectors = np.concatenate(
-                [e.sentence_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
-            )
-            self.passage_vectors = np.concatenate(
-                [e.passage_vectors for e in entries] or [np.zeros((0, dim), np.float32)]
+            # In the stored dtypes already: what is served before the save is what is saved.
+            self.sentence_vectors, self.passage_vectors = (
+                np.concatenate(
+                    [getattr(e, name) for e in entries] or [np.zeros((0, dim))],
+                    dtype=VECTOR_DTYPES[name],
+                )
+                for name in VECTOR_FILES
             )
         self._point_entries()
         # Another store searches in its own engine: FAISS stays empty and BM25 keeps only the
@@ -528,6 +623,9 @@ class CorpusIndex:
         for key, value in fingerprint.items():
             if manifest.get(key) != value:
                 raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
+        storage = manifest.get("storage", 1)
+        if storage not in range(1, STORAGE_VERSION + 1):
+            raise CorruptIndexError(f"stored as {storage!r}, which this qa cannot read")
         for name, expected in manifest["checksums"].items():
             path = generation / name
             if not path.exists() or file_sha256(path) != expected:
@@ -539,8 +637,12 @@ class CorpusIndex:
                 arrays = {name: npz[name] for name in npz.files}
             if not legacy:
                 for name in VECTOR_FILES:
-                    arrays[name] = _map(generation / f"{name}.npy")
+                    arrays[name] = map_vectors(generation / f"{name}.npy")
             for vectors, spans in zip(VECTOR_FILES, ("sentences", "passages")):
+                if arrays[vectors].ndim != 2 or arrays[vectors].dtype.kind != "f":
+                    raise ValueError(
+                        f"{vectors} are {arrays[vectors].dtype} of {arrays[vectors].ndim} axes"
+                    )
                 if len(arrays[vectors]) != len(arrays[spans]):
                     raise ValueError(
                         f"{len(arrays[vectors])} {vectors} for {len(arrays[spans])} spans"
@@ -570,6 +672,7 @@ class CorpusIndex:
             arrays["passage_vectors"],
             self._load_dense(generation, manifest) if self.store.embedded else None,
             self._load_lexical(generation),
+            storage,
         )
         return entries
 
@@ -661,10 +764,11 @@ class CorpusIndex:
         )
         sentence_vectors = self.sentence_vectors.reshape(-1, dim) if dim else self.sentence_vectors
         for name, vectors in zip(VECTOR_FILES, (sentence_vectors, self.passage_vectors)):
-            np.save(generation / f"{name}.npy", np.ascontiguousarray(vectors))
+            save_vectors(generation / f"{name}.npy", vectors, VECTOR_DTYPES[name])
         self.dense.save(generation / "dense.faiss")
         self.lexical.save(generation)
         manifest = self.fingerprint() | {
+            "storage": STORAGE_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "dense": self.dense.to_dict(),
             "documents": {
@@ -688,7 +792,7 @@ class CorpusIndex:
     def _map_vectors(self, generation: Path) -> None:
         """Serve the vectors from the files just written, so memory holds only what is read."""
         self.sentence_vectors, self.passage_vectors = (
-            _map(generation / f"{name}.npy") for name in VECTOR_FILES
+            map_vectors(generation / f"{name}.npy") for name in VECTOR_FILES
         )
         self._point_entries()
 
@@ -856,19 +960,6 @@ def _read_manifest(generation: Path) -> dict:
     if any("/" in name or name.startswith(".") for name in manifest["checksums"]):
         raise CorruptIndexError("the manifest lists files outside its generation folder")
     return manifest
-
-
-def _map(path: Path) -> np.ndarray:
-    """A read-only memory map of a saved array, advised for random access: queries read a few
-    scattered rows, and from a cold page cache the default read-ahead made each row cost
-    ~50 kB of resident pages instead of ~5 kB."""
-    import mmap
-
-    array = np.load(path, mmap_mode="r")
-    handle = getattr(array, "_mmap", None)
-    if handle is not None and hasattr(mmap, "MADV_RANDOM"):
-        handle.madvise(mmap.MADV_RANDOM)
-    return array
 
 
 def _onnx_available() -> bool:

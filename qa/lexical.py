@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SettingsError
 from .text import terms, terms_many
 
 TERMS_FILE = "bm25_terms.json"
@@ -43,7 +44,7 @@ class LexicalSettings:
 
     def __post_init__(self):
         if not (self.k1 > 0 and 0 <= self.b <= 1):
-            raise ValueError(f"BM25 needs k1 > 0 and 0 <= b <= 1, not {self.k1}, {self.b}")
+            raise SettingsError(f"BM25 needs k1 > 0 and 0 <= b <= 1, not {self.k1}, {self.b}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +115,11 @@ class LexicalIndex:
         index.document_frequency = Counter(facts["document_frequency"])
         index.statistics_only = not bm25
         if bm25 and facts["bm25"]:
-            index._bm25 = _bm25s().BM25.load(str(folder), show_progress=False, **_BM25_FILES)
+            # Mapped, not read: a question reads only its terms' postings, and at a million
+            # passages the arrays are ~0.4 GB that need not be the process's own memory.
+            index._bm25 = _bm25s().BM25.load(
+                str(folder), show_progress=False, mmap=True, **_BM25_FILES
+            )
         return index
 
     def idf(self, term: str) -> float:

@@ -24,8 +24,16 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .errors import ReaderModelError, UsageError
+
+if TYPE_CHECKING:
+    from .index import Passage
+    from .query import Query
+    from .retrieval import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +164,7 @@ class Reader:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"No reader model at {self.path}")
+            raise ReaderModelError(f"No reader model at {self.path}")
         self.tokenizer = tokenizer(model_dir)
         self.batch_size = batch_size
         # Reading is most of a question's time (a 600-character window is ~150 tokens through
@@ -190,7 +198,7 @@ class Reader:
         """One ``Reading`` per window, read with ``question`` (or one question per window)."""
         questions = [question] * len(windows) if isinstance(question, str) else list(question)
         if len(questions) != len(windows):
-            raise ValueError("give one question per window")
+            raise UsageError("give one question per window")
         by_position: dict[int, Reading] = {}
         with self._memo_lock:
             for i, pair in enumerate(zip(questions, windows)):
@@ -262,47 +270,34 @@ class ReaderSettings:
 class PassageReading:
     """The reader's answer in a retrieved passage, in document offsets."""
 
-    passage: int
-    doc_id: str
+    passage: Passage
     start: int
     end: int
     has_answer: float
 
-
-def reader_question(question: str, query: str) -> str:
-    """What the reader reads with: the question as asked, then (for a follow-up) the earlier
-    question it leans on, so that "it" has something to point at while the question word
-    that decides the answer's kind comes first."""
-    if query == question or not query.endswith(question):
-        return query
-    earlier = query[: -len(question)].strip()
-    return f"{question} {earlier}"
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
 
 
 class ReadingStage:
     """Reads the best retrieved passages of a question with the ``Reader`` in one batch."""
 
-    def __init__(self, index, reader: Reader, settings: ReaderSettings | None = None):
-        self.index = index
+    def __init__(self, reader: Reader, settings: ReaderSettings | None = None):
         self.reader = reader
         self.settings = settings or ReaderSettings()
 
-    def run(self, question: str, passages) -> list[PassageReading]:
-        """One ``PassageReading`` per passage read (the first ``settings.passages``)."""
-        chosen = passages[: self.settings.passages]
+    def run(self, query: Query, candidates: Sequence[Candidate]) -> list[PassageReading]:
+        """One ``PassageReading`` per passage read (the first ``settings.passages``), read
+        with ``query.reader_text`` (a follow-up's question first, then what it leans on)."""
+        chosen = [c.passage for c in candidates[: self.settings.passages]]
         if not chosen:
             return []
-        index = self.index
-        texts = [index.passage_text(p.passage) for p in chosen]
-        readings = self.reader.run(question, texts)
-        out = []
-        for p, r in zip(chosen, readings):
-            start = int(index.passage_span[p.passage][0])
-            doc_id = index.doc_ids[index.passage_doc[p.passage]]
-            out.append(
-                PassageReading(p.passage, doc_id, start + r.start, start + r.end, r.has_answer)
-            )
-        return out
+        readings = self.reader.run(query.reader_text, [p.text for p in chosen])
+        return [
+            PassageReading(p, p.start + r.start, p.start + r.end, r.has_answer)
+            for p, r in zip(chosen, readings)
+        ]
 
 
 _shared: dict[str, Reader] = {}

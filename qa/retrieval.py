@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .index import CorpusIndex
+from .errors import SettingsError
+from .index import CorpusIndex, Passage
+from .query import Query
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("rrf", "score")
@@ -30,9 +32,9 @@ class RetrievalSettings:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
+            raise SettingsError(f"retrieval mode must be one of {MODES}, not {self.mode!r}")
         if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
+            raise SettingsError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,13 +45,18 @@ class RetrievalSettings:
 
 
 @dataclass(frozen=True)
-class RetrievedPassage:
-    """A passage id with its fused score (higher is better) and the two raw signals."""
+class Candidate:
+    """A retrieved passage, carrying its text, document and span, with its fused score
+    (higher is better) and the two raw signals."""
 
-    passage: int
+    passage: Passage
     score: float
     dense: float
     lexical: float
+
+    @property
+    def doc_id(self) -> str:
+        return self.passage.doc_id
 
 
 class Retriever:
@@ -59,22 +66,21 @@ class Retriever:
         self.index = index
         self.settings = settings or RetrievalSettings()
 
-    def run(
-        self, query_terms: list[str], query_vector: np.ndarray, k: int = 10
-    ) -> list[RetrievedPassage]:
+    def run(self, query: Query, k: int = 10) -> list[Candidate]:
         """The ``k`` best passages, best first."""
         s = self.settings
         index = self.index
         if len(index) == 0:
             return []
+        query_terms, query_vector = query.terms, query.vector
         pool = max(k, s.candidates)
         store = index.store
         if s.mode == "bm25":
             ids, lexical = store.search_lexical(query_terms, pool)
             ids, lexical = ids[:k], lexical[:k]
-            dense = index.passage_vectors[ids] @ query_vector
+            dense = index.passage_rows(ids) @ query_vector
             return [
-                RetrievedPassage(int(i), float(score), float(d), float(score))
+                Candidate(index.passage(int(i)), float(score), float(d), float(score))
                 for i, score, d in zip(ids, lexical, dense)
             ]
         dense_ids, _ = store.search_dense(query_vector, pool)
@@ -97,14 +103,14 @@ class Retriever:
             fused = s.dense_weight * _minmax(dense) + (1 - s.dense_weight) * _minmax(lex)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
-            RetrievedPassage(int(ids[o]), float(fused[o]), float(dense[o]), float(lex[o]))
+            Candidate(index.passage(int(ids[o])), float(fused[o]), float(dense[o]), float(lex[o]))
             for o in order
         ]
 
     def _dense(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
         """Dense scores of passages ``ids``: their vectors' and their best sentences' mixed."""
         index = self.index
-        own = index.passage_vectors[ids] @ query_vector
+        own = index.passage_rows(ids) @ query_vector
         weight = self.settings.sentence_weight
         if weight <= 0 or not len(ids):
             return own
@@ -113,7 +119,7 @@ class Retriever:
         rows = np.concatenate([np.arange(a, b) for a, b in zip(first, last)] or [[]])
         if not len(rows):
             return own
-        sentence = index.sentence_vectors[rows.astype(np.int64)] @ query_vector
+        sentence = index.sentence_rows(rows.astype(np.int64)) @ query_vector
         owner = np.repeat(np.arange(len(ids)), counts)
         best = np.full(len(ids), -np.inf, dtype=np.float32)
         np.maximum.at(best, owner, sentence)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import feedback
+from . import config, feedback
 from .answer import Answer
 from .assistant import Assistant, Settings
 from .conversation import missing_antecedent
@@ -626,7 +626,7 @@ def build(assistant: Assistant) -> gr.Blocks:
 
 
 def serve(
-    folder: str | os.PathLike = "seeds",
+    folder: str | os.PathLike | None = None,
     host: str | None = None,
     port: int | None = None,
     index_dir: str | os.PathLike | None = None,
@@ -645,8 +645,9 @@ def serve(
     assistant = Assistant.from_folder(
         folder, index_dir=index_dir, model=model, progress=progress, store=store, settings=settings
     )
-    host = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(port or os.environ.get("GRADIO_SERVER_PORT", 7860))
+    folder = config.corpus_folder(folder)
+    host = config.setting(host, config.HOST_VARIABLE, config.HOST)
+    port = int(config.setting(port, config.PORT_VARIABLE, config.PORT))
     demo = build(assistant)
     demo.queue(default_concurrency_limit=4)
     # Load the ONNX encoder (or the model) while the page opens: the first question need not wait.

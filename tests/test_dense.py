@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,8 +59,16 @@ def test_save_and_load_keep_the_index(tmp_path, real_vectors):
     built.save(tmp_path / "dense.faiss")
     loaded = DenseIndex.load(tmp_path / "dense.faiss", built.to_dict())
     assert loaded.to_dict() == built.to_dict() and loaded.kind == "ivf"
+    # Its codes are searched through a map of the file, which outlives the file's name (an
+    # update deletes the generation it replaces while questions may still use it).
+    assert loaded.mapped and not built.mapped
+    assert str(tmp_path / "dense.faiss") in Path("/proc/self/maps").read_text()
+    copy = tmp_path / "copy.faiss"
+    shutil.copy(tmp_path / "dense.faiss", copy)
+    (tmp_path / "dense.faiss").unlink()
     for got, expected in zip(loaded.search(vectors[:5], 7), built.search(vectors[:5], 7)):
         np.testing.assert_array_equal(got, expected)
+    copy.rename(tmp_path / "dense.faiss")
     with pytest.raises(ValueError, match="holds 3000 vectors"):
         DenseIndex.load(tmp_path / "dense.faiss", built.to_dict() | {"vectors": 10})
 

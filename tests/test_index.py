@@ -11,7 +11,8 @@ import pytest
 
 from qa import Assistant
 from qa.documents import file_sha256
-from qa.index import CorpusIndex
+from qa.index import STORAGE_VERSION, CorpusIndex
+from qa.text import repair_splits
 
 from .conftest import SEEDS
 
@@ -188,9 +189,11 @@ def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder
         alone = original(
             [text[a:b] for a, b in entry.sentences] + [text[a:b] for a, b, *_ in entry.passages]
         )
-        got = np.concatenate([entry.sentence_vectors, entry.passage_vectors])
+        got = np.concatenate([entry.sentence_vectors, entry.passage_vectors], dtype=np.float32)
         assert got.shape == alone.shape
-        assert np.allclose(got, alone, atol=1e-4), doc_id
+        # Sentence vectors are kept as float16: 11 bits of mantissa on components below 1.
+        assert np.allclose(got, alone, atol=1e-3), doc_id
+        assert np.allclose(got[len(entry.sentences) :], alone[len(entry.sentences) :], atol=1e-4)
 
 
 def test_vectors_are_served_from_memory_maps_after_loading_and_after_saving(seeds_copy, embedder):
@@ -205,17 +208,15 @@ def test_vectors_are_served_from_memory_maps_after_loading_and_after_saving(seed
     assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
 
 
-def test_an_index_in_the_earlier_single_file_layout_loads_without_embedding(seeds_copy, embedder):
-    first = Assistant.from_folder(seeds_copy, embedder=embedder)
-    generation = _generation(seeds_copy)
-    with np.load(generation / "spans.npz") as spans:
-        arrays = {name: spans[name] for name in spans.files}
-    for name in ("sentence_vectors", "passage_vectors"):
-        arrays[name] = np.load(generation / f"{name}.npy")
-        (generation / f"{name}.npy").unlink()
-    (generation / "spans.npz").unlink()
-    np.savez(generation / "vectors.npz", **arrays)
+def _rewrite_manifest(generation, **changes):
+    """Set (or, with None, drop) manifest keys and checksum the generation's files again, as
+    an index written that way would be."""
     manifest = json.loads((generation / "manifest.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            manifest.pop(key, None)
+        else:
+            manifest[key] = value
     manifest["checksums"] = {
         path.name: file_sha256(path)
         for path in sorted(generation.iterdir())
@@ -223,9 +224,24 @@ def test_an_index_in_the_earlier_single_file_layout_loads_without_embedding(seed
     }
     (generation / "manifest.json").write_text(json.dumps(manifest))
 
+
+def test_an_index_in_the_earlier_single_file_layout_loads_without_embedding(seeds_copy, embedder):
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    generation = _generation(seeds_copy)
+    with np.load(generation / "spans.npz") as spans:
+        arrays = {name: spans[name] for name in spans.files}
+    for name in ("sentence_vectors", "passage_vectors"):
+        arrays[name] = np.load(generation / f"{name}.npy").astype(np.float32)  # as then
+        (generation / f"{name}.npy").unlink()
+    (generation / "spans.npz").unlink()
+    np.savez(generation / "vectors.npz", **arrays)
+    _rewrite_manifest(generation, storage=None)
+
     before = _count(embedder)
     second = Assistant.from_folder(seeds_copy, embedder=embedder)
     assert _count(embedder) == before and second.index.last_sync.rebuilt_reason is None
+    assert second.index.last_sync.upgraded_from == 1  # and written in today's layout
+    assert (_generation(seeds_copy) / "sentence_vectors.npy").exists()
     np.testing.assert_array_equal(second.index.sentence_vectors, first.index.sentence_vectors)
     question = "Where was the road transport agreement signed?"
     assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
@@ -264,6 +280,8 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
         second.index.lexical.scores(question), first.index.lexical.scores(question)
     )
     assert second.index.lexical.document_frequency == first.index.lexical.document_frequency
+    # read through maps of the stored arrays, not into the process's own memory
+    assert isinstance(second.index.lexical._bm25.scores["data"], np.memmap)
     monkeypatch.undo()
 
     # an index saved before BM25 was stored: rebuilt from the text once, then stored
@@ -299,3 +317,101 @@ def test_other_bm25_settings_rebuild_bm25_alone(seeds_copy, embedder):
     assert (terms["k1"], terms["b"]) == (1.2, 0.75)  # stored, so reloaded next time
     with pytest.raises(ValueError, match="k1 > 0"):
         LexicalSettings(k1=0)
+
+
+def test_stages_are_handed_passages_and_sentences_that_carry_their_text(seeds_assistant):
+    index = seeds_assistant.index
+    for i in range(len(index)):
+        passage = index.passage(i)
+        document = seeds_assistant.document(passage.doc_id)
+        assert passage.text == document.text[passage.start : passage.end]
+        for j in passage.sentences:
+            sentence = index.sentence(j)
+            assert sentence.doc_id == passage.doc_id
+            assert passage.start <= sentence.start < sentence.end <= passage.end
+            assert sentence.text == document.text[sentence.start : sentence.end]
+            assert j in passage.sentences and index.passage_holding(j) <= i
+    assert index.sentence(-1) is None and index.sentence(len(index.sentence_span)) is None
+    for doc_id in index.doc_ids:  # a document's sentences are one run of ids, in text order
+        ids = index.sentences_of(doc_id)
+        starts = [index.sentence(j).start for j in ids]
+        assert len(ids) and starts == sorted(starts)
+        assert {index.sentence(j).doc_id for j in ids} == {doc_id}
+
+
+def test_errors_are_qa_errors_and_the_builtin_they_refine(seeds_assistant, tmp_path):
+    import qa
+    from qa.retrieval import RetrievalSettings
+
+    with pytest.raises(qa.DocumentNotFound, match="No document 'nope.txt'") as caught:
+        seeds_assistant.document("nope.txt")
+    assert isinstance(caught.value, KeyError) and isinstance(caught.value, qa.QAError)
+    with pytest.raises(qa.UsageError, match="k must be at least 1"):
+        seeds_assistant.ask("Where was the agreement signed?", k=0)
+    with pytest.raises(ValueError):  # still a ValueError for callers that catch that
+        seeds_assistant.ask_many(["Where?"], [[], []])
+    with pytest.raises(qa.SettingsError, match="retrieval mode"):
+        RetrievalSettings(mode="fuzzy")
+    with pytest.raises(qa.FolderError, match="Not a folder") as missing:
+        qa.Assistant.from_folder(tmp_path / "absent", embedder=seeds_assistant.embedder)
+    assert isinstance(missing.value, FileNotFoundError)
+
+
+def test_sentence_vectors_are_stored_as_float16_and_read_as_float32(seeds_copy, embedder):
+    index = Assistant.from_folder(seeds_copy, embedder=embedder).index
+    generation = _generation(seeds_copy)
+    assert np.load(generation / "sentence_vectors.npy", mmap_mode="r").dtype == np.float16
+    assert np.load(generation / "passage_vectors.npy", mmap_mode="r").dtype == np.float32
+    assert json.loads((generation / "manifest.json").read_text())["storage"] == STORAGE_VERSION
+    ids = np.array([3, 0, 5])
+    rows = index.sentence_rows(ids)
+    assert rows.dtype == np.float32 and rows.shape == (3, index.sentence_vectors.shape[1])
+    texts = [index.sentence_text(int(j)) for j in ids]
+    exact = embedder.encode([repair_splits(text) for text in texts])
+    # The round trip through float16 moves a cosine by about 1e-4, never near a ranking step.
+    assert np.abs(rows - exact).max() < 1e-3
+    assert np.abs(np.sum(rows * exact, axis=1) - 1).max() < 1e-3
+    np.testing.assert_array_equal(index.passage_rows(ids), index.passage_vectors[ids])
+
+
+def test_an_index_with_float32_sentence_vectors_is_rewritten_without_embedding(
+    seeds_copy, embedder, monkeypatch
+):
+    from qa.dense import DenseIndex
+    from qa.lexical import LexicalIndex
+
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    question = "Where was the road transport agreement signed?"
+    expected = first.ask(question).extracts[0]
+    generation = _generation(seeds_copy)
+    path = generation / "sentence_vectors.npy"
+    np.save(path, np.load(path).astype(np.float32))  # as written before storage 2
+    _rewrite_manifest(generation, storage=None)
+
+    def no_build(self, *args, **kwargs):
+        raise AssertionError("rewriting the vectors must not rebuild FAISS or BM25")
+
+    monkeypatch.setattr(LexicalIndex, "index", no_build)
+    monkeypatch.setattr(DenseIndex, "build", no_build)
+    before = _count(embedder)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)
+    report = second.index.last_sync
+    assert _count(embedder) == before and report.rebuilt_reason is None
+    assert report.upgraded_from == 1 and report.unchanged == sorted(first.documents)
+    rewritten = _generation(seeds_copy)
+    assert rewritten != generation
+    assert np.load(rewritten / "sentence_vectors.npy", mmap_mode="r").dtype == np.float16
+    assert second.index.sentence_vectors.dtype == np.float16
+    again = second.ask(question).extracts[0]
+    assert (again.doc_id, again.start, again.end) == (expected.doc_id, expected.start, expected.end)
+    third = Assistant.from_folder(seeds_copy, embedder=embedder)  # once only
+    assert third.index.last_sync.upgraded_from is None and _generation(seeds_copy) == rewritten
+
+
+def test_an_index_stored_by_a_newer_qa_is_rebuilt_and_says_why(seeds_copy, embedder):
+    first = Assistant.from_folder(seeds_copy, embedder=embedder)
+    _rewrite_manifest(_generation(seeds_copy), storage=STORAGE_VERSION + 1)
+    second = Assistant.from_folder(seeds_copy, embedder=embedder)
+    reason = second.index.last_sync.rebuilt_reason
+    assert reason and f"stored as {STORAGE_VERSION + 1}" in reason
+    assert sorted(second.index.last_sync.added) == sorted(first.documents)

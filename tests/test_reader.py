@@ -20,7 +20,6 @@ from qa.reader import (
     ReaderSettings,
     decode,
     encode,
-    reader_question,
     shared_reader,
     token_targets,
     tokenizer,
@@ -109,6 +108,8 @@ def test_decode_picks_the_best_span_within_the_window_and_its_length_limit(tok):
 
 
 def test_reader_question_puts_the_asked_question_first():
+    from qa.query import reader_question
+
     assert reader_question("Who won?", "Who won?") == "Who won?"
     assert (
         reader_question("And when was it signed?", "Where was it signed? And when was it signed?")

@@ -60,6 +60,7 @@ def test_titles_are_part_of_the_index_settings(corpus, embedder, tmp_path):
 
 
 def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
+    from qa.query import Query
     from qa.retrieval import RetrievalSettings, Retriever
 
     index = seeds_assistant.index
@@ -77,6 +78,12 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
         got = retriever._dense(ids, vector)
         assert np.allclose(got, (1 - weight) * own + weight * best, atol=1e-5)
     # The fused ranking reports the mixed dense score of each passage it returns.
-    found = Retriever(index, RetrievalSettings(sentence_weight=0.5)).run([], vector, k=3)
-    for p in found:
-        assert p.dense == pytest.approx(0.5 * own[p.passage] + 0.5 * best[p.passage], abs=1e-5)
+    query = Query("?", "?", vector)  # no terms: the dense side alone decides
+    assert query.terms == []
+    found = Retriever(index, RetrievalSettings(sentence_weight=0.5)).run(query, k=3)
+    for c in found:
+        i = c.passage.id
+        assert c.dense == pytest.approx(0.5 * own[i] + 0.5 * best[i], abs=1e-5)
+        # a candidate carries its passage: the text is the document's own span
+        document = index.entries[c.doc_id].document
+        assert c.passage.text == document.text[c.passage.start : c.passage.end]
