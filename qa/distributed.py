@@ -39,6 +39,7 @@ from .errors import StoreError
 log = logging.getLogger(__name__)
 
 PARTS = "ray-parts"  # folder of the index folder holding the batches of an unfinished build
+MAX_BLOCKS = 10_000  # Ray Data's blocks per build at most (a million files: 100 per block)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,10 @@ class RayBuilder:
                 "timeout": store.timeout,
             }
         items = [{"doc_id": doc_id, "path": str(Path(path).resolve())} for doc_id, path in todo]
-        dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items) // 4))
+        # One block per batch: Ray hands each block to one actor and returns it whole, so
+        # fewer blocks than actors leave actors idle, and a block is what a part saves.
+        blocks = min(-(-len(items) // settings.batch_size), MAX_BLOCKS)
+        dataset = ray.data.from_items(items, override_num_blocks=blocks)
         return dataset.map_batches(
             FileIndexer,
             fn_constructor_kwargs={
