@@ -242,8 +242,11 @@ def open_corpus(
 
 def store_tag(assistant: Assistant) -> str:
     """What result files of this store are named with: nothing for the default."""
-    kind = assistant.index.store.describe()["kind"]
-    return "" if kind == "faiss" else f"_{kind}"
+    store = assistant.index.store.describe()
+    if store["kind"] == "faiss":
+        return ""
+    server = store["kind"] == "milvus" and store["uri"].startswith(("http://", "https://"))
+    return f"_{store['kind']}_server" if server else f"_{store['kind']}"
 
 
 def source_state() -> dict:

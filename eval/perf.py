@@ -17,7 +17,8 @@ model cost it is compared with, so the ratios hold on a noisy machine:
   query p50, recall@10 against exact search) and warm ``ask`` at 100k passages beside the bare
   question embedding.
 
-Prints a table and writes ``eval/results/perf.json``.
+Prints a table and writes ``eval/results/perf.json``. ``--ray`` measures only indexing on Ray
+(eval/ray_speed.py: one process against 1 and 2 workers) and writes ``perf_ray.json``.
 """
 
 from __future__ import annotations
@@ -247,7 +248,15 @@ def main(argv: list[str] | None = None) -> dict:
         help="keep the copied corpus and its index of ask at scale in DIR (replaced), for "
         "python -m eval.scale reopen DIR",
     )
+    parser.add_argument(
+        "--ray", action="store_true", help="only indexing on Ray: 1 and 2 workers (perf_ray.json)"
+    )
+    parser.add_argument(
+        "--ray-store", default=None, help="with --ray: the store the builds write (milvus://...)"
+    )
     args = parser.parse_args(argv)
+    if args.ray:
+        return _ray_only(args)
     report: dict = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="qa-perf-") as work:
         work = Path(work)
@@ -287,6 +296,25 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "perf.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {out / 'perf.json'}")
+    return report
+
+
+def _ray_only(args) -> dict:
+    from .ray_speed import print_ray, ray_throughput
+
+    squad = benchmarks.load_squad(
+        benchmarks.data_dir(args.data) / benchmarks.SQUAD_FILE, args.articles
+    )
+    with tempfile.TemporaryDirectory(prefix="qa-perf-ray-") as work:
+        report = {"cpu_count": os.cpu_count()}
+        report["ray"] = ray_throughput(
+            squad.documents, Path(work), runs=args.runs, store=args.ray_store
+        )
+    print_ray(report["ray"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "perf_ray.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {out / 'perf_ray.json'}")
     return report
 
 

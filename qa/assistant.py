@@ -144,6 +144,7 @@ class Assistant:
         embedder: Embedder | None = None,
         progress=None,
         store: str | None = None,
+        ray=None,
     ) -> Assistant:
         """Open (building or updating as needed) the index of ``folder`` and return an Assistant.
 
@@ -154,6 +155,7 @@ class Assistant:
         ``store`` is where passages are searched: ``"faiss"`` (in this process, the default,
         or ``$QA_STORE``), ``"milvus-lite:PATH.db"`` or ``"milvus://HOST:PORT"`` (see
         ``qa.store.open_store``). Raises ``StoreError`` when the store cannot be reached.
+        ``ray`` (a ``qa.distributed.RaySettings``) embeds new and changed files on Ray.
         """
         settings = settings or Settings()
         if model is not None:
@@ -175,7 +177,12 @@ class Assistant:
             settings.lexical,
         )
         try:
-            index.last_sync = index.sync(progress=progress)
+            if ray is not None:
+                from .distributed import build_on_ray
+
+                index.last_sync = build_on_ray(index, ray, progress)
+            else:
+                index.last_sync = index.sync(progress=progress)
         except BaseException:
             index.close()
             raise

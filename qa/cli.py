@@ -34,7 +34,22 @@ def _open(args):
         progress=_progress,
         store=args.store,
         settings=_settings(args),
+        ray=_ray_settings(args),
     )
+
+
+def _ray_settings(args):
+    """``--ray [ADDRESS]`` and its options, or None to embed in this process."""
+    if getattr(args, "ray", None) is None:
+        return None
+    from .distributed import RaySettings
+
+    options = {"workers": args.ray_workers, "batch_size": args.ray_batch}
+    address = None if args.ray == LOCAL_RAY else args.ray
+    return RaySettings(address=address, **{k: v for k, v in options.items() if v is not None})
+
+
+LOCAL_RAY = "local"  # what a bare --ray means: start Ray on this machine
 
 
 def _settings(args):
@@ -102,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
 
     index_cmd = sub.add_parser("index", parents=[common], help="build or update a folder's index")
     index_cmd.add_argument("folder")
+    index_cmd.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        metavar="ADDRESS",
+        help="embed new and changed files on Ray: a cluster's address, or none to start Ray "
+        "here (needs the ray extra; see docs/milvus.md)",
+    )
+    index_cmd.add_argument(
+        "--ray-workers", type=int, help="embedding actors, one model each (default 2)"
+    )
+    index_cmd.add_argument("--ray-batch", type=int, help="files per Ray batch (default 8)")
 
     ask = sub.add_parser("ask", parents=[common], help="ask a question")
     ask.add_argument("question")
@@ -137,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped) "
                 f"in {report.seconds:.1f} s"
             )
+            if report.resumed:
+                print(f"Resumed {len(report.resumed)} files from an interrupted Ray build")
             where = assistant.index.store.describe()
             if where["kind"] != "faiss":
                 print(

@@ -166,6 +166,9 @@ class SyncReport:
     # index folder's own (Milvus): only those of new, changed and deleted files.
     store_written: list[str] = field(default_factory=list)
     store_removed: list[str] = field(default_factory=list)
+    # Documents of an interrupted Ray build taken from its saved parts, not embedded again
+    # (qa.distributed).
+    resumed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -236,10 +239,12 @@ class CorpusIndex:
         """Number of passages."""
         return len(self.passage_doc)
 
-    def sync(self, progress=None) -> SyncReport:
+    def sync(self, progress=None, embed_files=None) -> SyncReport:
         """Re-read the folder; embed new and changed files, drop deleted ones, persist.
 
         ``progress`` is called as ``progress(fraction, message)`` while documents are embedded.
+        ``embed_files(todo, report, progress)`` embeds the new and changed files elsewhere
+        (``qa.distributed``: on Ray) instead of in this process (``_embed_files``).
         """
         from filelock import FileLock, Timeout
 
@@ -251,9 +256,9 @@ class CorpusIndex:
         try:
             if _writable(self.index_dir):
                 with lock:
-                    report = self._sync_locked(progress)
+                    report = self._sync_locked(progress, embed_files=embed_files)
             else:  # read-only use: no lock to take, as nothing will be written
-                report = self._sync_locked(progress, save=False)
+                report = self._sync_locked(progress, save=False, embed_files=embed_files)
         except Timeout as error:
             raise CorruptIndexError(
                 f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
@@ -417,7 +422,7 @@ class CorpusIndex:
 
     # ----- building -----------------------------------------------------------------------
 
-    def _sync_locked(self, progress, save: bool = True) -> SyncReport:
+    def _sync_locked(self, progress, save: bool = True, embed_files=None) -> SyncReport:
         report = SyncReport()
         if save:
             _remove_stale_uploads(self.folder)
@@ -453,29 +458,7 @@ class CorpusIndex:
         report.removed = sorted(set(stored) - set(files))
         if todo:
             self._onnx_encoder(export=True)
-        # Small files share encode calls: one call per file made SciFact's abstracts (14 texts
-        # each) embed 1.8x slower than batches of EMBED_BATCH texts.
-        batch: list[tuple[DocumentEntry, list[str]]] = []
-        for n, (doc_id, path) in enumerate(todo):
-            if progress:
-                progress(n / len(todo), f"Indexing {doc_id}")
-            try:
-                batch.append(self._read_file(path, doc_id))
-            except DocumentError as error:
-                log.warning("Skipped %s: %s", doc_id, error.reason)
-                report.skipped[doc_id] = error.reason
-                for bucket in (report.added, report.changed):
-                    if doc_id in bucket:
-                        bucket.remove(doc_id)
-                continue
-            if sum(len(texts) for _, texts in batch) >= EMBED_BATCH:
-                for entry in self._embed(batch):
-                    entries[entry.document.doc_id] = entry
-                batch = []
-        for entry in self._embed(batch):
-            entries[entry.document.doc_id] = entry
-        if progress and todo:
-            progress(1.0, "Indexed")
+        entries.update((embed_files or self._embed_files)(todo, report, progress))
         # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
         # index takes a minute to train).
         stored, self._stored = self._stored, None
@@ -500,6 +483,31 @@ class CorpusIndex:
         report.store_written, report.store_removed = self.store.sync()
         return report
 
+    def _embed_files(self, todo, report: SyncReport, progress) -> dict[str, DocumentEntry]:
+        """Read, split and embed the files ``todo`` ((doc_id, path) pairs) in this process;
+        a file that cannot be read is skipped and taken out of ``report``'s added/changed."""
+        entries: dict[str, DocumentEntry] = {}
+        # Small files share encode calls: one call per file made SciFact's abstracts (14 texts
+        # each) embed 1.8x slower than batches of EMBED_BATCH texts.
+        batch: list[tuple[DocumentEntry, list[str]]] = []
+        for n, (doc_id, path) in enumerate(todo):
+            if progress:
+                progress(n / len(todo), f"Indexing {doc_id}")
+            try:
+                batch.append(self._read_file(path, doc_id))
+            except DocumentError as error:
+                skip(report, doc_id, error.reason)
+                continue
+            if sum(len(texts) for _, texts in batch) >= EMBED_BATCH:
+                for entry in self._embed(batch):
+                    entries[entry.document.doc_id] = entry
+                batch = []
+        for entry in self._embed(batch):
+            entries[entry.document.doc_id] = entry
+        if progress and todo:
+            progress(1.0, "Indexed")
+        return entries
+
     def _publish(self, entries: dict[str, DocumentEntry], stored=None) -> bool:
         """Make ``entries`` the index: search structures are built aside (a copy of this
         index), then swapped in at once under ``self.lock``. Returns what _assemble does."""
@@ -516,48 +524,11 @@ class CorpusIndex:
 
     def _read_file(self, path: Path, doc_id: str) -> tuple[DocumentEntry, list[str]]:
         """The file's entry without vectors yet, and the texts to embed for it."""
-        try:  # before reading: a change made while it is read then shows at the next sync
-            stat = path.stat()
-        except OSError as error:
-            raise DocumentError(
-                str(path), f"the file could not be opened ({error.strerror})"
-            ) from error
-        document = read_document(path, doc_id, root=self.folder)
-        sentences, passages = self.splitter.run(document)
-        text = document.text
-        sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)
-        passage_rows = np.array(
-            [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
-        )
-        # Vectors of the split-repaired text ("Ch ina" -> "China"); spans stay on the raw text.
-        title = document.title if self.settings.titles else ""
-        texts = [repair_splits(text[s.start : s.end]) for s in sentences] + [
-            searchable_passage(title, text[p.start : p.end]) for p in passages
-        ]
-        entry = DocumentEntry(
-            document=document,
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            ctime_ns=stat.st_ctime_ns,
-            sentences=sentence_spans.reshape(-1, 2),
-            passages=passage_rows.reshape(-1, 4),
-            sentence_vectors=None,
-            passage_vectors=None,
-        )
-        return entry, texts
+        return read_entry(path, doc_id, self.folder, self.splitter)
 
     def _embed(self, batch: list[tuple[DocumentEntry, list[str]]]) -> list[DocumentEntry]:
         """Fill in the vectors of read entries, encoding all their texts in one call."""
-        if not batch:
-            return []
-        vectors = self.embedder.encode([t for _, texts in batch for t in texts])
-        offset = 0
-        for entry, texts in batch:
-            own = vectors[offset : offset + len(texts)]
-            offset += len(texts)
-            entry.sentence_vectors = own[: len(entry.sentences)]
-            entry.passage_vectors = own[len(entry.sentences) :]
-        return [entry for entry, _ in batch]
+        return embed_entries(self.embedder, batch)
 
     def _assemble(self, stored: StoredArrays | None = None) -> bool:
         """Concatenate the per-document tables into global arrays and build FAISS and BM25.
@@ -833,6 +804,68 @@ class CorpusIndex:
             entry.sentence_vectors = self.sentence_vectors[s:s1]
             entry.passage_vectors = self.passage_vectors[p:p1]
             s, p = s1, p1
+
+
+def read_entry(
+    path: Path, doc_id: str, folder: Path, splitter: PassageSplitter
+) -> tuple[DocumentEntry, list[str]]:
+    """A file's entry without vectors yet, and the texts to embed for it (its sentences',
+    then its passages'). Raises DocumentError. (A function, so Ray workers run the same code.)
+    """
+    try:  # before reading: a change made while it is read then shows at the next sync
+        stat = path.stat()
+    except OSError as error:
+        raise DocumentError(
+            str(path), f"the file could not be opened ({error.strerror})"
+        ) from error
+    document = read_document(path, doc_id, root=folder)
+    sentences, passages = splitter.run(document)
+    text = document.text
+    sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)
+    passage_rows = np.array(
+        [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
+    )
+    # Vectors of the split-repaired text ("Ch ina" -> "China"); spans stay on the raw text.
+    title = document.title if splitter.settings.titles else ""
+    texts = [repair_splits(text[s.start : s.end]) for s in sentences] + [
+        searchable_passage(title, text[p.start : p.end]) for p in passages
+    ]
+    entry = DocumentEntry(
+        document=document,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        ctime_ns=stat.st_ctime_ns,
+        sentences=sentence_spans.reshape(-1, 2),
+        passages=passage_rows.reshape(-1, 4),
+        sentence_vectors=None,
+        passage_vectors=None,
+    )
+    return entry, texts
+
+
+def embed_entries(
+    embedder: Embedder, batch: list[tuple[DocumentEntry, list[str]]]
+) -> list[DocumentEntry]:
+    """Fill in the vectors of read entries, encoding all their texts in one call."""
+    if not batch:
+        return []
+    vectors = embedder.encode([t for _, texts in batch for t in texts])
+    offset = 0
+    for entry, texts in batch:
+        own = vectors[offset : offset + len(texts)]
+        offset += len(texts)
+        entry.sentence_vectors = own[: len(entry.sentences)]
+        entry.passage_vectors = own[len(entry.sentences) :]
+    return [entry for entry, _ in batch]
+
+
+def skip(report: SyncReport, doc_id: str, reason: str) -> None:
+    """Record that ``doc_id`` could not be indexed, and why."""
+    log.warning("Skipped %s: %s", doc_id, reason)
+    report.skipped[doc_id] = reason
+    for bucket in (report.added, report.changed):
+        if doc_id in bucket:
+            bucket.remove(doc_id)
 
 
 def _writable(folder: Path) -> bool:

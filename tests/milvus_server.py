@@ -112,7 +112,11 @@ class MilvusServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> MilvusServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.cleanup()

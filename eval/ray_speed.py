@@ -1,0 +1,106 @@
+"""Indexing throughput on Ray: ``python -m eval.perf --ray``.
+
+The same SQuAD articles are indexed from scratch three ways, each into a fresh index folder:
+in one process (``CorpusIndex.sync``), and on a local Ray (started once, ``--ray-cpus``
+CPUs) with 1 and with 2 embedding actors (``qa.distributed``). Printed: characters per second
+of each (medians of ``--runs``), the scaling ratio from 1 to 2 workers, and the overhead of
+Ray at 1 worker against one process. Each build's time includes starting its actors (each
+loads the ONNX encoder) but not starting Ray. Writes ``eval/results/perf_ray.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+from qa.distributed import RaySettings, build_on_ray
+from qa.embedding import Embedder
+from qa.index import CorpusIndex
+
+from . import benchmarks
+
+
+def ray_throughput(
+    documents: dict[str, str],
+    work: Path,
+    runs: int = 1,
+    workers: tuple[int, ...] = (1, 2),
+    cpus: int = 2,
+    batch_size: int = 1,
+    store: str | None = None,
+) -> dict:
+    """Seconds and chars/s of one process and of Ray with each count of ``workers``."""
+    import ray
+
+    folder = work / "corpus"
+    benchmarks.write_corpus(folder, documents)
+    chars = sum(len(text) for text in documents.values())
+    embedder = Embedder()
+    warm = CorpusIndex(folder, work / "warm", embedder)  # the ONNX export, made before timing
+    warm.prepare_questions()
+    runs_done = 0
+
+    def build(ray_settings: RaySettings | None) -> float:
+        nonlocal runs_done
+        runs_done += 1
+        index_dir = work / f"index-{runs_done}"
+        spec = None
+        if store:  # a collection of each build's own
+            spec = f"{store}{'&' if '?' in store else '?'}collection=qa_speed_{runs_done}"
+        began = time.perf_counter()
+        index = CorpusIndex(folder, index_dir, embedder, store=spec)
+        report = build_on_ray(index, ray_settings) if ray_settings else index.sync()
+        seconds = time.perf_counter() - began
+        assert len(report.added) == len(documents), report
+        index.close()
+        return seconds
+
+    single = [build(None) for _ in range(runs)]
+    began = time.perf_counter()
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    ray_start = time.perf_counter() - began
+    try:
+        on_ray = {
+            n: [build(RaySettings(workers=n, batch_size=batch_size)) for _ in range(runs)]
+            for n in workers
+        }
+    finally:
+        ray.shutdown()
+    seconds = {"single": statistics.median(single)} | {
+        f"ray_{n}": statistics.median(times) for n, times in on_ray.items()
+    }
+    result = {
+        "documents": len(documents),
+        "characters": chars,
+        "runs": runs,
+        "ray_cpus": cpus,
+        "batch_size": batch_size,
+        "store": store or "faiss",
+        "load_average_1m": os.getloadavg()[0],  # other work on the machine skews every figure
+        "ray_start_s": ray_start,
+        "seconds": seconds,
+        "chars_per_s": {name: chars / s for name, s in seconds.items()},
+    }
+    if 1 in on_ray and 2 in on_ray:
+        result["scaling_2_over_1"] = seconds["ray_1"] / seconds["ray_2"]
+    if 1 in on_ray:
+        result["overhead_ray_1_over_single"] = seconds["ray_1"] / seconds["single"]
+    return result
+
+
+def print_ray(result: dict) -> None:
+    print(
+        f"\nindexing on Ray: {result['documents']} SQuAD articles, {result['characters']:,} "
+        f"chars, {result['runs']} run(s) each, Ray of {result['ray_cpus']} CPUs "
+        f"(started in {result['ray_start_s']:.1f} s), store {result['store']}, "
+        f"load average {result['load_average_1m']:.1f}"
+    )
+    for name, seconds in result["seconds"].items():
+        label = "one process" if name == "single" else f"Ray, {name.split('_')[1]} worker(s)"
+        print(f"  {label:20s} {seconds:7.1f} s  {result['chars_per_s'][name]:9,.0f} chars/s")
+    if "scaling_2_over_1" in result:
+        print(f"  scaling, 2 workers over 1          {result['scaling_2_over_1']:.2f}x")
+    if "overhead_ray_1_over_single" in result:
+        print(f"  Ray at 1 worker / one process time {result['overhead_ray_1_over_single']:.2f}x")
