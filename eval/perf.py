@@ -348,40 +348,7 @@ def print_report(report: dict) -> None:
     print(f"  qa ask on a built index      {c['qa_ask_median_s']:.2f} s")
     print(f"  python app.py until HTTP 200 {c['app_ready_median_s']:.2f} s")
     if "ask_at_scale" in report:
-        a = report["ask_at_scale"]
-        print(f"\nask at scale: {a['passages']:,} passages, {a['sentences']:,} sentences "
-              f"({a['dense_kind']} index; copied SQuAD articles, noisy vectors)")  # fmt: skip
-        print(f"  warm ask p50 {a['ask_p50_ms']:.1f} ms  p95 {a['ask_p95_ms']:.1f} ms;"
-              f"  bare model.encode p50 {a['bare_encode_p50_ms']:.1f} ms;"
-              f"  ratio {a['ratio_ask_to_bare_encode']:.2f}")  # fmt: skip
-        f = a["fresh_process"]
-        fresh, warm = f["passes"]["fresh"], f["passes"]["warm"]
-        print(f"  a fresh process opening it: {f['open_s']:.1f} s,"
-              f" embedded {f['embedded_on_open']}, first ask {f['first_ask_ms']:.0f} ms,"
-              f" then p50 {f['ask_p50_ms']:.1f} ms; the same questions again p50"
-              f" {f['warm_ask_p50_ms']:.1f} ms (reader off)")  # fmt: skip
-        for name, one in (("fresh", fresh), ("again", warm)):
-            stages = ", ".join(f"{k} {v:.1f}" for k, v in one["stage_p50_ms"].items())
-            print(f"    {name}: stage p50 {stages} ms; page faults per question"
-                  f" {one['minor_faults_per_question']:,.0f} minor,"
-                  f" {one['major_faults_per_question']:,.1f} major")  # fmt: skip
-        print(f"    memory after {a['questions']} questions: resident {f['process_rss_mb']:,.0f} MB"
-              f" = own (anonymous) {f['process_anonymous_rss_mb']:,.0f} MB"
-              f" + mapped vector pages {f['vectors_resident_mb']:,.0f} MB"
-              f" ({a['vectors_on_disk_mb']:,.0f} MB on disk, {a['vector_dtypes']})"
-              f" + the rest (libraries, mapped index files)")  # fmt: skip
-        parts = ", ".join(
-            f"{k} {v:,.0f}"
-            for k, v in f["memory_parts_mb"].items()
-            if k.endswith(("index", "arrays", "text"))
-        )
-        print(f"    own memory parts (MB): {parts}")
-        for name, f in a.get("stores", {}).items():
-            print(f"  the same opened on {name}: {f['open_s']:.1f} s (writing "
-                  f"{f['store_documents_written']:,} documents to it), first ask "
-                  f"{f['first_ask_ms']:.0f} ms, then p50 {f['ask_p50_ms']:.1f} ms")  # fmt: skip
-            print(f"    memory: own (anonymous, with the milvus-lite engine) "
-                  f"{f['process_anonymous_rss_mb']:,.0f} MB")  # fmt: skip
+        print_ask_at_scale(report["ask_at_scale"])
     if "dense_scale" in report:
         d = report["dense_scale"]
         print(f"\ndense index at scale ({d['base_vectors']:,} real SQuAD paragraph vectors "
@@ -392,6 +359,50 @@ def print_report(report: dict) -> None:
                   f" {r['query_p50_ms']:13.2f} {r['query_p95_ms']:7.2f}"
                   f" {r['recall@10_vs_exact']:10.3f}"
                   f" {r['index_rss_mb']:9.0f} {r['peak_rss_mb']:12.0f}")  # fmt: skip
+
+
+def print_ask_at_scale(a: dict) -> None:
+    """The ask-at-scale figures (``scale.ask_at_scale``)."""
+    print(f"\nask at scale: {a['passages']:,} passages, {a['sentences']:,} sentences "
+          f"({a['dense_kind']} index; copied SQuAD articles, noisy vectors)")  # fmt: skip
+    print(f"  warm ask p50 {a['ask_p50_ms']:.1f} ms  p95 {a['ask_p95_ms']:.1f} ms;"
+          f"  bare model.encode p50 {a['bare_encode_p50_ms']:.1f} ms;"
+          f"  ratio {a['ratio_ask_to_bare_encode']:.2f}")  # fmt: skip
+    f = a["fresh_process"]
+    fresh, warm = f["passes"]["fresh"], f["passes"]["warm"]
+    print(f"  a fresh process opening it: {f['open_s']:.1f} s,"
+          f" embedded {f['embedded_on_open']}, first ask {f['first_ask_ms']:.0f} ms,"
+          f" then p50 {f['ask_p50_ms']:.1f} ms; the same questions again p50"
+          f" {f['warm_ask_p50_ms']:.1f} ms (reader off)")  # fmt: skip
+    for name, one in (("fresh", fresh), ("again", warm)):
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in one["stage_p50_ms"].items())
+        print(f"    {name}: stage p50 {stages} ms; page faults per question"
+              f" {one['minor_faults_per_question']:,.0f} minor,"
+              f" {one['major_faults_per_question']:,.1f} major")  # fmt: skip
+    print(f"    memory after {a['questions']} questions: resident {f['process_rss_mb']:,.0f} MB"
+          f" = own (anonymous) {f['process_anonymous_rss_mb']:,.0f} MB"
+          f" + mapped vector pages {f['vectors_resident_mb']:,.0f} MB"
+          f" ({a['vectors_on_disk_mb']:,.0f} MB on disk, {a['vector_dtypes']})"
+          f" + the rest (libraries, mapped index files)")  # fmt: skip
+    mapped = "mapped, not own memory" if f["memory_parts_mb"].get("dense_index_mapped") else "own"
+    parts = ", ".join(
+        f"{k} {v:,.0f}"
+        for k, v in f["memory_parts_mb"].items()
+        if k.endswith(("index", "arrays", "text"))
+    )
+    print(f"    memory parts (MB, object sizes; the dense index {mapped}): {parts}")
+    if "dense_resident_mb" in f:
+        print(f"    mapped pages of the dense index resident: {f['dense_resident_mb']:,.0f} MB")
+    if "ratio_ask_to_bare_question_encode" in fresh:
+        print(f"    ratio ask / bare question embedding (qa's encoder) in the same process:"
+              f" fresh {fresh['ratio_ask_to_bare_question_encode']:.2f},"
+              f" again {warm['ratio_ask_to_bare_question_encode']:.2f}")  # fmt: skip
+    for name, f in a.get("stores", {}).items():
+        print(f"  the same opened on {name}: {f['open_s']:.1f} s (writing "
+              f"{f['store_documents_written']:,} documents to it), first ask "
+              f"{f['first_ask_ms']:.0f} ms, then p50 {f['ask_p50_ms']:.1f} ms")  # fmt: skip
+        print(f"    memory: own (anonymous, with the milvus-lite engine) "
+              f"{f['process_anonymous_rss_mb']:,.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Below ``DenseSettings.exact_limit`` vectors the index is exact (``IndexFlatIP``)
 vectors of 384 dimensions one search scans 150 MB, a few milliseconds on 2 cores, and nothing
 is lost. Above it, an inverted file (``IndexIVFScalarQuantizer``) keeps each vector as float16
 (768 bytes at 384 dimensions, so a million fit in ~0.75 GiB) in one of ``nlist`` clusters and
-scans only the ``nprobe`` clusters nearest the query. The retriever re-scores the candidates it
+scans only the ``nprobe`` clusters nearest the query; loaded from the index folder, its codes
+are searched through a read-only map of the file. The retriever re-scores the candidates it
 returns with the exact vectors, so the approximation can only cost a candidate, never change a
 score. Figures: ``python -m eval.perf --scale`` (eval/BENCHMARKS.md).
 """

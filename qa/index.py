@@ -7,18 +7,19 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
     gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
     gen-<n>/spans.npz        sentence and passage spans of all documents, in order
     gen-<n>/sentence_vectors.npy, passage_vectors.npy   float16 and float32 (VECTOR_DTYPES),
-                             L2-normalised; memory-mapped
+                             L2-normalised
     gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
     gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
     .lock                held while a process updates the index
     QA-INDEX             marks the folder as qa's: qa writes and deletes only in a marked folder
 
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
-mid-write leaves the previous index loadable. The vectors are read through memory maps, so
-only the pages queries touch are resident: a million passages' vectors (about 3.6 GB with
-their sentences) need not fit in memory; queries take the rows they need as float32
-(``sentence_rows``, ``passage_rows``). (Indexes written before kept every array in one
-``vectors.npz``; they still load, and the next update writes the new layout.) Unchanged files
+mid-write leaves the previous index loadable. The vector files are memory-mapped, never
+read whole: a million passages' vectors (about 3.6 GB with their sentences) need not fit in
+memory, and queries read the few rows they need from the files as float32 (``sentence_rows``,
+``passage_rows``; qa/vectors.py), so none stay in the process's resident memory. (Indexes
+written before kept every array in one ``vectors.npz``; they still load, and are rewritten in
+the new layout at once.) Unchanged files
 (same size, modification time and inode change time, or else the same content hash) keep
 their vectors; only new or changed files are embedded. The change time (ctime) is what makes
 this safe: a program can set a file's mtime back after editing it, but not its ctime, which
