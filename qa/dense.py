@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class DenseIndex:
         self.kind = "flat"
         self.nlist = 0
         self.mapped = False  # codes read through a map of the index file (see load)
+        self._source = None  # that file, open
         self._faiss = None
 
     def __len__(self) -> int:
@@ -98,7 +100,7 @@ class DenseIndex:
             index.train(sample)
         index.add(vectors)
         self._faiss = index
-        self.mapped = False
+        self.mapped, self._source = False, None
         self._set_nprobe()
         return self
 
@@ -132,7 +134,11 @@ class DenseIndex:
     def save(self, path: str | os.PathLike) -> None:
         import faiss
 
-        if self._faiss is not None:
+        if self._source is not None:  # mapped: faiss would write a reference to the map
+            self._source.seek(0)
+            with open(path, "wb") as out:
+                shutil.copyfileobj(self._source, out, 1 << 20)
+        elif self._faiss is not None:
             faiss.write_index(self._faiss, str(path))
 
     @classmethod
@@ -147,6 +153,8 @@ class DenseIndex:
             # read-only map of the file: only the clusters queries scan become resident, and
             # the kernel may drop them again. The lists cannot grow then; qa rebuilds instead.
             flags = faiss.IO_FLAG_MMAP if index.kind == "ivf" else 0
+            if flags:  # held open to be copied by save, even once an update deletes it
+                index._source = open(path, "rb")  # noqa: SIM115
             index._faiss = faiss.read_index(str(path), flags)
             index.mapped = bool(flags)
             index._set_nprobe()

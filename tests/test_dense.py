@@ -69,6 +69,13 @@ def test_save_and_load_keep_the_index(tmp_path, real_vectors):
     for got, expected in zip(loaded.search(vectors[:5], 7), built.search(vectors[:5], 7)):
         np.testing.assert_array_equal(got, expected)
     copy.rename(tmp_path / "dense.faiss")
+    # Saved again (an update that keeps it), it is the same index, not a reference to the map
+    # (faiss writes a mapped index's lists as a file name: loading that crashed).
+    loaded.save(tmp_path / "again.faiss")
+    assert (tmp_path / "again.faiss").read_bytes() == (tmp_path / "dense.faiss").read_bytes()
+    again = DenseIndex.load(tmp_path / "again.faiss", built.to_dict())
+    for got, expected in zip(again.search(vectors[:5], 7), built.search(vectors[:5], 7)):
+        np.testing.assert_array_equal(got, expected)
     with pytest.raises(ValueError, match="holds 3000 vectors"):
         DenseIndex.load(tmp_path / "dense.faiss", built.to_dict() | {"vectors": 10})
 
