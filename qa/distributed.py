@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .documents import Document, file_sha256
-from .errors import StoreError
+from .errors import ClusterError, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class RaySettings:
 
     def __post_init__(self):
         if self.workers < 1 or self.batch_size < 1:
-            raise ValueError(
+            raise SettingsError(
                 f"Ray needs at least one worker and one file per batch, not {self.workers} "
                 f"and {self.batch_size}"
             )
@@ -105,9 +105,7 @@ class RayBuilder:
         parts.mkdir(exist_ok=True)
         began, done = time.perf_counter(), 0
         with _ray(self.settings) as ray:
-            for batch in self._pipeline(ray, todo).iter_batches(
-                batch_size=None, batch_format="numpy"
-            ):
+            for batch in _batches(self._pipeline(ray, todo)):
                 found = []
                 for doc_id, error, payload in zip(
                     batch["doc_id"], batch["error"], batch["payload"]
@@ -244,19 +242,40 @@ class FileIndexer:
         }
 
 
+def _batches(dataset):
+    """The pipeline's output batches; a failure inside Ray (a worker's error, a lost node)
+    becomes a ClusterError that says what failed."""
+    batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as error:
+            if type(error).__module__.split(".")[0] != "ray":
+                raise
+            cause = getattr(error, "cause", None) or error
+            raise ClusterError(f"The build on Ray failed: {cause}") from error
+        yield batch
+
+
 @contextlib.contextmanager
 def _ray(settings: RaySettings):
     """Ray, connected to ``settings.address`` or started here; shut down afterwards."""
     try:
         import ray
     except ImportError as error:
-        raise StoreError("Indexing on Ray needs Ray: pip install 'qa[ray]'") from error
+        raise ClusterError("Indexing on Ray needs Ray: pip install 'qa[ray]'") from error
     started = not ray.is_initialized()
     if started:
         options = {"include_dashboard": False, "log_to_driver": False}
         if settings.address is None:
             options["num_cpus"] = settings.cpus
-        ray.init(address=settings.address, **options)
+        try:
+            ray.init(address=settings.address, **options)
+        except Exception as error:
+            where = settings.address or "this machine"
+            raise ClusterError(f"Cannot start or reach Ray at {where}: {error}") from error
         ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield ray

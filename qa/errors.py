@@ -34,6 +34,10 @@ class StoreError(QAError):
     """The store (e.g. a Milvus server) cannot be reached or refused a request."""
 
 
+class ClusterError(QAError):
+    """Ray could not be started or reached, or a build on it failed (qa.distributed)."""
+
+
 class SettingsError(QAError, ValueError):
     """A setting is out of its range or names something that does not exist."""
 

@@ -24,6 +24,42 @@ def test_ray_settings_are_checked():
         RaySettings(batch_size=0)
 
 
+def test_the_ray_options_of_qa_index():
+    from argparse import Namespace
+
+    from qa.cli import _ray_settings
+
+    assert _ray_settings(Namespace(ray=None)) is None
+    here = _ray_settings(Namespace(ray="local", ray_workers=None, ray_batch=3))
+    assert here == RaySettings(address=None, workers=RaySettings().workers, batch_size=3)
+    cluster = _ray_settings(Namespace(ray="ray://head:10001", ray_workers=16, ray_batch=None))
+    assert (cluster.address, cluster.workers) == ("ray://head:10001", 16)
+
+
+def test_a_saved_part_is_resumed_only_while_its_file_is_unchanged(embedder, tmp_path):
+    from qa.distributed import _resume, _save_part
+    from qa.index import embed_entries, read_entry
+    from qa.passages import PassageSplitter
+
+    folder = _copy(SEEDS, tmp_path / "corpus")
+    todo = [(path.name, path) for path in sorted(folder.glob("*.txt"))]
+    splitter = PassageSplitter()
+    read = [read_entry(path, doc_id, folder, splitter) for doc_id, path in todo]
+    parts = tmp_path / PARTS
+    parts.mkdir()
+    _save_part(parts, embed_entries(embedder, read))
+    resumed = _resume(parts, todo)
+    assert sorted(resumed) == [doc_id for doc_id, _ in todo]
+    for (entry, _), doc_id in zip(read, sorted(resumed)):
+        again = resumed[doc_id]
+        assert again.document == entry.document
+        assert np.array_equal(again.passage_vectors, entry.passage_vectors)
+        assert np.array_equal(again.sentences, entry.sentences)
+    changed = todo[0][1]
+    changed.write_text(changed.read_text(encoding="utf-8") + " More.", encoding="utf-8")
+    assert sorted(_resume(parts, todo)) == [doc_id for doc_id, _ in todo[1:]]
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray of 2 CPUs for this module's builds (they use it, not a Ray of their
