@@ -35,8 +35,8 @@ def corpus_folder(folder: str | os.PathLike | None = None) -> str | os.PathLike:
 
 
 def setting(explicit, variable: str, default=None):
-    """``explicit`` when given, else the environment ``variable`` when set and not empty, else
-    ``default``."""
-    if explicit is not None and explicit != "":
+    """``explicit`` when given (not None, empty or 0), else the environment ``variable`` when
+    set and not empty, else ``default``."""
+    if explicit:
         return explicit
     return os.environ.get(variable) or default
