@@ -152,3 +152,14 @@ def test_eval_command_on_the_milvus_store(tmp_path, capsys):
     assert shipped["all"]["follow_up_hit@1"] >= 0.8
     assert shipped["all"]["false_abstentions"] <= 0.1
     assert (tmp_path / "gold_milvus_hybrid-score.csv").exists()
+
+
+def test_snapshot_differences_ignore_the_last_bits_and_name_what_changed():
+    from eval.snapshot import differences
+
+    answer = {"question": "Who?", "confidence": 0.5, "extracts": [{"start": 3, "score": 0.25}]}
+    drifted = {**answer, "confidence": 0.5 + 1e-15}  # a set's summing order, nothing more
+    moved = {**answer, "extracts": [{"start": 4, "score": 0.25}]}
+    assert differences({"gold": [answer]}, {"gold": [drifted]}) == []
+    assert differences({"gold": [answer]}, {"gold": [moved]}) == ["gold[0] 'Who?': extracts"]
+    assert differences({"gold": [answer]}, {"squad": [answer]}) != []
