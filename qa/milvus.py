@@ -533,13 +533,21 @@ def _locked(uri: str) -> bool:
     failed", so after a failure qa tries the same lock (an flock of ``uri/LOCK``) itself.
     """
     try:
-        import fcntl
-
         from milvus_lite.db import LOCK_FILENAME
-    except ImportError:  # no milvus-lite, or not a Unix system: cannot tell
+    except ImportError:  # no milvus-lite: cannot tell
+        return False
+    return flock_held(Path(uri) / LOCK_FILENAME)
+
+
+def flock_held(path: Path) -> bool:
+    """Whether another process holds an flock on ``path`` (False when it cannot tell: no such
+    file, or not a Unix system)."""
+    try:
+        import fcntl
+    except ImportError:
         return False
     try:
-        fd = os.open(Path(uri) / LOCK_FILENAME, os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY)  # flock needs no write access
     except OSError:
         return False
     try:

@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from qa.milvus import flock_held
+
 START_SECONDS = 180  # it started in ~12 s on an idle 2-core machine; much slower under load
 STOP_SECONDS = 20  # a graceful stop (SIGTERM) before it is killed
 # Milvus 2.3 standalone locks this file whatever its data folder: one server per machine (a
@@ -72,7 +74,7 @@ class MilvusServer:
             if self.running:
                 return self
             self._link_binaries()
-            if _locked(PID_FILE):
+            if flock_held(PID_FILE):
                 raise RuntimeError(
                     f"Another Milvus standalone server runs on this machine (it holds "
                     f"{PID_FILE}); Milvus 2.3 runs one per machine. Stop it, or use it."
@@ -169,23 +171,6 @@ def _Config(**options):
                 return None
 
     return Config(**options)
-
-
-def _locked(path: Path) -> bool:
-    """Whether another process holds an flock on ``path``."""
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # releases the lock if it was taken
-    return False
 
 
 def _free_port() -> int:
