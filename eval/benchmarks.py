@@ -222,9 +222,9 @@ def open_corpus(
     index = assistant.index
     facts = {
         "cache": str(cache),
-        "documents": len(index.doc_ids),
+        "documents": len(index.documents),
         "passages": len(index),
-        "sentences": len(index.sentence_span),
+        "sentences": index.corpus.sentence_count,
         "files_written": written,
         "documents_embedded": len(report.added) + len(report.changed),
         "texts_embedded": embedder.texts_encoded - encoded,
@@ -410,12 +410,12 @@ class PassageMap:
     """Where the passages of an index are: per document, and which SQuAD paragraphs they hit."""
 
     def __init__(self, assistant: Assistant, paragraphs: dict[str, list[tuple[int, int]]]):
-        index = assistant.index
-        self.doc_of = [index.doc_ids[d] for d in index.passage_doc]
-        self.spans = index.passage_span
+        corpus = assistant.index.corpus
+        self.doc_of = [corpus.doc_ids[d] for d in corpus.passage_doc]
+        self.spans = corpus.passage_span
         self.by_doc = {
-            doc_id: np.flatnonzero(index.passage_doc == number)
-            for number, doc_id in enumerate(index.doc_ids)
+            doc_id: np.flatnonzero(corpus.passage_doc == number)
+            for number, doc_id in enumerate(corpus.doc_ids)
         }
         self.paragraphs_of: list[list[str]] = []
         for i, doc_id in enumerate(self.doc_of):
@@ -750,7 +750,7 @@ def run_scifact(args: argparse.Namespace, embedder: Embedder | None = None) -> d
         index = config.index
         short_rankings = {
             qid: metrics.first_occurrences(
-                index.doc_ids[index.passage_doc[p]].removesuffix(".txt") for p in ranking
+                index.passage(p).doc_id.removesuffix(".txt") for p in ranking
             )
             for qid, ranking in zip(qids, short)
         }

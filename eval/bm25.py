@@ -27,8 +27,8 @@ DEFAULT_GRID = "1.2:0.75,0.9:0.4,0.7:0.4,0.5:0.4,0.3:0.5,0.2:0.3"
 def use_bm25(assistant: Assistant, settings: LexicalSettings) -> None:
     """Give ``assistant``'s index a BM25 built with ``settings`` (vectors untouched)."""
     index = assistant.index
-    texts = [index.searchable_text(i) for i in range(len(index))]
-    index.lexical = LexicalIndex(settings.k1, settings.b).index(texts)
+    texts = [index.corpus.searchable_text(i) for i in range(len(index))]
+    index.corpus.lexical = LexicalIndex(settings.k1, settings.b).index(texts)
 
 
 def squad_hits(assistant: Assistant, data: benchmarks.SquadData, tuning: int) -> dict:

@@ -94,8 +94,8 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
                 timed("bare_onnx", lambda q=question: onnx.encode([q]))
             vector = timed("embed", lambda q=question: assistant.embedder.encode_questions([q]))[0]
             query = Query.of(question, vector)
-            timed("dense", lambda v=vector: index.dense_search(v, 50))
-            timed("bm25", lambda t=query.terms: index.lexical.scores(t))
+            timed("dense", lambda v=vector: index.corpus.dense_search(v, 50))
+            timed("bm25", lambda t=query.terms: index.corpus.lexical.scores(t))
             candidates = timed("retrieve", lambda q=query: retriever.run(q, 10))
             readings = None
             if stage is not None:
@@ -143,8 +143,8 @@ def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Pat
     index = CorpusIndex(folder, work / "index", embedder)
     index.sync()
     seconds = time.perf_counter() - began
-    texts = [index.sentence_text(j) for j in range(len(index.sentence_span))]
-    passages = [index.passage_text(i) for i in range(len(index))]
+    texts = [index.corpus.sentence_text(j) for j in range(len(index.corpus.sentence_span))]
+    passages = [index.corpus.passage_text(i) for i in range(len(index))]
     began = time.perf_counter()
     embedder.model.encode(texts + passages, batch_size=embedder.batch_size)
     bare_all = time.perf_counter() - began

@@ -30,7 +30,7 @@ import numpy as np
 from qa import Assistant, Settings
 from qa.dense import DenseIndex, DenseSettings
 from qa.embedding import Embedder
-from qa.index import VECTOR_FILES, CorpusIndex, StoredArrays
+from qa.index import STORAGE_VERSION, VECTOR_FILES, CorpusIndex, StoredArrays
 from qa.reader import ReaderSettings
 
 from . import metrics
@@ -156,15 +156,15 @@ def replicated(index: CorpusIndex, passages: int, work: Path, seed: int = 1) -> 
     rng = np.random.default_rng(seed)
     copies = -(-passages // max(1, len(index)))
     big = CorpusIndex(work / "corpus", work / "index", index.embedder, index.settings)
-    dim = index.passage_vectors.shape[1]
+    dim = index.corpus.passage_vectors.shape[1]
     vectors = [
-        np.empty((copies * len(index.sentence_span), dim), np.float32),
+        np.empty((copies * len(index.corpus.sentence_span), dim), np.float32),
         np.empty((copies * len(index), dim), np.float32),
     ]
     rows = [0, 0]
     entries = {}
     for copy in range(copies):
-        for doc_id, entry in index.entries.items():
+        for doc_id, entry in index.corpus.entries.items():
             new_id = f"copy{copy:04d}/{doc_id}"
             link = work / "corpus" / new_id
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -181,9 +181,9 @@ def replicated(index: CorpusIndex, passages: int, work: Path, seed: int = 1) -> 
             entries[new_id] = dataclasses.replace(
                 entry, document=dataclasses.replace(entry.document, doc_id=new_id)
             )
-    big.entries = entries
-    big._assemble(StoredArrays(list(entries), vectors[0], vectors[1], None, None))
-    big._save()
+    # The entries are in id order already (copy0000/..., copy0001/...), as _publish keeps them.
+    big._publish(entries, StoredArrays(list(entries), *vectors, None, None, STORAGE_VERSION))
+    big._save(big.corpus)
     return big
 
 
@@ -227,21 +227,21 @@ def ask_at_scale(
         bare.append(time.perf_counter() - began)
     figures = {
         "passages": len(big),
-        "sentences": len(big.sentence_span),
+        "sentences": len(big.corpus.sentence_span),
         "reader": False,
         "vectors_resident_mb": mapped_rss_mb(),
-        "dense_index_mb": big.dense.memory_bytes() / 1e6,
+        "dense_index_mb": big.corpus.dense.memory_bytes() / 1e6,
         "process_rss_mb": rss_mb(),
         "process_anonymous_rss_mb": anonymous_rss_mb(),
-        "documents": len(big.entries),
-        "dense_kind": big.dense.kind,
+        "documents": len(big.corpus.entries),
+        "dense_kind": big.corpus.dense.kind,
         "assemble_and_save_s": build_s,
         "vectors_on_disk_mb": vector_mb,
         "vector_dtypes": {
-            "sentence": str(big.sentence_vectors.dtype),
-            "passage": str(big.passage_vectors.dtype),
+            "sentence": str(big.corpus.sentence_vectors.dtype),
+            "passage": str(big.corpus.passage_vectors.dtype),
         },
-        "vectors_memory_mapped": isinstance(big.sentence_vectors, np.memmap),
+        "vectors_memory_mapped": isinstance(big.corpus.sentence_vectors, np.memmap),
         "questions": len(questions),
         "ask_p50_ms": metrics.percentile_ms(ask, 50),
         "ask_p95_ms": metrics.percentile_ms(ask, 95),
@@ -319,27 +319,27 @@ def _ask_pass(assistant: Assistant, questions: list[str]) -> dict:
 
 def memory_parts_mb(index: CorpusIndex) -> dict:
     """What the process's own memory holds, by part (MB, from the objects' sizes)."""
-    lexical = index.lexical._bm25
+    lexical = index.corpus.lexical._bm25
     bm25 = 0.0
     if lexical is not None:
         scores = getattr(lexical, "scores", {}) or {}
         bm25 = sum(getattr(a, "nbytes", 0) for a in scores.values()) / 1e6
-    text = sum(sys.getsizeof(e.document.text) for e in index.entries.values()) / 1e6
+    text = sum(sys.getsizeof(e.document.text) for e in index.corpus.entries.values()) / 1e6
     spans = sum(
         a.nbytes
         for a in (
-            index.sentence_span,
-            index.sentence_doc,
-            index.passage_doc,
-            index.passage_span,
-            index.passage_sentences,
+            index.corpus.sentence_span,
+            index.corpus.sentence_doc,
+            index.corpus.passage_doc,
+            index.corpus.passage_span,
+            index.corpus.passage_sentences,
         )
     )
     return {
-        "dense_index": index.dense.memory_bytes() / 1e6,
-        "dense_index_mapped": getattr(index.dense, "mapped", False),  # then not own memory
+        "dense_index": index.corpus.dense.memory_bytes() / 1e6,
+        "dense_index_mapped": getattr(index.corpus.dense, "mapped", False),  # then not own memory
         "bm25_arrays": bm25,
-        "bm25_document_frequency_terms": len(index.lexical.document_frequency),
+        "bm25_document_frequency_terms": len(index.corpus.lexical.document_frequency),
         "document_text": text,
         "span_arrays": spans / 1e6,
     }
@@ -387,7 +387,7 @@ def reopen(work: Path, store: str | None = None) -> dict:
         "process_rss_mb": after_first["rss_mb"],
         "process_anonymous_rss_mb": after_first["anonymous_rss_mb"],
         "process_rss_after_second_pass_mb": rss_mb(),
-        "dense_index_mb": assistant.index.dense.memory_bytes() / 1e6,
+        "dense_index_mb": assistant.index.corpus.dense.memory_bytes() / 1e6,
         "peak_rss_mb": peak_rss_mb(),
         "torch_imported": "torch" in sys.modules,
         "store": assistant.index.store.describe()["kind"],

@@ -210,7 +210,7 @@ class Assistant:
     def document(self, doc_id: str) -> Document:
         """The indexed document ``doc_id``; its ``text`` is what extract offsets refer to."""
         try:
-            return self.index.entries[doc_id].document
+            return self.index.document(doc_id)
         except KeyError:
             raise DocumentNotFound(f"No document {doc_id!r} in the index") from None
 
@@ -328,7 +328,7 @@ class Assistant:
 
     def scope(self) -> Scope:
         """The corpus vocabulary check, rebuilt when the index has changed."""
-        lexical = self.index.lexical
+        lexical = self.index.corpus.lexical
         if self._scope is None or self._scope[0] is not lexical:
             self._scope = (lexical, Scope(lexical))
         return self._scope[1]

@@ -118,9 +118,8 @@ class RayBuilder:
                 for entry in found:
                     entries[entry.document.doc_id] = entry
                 self.written += [e.document.doc_id for e in found if self._remote_store]
-                held = getattr(index.store, "_held", None)
-                if held is not None:
-                    index.store._call(held.check)  # still ours; renewed
+                if hasattr(index.store, "check_lease"):
+                    index.store.check_lease()  # still ours; renewed
                 done += len(batch["doc_id"])
                 if progress:
                     progress(done / len(todo), f"Indexed {done} of {len(todo)} files on Ray")
@@ -146,7 +145,7 @@ class RayBuilder:
             store = index.store
             dim = self._dimension()
             bm25 = None if store.lexical_embedded else index.lexical_settings.to_dict()
-            store._call(store._ensure_collection, index.fingerprint(), dim, bm25)
+            store.prepare(index.fingerprint(), dim, bm25)
             milvus = {
                 "uri": store.uri,
                 "token": store.token,
@@ -176,7 +175,7 @@ class RayBuilder:
 
     def _dimension(self) -> int:
         """The vector length, from the index or one embedded text (no torch when exported)."""
-        vectors = self.index.passage_vectors
+        vectors = self.index.corpus.passage_vectors
         if len(vectors):
             return int(vectors.shape[1])
         return int(self.index.embedder.encode(["dimension"], progress=False).shape[1])
@@ -307,7 +306,7 @@ def _pack(entry) -> bytes:
 def _unpack(data: bytes):
     import io
 
-    from .index import DocumentEntry
+    from .corpus import DocumentEntry
 
     with np.load(io.BytesIO(data)) as arrays:
         size, mtime_ns, ctime_ns = arrays["stat"].tolist()

@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .answer import Extract
+from .corpus import Passage, Sentence
 from .focus import Phrase, find_focus, type_match
-from .index import CorpusIndex, Passage, Sentence
+from .index import CorpusIndex
 from .query import Query
 from .reader import PassageReading
 from .retrieval import Candidate
@@ -187,7 +188,7 @@ class Extractor:
         """Sentences ``a`` and ``b`` exist, are consecutive in one document and paragraph."""
         if a is None or b is None or a.doc_id != b.doc_id:
             return False
-        gap = self.index.entries[a.doc_id].document.text[a.end : b.start]
+        gap = self.index.document(a.doc_id).text[a.end : b.start]
         return "\n\n" not in gap and len(gap) < 5
 
     def _candidates(
@@ -255,7 +256,7 @@ class Extractor:
             return np.zeros(len(sentence_terms))
         # sorted: a set's order changes with each process's string hashing, and with it the
         # last bits of the sums
-        weights = {t: self.index.lexical.idf(t) for t in sorted(query_terms)}
+        weights = {t: self.index.idf(t) for t in sorted(query_terms)}
         total = sum(weights.values())
         return np.array(
             [sum(w for t, w in weights.items() if t in st) / total for st in sentence_terms]
@@ -271,7 +272,7 @@ class Extractor:
         query: Query,
         answer: PassageReading | None = None,
     ) -> Extract:
-        document = self.index.entries[first.doc_id].document
+        document = self.index.document(first.doc_id)
         start, end = first.start, last.end
         text = document.text[start:end]
         context_start = min(passage.start, start)

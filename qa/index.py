@@ -1,42 +1,23 @@
-"""Index: documents, sentences, passages and their vectors, with FAISS, persisted to disk.
+"""Index: keeps a folder's corpus up to date, and serves it.
 
-Layout of an index folder (default ``<corpus>/.qa-index``)::
+``CorpusIndex`` is the building side: it reads the folder, finds new, changed and deleted
+files (by size, modification and change time, else content hash), reads and embeds only those
+(``read_entry``, ``embed_entries``; on Ray, ``qa.distributed``), assembles a new ``Corpus``
+(``qa.corpus``) aside and swaps it in whole under ``lock``, saves it as a new generation of the
+index folder (``qa.storage``) and hands it to its store (``qa.store``) to search. Later stages
+read the current corpus through its methods (``passage``, ``sentence``...), which the index
+passes on.
 
-    CURRENT              name of the generation folder in use (replaced atomically)
-    gen-<n>/manifest.json    format, model, settings, every file's content hash, array checksums
-    gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
-    gen-<n>/spans.npz        sentence and passage spans of all documents, in order
-    gen-<n>/sentence_vectors.npy, passage_vectors.npy   float16 and float32 (VECTOR_DTYPES),
-                             L2-normalised
-    gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
-    gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
-    .lock                held while a process updates the index
-    QA-INDEX             marks the folder as qa's: qa writes and deletes only in a marked folder
-
-An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
-mid-write leaves the previous index loadable. The vector files are memory-mapped, never
-read whole: a million passages' vectors (about 3.6 GB with their sentences) need not fit in
-memory, and queries read the few rows they need from the files as float32 (``sentence_rows``,
-``passage_rows``; qa/vectors.py), so none stay in the process's resident memory. (Indexes
-written before kept every array in one ``vectors.npz``; they still load, and are rewritten in
-the new layout at once.) Unchanged files
-(same size, modification time and inode change time, or else the same content hash) keep
-their vectors; only new or changed files are embedded. The change time (ctime) is what makes
-this safe: a program can set a file's mtime back after editing it, but not its ctime, which
-the system sets to now on every write and every mtime change.
+Unchanged files keep their vectors. The change time (ctime) is what makes skipping them safe:
+a program can set a file's mtime back after editing it, but not its ctime, which the system
+sets to now on every write and every mtime change.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import hashlib
-import json
 import logging
 import os
-import re
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,112 +25,51 @@ from pathlib import Path
 
 import numpy as np
 
-from .dense import DenseIndex, DenseSettings
+from . import storage
+from .corpus import (
+    VECTOR_FILES,
+    Corpus,
+    DocumentEntry,
+    Passage,
+    Sentence,
+    StoredArrays,
+    searchable_passage,
+)
+from .dense import DenseSettings
 from .documents import Document, document_id, file_sha256, find_files, read_document
 from .embedding import Embedder
-from .errors import DocumentError, FolderError, IndexFolderError
+from .errors import DocumentError, FolderError
 from .errors import IndexError_ as CorruptIndexError
-from .lexical import TERMS_FILE, LexicalIndex, LexicalSettings
+from .lexical import LexicalSettings
 from .passages import PassageSettings, PassageSplitter
+from .storage import INDEX_DIRNAME, MARKER, STORAGE_VERSION, UPLOAD_PREFIX
 from .store import Store, open_store
 from .text import repair_splits
-from .vectors import VECTOR_DTYPES, VectorRows, map_vectors, save_vectors
+
+__all__ = [  # with what moved to qa.corpus and qa.storage, still importable from here
+    "INDEX_DIRNAME",
+    "MARKER",
+    "STORAGE_VERSION",
+    "UPLOAD_PREFIX",
+    "VECTOR_FILES",
+    "CorpusIndex",
+    "DocumentEntry",
+    "Passage",
+    "Sentence",
+    "StoredArrays",
+    "SyncReport",
+    "embed_entries",
+    "read_entry",
+    "searchable_passage",
+    "skip",
+]
 
 log = logging.getLogger(__name__)
 
 # 2: vectors and terms of split-repaired text (text.repair_splits); 3: passages searched
 # with their document's title (searchable_passage)
 FORMAT_VERSION = 3
-# How the vectors lie on disk, apart from what they mean (FORMAT_VERSION, which a Milvus
-# collection is also keyed on): 1 (no "storage" in the manifest) float32 sentence vectors;
-# 2 float16 sentence vectors. An index of an older storage still loads as it is, and is
-# rewritten in this one at once (nothing is re-embedded).
-STORAGE_VERSION = 2
-INDEX_DIRNAME = ".qa-index"
 EMBED_BATCH = 512  # texts per encode call while indexing many files
-VECTOR_FILES = ("sentence_vectors", "passage_vectors")
-UPLOAD_PREFIX = ".upload-"  # an upload's copy in the corpus until it is indexed (qa.ui)
-# mkstemp's eight random characters: only names qa made this way are ever removed
-STALE_UPLOAD = re.compile(re.escape(UPLOAD_PREFIX) + r"[a-z0-9_]{8}\.[a-z]+")
-STALE_UPLOAD_SECONDS = 3600  # older than any upload still copying or waiting for the lock
-MARKER = "QA-INDEX"  # written into every index folder qa makes; see _claim_index_dir
-GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_]+")  # what tempfile.mkdtemp(prefix="gen-") makes
-
-
-def searchable_passage(title: str, text: str) -> str:
-    """What is embedded and BM25-indexed for a passage: its document's title, then its text.
-
-    A passage often names its subject only through the title ("He was born in..."); with the
-    title, passage hit@1 on 12 SQuAD articles rose from 0.725 to 0.745. Used when
-    ``PassageSettings.titles`` is on. Offsets and extracts still refer to the text alone.
-    """
-    return f"{title}\n{repair_splits(text)}" if title else repair_splits(text)
-
-
-@dataclass
-class DocumentEntry:
-    """One document with its spans and vectors, as stored in the index."""
-
-    document: Document
-    size: int
-    mtime_ns: int
-    sentences: np.ndarray  # (n, 2) int64 spans
-    passages: np.ndarray  # (p, 4) int64: start, end, first sentence, last sentence (exclusive)
-    sentence_vectors: np.ndarray
-    passage_vectors: np.ndarray
-    ctime_ns: int = 0  # inode change time: cannot be set back like mtime (0: unknown)
-
-    def same_stat(self, stat: os.stat_result) -> bool:
-        """Whether the file is surely unchanged: same size, mtime and ctime as when read."""
-        return (self.size, self.mtime_ns, self.ctime_ns) == (
-            stat.st_size,
-            stat.st_mtime_ns,
-            stat.st_ctime_ns,
-        )
-
-    def stamp(self, stat: os.stat_result) -> None:
-        self.size, self.mtime_ns, self.ctime_ns = stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A passage as stages see it: ``text`` is its document's ``text[start:end]``, and its
-    sentences are ids ``first`` to ``last - 1``."""
-
-    id: int
-    doc_id: str
-    start: int
-    end: int
-    text: str
-    first: int
-    last: int
-
-    @property
-    def sentences(self) -> range:
-        return range(self.first, self.last)
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence of a document: ``text`` is the document's ``text[start:end]``."""
-
-    id: int
-    doc_id: str
-    start: int
-    end: int
-    text: str
-
-
-@dataclass
-class StoredArrays:
-    """The arrays of a loaded generation, reusable while its documents stay the same."""
-
-    doc_ids: list[str]
-    sentence_vectors: np.ndarray
-    passage_vectors: np.ndarray
-    dense: DenseIndex | None
-    lexical: LexicalIndex | None
-    storage: int = STORAGE_VERSION  # the layout they were read from (older: rewrite it)
 
 
 @dataclass
@@ -178,8 +98,9 @@ class SyncReport:
 
 
 class CorpusIndex:
-    """All passages of a folder, searchable by vector and by terms in its ``store``: FAISS
-    and BM25 in this process by default, or a Milvus collection (see ``qa.store``)."""
+    """All passages of a folder, kept up to date with its files, searchable by vector and by
+    terms in its ``store``: FAISS and BM25 in this process by default, or a Milvus collection
+    (see ``qa.store``). ``corpus`` is the current ``Corpus``; replaced whole, never changed."""
 
     def __init__(
         self,
@@ -196,20 +117,15 @@ class CorpusIndex:
         self.embedder = embedder or Embedder()
         self.settings = settings or PassageSettings()
         self.splitter = PassageSplitter(self.settings)
-        self.entries: dict[str, DocumentEntry] = {}
         self.lexical_settings = lexical or LexicalSettings()
-        self.lexical = LexicalIndex()
-        self.dense = DenseIndex(dense)
-        self._stored: StoredArrays | None = None  # what _load read, for _assemble to reuse
-        self._readers: dict[str, VectorRows] = {}  # see _rows
+        self.dense_settings = dense or DenseSettings()
         # Held by a reader for a whole question (Assistant) and by an update only while it swaps
-        # in what it built aside: a question sees one generation, never a mix of two.
+        # in the corpus it built aside: a question sees one generation, never a mix of two.
         self.lock = threading.RLock()
         self.store = open_store(store)
-        self.store.attach(self)
-        self._assemble()
-
-    # ----- public API ---------------------------------------------------------------------
+        self.store.place(self.folder, self.index_dir)
+        self.corpus = Corpus.empty(self.dense_settings, self.lexical_settings, self.fingerprint())
+        self.last_sync: SyncReport | None = None
 
     @classmethod
     def open(
@@ -232,13 +148,70 @@ class CorpusIndex:
         """Release the store's connections."""
         self.store.close()
 
-    @property
-    def documents(self) -> dict[str, Document]:
-        return {doc_id: entry.document for doc_id, entry in self.entries.items()}
+    def fingerprint(self) -> dict:
+        """What the stored vectors and spans depend on: format, model and passage settings."""
+        return {
+            "format": FORMAT_VERSION,
+            "model": self.embedder.model_name,
+            "settings": self.settings.to_dict(),
+        }
+
+    # ----- reading: the current corpus, as later stages see it ---------------------------
 
     def __len__(self) -> int:
         """Number of passages."""
-        return len(self.passage_doc)
+        return len(self.corpus)
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.corpus.documents
+
+    def document(self, doc_id: str) -> Document:
+        """The document ``doc_id``; raises KeyError when the index does not hold it."""
+        return self.corpus.document(doc_id)
+
+    def passage(self, i: int) -> Passage:
+        return self.corpus.passage(i)
+
+    def sentence(self, j: int) -> Sentence | None:
+        return self.corpus.sentence(j)
+
+    def sentences_of(self, doc_id: str) -> range:
+        return self.corpus.sentences_of(doc_id)
+
+    def sentence_ranges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.corpus.sentence_ranges(ids)
+
+    def passage_holding(self, j: int) -> int:
+        return self.corpus.passage_holding(j)
+
+    def passage_rows(self, ids: np.ndarray) -> np.ndarray:
+        return self.corpus.passage_rows(ids)
+
+    def sentence_rows(self, ids: np.ndarray) -> np.ndarray:
+        return self.corpus.sentence_rows(ids)
+
+    def sentence_similarity(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        return self.corpus.sentence_similarity(ids, vector)
+
+    def idf(self, term: str) -> float:
+        return self.corpus.idf(term)
+
+    # ----- searching: the store, over the current corpus ---------------------------------
+
+    def search_dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` passages by inner product with a normalised ``vector``: (ids, scores)."""
+        return self.store.search_dense(self.corpus, vector, k)
+
+    def search_lexical(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` passages by BM25 over ``terms``, none scoring 0: (ids, scores)."""
+        return self.store.search_lexical(self.corpus, terms, k)
+
+    def score_lexical(self, terms: list[str], ids: np.ndarray) -> np.ndarray:
+        """The BM25 scores of passages ``ids`` for ``terms``."""
+        return self.store.score_lexical(self.corpus, terms, ids)
+
+    # ----- keeping it up to date ----------------------------------------------------------
 
     def sync(self, progress=None, embed_files=None) -> SyncReport:
         """Re-read the folder; embed new and changed files, drop deleted ones, persist.
@@ -252,10 +225,10 @@ class CorpusIndex:
         began = time.perf_counter()
         if not self.folder.is_dir():
             raise FolderError(f"Not a folder: {self.folder}")
-        self._claim_index_dir()
+        storage.claim_index_dir(self.index_dir, self.folder)
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
-            if _writable(self.index_dir):
+            if storage.writable(self.index_dir):
                 with lock:
                     report = self._sync_locked(progress, embed_files=embed_files)
             else:  # read-only use: no lock to take, as nothing will be written
@@ -266,6 +239,7 @@ class CorpusIndex:
             ) from error
         self._onnx_encoder(export=False)
         report.seconds = time.perf_counter() - began
+        self.last_sync = report
         return report
 
     def add_file(self, path: Path, doc_id: str, final_path: Path | None = None) -> Document:
@@ -279,119 +253,24 @@ class CorpusIndex:
         """
         from filelock import FileLock
 
-        self._claim_index_dir()
+        storage.claim_index_dir(self.index_dir, self.folder)
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
-            entry = self._embed_file(Path(path), doc_id)
+            entry = self._embed([self._read_file(Path(path), doc_id)])[0]
             if final_path is not None:
-                final_path = _claim_name(Path(path), Path(final_path))
+                final_path = storage.claim_name(Path(path), Path(final_path))
                 doc_id = document_id(final_path.relative_to(self.folder))
                 entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
                 entry.stamp(final_path.stat())
-            previous = dict(self.__dict__)
-            self._publish({**self.entries, doc_id: entry})
+            previous = self.corpus
+            self._publish({**self.corpus.entries, doc_id: entry})
             try:
                 self._save(previous)
             except CorruptIndexError:
                 if final_path is not None:  # the upload did not happen: leave no trace of it
                     final_path.unlink(missing_ok=True)
                 raise
-            self.store.sync()
+            self.store.index(self.corpus)
         return entry.document
-
-    def _claim_index_dir(self) -> None:
-        """Make sure the index folder is qa's before anything is written or deleted in it.
-
-        qa replaces ``CURRENT`` and deletes ``gen-*`` folders, so a folder chosen with
-        ``--index-dir`` that holds anything else (the corpus, a home folder) is refused rather
-        than damaged. A new or empty folder is marked with ``QA-INDEX``; an unmarked folder
-        holding only an index of earlier versions (``CURRENT``, ``gen-*``, ``.lock``) is adopted.
-        """
-        folder = self.index_dir
-        if folder.resolve() == self.folder.resolve():
-            raise IndexFolderError(
-                f"The index folder {folder} is the corpus folder itself; "
-                "choose a folder of its own for the index."
-            )
-        if (folder / MARKER).is_file():
-            return
-        if folder.is_dir() and not _holds_only_an_index(folder):
-            examples = ", ".join(sorted(p.name for p in folder.iterdir())[:3])
-            raise IndexFolderError(
-                f"{folder} is not empty and is not a qa index (it holds {examples}...); qa "
-                "will not write or delete there. Choose an empty or new folder for the index."
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        _replace_text(folder / MARKER, "This folder is a qa index: qa rewrites what is in it.\n")
-
-    # ----- searching ----------------------------------------------------------------------
-
-    def dense_search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` passages by inner product with a normalised ``vector``: (ids, scores)."""
-        scores, ids = self.dense.search(vector.reshape(1, -1), k)
-        keep = ids[0] >= 0
-        return ids[0][keep].astype(np.int64), scores[0][keep]
-
-    def sentence_rows(self, ids: np.ndarray) -> np.ndarray:
-        """The vectors of sentences ``ids``, as float32 (they are stored as float16)."""
-        return self._rows("sentence_vectors")(ids)
-
-    def passage_rows(self, ids: np.ndarray) -> np.ndarray:
-        """The vectors of passages ``ids``, as float32."""
-        return self._rows("passage_vectors")(ids)
-
-    def _rows(self, name: str) -> VectorRows:
-        """The row reader of the vectors ``name`` now holds (made anew when they change)."""
-        vectors = getattr(self, name)
-        reader = self._readers.get(name)
-        if reader is None or reader.vectors is not vectors:
-            reader = self._readers[name] = VectorRows(vectors)
-        return reader
-
-    def passage_text(self, i: int) -> str:
-        start, end = self.passage_span[i]
-        return self.entries[self.doc_ids[self.passage_doc[i]]].document.text[start:end]
-
-    def searchable_text(self, i: int) -> str:
-        """What BM25 indexes for passage ``i`` (see ``searchable_passage``)."""
-        title = self.entries[self.doc_ids[self.passage_doc[i]]].document.title
-        return searchable_passage(title if self.settings.titles else "", self.passage_text(i))
-
-    def sentence_text(self, j: int) -> str:
-        start, end = self.sentence_span[j]
-        return self.entries[self.doc_ids[self.sentence_doc[j]]].document.text[start:end]
-
-    # ----- reading: what later stages are handed ------------------------------------------
-
-    def passage(self, i: int) -> Passage:
-        """Passage ``i``: its document, span, text and sentences."""
-        doc_id = self.doc_ids[self.passage_doc[i]]
-        start, end = (int(x) for x in self.passage_span[i])
-        first, last = (int(x) for x in self.passage_sentences[i])
-        document = self.entries[doc_id].document
-        return Passage(i, doc_id, start, end, document.text[start:end], first, last)
-
-    def sentence(self, j: int) -> Sentence | None:
-        """Sentence ``j`` (ids run through the documents in order), or None past either end."""
-        if not 0 <= j < len(self.sentence_span):
-            return None
-        doc_id = self.doc_ids[self.sentence_doc[j]]
-        start, end = (int(x) for x in self.sentence_span[j])
-        return Sentence(j, doc_id, start, end, self.entries[doc_id].document.text[start:end])
-
-    def sentences_of(self, doc_id: str) -> range:
-        """The ids of document ``doc_id``'s sentences."""
-        number = self.doc_ids.index(doc_id)
-        found = np.flatnonzero(self.sentence_doc == number)
-        return range(int(found[0]), int(found[-1]) + 1) if len(found) else range(0)
-
-    def passage_holding(self, j: int) -> int:
-        """The first passage whose sentences include sentence ``j``."""
-        found = int(np.searchsorted(self.passage_sentences[:, 1], j, side="right"))
-        return min(found, len(self) - 1)
-
-    def sentence_similarity(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """Inner products of sentences ``ids`` with a normalised ``vector``."""
-        return self.sentence_rows(ids) @ vector
 
     def prepare_questions(self) -> None:
         """Get question embedding ready: the ONNX export (made now if missing, which loads the
@@ -421,18 +300,22 @@ class CorpusIndex:
         elif (export or self.embedder._model is not None) and _onnx_available():
             self.embedder.export_onnx(path)
 
-    # ----- building -----------------------------------------------------------------------
-
     def _sync_locked(self, progress, save: bool = True, embed_files=None) -> SyncReport:
         report = SyncReport()
         if save:
-            _remove_stale_uploads(self.folder)
+            storage.remove_stale_uploads(self.folder)
         try:
-            stored = self._load()
+            stored, arrays = storage.load(
+                self.index_dir,
+                self.fingerprint(),
+                self.dense_settings,
+                embedded=self.store.embedded,
+                lexical_embedded=self.store.lexical_embedded,
+            )
         except CorruptIndexError as error:
             log.warning("Rebuilding the index in %s: %s", self.index_dir, error)
             report.rebuilt_reason = str(error)
-            stored = {}
+            stored, arrays = {}, None
         files = find_files(self.folder)
         todo: list[tuple[str, Path]] = []
         entries: dict[str, DocumentEntry] = {}
@@ -462,14 +345,13 @@ class CorpusIndex:
         entries.update((embed_files or self._embed_files)(todo, report, progress))
         # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
         # index takes a minute to train).
-        stored, self._stored = self._stored, None
-        if stored is not None and stored.storage < STORAGE_VERSION:
-            report.upgraded_from = stored.storage
+        if arrays is not None and arrays.storage < STORAGE_VERSION:
+            report.upgraded_from = arrays.storage
             log.info("Rewriting the vectors of %s in storage %d", self.index_dir, STORAGE_VERSION)
         if report.modified:
-            stored = None
-        previous = dict(self.__dict__)
-        rebuilt = self._publish(entries, stored)
+            arrays = None
+        previous = self.corpus
+        rebuilt = self._publish(entries, arrays)
         if (
             report.modified
             or report.skipped
@@ -481,7 +363,7 @@ class CorpusIndex:
                 self._save(previous)
             else:
                 log.warning("%s is read-only: the update is used but not saved", self.index_dir)
-        report.store_written, report.store_removed = self.store.sync()
+        report.store_written, report.store_removed = self.store.index(self.corpus)
         return report
 
     def _embed_files(self, todo, report: SyncReport, progress) -> dict[str, DocumentEntry]:
@@ -509,19 +391,37 @@ class CorpusIndex:
             progress(1.0, "Indexed")
         return entries
 
-    def _publish(self, entries: dict[str, DocumentEntry], stored=None) -> bool:
-        """Make ``entries`` the index: search structures are built aside (a copy of this
-        index), then swapped in at once under ``self.lock``. Returns what _assemble does."""
-        staged = copy.copy(self)
-        staged.entries = dict(sorted(entries.items()))
-        rebuilt = staged._assemble(stored)
+    def _publish(self, entries: dict[str, DocumentEntry], stored: StoredArrays | None = None):
+        """Make ``entries`` the corpus: assembled aside (FAISS and BM25 built), then swapped
+        in at once under ``self.lock``. Returns whether a search structure was built anew."""
+        corpus, rebuilt = Corpus.assemble(
+            dict(sorted(entries.items())),
+            self.settings.titles,
+            self.dense_settings,
+            self.lexical_settings,
+            self.fingerprint(),
+            embedded=self.store.embedded,
+            lexical_embedded=self.store.lexical_embedded,
+            stored=stored,
+        )
         with self.lock:
-            self.__dict__.update(staged.__dict__)
+            self.corpus = corpus
         return rebuilt
 
-    def _embed_file(self, path: Path, doc_id: str) -> DocumentEntry:
-        """Read, split and embed one file."""
-        return self._embed([self._read_file(path, doc_id)])[0]
+    def _save(self, previous: Corpus) -> None:
+        """Save the current corpus as a new generation, then serve its vectors from the files.
+
+        When it cannot be saved (a full disk) the ``previous`` corpus is served again and
+        IndexError_ says so: the previous generation stays in use, on disk and here.
+        """
+        try:
+            saved = storage.save(self.index_dir, self.corpus, self.fingerprint())
+        except CorruptIndexError:
+            with self.lock:
+                self.corpus = previous
+            raise
+        with self.lock:
+            self.corpus = saved
 
     def _read_file(self, path: Path, doc_id: str) -> tuple[DocumentEntry, list[str]]:
         """The file's entry without vectors yet, and the texts to embed for it."""
@@ -530,281 +430,6 @@ class CorpusIndex:
     def _embed(self, batch: list[tuple[DocumentEntry, list[str]]]) -> list[DocumentEntry]:
         """Fill in the vectors of read entries, encoding all their texts in one call."""
         return embed_entries(self.embedder, batch)
-
-    def _assemble(self, stored: StoredArrays | None = None) -> bool:
-        """Concatenate the per-document tables into global arrays and build FAISS and BM25.
-
-        ``stored`` arrays and FAISS index, read from disk for unchanged documents, are used as
-        they are when they hold exactly these documents, in this order. Returns whether a
-        search structure was built anew (so the index folder should be saved).
-        """
-        self.doc_ids = list(self.entries)
-        entries = list(self.entries.values())
-        dim = entries[0].passage_vectors.shape[1] if entries else 0
-        sentence_offsets = np.cumsum([0] + [len(e.sentences) for e in entries])
-        passage_offsets = np.cumsum([0] + [len(e.passages) for e in entries]).tolist()
-        self.first_passage = dict(zip(self.doc_ids, passage_offsets))
-        self.sentence_doc = np.concatenate(
-            [np.full(len(e.sentences), i, dtype=np.int32) for i, e in enumerate(entries)]
-            or [np.zeros(0, np.int32)]
-        )
-        self.sentence_span = np.concatenate(
-            [e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]
-        )
-        self.passage_doc = np.concatenate(
-            [np.full(len(e.passages), i, dtype=np.int32) for i, e in enumerate(entries)]
-            or [np.zeros(0, np.int32)]
-        )
-        rows = [e.passages + [0, 0, off, off] for e, off in zip(entries, sentence_offsets)]
-        rows = np.concatenate(rows or [np.zeros((0, 4), np.int64)])
-        self.passage_span = rows[:, :2]
-        self.passage_sentences = rows[:, 2:]
-        if stored is not None and stored.doc_ids != self.doc_ids:
-            stored = None
-        if stored is not None:
-            self.sentence_vectors = stored.sentence_vectors
-            self.passage_vectors = stored.passage_vectors
-        else:
-            # In the stored dtypes already: what is served before the save is what is saved.
-            self.sentence_vectors, self.passage_vectors = (
-                np.concatenate(
-                    [getattr(e, name) for e in entries] or [np.zeros((0, dim))],
-                    dtype=VECTOR_DTYPES[name],
-                )
-                for name in VECTOR_FILES
-            )
-        self._point_entries()
-        # Another store searches in its own engine: FAISS stays empty and BM25 keeps only the
-        # term statistics that extraction and the scope check read.
-        embedded = self.store.embedded
-        rebuilt = False
-        dense = stored.dense if stored is not None else None
-        if not embedded or not len(self.passage_vectors):
-            self.dense = DenseIndex(self.dense.settings)
-        elif dense is not None and len(dense) == len(self.passage_vectors):
-            self.dense = dense
-        else:
-            self.dense = DenseIndex(self.dense.settings).build(self.passage_vectors)
-            rebuilt = True
-        lexical = stored.lexical if stored is not None else None
-        wanted, bm25 = self.lexical_settings, self.store.lexical_embedded
-        if (
-            lexical is not None
-            and len(lexical) == len(self.passage_doc)
-            and (lexical.k1, lexical.b) == (wanted.k1, wanted.b)
-            and lexical.statistics_only != bm25
-        ):
-            self.lexical = lexical
-        elif not len(self.passage_doc):
-            self.lexical = LexicalIndex(wanted.k1, wanted.b)
-        else:
-            self.lexical = LexicalIndex(wanted.k1, wanted.b).index(
-                [self.searchable_text(i) for i in range(len(self.passage_doc))], bm25=bm25
-            )
-            rebuilt = True
-        return rebuilt
-
-    # ----- persistence --------------------------------------------------------------------
-
-    def fingerprint(self) -> dict:
-        """What the stored vectors and spans depend on: format, model and passage settings."""
-        return {
-            "format": FORMAT_VERSION,
-            "model": self.embedder.model_name,
-            "settings": self.settings.to_dict(),
-        }
-
-    def _load(self) -> dict[str, DocumentEntry]:
-        """The stored entries, or {} when there is no index yet; raises when it is unusable."""
-        generation = self._current_generation()
-        if generation is None:
-            return {}
-        manifest = _read_manifest(generation)
-        fingerprint = self.fingerprint()
-        for key, value in fingerprint.items():
-            if manifest.get(key) != value:
-                raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
-        storage = manifest.get("storage", 1)
-        if storage not in range(1, STORAGE_VERSION + 1):
-            raise CorruptIndexError(f"stored as {storage!r}, which this qa cannot read")
-        for name, expected in manifest["checksums"].items():
-            path = generation / name
-            if not path.exists() or file_sha256(path) != expected:
-                raise CorruptIndexError(f"{name} is missing or does not match its checksum")
-        try:
-            # Materialise once: indexing an NpzFile re-reads the whole array on every access.
-            legacy = (generation / "vectors.npz").exists()
-            with np.load(generation / ("vectors.npz" if legacy else "spans.npz")) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-            if not legacy:
-                for name in VECTOR_FILES:
-                    arrays[name] = map_vectors(generation / f"{name}.npy")
-            for vectors, spans in zip(VECTOR_FILES, ("sentences", "passages")):
-                if arrays[vectors].ndim != 2 or arrays[vectors].dtype.kind != "f":
-                    raise ValueError(
-                        f"{vectors} are {arrays[vectors].dtype} of {arrays[vectors].ndim} axes"
-                    )
-                if len(arrays[vectors]) != len(arrays[spans]):
-                    raise ValueError(
-                        f"{len(arrays[vectors])} {vectors} for {len(arrays[spans])} spans"
-                    )
-            entries = {}
-            with open(generation / "documents.jsonl", encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    doc_id = record["document"]["doc_id"]
-                    info = manifest["documents"][doc_id]
-                    s0, s1, p0, p1 = record["rows"]
-                    entries[doc_id] = DocumentEntry(
-                        document=Document.from_dict(record["document"]),
-                        size=info["size"],
-                        mtime_ns=info["mtime_ns"],
-                        ctime_ns=info.get("ctime_ns", 0),  # none before: hashed once
-                        sentences=arrays["sentences"][s0:s1],
-                        passages=arrays["passages"][p0:p1],
-                        sentence_vectors=arrays["sentence_vectors"][s0:s1],
-                        passage_vectors=arrays["passage_vectors"][p0:p1],
-                    )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise CorruptIndexError(f"unreadable index data ({error!r})") from error
-        self._stored = StoredArrays(
-            list(entries),
-            arrays["sentence_vectors"],
-            arrays["passage_vectors"],
-            self._load_dense(generation, manifest) if self.store.embedded else None,
-            self._load_lexical(generation),
-            storage,
-        )
-        return entries
-
-    def _current_generation(self) -> Path | None:
-        """The generation folder ``CURRENT`` names, None without one; raises when ``CURRENT``
-        is garbage or names anything but a generation folder here (``../x`` included)."""
-        current = self.index_dir / "CURRENT"
-        if not current.exists():
-            return None
-        try:
-            name = current.read_bytes().decode("ascii").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            raise CorruptIndexError(f"unreadable CURRENT pointer ({error})") from error
-        if not GENERATION_NAME.fullmatch(name) or not (self.index_dir / name).is_dir():
-            raise CorruptIndexError(f"CURRENT names no generation folder ({name[:40]!r})")
-        return self.index_dir / name
-
-    def _load_lexical(self, generation: Path) -> LexicalIndex | None:
-        """The stored BM25 index, or None (rebuilt from the text) when absent or unreadable."""
-        if not (generation / TERMS_FILE).exists():
-            return None
-        try:
-            return LexicalIndex.load(generation, bm25=self.store.lexical_embedded)
-        except Exception as error:  # checksummed, so rare; bm25s raises many types: rebuild
-            log.warning("Rebuilding the BM25 index of %s: %s", self.index_dir, error)
-            return None
-
-    def _load_dense(self, generation: Path, manifest: dict) -> DenseIndex | None:
-        """The stored FAISS index when it is what the current settings would build, else None."""
-        description = manifest.get("dense")
-        if not description or description.get("settings") != self.dense.settings.to_dict():
-            return None
-        if description["kind"] != self.dense.settings.kind_for(description["vectors"]):
-            return None
-        try:
-            return DenseIndex.load(generation / "dense.faiss", description)
-        except (RuntimeError, ValueError, KeyError) as error:  # checksummed, so rare: rebuild it
-            log.warning("Rebuilding the dense index of %s: %s", self.index_dir, error)
-            return None
-
-    def _save(self, previous: dict | None = None) -> None:
-        """Write a new generation, then point ``CURRENT`` at it.
-
-        On an OSError (a full disk) the partial generation is removed, this index's state
-        before the update (``previous``, its attributes) is restored, and IndexError_ says so:
-        the previous generation stays in use, on disk and here.
-        """
-        generation = None
-        try:
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            generation = Path(tempfile.mkdtemp(prefix="gen-", dir=self.index_dir))
-            os.chmod(generation, _default_mode(directory=True))
-            self._write_generation(generation)
-            _replace_text(self.index_dir / "CURRENT", generation.name)
-        except OSError as error:
-            if generation is not None:
-                shutil.rmtree(generation, ignore_errors=True)
-            if previous is not None:
-                with self.lock:
-                    self.__dict__.update(previous)
-            raise CorruptIndexError(
-                f"Could not save the index in {self.index_dir} ({error.strerror or error}); "
-                "the previous index is kept."
-            ) from error
-        for old in self.index_dir.glob("gen-*"):
-            if old != generation:
-                shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
-        for temporary in self.index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
-            temporary.unlink(missing_ok=True)
-        with self.lock:
-            self._map_vectors(generation)
-
-    def _write_generation(self, generation: Path) -> None:
-        entries = list(self.entries.values())
-        with open(generation / "documents.jsonl", "w", encoding="utf-8") as handle:
-            s = p = 0
-            for entry in entries:
-                rows = [s, s + len(entry.sentences), p, p + len(entry.passages)]
-                s, p = rows[1], rows[3]
-                record = {"document": entry.document.to_dict(), "rows": rows}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        dim = self.passage_vectors.shape[1] if len(self.passage_vectors) else 0
-        np.savez(
-            generation / "spans.npz",
-            sentences=np.concatenate(
-                [e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]
-            ),
-            passages=np.concatenate([e.passages for e in entries] or [np.zeros((0, 4), np.int64)]),
-        )
-        sentence_vectors = self.sentence_vectors.reshape(-1, dim) if dim else self.sentence_vectors
-        for name, vectors in zip(VECTOR_FILES, (sentence_vectors, self.passage_vectors)):
-            save_vectors(generation / f"{name}.npy", vectors, VECTOR_DTYPES[name])
-        self.dense.save(generation / "dense.faiss")
-        self.lexical.save(generation)
-        manifest = self.fingerprint() | {
-            "storage": STORAGE_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "dense": self.dense.to_dict(),
-            "documents": {
-                doc_id: {
-                    "sha256": e.document.sha256,
-                    "size": e.size,
-                    "mtime_ns": e.mtime_ns,
-                    "ctime_ns": e.ctime_ns,
-                    "title": e.document.title,
-                    "sentences": len(e.sentences),
-                    "passages": len(e.passages),
-                }
-                for doc_id, e in self.entries.items()
-            },
-            "checksums": {path.name: file_sha256(path) for path in sorted(generation.iterdir())},
-        }
-        (generation / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        for path in generation.iterdir():
-            _fsync(path)
-
-    def _map_vectors(self, generation: Path) -> None:
-        """Serve the vectors from the files just written, so memory holds only what is read."""
-        self.sentence_vectors, self.passage_vectors = (
-            map_vectors(generation / f"{name}.npy") for name in VECTOR_FILES
-        )
-        self._point_entries()
-
-    def _point_entries(self) -> None:
-        """Make each entry's vectors views into the global arrays, so each is held once."""
-        s = p = 0
-        for entry in self.entries.values():
-            s1, p1 = s + len(entry.sentences), p + len(entry.passages)
-            entry.sentence_vectors = self.sentence_vectors[s:s1]
-            entry.passage_vectors = self.passage_vectors[p:p1]
-            s, p = s1, p1
 
 
 def read_entry(
@@ -869,121 +494,7 @@ def skip(report: SyncReport, doc_id: str, reason: str) -> None:
             bucket.remove(doc_id)
 
 
-def _writable(folder: Path) -> bool:
-    """Whether this process may update the index in ``folder`` (and take its lock)."""
-    lock = folder / ".lock"
-    return os.access(folder, os.W_OK) and (not lock.exists() or os.access(lock, os.W_OK))
-
-
-def _default_mode(directory: bool = False) -> int:
-    """The mode open() or mkdir() would give under this process's umask. mkstemp and mkdtemp
-    give 0600 and 0700, which would keep other users from reading the index."""
-    try:
-        with open("/proc/self/status") as status:
-            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
-    except (OSError, StopIteration, ValueError):  # not Linux: read it by setting it
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
-
-
-def _claim_name(source: Path, target: Path) -> Path:
-    """Give ``source`` the name ``target``, or ``target-1``, ``target-2``... when taken: a
-    hard link fails rather than replace an existing file, so two uploads of one name at the
-    same moment both keep their file."""
-    n = 0
-    while True:
-        name = target if n == 0 else target.with_name(f"{target.stem}-{n}{target.suffix}")
-        try:
-            os.link(source, name)
-        except FileExistsError:
-            n += 1
-            continue
-        except OSError:  # no hard links on this file system: create exclusively, then replace
-            try:
-                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                n += 1
-                continue
-            os.replace(source, name)
-            return name
-        os.unlink(source)
-        return name
-
-
-def _remove_stale_uploads(folder: Path) -> None:
-    """Delete the hidden copies that uploads killed mid-way left in the corpus folder.
-
-    Only names of the form qa gives them, and only those untouched for an hour: a live
-    upload's copy is younger (it is indexed, or waits at most 10 minutes for the lock).
-    """
-    cutoff = time.time() - STALE_UPLOAD_SECONDS
-    for path in folder.glob(UPLOAD_PREFIX + "*"):
-        try:
-            if STALE_UPLOAD.fullmatch(path.name) and path.lstat().st_mtime < cutoff:
-                path.unlink()
-                log.warning("Removed %s, left by an upload that did not finish", path)
-        except OSError as error:  # gone already, or not ours to remove: leave it
-            log.warning("Could not remove %s: %s", path, error)
-
-
-def _holds_only_an_index(folder: Path) -> bool:
-    """Whether ``folder`` is empty or holds nothing but what earlier versions of qa wrote (an
-    index from before the ``QA-INDEX`` mark): ``.lock``, ``gen-*`` folders, and a ``CURRENT``
-    naming one (or its temporary files)."""
-    for path in folder.iterdir():
-        name = path.name
-        if name == "CURRENT" and path.is_file():
-            pointer = path.read_bytes()[:100].decode("ascii", "replace").strip()
-            if not GENERATION_NAME.fullmatch(pointer):
-                return False  # someone else's file called CURRENT
-            continue
-        qa_file = name == ".lock" or name.startswith("CURRENT.")
-        if not (path.is_file() if qa_file else GENERATION_NAME.fullmatch(name) and path.is_dir()):
-            return False
-    return True
-
-
-def _read_manifest(generation: Path) -> dict:
-    """The generation's manifest, checked to be the shape _save writes (a JSON object whose
-    ``documents`` and ``checksums`` are objects, the latter naming files of the generation);
-    raises CorruptIndexError otherwise."""
-    try:
-        manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CorruptIndexError(f"unreadable manifest ({error})") from error
-    if not isinstance(manifest, dict):
-        raise CorruptIndexError(f"the manifest is a JSON {type(manifest).__name__}, not an object")
-    manifest.setdefault("checksums", {})
-    for key in ("documents", "checksums"):
-        if not isinstance(manifest.get(key), dict):
-            raise CorruptIndexError(f"the manifest's {key!r} is not an object")
-    if any("/" in name or name.startswith(".") for name in manifest["checksums"]):
-        raise CorruptIndexError("the manifest lists files outside its generation folder")
-    return manifest
-
-
 def _onnx_available() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tokenizers"))
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file, flushed, then renamed."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    os.fchmod(fd, _default_mode())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def checksum(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

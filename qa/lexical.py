@@ -69,6 +69,7 @@ class LexicalIndex:
         self._size = 0
         self.document_frequency: Counter[str] = Counter()
         self.statistics_only = False
+        self._last: tuple[tuple[str, ...], np.ndarray] | None = None  # see scores
 
     def index(self, texts: list[str], bm25: bool = True) -> LexicalIndex:
         """Build the index over ``texts`` (one entry per passage, in passage order); without
@@ -77,6 +78,7 @@ class LexicalIndex:
         self._size = len(texts)
         self.document_frequency = Counter(t for doc in corpus_terms for t in set(doc))
         self._bm25 = None
+        self._last = None
         self.statistics_only = not bm25
         if bm25 and any(corpus_terms):  # bm25s cannot index a corpus without a single term
             bm25s = _bm25s()
@@ -132,10 +134,19 @@ class LexicalIndex:
         if self.statistics_only:
             raise RuntimeError("this index holds term statistics only; BM25 runs in the store")
         query = terms(question) if isinstance(question, str) else question
-        query = [t for t in query if t in self.document_frequency]
+        query = tuple(t for t in query if t in self.document_frequency)
+        # A hybrid question asks twice (search, then the scores of the dense hits): bm25s
+        # scores every passage each time, so the last question's scores are kept.
+        last = self._last
+        if last is not None and last[0] == query:
+            return last[1]
         if not query or self._bm25 is None:
-            return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(query), dtype=np.float32)
+            scores = np.zeros(self._size, dtype=np.float32)
+        else:
+            scores = np.asarray(self._bm25.get_scores(list(query)), dtype=np.float32)
+        scores.flags.writeable = False  # shared by the callers of a repeated question
+        self._last = (query, scores)
+        return scores
 
     def search(self, question: str | list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` passages as (ids, scores), best first; passages scoring 0 are left out."""

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .corpus import Corpus, searchable_passage
 from .errors import StoreError
 from .lease import Lease
-from .store import EmbeddedStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ BM25_SINCE = (2, 5)  # the first Milvus release with BM25 functions (full-text s
 _OUTPUT = ["doc_id", "number", "sha256"]
 
 
-class MilvusStore(Store):
+class MilvusStore:
     """Passages searched in a Milvus collection: dense by inner product, lexical by BM25."""
 
-    embedded = False
+    embedded = False  # FAISS stays empty; the corpus keeps BM25's term statistics only
 
     def __init__(
         self,
@@ -74,9 +74,9 @@ class MilvusStore(Store):
         self.token = os.environ.get(TOKEN_VARIABLE, "") if token is None else token
         self.timeout = timeout
         self._client = None
-        self._lexical: tuple[tuple[str, ...], dict[int, float]] | None = None
+        # The last lexical search's hits, kept for score_lexical: (corpus, terms, scores).
+        self._lexical: tuple[Corpus, tuple[str, ...], dict[int, float]] | None = None
         self._bm25_in_milvus: bool | None = None  # probed on first need
-        self._local = EmbeddedStore()  # BM25 in this process, for servers without BM25
         self._held: Lease | None = None  # the write lease, while sync holds it
         self.lease_wait: float | None = None  # seconds to wait for another writer (None: 600)
 
@@ -89,11 +89,10 @@ class MilvusStore(Store):
         file.parent.mkdir(parents=True, exist_ok=True)
         return cls(str(file.resolve()), collection, **options)
 
-    def attach(self, index) -> None:
-        super().attach(index)
-        self._local.attach(index)
+    def place(self, folder: Path, index_dir: Path) -> None:
+        """Name the collection after the index, unless it was named (``?collection=``)."""
         if self.collection is None:
-            self.collection = default_collection(index.folder, index.index_dir)
+            self.collection = default_collection(folder, index_dir)
 
     def describe(self) -> dict:
         described = {
@@ -175,36 +174,47 @@ class MilvusStore(Store):
 
     # ----- keeping it up to date ----------------------------------------------------------
 
-    def sync(self) -> tuple[list[str], list[str]]:
+    def index(self, corpus: Corpus) -> tuple[list[str], list[str]]:
         """Delete and insert the rows of changed, new and removed documents only."""
         if self._held is not None:  # a build that holds the lease already (qa.distributed)
-            return self._sync_leased()
+            return self._index_leased(corpus)
         with self.lease():
-            return self._sync_leased()
+            return self._index_leased(corpus)
 
     def lease(self) -> Lease:
         """The exclusive right to write this store's collection (see qa.lease)."""
         return Lease(self, wait=self.lease_wait)
 
-    def _sync_leased(self) -> tuple[list[str], list[str]]:
-        index = self.index
-        dim = index.passage_vectors.shape[1] if len(index.passage_vectors) else 0
-        bm25 = index.lexical_settings.to_dict() if not self.lexical_embedded else None
-        if not self._call(self._ensure_collection, index.fingerprint(), dim, bm25):
+    def check_lease(self) -> None:
+        """Raise StoreError unless the write lease is still this store's (and renew it)."""
+        if self._held is not None:
+            self._call(self._held.check)
+
+    def prepare(self, fingerprint: dict, dim: int, bm25: dict | None) -> bool:
+        """Make sure the collection is the one for vectors of ``fingerprint`` and ``dim``
+        (``bm25``: Milvus's k1 and b, None where BM25 runs in qa); see _ensure_collection."""
+        return self._call(self._ensure_collection, fingerprint, dim, bm25)
+
+    def _index_leased(self, corpus: Corpus) -> tuple[list[str], list[str]]:
+        vectors = corpus.passage_vectors
+        dim = vectors.shape[1] if len(vectors) else 0
+        bm25 = None
+        if not self.lexical_embedded:
+            bm25 = {"k1": corpus.lexical.k1, "b": corpus.lexical.b}
+        if not self.prepare(corpus.fingerprint, dim, bm25):
             return [], []  # nothing to store, and no collection to empty
         stored = self._call(self._stored_documents)
         wanted = {
             doc_id: entry.document.sha256
-            for doc_id, entry in index.entries.items()
+            for doc_id, entry in corpus.entries.items()
             if len(entry.passages)
         }
         written = sorted(doc_id for doc_id, sha in wanted.items() if stored.get(doc_id) != sha)
         removed = sorted(set(stored) - set(wanted))
         self._call(self._held.check)
         self._call(self._delete, removed)
-        title = index.settings.titles
         rows = (
-            document_rows(index.entries[d], title, with_terms=not self.lexical_embedded)
+            document_rows(corpus.entries[d], corpus.titles, with_terms=not self.lexical_embedded)
             for d in written
         )
         self._call(write_documents, self.client, self.collection, rows, self._held.check)
@@ -321,7 +331,7 @@ class MilvusStore(Store):
 
     # ----- searching ----------------------------------------------------------------------
 
-    def search_dense(self, vector, k):
+    def search_dense(self, corpus, vector, k):
         hits = self._call(
             self.client.search,
             self.collection,
@@ -331,32 +341,33 @@ class MilvusStore(Store):
             output_fields=_OUTPUT,
             search_params={"metric_type": "IP"},
         )
-        return self._passages(hits[0])
+        return self._passages(corpus, hits[0])
 
-    def search_lexical(self, terms, k):
+    def search_lexical(self, corpus, terms, k):
         if self.lexical_embedded:
-            return self._local.search_lexical(terms, k)
+            return corpus.lexical.search(list(terms), k)
         if not terms:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ids, scores = self._search_terms(terms, min(k, SEARCH_LIMIT))
+        ids, scores = self._search_terms(corpus, terms, min(k, SEARCH_LIMIT))
         keep = scores > 0
         ids, scores = ids[keep], scores[keep]
-        self._lexical = (tuple(terms), dict(zip(ids.tolist(), scores.tolist())))
+        self._lexical = (corpus, tuple(terms), dict(zip(ids.tolist(), scores.tolist())))
         return ids, scores
 
-    def score_lexical(self, terms, ids):
+    def score_lexical(self, corpus, terms, ids):
         if self.lexical_embedded:
-            return self._local.score_lexical(terms, ids)
+            return corpus.lexical.scores(list(terms))[ids]
         cached = self._lexical
-        known = dict(cached[1]) if cached is not None and cached[0] == tuple(terms) else {}
+        same = cached is not None and cached[0] is corpus and cached[1] == tuple(terms)
+        known = dict(cached[2]) if same else {}
         unknown = [int(i) for i in ids if int(i) not in known]
         if unknown and terms:
-            keys = ", ".join(str(self._key(i)) for i in unknown)
-            found, scores = self._search_terms(terms, len(unknown), f"pk in [{keys}]")
+            keys = ", ".join(str(passage_key(*corpus.passage_key(i))) for i in unknown)
+            found, scores = self._search_terms(corpus, terms, len(unknown), f"pk in [{keys}]")
             known.update(zip(found.tolist(), scores.tolist()))
         return np.array([known.get(int(i), 0.0) for i in ids], dtype=np.float32)
 
-    def _search_terms(self, terms, limit, filter=""):
+    def _search_terms(self, corpus, terms, limit, filter=""):
         hits = self._call(
             self.client.search,
             self.collection,
@@ -367,30 +378,24 @@ class MilvusStore(Store):
             output_fields=_OUTPUT,
             search_params={"metric_type": "BM25"},
         )
-        ids, scores = self._passages(hits[0])
+        ids, scores = self._passages(corpus, hits[0])
         # milvus-lite reports BM25 negated (its distances ascend); a server reports it as is.
         return ids, np.abs(scores)
 
-    def _passages(self, hits) -> tuple[np.ndarray, np.ndarray]:
-        """Passage ids and scores of search hits, leaving out rows the index does not hold."""
-        index = self.index
+    def _passages(self, corpus: Corpus, hits) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and scores of search hits, leaving out rows ``corpus`` does not hold."""
         ids, scores = [], []
         for hit in hits:
             row = hit["entity"]
-            entry = index.entries.get(row["doc_id"])
-            number = int(row["number"])
+            entry = corpus.entries.get(row["doc_id"])
             if entry is None or entry.document.sha256 != row["sha256"]:
-                continue  # written by another process since this index was loaded
-            if number >= len(entry.passages):
+                continue  # written by another process since this corpus was loaded
+            passage = corpus.passage_id(row["doc_id"], int(row["number"]))
+            if passage is None:
                 continue
-            ids.append(index.first_passage[row["doc_id"]] + number)
+            ids.append(passage)
             scores.append(hit["distance"])
         return np.array(ids, dtype=np.int64), np.array(scores, dtype=np.float32)
-
-    def _key(self, passage: int) -> int:
-        index = self.index
-        doc_id = index.doc_ids[index.passage_doc[passage]]
-        return passage_key(doc_id, passage - index.first_passage[doc_id])
 
     def _call(self, function, *args, **kwargs):
         """Run a Milvus call, turning its failures into a StoreError that says where.
@@ -421,7 +426,6 @@ def document_rows(entry, titles: bool, with_terms: bool) -> list[dict]:
     """The rows of one document's passages: ``entry`` is a ``DocumentEntry`` with its passage
     vectors; ``titles``, whether passages are searched with their title (PassageSettings);
     ``with_terms``, whether Milvus runs BM25 (over the terms qa's own analysis makes)."""
-    from .index import searchable_passage
     from .text import terms
 
     document = entry.document

@@ -31,7 +31,7 @@ import numpy as np
 from .errors import ReaderModelError, UsageError
 
 if TYPE_CHECKING:
-    from .index import Passage
+    from .corpus import Passage
     from .query import Query
     from .retrieval import Candidate
 

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .corpus import Corpus, Passage
 from .errors import SettingsError
-from .index import CorpusIndex, Passage
+from .index import CorpusIndex
 from .query import Query
 
 MODES = ("hybrid", "dense", "bm25")
@@ -69,29 +70,28 @@ class Retriever:
     def run(self, query: Query, k: int = 10) -> list[Candidate]:
         """The ``k`` best passages, best first."""
         s = self.settings
-        index = self.index
-        if len(index) == 0:
+        corpus, store = self.index.corpus, self.index.store  # one generation throughout
+        if len(corpus) == 0:
             return []
         query_terms, query_vector = query.terms, query.vector
         pool = max(k, s.candidates)
-        store = index.store
         if s.mode == "bm25":
-            ids, lexical = store.search_lexical(query_terms, pool)
+            ids, lexical = store.search_lexical(corpus, query_terms, pool)
             ids, lexical = ids[:k], lexical[:k]
-            dense = index.passage_rows(ids) @ query_vector
+            dense = corpus.passage_rows(ids) @ query_vector
             return [
-                Candidate(index.passage(int(i)), float(score), float(d), float(score))
+                Candidate(corpus.passage(int(i)), float(score), float(d), float(score))
                 for i, score, d in zip(ids, lexical, dense)
             ]
-        dense_ids, _ = store.search_dense(query_vector, pool)
+        dense_ids, _ = store.search_dense(corpus, query_vector, pool)
         if s.mode == "dense":
             ids = dense_ids
         else:
-            lexical_ids, _ = store.search_lexical(query_terms, pool)
+            lexical_ids, _ = store.search_lexical(corpus, query_terms, pool)
             ids = np.unique(np.concatenate([dense_ids, lexical_ids]))
-        dense = self._dense(ids, query_vector)
+        dense = self._dense(corpus, ids, query_vector)
         lex = (
-            store.score_lexical(query_terms, ids)
+            store.score_lexical(corpus, query_terms, ids)
             if s.mode != "dense"
             else np.zeros(len(ids), np.float32)
         )
@@ -103,23 +103,22 @@ class Retriever:
             fused = s.dense_weight * _minmax(dense) + (1 - s.dense_weight) * _minmax(lex)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
-            Candidate(index.passage(int(ids[o])), float(fused[o]), float(dense[o]), float(lex[o]))
+            Candidate(corpus.passage(int(ids[o])), float(fused[o]), float(dense[o]), float(lex[o]))
             for o in order
         ]
 
-    def _dense(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+    def _dense(self, corpus: Corpus, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
         """Dense scores of passages ``ids``: their vectors' and their best sentences' mixed."""
-        index = self.index
-        own = index.passage_rows(ids) @ query_vector
+        own = corpus.passage_rows(ids) @ query_vector
         weight = self.settings.sentence_weight
         if weight <= 0 or not len(ids):
             return own
-        first, last = index.passage_sentences[ids, 0], index.passage_sentences[ids, 1]
+        first, last = corpus.sentence_ranges(ids)
         counts = np.maximum(last - first, 0)
         rows = np.concatenate([np.arange(a, b) for a, b in zip(first, last)] or [[]])
         if not len(rows):
             return own
-        sentence = index.sentence_rows(rows.astype(np.int64)) @ query_vector
+        sentence = corpus.sentence_rows(rows.astype(np.int64)) @ query_vector
         owner = np.repeat(np.arange(len(ids)), counts)
         best = np.full(len(ids), -np.inf, dtype=np.float32)
         np.maximum.at(best, owner, sentence)

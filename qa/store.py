@@ -1,91 +1,98 @@
 """Store: where passages are searched, by vector and by terms.
 
-The embedded default searches in-process: FAISS over the passage vectors and BM25 (bm25s),
-both saved in the index folder. A Milvus store (``qa.milvus``) keeps the passages, their
-vectors and a BM25 index in a Milvus collection instead, from one local file (milvus-lite) to
-a cluster. Either way the index folder keeps the document texts, spans and vectors, so every
-extract is cut from the stored text and its offsets are exact.
+A store is handed data and queries, and holds no reference to the index that uses it
+(txtai's backends): ``index(corpus)`` makes it hold a corpus's passages, and each search is
+handed the corpus its passage ids refer to. The corpus is handed again with each search, not
+kept, because the index swaps in a new corpus after an update while a store's rows are
+rewritten: a question then resolves its hits in the generation it reads, never a mix.
 
-A store speaks in passage ids: positions in ``CorpusIndex``'s passage arrays.
+The embedded default searches in-process: FAISS over the passage vectors and BM25 (bm25s),
+both built with the corpus (``qa.corpus``) and saved in the index folder. A Milvus store
+(``qa.milvus``) keeps the passages, their vectors and a BM25 index in a Milvus collection
+instead, from one local file (milvus-lite) to a cluster. Either way the index folder keeps the
+document texts, spans and vectors, so every extract is cut from the stored text and its
+offsets are exact.
+
+A store speaks in passage ids: positions in the corpus's passages (``Corpus.passage(i)``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .index import CorpusIndex
+from .corpus import Corpus
+from .errors import SettingsError
 
 EMBEDDED = "faiss"
 
 
-class Store:
-    """The search side of an index: dense and lexical search over its passages."""
+@runtime_checkable
+class Store(Protocol):
+    """The search side of an index: dense and lexical search over a corpus's passages."""
 
-    embedded = True  # whether FAISS and BM25 live in (and are saved with) the index folder
+    # Whether FAISS and BM25 live in (and are saved with) the index folder: the corpus then
+    # builds them (qa.corpus.Corpus.assemble).
+    embedded: bool
     # Whether BM25 runs in this process (bm25s, saved in the index folder) even when dense
     # search does not: a Milvus server older than 2.5 has no BM25 function (qa.milvus).
-    lexical_embedded = True
+    lexical_embedded: bool
 
-    def attach(self, index: CorpusIndex) -> None:
-        """Serve ``index``: its passages are what ids refer to."""
-        self.index = index
+    def place(self, folder: Path, index_dir: Path) -> None:
+        """Where the index lives, for a store that names what it keeps after it."""
 
-    def sync(self) -> tuple[list[str], list[str]]:
-        """Make the store hold exactly its index's passages: (documents written, removed)."""
-        return [], []
+    def index(self, corpus: Corpus) -> tuple[list[str], list[str]]:
+        """Hold exactly ``corpus``'s passages: (documents written, documents removed)."""
 
-    def search_dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_dense(
+        self, corpus: Corpus, vector: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` passages by inner product with a normalised ``vector``: (ids, scores)."""
-        raise NotImplementedError
 
-    def search_lexical(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_lexical(
+        self, corpus: Corpus, terms: list[str], k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` passages by BM25 over ``terms``, best first, none scoring 0: (ids, scores)."""
-        raise NotImplementedError
 
-    def score_lexical(self, terms: list[str], ids: np.ndarray) -> np.ndarray:
+    def score_lexical(self, corpus: Corpus, terms: list[str], ids: np.ndarray) -> np.ndarray:
         """The BM25 scores of passages ``ids`` for ``terms`` (0 where no term occurs)."""
-        raise NotImplementedError
 
     def describe(self) -> dict:
         """What the store is, for results and logs (never a secret)."""
-        return {"kind": EMBEDDED}
 
     def close(self) -> None:
         """Release connections; the store may not be used afterwards."""
 
 
-class EmbeddedStore(Store):
-    """FAISS and bm25s in this process, over the index's own arrays."""
+class EmbeddedStore:
+    """FAISS and bm25s in this process: the search structures the corpus carries."""
 
-    def __init__(self):
-        self._scores: tuple[object, tuple[str, ...], np.ndarray] | None = None
+    embedded = True
+    lexical_embedded = True
 
-    def search_dense(self, vector, k):
-        return self.index.dense_search(vector, k)
+    def place(self, folder: Path, index_dir: Path) -> None:
+        pass
 
-    def search_lexical(self, terms, k):
-        from .lexical import top_scoring
+    def index(self, corpus: Corpus) -> tuple[list[str], list[str]]:
+        return [], []  # the corpus built FAISS and BM25 as it was assembled
 
-        scores = self._all_scores(terms)
-        top = top_scoring(scores, k)
-        return top, scores[top]
+    def search_dense(self, corpus, vector, k):
+        return corpus.dense_search(vector, k)
 
-    def score_lexical(self, terms, ids):
-        return self._all_scores(terms)[ids]
+    def search_lexical(self, corpus, terms, k):
+        return corpus.lexical.search(list(terms), k)
 
-    def _all_scores(self, terms: list[str]) -> np.ndarray:
-        # bm25s scores every passage at once; a hybrid query asks twice (search, then score).
-        lexical, key = self.index.lexical, tuple(terms)
-        cached = self._scores
-        if cached is not None and cached[0] is lexical and cached[1] == key:
-            return cached[2]
-        scores = lexical.scores(list(terms))
-        self._scores = (lexical, key, scores)
-        return scores
+    def score_lexical(self, corpus, terms, ids):
+        return corpus.lexical.scores(list(terms))[ids]
+
+    def describe(self) -> dict:
+        return {"kind": EMBEDDED}
+
+    def close(self) -> None:
+        pass
 
 
 def open_store(spec: str | Store | None) -> Store:
@@ -105,7 +112,7 @@ def open_store(spec: str | Store | None) -> Store:
     options = {key: values[-1] for key, values in parse_qs(query).items()}
     unknown = set(options) - {"collection", "index"}
     if unknown:
-        raise ValueError(
+        raise SettingsError(
             f"Unknown store option(s) {sorted(unknown)} in {spec!r}: use collection or index"
         )
     index_type = options.get("index", "AUTOINDEX")
@@ -119,11 +126,11 @@ def open_store(spec: str | Store | None) -> Store:
 
         parts = urlsplit(base)
         if not parts.hostname:
-            raise ValueError(f"No host in store {spec!r}: use milvus://HOST:PORT")
+            raise SettingsError(f"No host in store {spec!r}: use milvus://HOST:PORT")
         scheme = "http" if parts.scheme == "milvus" else parts.scheme
         uri = f"{scheme}://{parts.hostname}:{parts.port or 19530}"
         return MilvusStore(uri, options.get("collection"), index_type=index_type)
-    raise ValueError(
+    raise SettingsError(
         f"Unknown store {spec!r}: use 'faiss' (default), 'milvus-lite:PATH.db' or "
         "'milvus://HOST:PORT'"
     )

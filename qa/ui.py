@@ -29,8 +29,10 @@ from .assistant import Assistant, Settings
 from .conversation import missing_antecedent
 from .documents import SUPPORTED_SUFFIXES, file_sha256, find_files
 from .errors import DocumentError, QAError, StoreError
-from .index import UPLOAD_PREFIX, _claim_name, _default_mode
 from .render import answer_html, cite, clarify_html, document_html, escape
+from .storage import UPLOAD_PREFIX
+from .storage import claim_name as _claim_name
+from .storage import default_mode as _default_mode
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +369,7 @@ class ChatApp:
         current = index.index_dir / "CURRENT"  # replaced by every save of the index
         stamp = current.stat().st_mtime if current.exists() else self.started
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
-        counts = f"{plural(len(index.entries), 'document')}, {plural(len(index), 'passage')}"
+        counts = f"{plural(len(index.corpus.entries), 'document')}, {plural(len(index), 'passage')}"
         return f"<p class='qa-loaded'>Answering from {counts} · last indexed {when}</p>"
 
     # ----- sources --------------------------------------------------------------------
@@ -375,7 +377,7 @@ class ChatApp:
     def sources_table(self) -> list[list]:
         index = self.assistant.index
         rows = []
-        for doc_id, entry in index.entries.items():
+        for doc_id, entry in index.corpus.entries.items():
             rows.append([entry.document.title, doc_id, entry.size, len(entry.passages)])
         return rows
 
@@ -409,7 +411,7 @@ class ChatApp:
         if size > MAX_UPLOAD_BYTES:
             return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
         sha = file_sha256(source)
-        for doc_id, entry in self.assistant.index.entries.items():
+        for doc_id, entry in self.assistant.index.corpus.entries.items():
             if entry.document.sha256 == sha:
                 return f"= {name}: the same content as {doc_id}, already indexed. Not added again."
         folder = self.assistant.index.folder
@@ -437,7 +439,7 @@ class ChatApp:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        entry = self.assistant.index.entries[document.doc_id]
+        entry = self.assistant.index.corpus.entries[document.doc_id]
         return f"✓ {document.doc_id}: indexed, {plural(len(entry.passages), 'passage')}."
 
     def remove(self, doc_id: str | None):

@@ -25,10 +25,10 @@ def test_sweep_on_one_article(tmp_path, embedder, capsys):
 
 def test_use_bm25_rebuilds_only_bm25(seeds_assistant):
     index = seeds_assistant.index
-    before, vectors = index.lexical, index.passage_vectors
+    before, vectors = index.corpus.lexical, index.corpus.passage_vectors
     try:
         sweep.use_bm25(seeds_assistant, LexicalSettings(k1=1.2, b=0.75))
-        assert (index.lexical.k1, index.lexical.b) == (1.2, 0.75)
-        assert len(index.lexical) == len(index) and index.passage_vectors is vectors
+        assert (index.corpus.lexical.k1, index.corpus.lexical.b) == (1.2, 0.75)
+        assert len(index.corpus.lexical) == len(index) and index.corpus.passage_vectors is vectors
     finally:
-        index.lexical = before
+        index.corpus.lexical = before

@@ -25,7 +25,7 @@ def _noisy_copies(base: np.ndarray, n: int, noise: float, seed: int = 0) -> np.n
 @pytest.fixture(scope="module")
 def real_vectors(seeds_assistant) -> np.ndarray:
     index = seeds_assistant.index
-    return np.concatenate([index.passage_vectors, index.sentence_vectors])
+    return np.concatenate([index.corpus.passage_vectors, index.corpus.sentence_vectors])
 
 
 def test_the_kind_follows_the_size():
@@ -101,7 +101,7 @@ def test_corpus_index_records_the_kind_and_reuses_the_stored_index(corpus, embed
 
     monkeypatch.setattr(DenseIndex, "build", no_build)
     second = Assistant.from_folder(corpus, embedder=embedder, settings=settings)
-    assert second.index.dense.kind == "ivf"
+    assert second.index.corpus.dense.kind == "ivf"
     question = "Where was the road transport agreement signed?"
     assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
     monkeypatch.undo()
@@ -110,10 +110,10 @@ def test_corpus_index_records_the_kind_and_reuses_the_stored_index(corpus, embed
     # and saved, so the next open reuses it
     before = embedder.texts_encoded
     third = Assistant.from_folder(corpus, embedder=embedder)
-    assert third.index.dense.kind == "flat" and embedder.texts_encoded == before
+    assert third.index.corpus.dense.kind == "flat" and embedder.texts_encoded == before
     monkeypatch.setattr(DenseIndex, "build", no_build)
     fourth = Assistant.from_folder(corpus, embedder=embedder)
-    assert fourth.index.dense.kind == "flat"
+    assert fourth.index.corpus.dense.kind == "flat"
 
 
 def test_ivf_and_exact_give_the_same_answers_on_the_seeds(seeds_assistant, embedder, corpus):

@@ -101,9 +101,9 @@ def test_prepare_questions_makes_the_export_for_an_index_built_before_it(
 def test_indexing_embeds_with_the_export_as_the_model_would(seeds_assistant, embedder):
     index = seeds_assistant.index
     assert embedder._onnx_encoder() is not None
-    texts = [index.sentence_text(j) for j in range(len(index.sentence_span))]
+    texts = [index.corpus.sentence_text(j) for j in range(len(index.corpus.sentence_span))]
     theirs = _model_vectors(embedder, [repair_splits(text) for text in texts])
-    agreement = np.sum(index.sentence_vectors * theirs, axis=1)
+    agreement = np.sum(index.corpus.sentence_vectors * theirs, axis=1)
     assert agreement.min() >= AGREEMENT
 
 

@@ -32,14 +32,16 @@ def test_reopening_an_unchanged_folder_embeds_nothing(seeds_copy, embedder):
     before = _count(embedder)
     first = Assistant.from_folder(seeds_copy, embedder=embedder)
     built = _count(embedder) - before
-    assert built == len(first.index.sentence_span) + len(first.index)
+    assert built == len(first.index.corpus.sentence_span) + len(first.index)
     assert (seeds_copy / ".qa-index" / "CURRENT").exists()
 
     before = _count(embedder)
     second = Assistant.from_folder(seeds_copy, embedder=embedder)
     assert _count(embedder) == before
     assert second.index.last_sync.unchanged == sorted(first.documents)
-    np.testing.assert_array_equal(second.index.passage_vectors, first.index.passage_vectors)
+    np.testing.assert_array_equal(
+        second.index.corpus.passage_vectors, first.index.corpus.passage_vectors
+    )
     assert second.ask("Where was the road transport agreement signed?").extracts
 
 
@@ -184,7 +186,7 @@ def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder
     index = CorpusIndex(corpus, None, embedder)
     index.sync()
     assert len(calls) < len(topics)  # shared calls, not one a file
-    for doc_id, entry in index.entries.items():
+    for doc_id, entry in index.corpus.entries.items():
         text = entry.document.text
         alone = original(
             [text[a:b] for a, b in entry.sentences] + [text[a:b] for a, b, *_ in entry.passages]
@@ -198,12 +200,12 @@ def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder
 
 def test_vectors_are_served_from_memory_maps_after_loading_and_after_saving(seeds_copy, embedder):
     first = Assistant.from_folder(seeds_copy, embedder=embedder)  # built, then saved
-    assert isinstance(first.index.sentence_vectors, np.memmap)
-    assert isinstance(first.index.passage_vectors, np.memmap)
+    assert isinstance(first.index.corpus.sentence_vectors, np.memmap)
+    assert isinstance(first.index.corpus.passage_vectors, np.memmap)
     second = Assistant.from_folder(seeds_copy, embedder=embedder)  # loaded
-    assert isinstance(second.index.sentence_vectors, np.memmap)
-    entry = next(iter(second.index.entries.values()))
-    assert np.shares_memory(entry.passage_vectors, second.index.passage_vectors)
+    assert isinstance(second.index.corpus.sentence_vectors, np.memmap)
+    entry = next(iter(second.index.corpus.entries.values()))
+    assert np.shares_memory(entry.passage_vectors, second.index.corpus.passage_vectors)
     question = "Where was the road transport agreement signed?"
     assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
 
@@ -242,7 +244,9 @@ def test_an_index_in_the_earlier_single_file_layout_loads_without_embedding(seed
     assert _count(embedder) == before and second.index.last_sync.rebuilt_reason is None
     assert second.index.last_sync.upgraded_from == 1  # and written in today's layout
     assert (_generation(seeds_copy) / "sentence_vectors.npy").exists()
-    np.testing.assert_array_equal(second.index.sentence_vectors, first.index.sentence_vectors)
+    np.testing.assert_array_equal(
+        second.index.corpus.sentence_vectors, first.index.corpus.sentence_vectors
+    )
     question = "Where was the road transport agreement signed?"
     assert second.ask(question).extracts[0].text == first.ask(question).extracts[0].text
 
@@ -255,7 +259,7 @@ def test_a_file_that_turns_unreadable_is_dropped_and_the_rest_kept(seeds_copy, e
     second = Assistant.from_folder(seeds_copy, embedder=embedder)
     assert broken in second.index.last_sync.skipped and list(second.documents) == [kept]
     assert _count(embedder) == before  # nothing to embed: the kept file's vectors are reused
-    assert len(second.index.passage_vectors) == len(second.index) < len(first.index)
+    assert len(second.index.corpus.passage_vectors) == len(second.index) < len(first.index)
     third = Assistant.from_folder(seeds_copy, embedder=embedder)
     assert third.index.last_sync.rebuilt_reason is None and list(third.documents) == [kept]
     for assistant in (second, third):
@@ -277,11 +281,14 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
     second = Assistant.from_folder(seeds_copy, embedder=embedder)
     question = "road transport agreement Dushanbe"
     np.testing.assert_allclose(
-        second.index.lexical.scores(question), first.index.lexical.scores(question)
+        second.index.corpus.lexical.scores(question), first.index.corpus.lexical.scores(question)
     )
-    assert second.index.lexical.document_frequency == first.index.lexical.document_frequency
+    assert (
+        second.index.corpus.lexical.document_frequency
+        == first.index.corpus.lexical.document_frequency
+    )
     # read through maps of the stored arrays, not into the process's own memory
-    assert isinstance(second.index.lexical._bm25.scores["data"], np.memmap)
+    assert isinstance(second.index.corpus.lexical._bm25.scores["data"], np.memmap)
     monkeypatch.undo()
 
     # an index saved before BM25 was stored: rebuilt from the text once, then stored
@@ -308,10 +315,10 @@ def test_other_bm25_settings_rebuild_bm25_alone(seeds_copy, embedder):
     tuned = Settings(lexical=LexicalSettings(k1=1.2, b=0.75))
     second = Assistant.from_folder(seeds_copy, embedder=embedder, settings=tuned)
     assert _count(embedder) == before  # no passage embedded again
-    assert (second.index.lexical.k1, second.index.lexical.b) == (1.2, 0.75)
+    assert (second.index.corpus.lexical.k1, second.index.corpus.lexical.b) == (1.2, 0.75)
     question = "road transport agreement Dushanbe"
     assert not np.allclose(
-        second.index.lexical.scores(question), first.index.lexical.scores(question)
+        second.index.corpus.lexical.scores(question), first.index.corpus.lexical.scores(question)
     )
     terms = json.loads((_generation(seeds_copy) / "bm25_terms.json").read_text())
     assert (terms["k1"], terms["b"]) == (1.2, 0.75)  # stored, so reloaded next time
@@ -331,8 +338,8 @@ def test_stages_are_handed_passages_and_sentences_that_carry_their_text(seeds_as
             assert passage.start <= sentence.start < sentence.end <= passage.end
             assert sentence.text == document.text[sentence.start : sentence.end]
             assert j in passage.sentences and index.passage_holding(j) <= i
-    assert index.sentence(-1) is None and index.sentence(len(index.sentence_span)) is None
-    for doc_id in index.doc_ids:  # a document's sentences are one run of ids, in text order
+    assert index.sentence(-1) is None and index.sentence(len(index.corpus.sentence_span)) is None
+    for doc_id in index.corpus.doc_ids:  # a document's sentences are one run of ids, in text order
         ids = index.sentences_of(doc_id)
         starts = [index.sentence(j).start for j in ids]
         assert len(ids) and starts == sorted(starts)
@@ -365,13 +372,13 @@ def test_sentence_vectors_are_stored_as_float16_and_read_as_float32(seeds_copy, 
     assert json.loads((generation / "manifest.json").read_text())["storage"] == STORAGE_VERSION
     ids = np.array([3, 0, 5])
     rows = index.sentence_rows(ids)
-    assert rows.dtype == np.float32 and rows.shape == (3, index.sentence_vectors.shape[1])
-    texts = [index.sentence_text(int(j)) for j in ids]
+    assert rows.dtype == np.float32 and rows.shape == (3, index.corpus.sentence_vectors.shape[1])
+    texts = [index.corpus.sentence_text(int(j)) for j in ids]
     exact = embedder.encode([repair_splits(text) for text in texts])
     # The round trip through float16 moves a cosine by about 1e-4, never near a ranking step.
     assert np.abs(rows - exact).max() < 1e-3
     assert np.abs(np.sum(rows * exact, axis=1) - 1).max() < 1e-3
-    np.testing.assert_array_equal(index.passage_rows(ids), index.passage_vectors[ids])
+    np.testing.assert_array_equal(index.passage_rows(ids), index.corpus.passage_vectors[ids])
 
 
 def test_an_index_with_float32_sentence_vectors_is_rewritten_without_embedding(
@@ -401,7 +408,7 @@ def test_an_index_with_float32_sentence_vectors_is_rewritten_without_embedding(
     rewritten = _generation(seeds_copy)
     assert rewritten != generation
     assert np.load(rewritten / "sentence_vectors.npy", mmap_mode="r").dtype == np.float16
-    assert second.index.sentence_vectors.dtype == np.float16
+    assert second.index.corpus.sentence_vectors.dtype == np.float16
     again = second.ask(question).extracts[0]
     assert (again.doc_id, again.start, again.end) == (expected.doc_id, expected.start, expected.end)
     third = Assistant.from_folder(seeds_copy, embedder=embedder)  # once only

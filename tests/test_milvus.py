@@ -49,7 +49,7 @@ def _rows(assistant) -> dict[str, int]:
 
 
 def _passage_counts(assistant) -> dict[str, int]:
-    return {doc_id: len(e.passages) for doc_id, e in assistant.index.entries.items()}
+    return {doc_id: len(e.passages) for doc_id, e in assistant.index.corpus.entries.items()}
 
 
 def test_incremental_update_rewrites_only_the_changed_file(milvus_corpus, milvus_spec, embedder):
@@ -74,7 +74,7 @@ def test_incremental_update_rewrites_only_the_changed_file(milvus_corpus, milvus
         assert _rows(assistant) == _passage_counts(assistant)
         answer = assistant.ask("What do Adelie penguins build their nests from?")
         assert "pebbles" in answer.extracts[0].text
-        assert assistant.index.store.search_lexical(["emperor"], 10)[0].size == 0
+        assert assistant.index.search_lexical(["emperor"], 10)[0].size == 0
 
     (milvus_corpus / "penguins.txt").unlink()
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:
@@ -105,7 +105,7 @@ def test_an_upload_is_written_to_the_store(milvus_corpus, milvus_spec, embedder)
         upload.write_text(PENGUINS, encoding="utf-8")
         assistant.index.add_file(upload, "penguins.txt", final_path=milvus_corpus / "penguins.txt")
         assert _rows(assistant)["penguins.txt"] == len(
-            assistant.index.entries["penguins.txt"].passages
+            assistant.index.corpus.entries["penguins.txt"].passages
         )
         answer = assistant.ask("How long are the eggs kept warm?")
         assert "sixty-five days" in answer.extracts[0].text
@@ -124,10 +124,12 @@ def test_switching_store_reuses_the_vectors(milvus_corpus, tmp_path, milvus_spec
         assert len(report.store_written) == 3
         got = milvus.ask("How long do the males keep the eggs warm?").extracts[0]
         assert (got.doc_id, got.start, got.end) == (expected.doc_id, expected.start, expected.end)
-        assert milvus.index.dense.kind == "flat" and len(milvus.index.dense) == 0  # no FAISS
+        assert (
+            milvus.index.corpus.dense.kind == "flat" and len(milvus.index.corpus.dense) == 0
+        )  # no FAISS
     with Assistant.from_folder(milvus_corpus, embedder=embedder, index_dir=index_dir) as back:
-        assert len(back.index.dense) == len(back.index)  # FAISS and BM25 built again
-        assert back.index.lexical.scores(["penguin"]).max() > 0
+        assert len(back.index.corpus.dense) == len(back.index)  # FAISS and BM25 built again
+        assert back.index.corpus.lexical.scores(["penguin"]).max() > 0
 
 
 def test_other_passage_settings_rebuild_the_collection(milvus_corpus, milvus_spec, embedder):
@@ -186,14 +188,14 @@ def test_lexical_search_agrees_with_bm25s(seeds_assistant, milvus_seeds_assistan
 
     for question, _, _ in map(_plain, SEED_QUESTIONS):
         query = terms(question)
-        ids_a, scores_a = seeds_assistant.index.store.search_lexical(query, 8)
-        ids_b, scores_b = milvus_seeds_assistant.index.store.search_lexical(query, 8)
+        ids_a, scores_a = seeds_assistant.index.search_lexical(query, 8)
+        ids_b, scores_b = milvus_seeds_assistant.index.search_lexical(query, 8)
         assert ids_a.tolist() == ids_b.tolist(), question
         np.testing.assert_allclose(scores_b, factor * scores_a, rtol=1e-4)
         others = np.arange(0, len(seeds_assistant.index), 3)  # mostly outside the top 8
         np.testing.assert_allclose(
-            milvus_seeds_assistant.index.store.score_lexical(query, others),
-            factor * seeds_assistant.index.store.score_lexical(query, others),
+            milvus_seeds_assistant.index.score_lexical(query, others),
+            factor * seeds_assistant.index.score_lexical(query, others),
             rtol=1e-4,
             atol=1e-6,
         )
@@ -247,8 +249,8 @@ def test_an_exact_collection_finds_what_faiss_finds(seeds_assistant, tmp_path, e
         assert a.index.last_sync.added == []  # the seeds index, reused
         for question in ["Where was the road transport agreement signed?", "Who is Xi Jinping?"]:
             vector = embedder.encode_questions([question])[0]
-            expected, _ = seeds_assistant.index.store.search_dense(vector, 10)
-            found, scores = a.index.store.search_dense(vector, 10)
+            expected, _ = seeds_assistant.index.search_dense(vector, 10)
+            found, scores = a.index.search_dense(vector, 10)
             assert found.tolist() == expected.tolist()
             assert np.all(np.diff(scores) <= 1e-6)
     spec = f"milvus-lite:{tmp_path / 'qa.db'}?index=HNSW"

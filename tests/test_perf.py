@@ -50,7 +50,7 @@ def test_perf_end_to_end(tmp_path):
 
 
 def test_scale_measures_an_ivf_index_against_exact_search(seeds_assistant, embedder):
-    base = seeds_assistant.index.passage_vectors
+    base = seeds_assistant.index.corpus.passage_vectors
     queries = embedder.encode(["Where was the agreement signed?", "Who said it?"])
     report = scale.measure(4000, base, queries, settings=DenseSettings(exact_limit=1000))
     assert report["kind"] == "ivf" and report["passages"] == 4000

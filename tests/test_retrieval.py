@@ -56,7 +56,7 @@ def test_titles_are_part_of_the_index_settings(corpus, embedder, tmp_path):
     )
     # Switching the setting rebuilds the index instead of mixing two kinds of vectors.
     assert titled.index.last_sync.rebuilt_reason
-    assert plain.index.lexical is not titled.index.lexical
+    assert plain.index.corpus.lexical is not titled.index.corpus.lexical
 
 
 def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
@@ -66,10 +66,13 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
     index = seeds_assistant.index
     vector = seeds_assistant.embedder.encode(["Where was the road transport agreement signed?"])[0]
     ids = np.arange(len(index))
-    own = index.passage_vectors @ vector
+    own = index.corpus.passage_vectors @ vector
     best = np.array(
         [
-            max(index.sentence_vectors[j] @ vector for j in range(*index.passage_sentences[i]))
+            max(
+                index.corpus.sentence_vectors[j] @ vector
+                for j in range(*index.corpus.passage_sentences[i])
+            )
             for i in ids
         ]
     )
@@ -85,5 +88,5 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
         i = c.passage.id
         assert c.dense == pytest.approx(0.5 * own[i] + 0.5 * best[i], abs=1e-5)
         # a candidate carries its passage: the text is the document's own span
-        document = index.entries[c.doc_id].document
+        document = index.corpus.entries[c.doc_id].document
         assert c.passage.text == document.text[c.passage.start : c.passage.end]

@@ -245,7 +245,7 @@ INDEX_FOLDER = textwrap.dedent(
     answer = assistant.ask("Where was the road transport agreement signed?")
     print(json.dumps({
         "passages": len(assistant.index),
-        "sentences": len(assistant.index.sentence_span),
+        "sentences": len(assistant.index.corpus.sentence_span),
         "seconds": seconds,
         "peak_rss_mb": peak_rss_mb(),
         "answer": answer.extracts[0].text if answer.extracts else None,

@@ -10,7 +10,7 @@ from qa.scope import Scope
 
 @pytest.fixture(scope="module")
 def scope(seeds_assistant) -> Scope:
-    return Scope(seeds_assistant.index.lexical)
+    return Scope(seeds_assistant.index.corpus.lexical)
 
 
 def test_a_name_no_source_mentions_is_an_abstention_that_names_it(seeds_assistant):

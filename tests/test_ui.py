@@ -582,7 +582,7 @@ def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, se
     walrus.write_text("Walruses use their long tusks to haul themselves out onto the sea ice.")
     assert "walrus.txt: indexed" in upload_in_browser(page, walrus)
     passages = len(assistant.index)
-    own = len(assistant.index.entries["walrus.txt"].passages)
+    own = len(assistant.index.corpus.entries["walrus.txt"].passages)
     page.get_by_role("tab", name="Chat").click()
     page.wait_for_function(
         "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
