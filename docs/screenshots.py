@@ -8,7 +8,6 @@ Serves the real app over a copy of ``seeds/``, asks one question in Chromium at 
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -17,40 +16,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import Assistant  # noqa: E402
-from qa.ui import CSS, HEAD, build  # noqa: E402
+from qa.ui import build, launch  # noqa: E402
+from tests.browser import chromium  # noqa: E402 (the UI tests' browser)
 
-CHROMIUM = "/usr/bin/chromium"
 QUESTION = "Where was the road transport agreement signed?"
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory() as folder:
         for path in (ROOT / "seeds").glob("*.txt"):
             shutil.copy(path, Path(folder) / path.name)
         demo = build(Assistant.from_folder(folder))
-        demo.queue()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        demo.launch(
-            server_name="127.0.0.1",
-            server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            css=CSS,
-            head=HEAD,
-        )
+        address = launch(demo, "127.0.0.1", block=False)  # as `qa serve` serves it
         try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=["--no-sandbox"]
-                )
+            with chromium() as browser:
                 for name, (width, height) in SIZES.items():
                     page = browser.new_page(viewport={"width": width, "height": height})
-                    page.goto(f"http://127.0.0.1:{port}/")
+                    page.goto(address)
                     page.locator("#qa-question textarea").fill(QUESTION)
                     page.keyboard.press("Enter")
                     page.locator("#qa-source mark#qa-cited").wait_for(timeout=60_000)
@@ -59,7 +42,6 @@ def main() -> None:
                     page.screenshot(path=str(target))
                     print(f"wrote {target.relative_to(ROOT)}")
                     page.close()
-                browser.close()
         finally:
             demo.close()
 

@@ -6,8 +6,9 @@ import os
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from . import config
+from . import config, storage
 from .answer import (
     LOW_CONFIDENCE,
     MISSING_TYPE,
@@ -19,7 +20,7 @@ from .answer import (
 from .config import MAX_QUESTION_CHARS, default_folder
 from .conversation import resolve
 from .dense import DenseSettings
-from .documents import Document
+from .documents import Document, file_sha256, find_files
 from .embedding import DEFAULT_MODEL, Embedder
 from .errors import DocumentNotFound, QuestionError, SettingsError, UsageError
 from .extraction import ExtractionSettings, Extractor
@@ -121,6 +122,30 @@ def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
     return question.demands_type if isinstance(question, Query) else demands_type(question)
 
 
+TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    """What answers come from: counts of the indexed documents and passages, and when the
+    index was last saved (seconds since the epoch; None when it has not been saved)."""
+
+    documents: int
+    passages: int
+    indexed_at: float | None
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One indexed document as a list of sources shows it: ``size`` is the file's size in
+    bytes when it was indexed, ``passages`` how many passages answers can come from."""
+
+    doc_id: str
+    title: str
+    size: int
+    passages: int
+
+
 class Assistant:
     """Answers questions from a folder of documents with verbatim, cited extracts."""
 
@@ -213,6 +238,92 @@ class Assistant:
             return self.index.document(doc_id)
         except KeyError:
             raise DocumentNotFound(f"No document {doc_id!r} in the index") from None
+
+    @property
+    def folder(self) -> Path:
+        """The corpus folder: the documents answers are quoted from."""
+        return self.index.folder
+
+    @property
+    def index_dir(self) -> Path:
+        """The folder of the index (also where ``qa.feedback`` keeps its marks)."""
+        return self.index.index_dir
+
+    def summary(self) -> CorpusSummary:
+        """Counts of documents and passages, and the time of the index's last save."""
+        current = self.index.index_dir / "CURRENT"  # replaced by every save of the index
+        try:
+            indexed_at: float | None = current.stat().st_mtime
+        except OSError:  # never saved (or not readable): no time to give
+            indexed_at = None
+        return CorpusSummary(len(self.index.documents), len(self.index), indexed_at)
+
+    def sources(self) -> list[SourceInfo]:
+        """Every indexed document with its title, size and number of passages, in index order."""
+        return [_source_info(entry) for entry in list(self.index.corpus.entries.values())]
+
+    def source(self, doc_id: str) -> SourceInfo:
+        """``sources()``' line for ``doc_id``; DocumentNotFound when it is not indexed."""
+        try:
+            return _source_info(self.index.corpus.entries[doc_id])
+        except KeyError:
+            raise DocumentNotFound(f"No document {doc_id!r} in the index") from None
+
+    def duplicate_of(self, path: str | os.PathLike) -> str | None:
+        """The ``doc_id`` of an indexed document with exactly the bytes of the file ``path``,
+        or None (a file is compared by its SHA-256, as the index keeps it)."""
+        sha = file_sha256(Path(path))
+        return next((d.doc_id for d in self.index.documents.values() if d.sha256 == sha), None)
+
+    def add_document(self, source: str | os.PathLike, name: str) -> SourceInfo:
+        """Copy the file ``source`` into the corpus folder as ``name`` and index it now.
+
+        ``name`` is a plain file name (no folder, not hidden). The copy enters the corpus only
+        once it is read and embedded, under ``name`` or, when another file took that name
+        meanwhile, ``name-1``, ``name-2``... (claimed atomically, never replacing a file): the
+        returned line's ``doc_id`` is the name it got. ``source`` itself is left as it is.
+        Raises DocumentError when the file cannot be read (nothing changed), QAError when
+        the index cannot be saved (nothing changed), StoreError when the store could not be
+        updated (the file is in the corpus and the local index; the next refresh stores it).
+        """
+        if not name or Path(name).name != name or name.startswith("."):
+            raise UsageError(f"{name!r} is not a plain file name")
+        target = self.index.folder / name
+        temporary = storage.upload_copy(Path(source), target)
+        try:
+            document = self.index.add_file(temporary, name, final_path=target)
+        finally:
+            temporary.unlink(missing_ok=True)  # gone once it has its name; else not wanted
+        return self.source(document.doc_id)
+
+    def trash_document(self, doc_id: str) -> Path:
+        """Move ``doc_id``'s file from the corpus folder into its ``.qa-trash/`` folder,
+        under a flattened name that never replaces an earlier removal; returns where it went.
+
+        The index keeps the document's passages until the next ``refresh()``. Raises
+        DocumentNotFound when no file of the folder has that ``doc_id``.
+        """
+        files = find_files(self.index.folder)  # only files inside the corpus
+        if doc_id not in files:
+            raise DocumentNotFound(f"No file {doc_id!r} in {self.index.folder}")
+        trash = self.index.folder / TRASH_DIRNAME
+        trash.mkdir(exist_ok=True)
+        return storage.claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
+
+    @property
+    def last_sync(self) -> SyncReport | None:
+        """What the last update of the index did (``from_folder``'s, or ``refresh``'s)."""
+        return self.index.last_sync
+
+    def prepare_questions(self) -> None:
+        """Load what embedding a question needs (the ONNX encoder, or the model) now, so the
+        first question does not wait for it; safe to run in a background thread."""
+        self.index.prepare_questions()
+
+    def describe_store(self) -> dict:
+        """Where passages are searched: ``{"kind": "faiss"}`` (FAISS and BM25 in this
+        process), or for Milvus ``kind``, ``uri``, ``collection``... (never a secret)."""
+        return self.index.store.describe()
 
     def refresh(self, progress=None) -> SyncReport:
         """Re-read the folder and index what changed; questions are answered meanwhile (the
@@ -334,4 +445,19 @@ class Assistant:
         return self._scope[1]
 
 
-__all__ = ["Assistant", "Settings", "clean_history", "clean_question", "default_folder"]
+def _source_info(entry) -> SourceInfo:
+    """The ``SourceInfo`` of an index entry (its ``document``, ``size`` and ``passages``)."""
+    document = entry.document
+    return SourceInfo(document.doc_id, document.title, entry.size, len(entry.passages))
+
+
+__all__ = [
+    "TRASH_DIRNAME",
+    "Assistant",
+    "CorpusSummary",
+    "Settings",
+    "SourceInfo",
+    "clean_history",
+    "clean_question",
+    "default_folder",
+]

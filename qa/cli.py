@@ -155,18 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "index":
             assistant = _open(args)
-            assistant.index.prepare_questions()  # so that later `qa ask` need not load torch
-            report = assistant.index.last_sync
+            assistant.prepare_questions()  # so that later `qa ask` need not load torch
+            report, summary = assistant.last_sync, assistant.summary()
             print(
-                f"Indexed {len(assistant.documents)} documents, {len(assistant.index)} passages "
-                f"in {assistant.index.index_dir} ({len(report.added)} added, "
+                f"Indexed {summary.documents} documents, {summary.passages} passages "
+                f"in {assistant.index_dir} ({len(report.added)} added, "
                 f"{len(report.changed)} changed, {len(report.removed)} removed, "
                 f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped) "
                 f"in {report.seconds:.1f} s"
             )
             if report.resumed:
                 print(f"Resumed {len(report.resumed)} files from an interrupted Ray build")
-            where = assistant.index.store.describe()
+            where = assistant.describe_store()
             if where["kind"] != "faiss":
                 print(
                     f"Store: {where['kind']} {where['uri']}, collection {where['collection']} "

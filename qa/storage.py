@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -360,6 +361,28 @@ def claim_name(source: Path, target: Path) -> Path:
             return name
         os.unlink(source)
         return name
+
+
+def upload_copy(source: Path, target: Path) -> Path:
+    """A hidden copy of ``source`` beside ``target``, named as the index's sweep of copies
+    left by killed uploads expects (``UPLOAD_PREFIX``, 8 characters, ``target``'s suffix).
+    Created with the mode open() gives under the umask: mkstemp's 0600 would hide the
+    document, once it has its name, from other users."""
+    while True:
+        temporary = target.with_name(
+            f"{UPLOAD_PREFIX}{secrets.token_hex(4)}{target.suffix.lower()}"
+        )
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as copy, open(source, "rb") as original:
+                shutil.copyfileobj(original, copy)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return temporary
 
 
 def default_mode(directory: bool = False) -> int:

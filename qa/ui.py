@@ -11,28 +11,26 @@ go to ``feedback.jsonl`` (``qa.feedback``); ``?doc=&start=&end=`` opens the app 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import shutil
-import tempfile
+import socket
 import threading
 import time
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from . import config, feedback
 from .answer import Answer
-from .assistant import Assistant, Settings
+from .assistant import TRASH_DIRNAME, Assistant, Settings
 from .conversation import missing_antecedent
-from .documents import SUPPORTED_SUFFIXES, file_sha256, find_files
-from .errors import DocumentError, QAError, StoreError
+from .documents import SUPPORTED_SUFFIXES, find_files
+from .errors import DocumentError, DocumentNotFound, QAError, StoreError
 from .render import answer_html, cite, clarify_html, document_html, escape
-from .storage import UPLOAD_PREFIX
-from .storage import claim_name as _claim_name
-from .storage import default_mode as _default_mode
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,6 @@ EXAMPLES = [
     "What share of UNESCO's World Heritage List are cultural sites of SCO countries?",
     "Which countries held joint anti-terrorism exercises in October 2002?",
 ]
-TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
 PANEL_EMPTY = "<p class='qa-hint'>Ask a question: the cited source appears here.</p>"
 VIEWER_EMPTY = "<p class='qa-hint'>Choose a document to show it here.</p>"
 
@@ -205,7 +202,7 @@ class FolderWatch:
 
     def _signature(self) -> dict[str, tuple[int, int, int]]:
         signature = {}
-        for doc_id, path in find_files(self.assistant.index.folder).items():
+        for doc_id, path in find_files(self.assistant.folder).items():
             try:
                 stat = path.stat()
             except OSError:  # gone since it was listed: the next check sees it missing
@@ -233,11 +230,25 @@ class FolderWatch:
         try:
             report = self.assistant.refresh()
         except Exception:  # noqa: BLE001 (kept serving; tried again at the next check)
-            log.exception("Could not refresh the index of %s", self.assistant.index.folder)
+            log.exception("Could not refresh the index of %s", self.assistant.folder)
             return
         self._seen = signature  # taken before the refresh: later changes are seen next time
         if report.modified:
             log.warning("Refreshed the index: %s", _summary(report))
+
+
+@dataclass(frozen=True)
+class Clarification:
+    """A turn the chat answered by asking back what a bare follow-up's pronoun refers to
+    (``clarify_html``): not an Answer, and like an abstention it cites nothing."""
+
+    question: str
+    pronoun: str
+    extracts: tuple = ()
+
+    def to_dict(self) -> dict:
+        """The turn as ``qa.feedback.record`` reads it (``clarify``: the pronoun)."""
+        return {"question": self.question, "extracts": [], "clarify": self.pronoun}
 
 
 def _summary(report) -> str:
@@ -261,7 +272,12 @@ class ChatApp:
     # ----- chat -----------------------------------------------------------------------
 
     def respond(self, question: str, messages: list, questions: list, answers: list):
-        """Answer ``question`` in the conversation; returns the new UI state."""
+        """Answer ``question`` in the conversation; returns the new UI state.
+
+        ``answers`` (a ``gr.State``, kept on the server) holds each turn's ``Answer``, or a
+        ``Clarification``: objects, made into dicts only where they leave the app (the
+        ``/ask`` API, feedback lines).
+        """
         messages = list(messages or [])
         questions = list(questions or [])
         answers = list(answers or [])
@@ -271,7 +287,7 @@ class ChatApp:
             asked = " ".join(question.split())
             messages.append({"role": "user", "content": escape(asked)})
             messages.append({"role": "assistant", "content": clarify_html(pronoun)})
-            answers.append({"question": asked, "extracts": [], "clarify": pronoun})
+            answers.append(Clarification(asked, pronoun))
             return ("", messages, questions, answers, PANEL_EMPTY)
         try:
             answer = self.assistant.ask(question, history=questions)
@@ -279,28 +295,26 @@ class ChatApp:
             gr.Warning(str(error))
             return (question, messages, questions, answers, gr.update())
         questions.append(answer.question)
-        answers.append(answer.to_dict())
+        answers.append(answer)
         messages.append({"role": "user", "content": escape(answer.question)})
         messages.append({"role": "assistant", "content": answer_html(answer)})
-        return ("", messages, questions, answers, self.source_panel(answer.to_dict(), 0))
+        return ("", messages, questions, answers, self.source_panel(answer, 0))
 
-    def source_panel(self, answer: dict | None, choice: int | None) -> str:
+    def source_panel(self, answer: Answer | Clarification | None, choice: int | None) -> str:
         """The document of citation ``choice`` of ``answer``, with the span highlighted."""
-        if not answer or choice is None or not 0 <= int(choice) < len(answer["extracts"]):
+        if not answer or choice is None or not 0 <= int(choice) < len(answer.extracts):
             return PANEL_EMPTY
-        extracts = answer["extracts"]
+        extracts = answer.extracts
         chosen = extracts[int(choice)]
         try:
-            document = self.assistant.document(chosen["doc_id"])
+            document = self.assistant.document(chosen.doc_id)
         except KeyError:
-            return f"<p>{escape(chosen['doc_id'])} is no longer in the index.</p>"
+            return f"<p>{escape(chosen.doc_id)} is no longer in the index.</p>"
         others = [
-            (e["start"], e["end"])
-            for e in extracts
-            if e is not chosen and e["doc_id"] == chosen["doc_id"]
+            (e.start, e.end) for e in extracts if e is not chosen and e.doc_id == chosen.doc_id
         ]
         return document_html(
-            document, (chosen["start"], chosen["end"]), others, label=f"[{int(choice) + 1}]"
+            document, (chosen.start, chosen.end), others, label=f"[{int(choice) + 1}]"
         )
 
     def pick(self, picked: str, answers: list) -> str:
@@ -347,9 +361,9 @@ class ChatApp:
         turn = int(index) // 2
         if not answers or turn >= len(answers) or event.liked not in (True, False):
             return  # not an answer, or a mark taken back: nothing to keep
-        history = [a["question"] for a in answers[:turn] if "clarify" not in a]
+        history = [a.question for a in answers[:turn] if not isinstance(a, Clarification)]
         line = feedback.record(
-            answers[turn],
+            answers[turn].to_dict(),
             "up" if event.liked else "down",
             history,
             self.assistant.settings.to_dict(),
@@ -361,25 +375,20 @@ class ChatApp:
 
     @property
     def feedback_path(self) -> Path:
-        return self.assistant.index.index_dir / feedback.FEEDBACK_NAME
+        return self.assistant.index_dir / feedback.FEEDBACK_NAME
 
     def loaded(self) -> str:
         """What answers come from: documents, passages and when the index last changed."""
-        index = self.assistant.index
-        current = index.index_dir / "CURRENT"  # replaced by every save of the index
-        stamp = current.stat().st_mtime if current.exists() else self.started
+        summary = self.assistant.summary()
+        stamp = self.started if summary.indexed_at is None else summary.indexed_at
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
-        counts = f"{plural(len(index.corpus.entries), 'document')}, {plural(len(index), 'passage')}"
+        counts = f"{plural(summary.documents, 'document')}, {plural(summary.passages, 'passage')}"
         return f"<p class='qa-loaded'>Answering from {counts} · last indexed {when}</p>"
 
     # ----- sources --------------------------------------------------------------------
 
     def sources_table(self) -> list[list]:
-        index = self.assistant.index
-        rows = []
-        for doc_id, entry in index.corpus.entries.items():
-            rows.append([entry.document.title, doc_id, entry.size, len(entry.passages)])
-        return rows
+        return [[s.title, s.doc_id, s.size, s.passages] for s in self.assistant.sources()]
 
     def show_document(self, doc_id: str | None) -> str:
         if not doc_id:
@@ -410,53 +419,36 @@ class ChatApp:
         size = source.stat().st_size
         if size > MAX_UPLOAD_BYTES:
             return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
-        sha = file_sha256(source)
-        for doc_id, entry in self.assistant.index.corpus.entries.items():
-            if entry.document.sha256 == sha:
-                return f"= {name}: the same content as {doc_id}, already indexed. Not added again."
-        folder = self.assistant.index.folder
-        # The name is only proposed here: ``add_file`` claims it (or name-1, name-2...)
-        # atomically, so same-name uploads at one moment each keep their file and name.
-        target = folder / name
-        # Copy beside the target first, index, and only then give it its real name: a file that
-        # fails to index never appears in the corpus.
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=UPLOAD_PREFIX, suffix=target.suffix)
-        os.close(fd)
+        same = self.assistant.duplicate_of(source)
+        if same is not None:
+            return f"= {name}: the same content as {same}, already indexed. Not added again."
         try:
-            shutil.copyfile(source, temporary)
-            os.chmod(temporary, _default_mode())  # mkstemp's 0600 would hide it from others
-            try:
-                # The name is claimed atomically there: a same-name upload gets "name-1.txt".
-                document = self.assistant.index.add_file(
-                    Path(temporary), target.name, final_path=target
-                )
-            except DocumentError as error:
-                return f"✗ {name}: {error.reason}. Nothing was changed."
-            except StoreError as error:  # raised after the file was added and indexed locally
-                return f"⚠ {target.name}: added, but {error} The next update stores it."
-            except QAError as error:  # the index could not be saved (a full disk)
-                return f"✗ {name}: {error} Nothing was changed."
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        entry = self.assistant.index.corpus.entries[document.doc_id]
-        return f"✓ {document.doc_id}: indexed, {plural(len(entry.passages), 'passage')}."
+            # The name is only proposed: it is claimed atomically once the file is indexed, so
+            # same-name uploads at one moment each keep their file ("name-1.txt"...).
+            added = self.assistant.add_document(source, name)
+        except DocumentError as error:
+            return f"✗ {name}: {error.reason}. Nothing was changed."
+        except StoreError as error:  # raised after the file was added and indexed locally
+            return f"⚠ {name}: added, but {error} The next update stores it."
+        except QAError as error:  # the index could not be saved (a full disk)
+            return f"✗ {name}: {error} Nothing was changed."
+        return f"✓ {added.doc_id}: indexed, {plural(added.passages, 'passage')}."
 
     def remove(self, doc_id: str | None):
         """Move ``doc_id``'s file to the trash folder and drop its passages from the index."""
-        files = find_files(self.assistant.index.folder)  # only files inside the corpus
-        if not doc_id or doc_id not in files:
-            message = "Choose a document to remove." if not doc_id else f"✗ {doc_id}: not found."
+        moved = None
+        if doc_id:
+            # Flattened name, never replacing an earlier removal: nothing is destroyed.
+            with contextlib.suppress(DocumentNotFound):  # no such file in the corpus folder
+                moved = self.assistant.trash_document(doc_id)
+        if moved is None:
+            message = f"✗ {doc_id}: not found." if doc_id else "Choose a document to remove."
             return message, self.sources_table(), gr.update(), gr.update(), self.loaded()
-        trash = self.assistant.index.folder / TRASH_DIRNAME
-        trash.mkdir(exist_ok=True)
-        # Flattened name, never replacing an earlier removal: nothing is destroyed.
-        moved = _claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
         try:
             self.assistant.refresh()
         except QAError as error:  # the file is in the trash; the next update drops it
             return f"⚠ {doc_id}: moved to {moved}, but {error}", *self._after_change()
-        where = moved.relative_to(self.assistant.index.folder).as_posix()
+        where = moved.relative_to(self.assistant.folder).as_posix()
         return f"✓ {doc_id}: removed (the file is in {where}).", *self._after_change()
 
     def _after_change(self):
@@ -548,7 +540,9 @@ def build(assistant: Assistant) -> gr.Blocks:
                         elem_id="qa-picker",
                     )
                     remove = gr.Button(
-                        "Remove this document (to .qa-trash/)", size="sm", elem_id="qa-remove"
+                        f"Remove this document (to {TRASH_DIRNAME}/)",
+                        size="sm",
+                        elem_id="qa-remove",
                     )
                 with gr.Column(scale=2):
                     files = gr.File(
@@ -651,18 +645,27 @@ def serve(
     host = config.setting(host, config.HOST_VARIABLE, config.HOST)
     port = int(config.setting(port, config.PORT_VARIABLE, config.PORT))
     demo = build(assistant)
-    demo.queue(default_concurrency_limit=4)
     # Load the ONNX encoder (or the model) while the page opens: the first question need not wait.
-    threading.Thread(target=assistant.index.prepare_questions, daemon=True).start()
-    loaded = ", ".join(
-        [plural(len(assistant.documents), "document"), plural(len(assistant.index), "passage")]
-    )
+    threading.Thread(target=assistant.prepare_questions, daemon=True).start()
+    summary = assistant.summary()
+    loaded = f"{plural(summary.documents, 'document')}, {plural(summary.passages, 'passage')}"
     print(
         f"qa: {loaded} "
         f"from {Path(folder).resolve()} ({_store_name(assistant)}); "
         f"serving on http://{host}:{port}",
         flush=True,
     )
+    launch(demo, host, port, block=block)
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str, port: int | None = None, block: bool = True) -> str:
+    """Serve ``demo`` (from ``build``) as ``qa serve`` does: four questions at a time, the
+    page's CSS and script, errors shown, uploads over ``MAX_UPLOAD_BYTES`` refused while
+    they arrive. ``port`` None takes a free one. Returns the app's address; with ``block``
+    false it returns at once and ``demo.close()`` stops the server."""
+    port = free_port(host) if port is None else port
+    demo.queue(default_concurrency_limit=4)
     demo.launch(
         server_name=host,
         server_port=port,
@@ -673,14 +676,35 @@ def serve(
         quiet=True,
         max_file_size=MAX_UPLOAD_BYTES,  # refused while it arrives, not after
     )
-    return demo
+    return f"http://{host}:{port}/"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port of ``host`` that nothing listens on now (the system's choice)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def _store_name(assistant: Assistant) -> str:
-    where = assistant.index.store.describe()
+    where = assistant.describe_store()
     if where["kind"] == "milvus":
         return f"Milvus {where['uri']}, collection {where['collection']}"
     return "FAISS + BM25 in this process"
 
 
-__all__ = ["CSS", "HEAD", "ChatApp", "build", "cite", "plural", "safe_filename", "serve", "Answer"]
+__all__ = [
+    "CSS",
+    "HEAD",
+    "TRASH_DIRNAME",
+    "Answer",
+    "ChatApp",
+    "Clarification",
+    "build",
+    "cite",
+    "free_port",
+    "launch",
+    "plural",
+    "safe_filename",
+    "serve",
+]

@@ -21,10 +21,9 @@ import pytest
 from gradio_client import Client
 
 from qa import Assistant
-from qa.ui import build
+from qa.ui import build, free_port
 
 from .conftest import ROOT, SEEDS
-from .test_ui import free_port
 
 QUESTIONS = [
     "Where was the road transport agreement signed?",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,12 @@ from gradio_client import Client, handle_file
 
 from qa import Assistant
 from qa.render import answer_html, document_html, escape
-from qa.ui import CSS, HEAD, build, safe_filename
+from qa.ui import build, free_port, launch, safe_filename
 
+from .browser import CHROMIUM, chromium
 from .conftest import ROOT, SEEDS, STORES, store_spec
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 # Untrusted text that must show as text: raw HTML, an event handler, a javascript: link.
 XSS_MARKDOWN = (
@@ -35,12 +34,6 @@ XSS_HTML = (
     "<p>Giraffes have &lt;script&gt;window.__xss=4&lt;/script&gt; long necks for browsing.</p>"
     "<script>window.__xss = 5</script></body></html>"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +51,7 @@ def server(ui_folder, embedder):
     """The real app (real model and index) served on a free loopback port."""
     assistant = Assistant.from_folder(ui_folder, embedder=embedder)
     demo = build(assistant)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        css=CSS,
-        head=HEAD,
-    )
-    yield f"http://127.0.0.1:{port}/", assistant
+    yield launch(demo, "127.0.0.1", block=False), assistant  # as `qa serve` serves it
     demo.close()
 
 
@@ -168,7 +151,7 @@ def test_upload_indexes_a_new_document_and_refuses_a_bad_one(client, server, tmp
     status, table, _ = client.predict([handle_file(str(good))], api_name="/upload")
     assert "otters.txt: indexed" in status
     assert "otters.txt" in assistant.documents
-    assert (assistant.index.folder / "otters.txt").exists()
+    assert (assistant.folder / "otters.txt").exists()
     result = client.predict("Why do sea otters hold hands?", api_name="/ask")
     assert result["extracts"][0]["doc_id"] == "otters.txt"
 
@@ -178,12 +161,12 @@ def test_upload_indexes_a_new_document_and_refuses_a_bad_one(client, server, tmp
     status, _, _ = client.predict([handle_file(str(bad))], api_name="/upload")
     assert "broken.pdf" in status and "Nothing was changed" in status
     assert sorted(assistant.documents) == before
-    assert not (assistant.index.folder / "broken.pdf").exists()
-    assert not list(assistant.index.folder.glob(".upload-*"))
+    assert not (assistant.folder / "broken.pdf").exists()
+    assert not list(assistant.folder.glob(".upload-*"))
 
     # Persisted: a fresh Assistant on the folder sees the upload without re-embedding it.
     before = assistant.embedder.texts_encoded
-    again = Assistant.from_folder(assistant.index.folder, embedder=assistant.embedder)
+    again = Assistant.from_folder(assistant.folder, embedder=assistant.embedder)
     assert "otters.txt" in again.documents
     assert assistant.embedder.texts_encoded == before
 
@@ -236,26 +219,10 @@ def test_app_py_starts_and_answers(ui_folder, tmp_path, store):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash tests/run`, which installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -456,7 +423,7 @@ def upload_in_browser(page, *paths: Path) -> str:
 
 def test_browser_same_content_uploaded_twice_is_stored_once(page, server, tmp_path):
     _, assistant = server
-    folder = assistant.index.folder
+    folder = assistant.folder
     pelicans = tmp_path / "pelicans.txt"
     pelicans.write_text("Brown pelicans dive from the air to catch fish near the surface.")
     assert "pelicans.txt: indexed" in upload_in_browser(page, pelicans)
@@ -486,7 +453,7 @@ def test_browser_upload_reports_one_passage_and_is_readable_by_others(page, serv
     note.write_text("Grey herons stand still in shallow water for a long time.")
     status = upload_in_browser(page, note)
     assert "herons.txt: indexed, 1 passage." in status
-    mode = (assistant.index.folder / "herons.txt").stat().st_mode & 0o777
+    mode = (assistant.folder / "herons.txt").stat().st_mode & 0o777
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
@@ -577,12 +544,12 @@ def test_browser_keyboard_and_screen_reader_basics(page):
 
 def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, server, tmp_path):
     _, assistant = server
-    folder = assistant.index.folder
+    folder = assistant.folder
     walrus = tmp_path / "walrus.txt"
     walrus.write_text("Walruses use their long tusks to haul themselves out onto the sea ice.")
     assert "walrus.txt: indexed" in upload_in_browser(page, walrus)
-    passages = len(assistant.index)
-    own = len(assistant.index.corpus.entries["walrus.txt"].passages)
+    passages = assistant.summary().passages
+    own = assistant.source("walrus.txt").passages
     page.get_by_role("tab", name="Chat").click()
     page.wait_for_function(
         "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
@@ -602,7 +569,7 @@ def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, se
         timeout=60_000,
     )
     assert "walrus.txt" not in assistant.documents
-    assert len(assistant.index) == passages - own
+    assert assistant.summary().passages == passages - own
     assert not (folder / "walrus.txt").exists()
     assert (folder / ".qa-trash" / "walrus.txt").read_text().startswith("Walruses")
     assert picker.input_value() == ""
@@ -612,7 +579,7 @@ def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, se
     page.get_by_role("tab", name="Chat").click()
     page.wait_for_function(
         "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
-        arg=f"{len(assistant.index):,} passages",
+        arg=f"{assistant.summary().passages:,} passages",
         timeout=10_000,
     )
 
@@ -627,7 +594,7 @@ def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server
         page.wait_for_function(
             "(n) => document.querySelector('#qa-loaded').innerText.includes(n)",
             arg=f"Answering from {len(assistant.documents)} documents, "
-            f"{len(assistant.index):,} passages · last indexed ",
+            f"{assistant.summary().passages:,} passages · last indexed ",
             timeout=10_000,
         )
         cut = page.evaluate(
@@ -650,7 +617,7 @@ def test_browser_thumbs_append_feedback_that_eval_turns_into_gold_candidates(
     page, server, tmp_path
 ):
     _, assistant = server
-    path = assistant.index.index_dir / "feedback.jsonl"
+    path = assistant.index_dir / "feedback.jsonl"
     before = path.read_text().count("\n") if path.exists() else 0
     question = "Who announced that China would set up CNISCO?"
     ask_and_wait(page, question)
