@@ -1,4 +1,4 @@
-"""Retrieval: passages searched with their document's title when PassageSettings.titles is on."""
+"""Retrieval: the fusion formula, and passages searched with their title when titles are on."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from qa import Assistant
 from qa.assistant import Settings
 from qa.index import searchable_passage
 from qa.passages import PassageSettings
+
+from .fakes import make_corpus
 
 FILLER = " ".join(
     f"Paragraph {n} describes the laboratory, its staff and its many instruments at length."
@@ -90,3 +92,31 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
         # a candidate carries its passage: the text is the document's own span
         document = index.corpus.entries[c.doc_id].document
         assert c.passage.text == document.text[c.passage.start : c.passage.end]
+
+
+def test_hybrid_retrieval_fuses_min_max_scaled_dense_and_bm25(tmp_path):
+    """On the hand-made corpus (tests/fakes.py): the fusion formula, checked by hand."""
+    corpus = make_corpus()[0]
+    from qa.index import CorpusIndex
+    from qa.query import Query
+    from qa.retrieval import RetrievalSettings, Retriever
+
+    index = CorpusIndex(tmp_path)  # nothing embedded: the hand-made corpus is served
+    index.corpus = corpus
+    vector = corpus.passage_rows(np.array([0]))[0]
+    query = Query.of("Where do walruses sleep afloat?", vector)
+    found = Retriever(index, RetrievalSettings(sentence_weight=0.0)).run(query, k=3)
+    dense = corpus.passage_rows(np.arange(3)) @ vector
+    lexical = corpus.lexical.scores(query.terms)
+    assert lexical[0] > 0 and lexical[2] > 0  # "afloat" in a.txt, "walruses" in b.txt
+
+    def scaled(x):
+        return (x - x.min()) / (x.max() - x.min())
+
+    expected = 0.5 * scaled(dense) + 0.5 * scaled(lexical)
+    assert [c.passage.id for c in found] == np.argsort(-expected, kind="stable").tolist()
+    for c in found:
+        assert c.score == pytest.approx(expected[c.passage.id], abs=1e-6)
+        assert c.dense == pytest.approx(dense[c.passage.id], abs=1e-6)
+        assert c.lexical == pytest.approx(lexical[c.passage.id], abs=1e-6)
+        assert c.passage == corpus.passage(c.passage.id)

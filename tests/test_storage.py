@@ -1,0 +1,72 @@
+"""qa.storage: a generation saved and read back, damage refused, names claimed (no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.corpus import Corpus
+from qa.dense import DenseSettings
+from qa.errors import IndexError_, IndexFolderError
+from qa.storage import (
+    MARKER,
+    claim_index_dir,
+    claim_name,
+    current_generation,
+    load,
+    save,
+    upload_copy,
+)
+
+from .fakes import FINGERPRINT, make_corpus
+
+
+@pytest.fixture
+def corpus() -> Corpus:
+    """The hand-made corpus (here, not conftest's folder of the same name)."""
+    return make_corpus()[0]
+
+
+def test_a_saved_generation_reads_back_the_same(tmp_path, corpus):
+    folder, index_dir = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    claim_index_dir(index_dir, folder)
+    assert (index_dir / MARKER).is_file()
+    saved = save(index_dir, corpus, FINGERPRINT)
+    assert isinstance(saved.sentence_vectors, np.memmap)  # served from the files now
+    entries, stored = load(index_dir, FINGERPRINT, DenseSettings())
+    assert list(entries) == corpus.doc_ids and stored.doc_ids == corpus.doc_ids
+    for doc_id, entry in entries.items():
+        assert entry.document == corpus.entries[doc_id].document
+        np.testing.assert_array_equal(entry.passages, corpus.entries[doc_id].passages)
+    np.testing.assert_array_equal(stored.passage_vectors, corpus.passage_vectors)
+    assert len(stored.dense) == len(corpus) and len(stored.lexical) == len(corpus)
+    with pytest.raises(IndexError_, match="model"):
+        load(index_dir, FINGERPRINT | {"model": "another"}, DenseSettings())
+    generation = current_generation(index_dir)
+    (generation / "spans.npz").write_bytes(b"garbage")
+    with pytest.raises(IndexError_, match="checksum"):
+        load(index_dir, FINGERPRINT, DenseSettings())
+
+
+def test_an_index_folder_holding_anything_else_is_refused(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    with pytest.raises(IndexFolderError, match="not a qa index"):
+        claim_index_dir(tmp_path / "home", folder)
+    with pytest.raises(IndexFolderError, match="corpus folder itself"):
+        claim_index_dir(folder, folder)
+    assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
+
+
+def test_names_are_claimed_without_replacing_a_file(tmp_path):
+    (tmp_path / "otters.txt").write_text("first")
+    source = tmp_path / "upload.bin"
+    source.write_text("second")
+    copy = upload_copy(source, tmp_path / "otters.txt")
+    assert copy.name.startswith(".upload-") and copy.suffix == ".txt" and source.exists()
+    claimed = claim_name(copy, tmp_path / "otters.txt")
+    assert claimed.name == "otters-1.txt" and claimed.read_text() == "second"
+    assert (tmp_path / "otters.txt").read_text() == "first" and not copy.exists()
