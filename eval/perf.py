@@ -43,7 +43,7 @@ from qa.index import CorpusIndex
 from qa.query import Query
 
 from . import metrics, scale
-from .corpus import write_corpus
+from .corpus import sentence_count, write_corpus
 from .data import data_dir
 from .gold import load_gold
 from .squad import FILE as SQUAD_FILE
@@ -147,7 +147,7 @@ def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Pat
     index = CorpusIndex(folder, work / "index", embedder)
     index.sync()
     seconds = time.perf_counter() - began
-    texts = [index.sentence_text(j) for j in range(len(index.sentence_span))]
+    texts = [index.sentence_text(j) for j in range(sentence_count(index))]
     passages = [index.passage_text(i) for i in range(len(index))]
     began = time.perf_counter()
     embedder.model.encode(texts + passages, batch_size=embedder.batch_size)
