@@ -278,7 +278,10 @@ class _Capitals(runner.Benchmark):
         )
 
     def prepare(self, assistant):
-        return {"gold_documents": len(set(self.gold))}
+        sentences = 0  # counted one by one, against open_corpus's count
+        while assistant.index.sentence(sentences) is not None:
+            sentences += 1
+        return {"gold_documents": len(set(self.gold)), "sentences_one_by_one": sentences}
 
     def evaluate(self, name, assistant, vectors):
         rankings, _ = ranking.rank_passages(assistant, self.queries, vectors, 3)
@@ -320,6 +323,7 @@ def test_a_new_benchmark_plugs_into_the_runner(tmp_path, embedder, capsys):
     assert summary["benchmark"] == "capitals" and summary["questions"] == 3
     assert summary["gold_documents"] == 2 and summary["options"] == {"limit": None}
     assert summary["index"]["documents"] == 3 and summary["index"]["files_written"] == 3
+    assert summary["index"]["sentences"] == summary["sentences_one_by_one"] >= 6
     result = summary["configs"]["bm25"]
     assert result["document_hit@1"] == pytest.approx(2 / 3)
     assert result["curves"]["document_hit"][0] == pytest.approx(2 / 3)
