@@ -18,13 +18,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from qa import Assistant, Settings
+from qa import Assistant
 from qa.assistant import default_folder
 
-from .benchmarks import CONFIGS, store_tag
+from .cli import DEFAULT_OUT
+from .configs import CONFIGS, shipped_configuration
+from .corpus import store_tag
 from .gold import GOLD, abstain_below, calibrate, evaluate, load_gold, safe_name, summarize
 
-SHIPPED = next(name for name, s in CONFIGS.items() if s == Settings().retrieval)
+SHIPPED = shipped_configuration()
 
 COLUMNS = [
     ("hit@1", "hit@1"),
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
     parser.add_argument(
         "--calibrate", action="store_true", help="choose the abstention threshold on dev"
     )
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--index-dir", default=None)
     parser.add_argument(
         "--store",

@@ -26,9 +26,12 @@ from qa import Assistant
 from qa.assistant import default_folder
 from qa.embedding import Embedder
 
-from . import benchmarks
+from .cli import add_data_options, positive_int, run_on_data
+from .corpus import open_corpus
 from .gold import GOLD, evaluate, load_gold, summarize
-from .reader import open_corpus_records, questions_of
+from .report import write_json
+from .squad import FILE as SQUAD_FILE
+from .squad import answer_records, load_squad, questions_of
 
 WEIGHTS = ("w_dense", "w_lexical", "w_passage", "w_untyped", "w_echo", "w_byline")
 FACTORS = (0.0, 0.5, 1.5)
@@ -43,7 +46,7 @@ def with_extraction(assistant: Assistant, **changes) -> Assistant:
 
 def measure(gold: Assistant, squad: Assistant, items, questions) -> dict:
     gold_summary = summarize(evaluate(gold, items))
-    records = open_corpus_records(squad, questions)
+    records = answer_records(squad, questions, batch=500)
     return {
         "gold_dev_hit@1": round(gold_summary["hit@1"], 3),
         "squad_dev_hit@1": round(float(np.mean([r["hit"] for r in records])), 3),
@@ -53,10 +56,10 @@ def measure(gold: Assistant, squad: Assistant, items, questions) -> dict:
 
 
 def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
-    data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE)
+    data = load_squad(args.data / SQUAD_FILE)
     questions = questions_of(data, "dev", args.limit)
     embedder = embedder or Embedder()
-    squad, _ = benchmarks.open_corpus(args.out / "cache" / "squad", data.documents, embedder)
+    squad, _ = open_corpus(args.out / "cache" / "squad", data.documents, embedder)
     gold = Assistant.from_folder(default_folder(), embedder=embedder)
     items = [item for item in load_gold(GOLD) if item.split == "dev"]
     reader = squad.reading()
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         "shipped": shipped.to_dict(),
         "table": table,
     }
-    benchmarks.write_json(args.out / "extraction_ablation.json", summary)
+    write_json(args.out / "extraction_ablation.json", summary)
     gold.close()
     squad.close()
     return summary
@@ -101,12 +104,9 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
 
 def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.ablation", description=__doc__)
-    parser.add_argument(
-        "--limit", type=benchmarks.positive_int, default=300, help="SQuAD dev questions"
-    )
-    parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
-    return benchmarks.run_on_data(run, parser.parse_args(argv), embedder)
+    parser.add_argument("--limit", type=positive_int, default=300, help="SQuAD dev questions")
+    add_data_options(parser)
+    return run_on_data(run, parser.parse_args(argv), embedder)
 
 
 if __name__ == "__main__":

@@ -25,60 +25,21 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 
-from qa.assistant import clean_question
 from qa.embedding import Embedder
 
-from . import benchmarks, metrics
-from .gold import forced_abstention, normalize
+from . import metrics
+from .cli import add_data_options, positive_int, run_on_data
+from .corpus import open_corpus, store_tag
+from .gold import forced_abstention
+from .metrics import MAX_FALSE_ABSTENTIONS, roc_auc
+from .report import write_json
+from .squad import FILE as SQUAD_FILE
+from .squad import ask_questions, held_out, holds_answer, load_squad, top_extract
 
-MAX_FALSE_ABSTENTIONS = 0.05
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
-
-
-def held_out(
-    data: benchmarks.SquadData,
-) -> tuple[dict[str, str], list[benchmarks.SquadQuestion], list[benchmarks.SquadQuestion]]:
-    """The corpus with odd-numbered paragraphs held out, and its (answerable, unanswerable)
-    questions; answerable questions' spans are moved to where their paragraph now lies."""
-    documents: dict[str, str] = {}
-    moved: dict[str, int] = {}  # "<doc_id>#<n>" of a kept paragraph -> its offset's shift
-    for doc_id, text in data.documents.items():
-        spans = data.paragraphs[doc_id]
-        parts, offset = [text[: spans[0][0] - 2]], spans[0][0]
-        for n, (start, end) in enumerate(spans):
-            if n % 2 == 0:
-                moved[f"{doc_id}#{n}"] = offset - start
-                parts.append(text[start:end])
-                offset += end - start + 2
-        documents[doc_id] = "\n\n".join(parts)
-    kept_text = {doc_id: f" {normalize(text)} " for doc_id, text in documents.items()}
-    answerable, unanswerable = [], []
-    for q in data.questions:
-        if q.paragraph in moved:
-            shift = moved[q.paragraph]
-            answerable.append(replace(q, spans=tuple((a + shift, b + shift) for a, b in q.spans)))
-        elif not any(f" {normalize(a)} " in kept_text[q.doc_id] for a in q.answers):
-            unanswerable.append(q)
-    for q in answerable:
-        text = documents[q.doc_id]
-        if not any(text[a:b] in q.answers for a, b in q.spans):
-            raise RuntimeError(f"SQuAD {q.qid}: answer spans lost in the held-out corpus")
-    return documents, answerable, unanswerable
-
-
-def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """P(a random positive scores above a random negative), ties counting half."""
-    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
-    if not len(positive) or not len(negative):
-        return float("nan")
-    ordered = np.sort(negative)
-    below = np.searchsorted(ordered, positive, side="left")
-    ties = np.searchsorted(ordered, positive, side="right") - below
-    return float((below + ties / 2).sum() / (len(positive) * len(negative)))
 
 
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> dict[str, float]:
@@ -95,7 +56,7 @@ def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> dict[str, floa
 def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     """Index the held-out SQuAD corpus, ask every question, score abstention; write the JSON."""
     began = time.perf_counter()
-    data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE, args.articles)
+    data = load_squad(args.data / SQUAD_FILE, args.articles)
     documents, answerable, unanswerable = held_out(data)
     if args.limit:  # an even sample of both kinds, the same on every run
         rng = np.random.default_rng(0)
@@ -110,12 +71,10 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     )
     embedder = embedder or Embedder()
     key = "squad-heldout" if args.articles is None else f"squad-heldout-articles{args.articles}"
-    assistant, index_facts = benchmarks.open_corpus(
+    assistant, index_facts = open_corpus(
         args.out / "cache" / key, documents, embedder, store=args.store
     )
-    answers = []
-    for batch in benchmarks.batches(questions, 1000):
-        answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
+    answers = ask_questions(assistant, questions, 1000)
     threshold = assistant.abstain_threshold()
 
     is_unanswerable = np.array([i >= len(answerable) for i in range(len(questions))])
@@ -125,7 +84,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     # Answerable questions whose top extract (an abstention's best candidate too) holds it.
     hit = np.zeros(len(questions), dtype=bool)
     for n, (q, answer) in enumerate(zip(questions[: len(answerable)], answers)):
-        hit[n] = benchmarks.holds_answer(benchmarks.top_extract(assistant, answer)[0], q)
+        hit[n] = holds_answer(top_extract(assistant, answer)[0], q)
     reasons = {}
     for answer, unanswered in zip(answers, is_unanswerable):
         if answer.abstained:
@@ -137,7 +96,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     answered_answerable = ~abstained & ~is_unanswerable
     summary = {
         "benchmark": "squad_abstention",
-        "data": str(args.data / benchmarks.SQUAD_FILE),
+        "data": str(args.data / SQUAD_FILE),
         "options": {"articles": args.articles, "limit": args.limit},
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
@@ -157,8 +116,8 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         "risk_coverage": risk_coverage(confidence, hit),
         "seconds": round(time.perf_counter() - began, 1),
     }
-    tag = benchmarks.store_tag(assistant)
-    benchmarks.write_json(args.out / f"squad_abstention{tag}.json", summary)
+    tag = store_tag(assistant)
+    write_json(args.out / f"squad_abstention{tag}.json", summary)
     report(summary)
     assistant.close()
     return summary
@@ -191,12 +150,11 @@ def report(summary: dict) -> None:
 
 def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.abstention", description=__doc__)
-    parser.add_argument("--articles", type=benchmarks.positive_int, help="only the first M")
-    parser.add_argument("--limit", type=benchmarks.positive_int, help="N questions of each kind")
-    parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
+    parser.add_argument("--articles", type=positive_int, help="only the first M")
+    parser.add_argument("--limit", type=positive_int, help="N questions of each kind")
+    add_data_options(parser)
     parser.add_argument("--store", help="where vectors and BM25 live (see qa.store)")
-    return benchmarks.run_on_data(run, parser.parse_args(argv), embedder)
+    return run_on_data(run, parser.parse_args(argv), embedder)
 
 
 if __name__ == "__main__":

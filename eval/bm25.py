@@ -18,7 +18,17 @@ from qa import Assistant
 from qa.assistant import clean_question
 from qa.lexical import LexicalIndex, LexicalSettings
 
-from . import benchmarks, metrics
+from . import metrics
+from .cli import DEFAULT_OUT
+from .data import data_dir as find_data
+from .ranking import embed_queries, rank_passages
+from .scifact import DEPTH as SCIFACT_DEPTH
+from .scifact import FOLDER as SCIFACT_FOLDER
+from .scifact import PASSAGES as SCIFACT_PASSAGES
+from .scifact import SciFactData, document_ranking, load_scifact
+from .squad import DEPTH as SQUAD_DEPTH
+from .squad import FILE as SQUAD_FILE
+from .squad import PassageMap, SquadData, load_squad
 
 TUNING_ARTICLES = 12
 DEFAULT_GRID = "1.2:0.75,0.9:0.4,0.7:0.4,0.5:0.4,0.3:0.5,0.2:0.3"
@@ -31,12 +41,12 @@ def use_bm25(assistant: Assistant, settings: LexicalSettings) -> None:
     index.corpus.lexical = LexicalIndex(settings.k1, settings.b).index(texts)
 
 
-def squad_hits(assistant: Assistant, data: benchmarks.SquadData, tuning: int) -> dict:
+def squad_hits(assistant: Assistant, data: SquadData, tuning: int) -> dict:
     """Paragraph hit@1 of ``assistant`` on the first ``tuning`` articles, the rest, and all."""
-    passage_map = benchmarks.PassageMap(assistant, data.paragraphs)
+    passage_map = PassageMap(assistant, data.paragraphs)
     queries = [clean_question(q.question) for q in data.questions]
-    vectors, _ = benchmarks.embed_queries(assistant.embedder, queries)
-    rankings, _ = benchmarks.rank_passages(assistant, queries, vectors, benchmarks.SQUAD_DEPTH)
+    vectors, _ = embed_queries(assistant.embedder, queries)
+    rankings, _ = rank_passages(assistant, queries, vectors, SQUAD_DEPTH)
     chosen = set(list(data.documents)[:tuning])
     hits: dict[str, list[bool]] = {"tuning": [], "held_out": []}
     for q, ranking in zip(data.questions, rankings):
@@ -49,15 +59,13 @@ def squad_hits(assistant: Assistant, data: benchmarks.SquadData, tuning: int) ->
     }
 
 
-def scifact_ndcg(assistant: Assistant, data: benchmarks.SciFactData) -> float:
+def scifact_ndcg(assistant: Assistant, data: SciFactData) -> float:
     """nDCG@10 of ``assistant`` on the SciFact claims."""
     qids = list(data.queries)
     queries = [clean_question(data.queries[qid]) for qid in qids]
-    vectors, _ = benchmarks.embed_queries(assistant.embedder, queries)
+    vectors, _ = embed_queries(assistant.embedder, queries)
     rankings = {
-        qid: benchmarks.document_ranking(
-            assistant, query, vector, benchmarks.SCIFACT_DEPTH, benchmarks.SCIFACT_PASSAGES
-        )
+        qid: document_ranking(assistant, query, vector, SCIFACT_DEPTH, SCIFACT_PASSAGES)
         for qid, query, vector in zip(qids, queries, vectors)
     }
     return metrics.ranx_evaluate(data.qrels, rankings, ["ndcg@10"])["ndcg@10"]
@@ -72,20 +80,20 @@ def _cached(cache: Path) -> Assistant | None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m eval.bm25", description=__doc__)
     parser.add_argument("grid", nargs="?", default=DEFAULT_GRID, help="K1:B,K1:B,...")
-    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="the benchmarks' out")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the benchmarks' out")
     parser.add_argument("--data", default=None)
     parser.add_argument("--articles", type=int, default=None, help="SQuAD: the first M only")
     args = parser.parse_args(argv)
     grid = [LexicalSettings(*map(float, part.split(":"))) for part in args.grid.split(",") if part]
-    data_dir = benchmarks.data_dir(args.data)
+    data_dir = find_data(args.data)
     cache = Path(args.out) / "cache"
     key = "squad" if args.articles is None else f"squad-articles{args.articles}"
     squad = _cached(cache / key)
     if squad is None:
         parser.error(f"no SQuAD index in {cache / key}: run python -m eval.benchmarks squad")
-    squad_data = benchmarks.load_squad(data_dir / benchmarks.SQUAD_FILE, args.articles)
+    squad_data = load_squad(data_dir / SQUAD_FILE, args.articles)
     scifact = _cached(cache / "scifact")
-    scifact_data = benchmarks.load_scifact(data_dir / benchmarks.SCIFACT_DIR) if scifact else None
+    scifact_data = load_scifact(data_dir / SCIFACT_FOLDER) if scifact else None
     tuning = min(TUNING_ARTICLES, max(1, len(squad_data.documents) // 4))
     rows = {}
     print("k1 / b       SQuAD para@1: tuning  held out     all   SciFact nDCG@10")

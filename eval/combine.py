@@ -33,10 +33,15 @@ from qa.assistant import clean_question, default_folder
 from qa.embedding import Embedder
 from qa.focus import demands_type
 
-from . import benchmarks, metrics
-from .abstention import MAX_FALSE_ABSTENTIONS, held_out
+from . import metrics
+from .cli import add_data_options, positive_int, run_on_data
+from .configs import with_reader
+from .corpus import open_corpus
 from .gold import GOLD, load_gold
-from .reader import questions_of, with_reader
+from .metrics import MAX_FALSE_ABSTENTIONS
+from .report import write_json
+from .squad import FILE as SQUAD_FILE
+from .squad import held_out, load_squad, questions_of
 
 FEATURES = ("confidence", "margin", "top_reader", "sentence", "phrase_untyped")
 RULES = {
@@ -163,13 +168,13 @@ def compare(rows: list[dict], with_gold: bool) -> dict:
 
 
 def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
-    data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE)
+    data = load_squad(args.data / SQUAD_FILE)
     articles = {q.doc_id for q in questions_of(data, "dev", None)}
     documents, answerable, unanswerable = held_out(data)
     answerable = [q for q in answerable if q.doc_id in articles][: args.limit]
     unanswerable = [q for q in unanswerable if q.doc_id in articles][: args.limit]
     embedder = embedder or Embedder()
-    held, _ = benchmarks.open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
+    held, _ = open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
     rows = records(
         held,
         [
@@ -193,7 +198,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
                 f"  {name:58} recall {s['abstain_recall']:.3f} precision "
                 f"{s['abstain_precision']:.3f} false {s['false_abstentions']:.3f}"
             )
-    benchmarks.write_json(args.out / "abstention_combine.json", summary)
+    write_json(args.out / "abstention_combine.json", summary)
     return summary
 
 
@@ -201,13 +206,12 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
     parser = argparse.ArgumentParser(prog="python -m eval.combine", description=__doc__)
     parser.add_argument(
         "--limit",
-        type=benchmarks.positive_int,
+        type=positive_int,
         default=400,
         help="N SQuAD dev questions of each kind (default 400)",
     )
-    parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
-    return benchmarks.run_on_data(run, parser.parse_args(argv), embedder)
+    add_data_options(parser)
+    return run_on_data(run, parser.parse_args(argv), embedder)
 
 
 if __name__ == "__main__":

@@ -180,7 +180,9 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
-def calibrate(records: list[dict], max_false_abstentions: float = 0.05) -> float:
+def calibrate(
+    records: list[dict], max_false_abstentions: float = metrics.MAX_FALSE_ABSTENTIONS
+) -> float:
     """The abstention threshold with the best abstention F1 on ``records``, false
     abstentions within ``max_false_abstentions`` (see ``metrics.best_threshold``)."""
     threshold, _ = metrics.best_threshold(

@@ -1,4 +1,4 @@
-"""Metric glue for the public benchmarks (``eval/benchmarks.py``).
+"""Metric glue for the eval commands (eval/squad.py, eval/scifact.py and the others).
 
 - SQuAD v1.1 answer scores: the official normalisation, exact match and token F1, max over the
   gold answers (the same arithmetic as the official ``evaluate-v1.1.py``).
@@ -21,6 +21,9 @@ import numpy as np
 # A relevant id that no run contains: a question none of whose gold spans fits in any passage
 # still counts (as a miss) instead of silently leaving the average.
 UNREACHABLE = "<unreachable>"
+
+# The most false abstentions (answerable questions abstained on) a chosen threshold may cost.
+MAX_FALSE_ABSTENTIONS = 0.05
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
@@ -192,11 +195,22 @@ def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -
     }
 
 
+def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """P(a random positive scores above a random negative), ties counting half."""
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    if not len(positive) or not len(negative):
+        return float("nan")
+    ordered = np.sort(negative)
+    below = np.searchsorted(ordered, positive, side="left")
+    ties = np.searchsorted(ordered, positive, side="right") - below
+    return float((below + ties / 2).sum() / (len(positive) * len(negative)))
+
+
 def best_threshold(
     confidence: Sequence[float],
     forced: Sequence[bool],
     unanswerable: Sequence[bool],
-    max_false_abstentions: float = 0.05,
+    max_false_abstentions: float = MAX_FALSE_ABSTENTIONS,
 ) -> tuple[float, dict]:
     """The abstention threshold with the best abstention F1, and the scores it gets.
 

@@ -42,8 +42,12 @@ from qa.embedding import Embedder
 from qa.index import CorpusIndex
 from qa.query import Query
 
-from . import benchmarks, metrics, scale
+from . import metrics, scale
+from .corpus import write_corpus
+from .data import data_dir
 from .gold import load_gold
+from .squad import FILE as SQUAD_FILE
+from .squad import load_squad
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +141,7 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
 def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Path) -> dict:
     """Chars/s of the whole indexing path beside bare encoding of the same texts."""
     folder = work / "corpus"
-    benchmarks.write_corpus(folder, documents)
+    write_corpus(folder, documents)
     chars = sum(len(text) for text in documents.values())
     began = time.perf_counter()
     index = CorpusIndex(folder, work / "index", embedder)
@@ -266,9 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
         assistant = Assistant.from_folder(seeds, embedder=embedder)
         questions = [item.question for item in load_gold() if not item.history]
         report["query"] = query_latency(assistant, questions, args.rounds)
-        squad = benchmarks.load_squad(
-            benchmarks.data_dir(args.data) / benchmarks.SQUAD_FILE, args.articles
-        )
+        squad = load_squad(data_dir(args.data) / SQUAD_FILE, args.articles)
         report["indexing"] = indexing_throughput(embedder, squad.documents, work / "squad")
         report["cold_start"] = cold_start(seeds, args.runs)
         squad_questions = [q.question for q in squad.questions]
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
         sizes = [int(size) for size in args.scale_sizes.split(",") if size.strip()]
         if sizes:
-            full = benchmarks.load_squad(benchmarks.data_dir(args.data) / benchmarks.SQUAD_FILE)
+            full = load_squad(data_dir(args.data) / SQUAD_FILE)
             paragraphs = [
                 full.documents[doc_id][start:end]
                 for doc_id, spans in full.paragraphs.items()
@@ -302,9 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _ray_only(args) -> dict:
     from .ray_speed import print_ray, ray_throughput
 
-    squad = benchmarks.load_squad(
-        benchmarks.data_dir(args.data) / benchmarks.SQUAD_FILE, args.articles
-    )
+    squad = load_squad(data_dir(args.data) / SQUAD_FILE, args.articles)
     with tempfile.TemporaryDirectory(prefix="qa-perf-ray-") as work:
         report = {"cpu_count": os.cpu_count()}
         report["ray"] = ray_throughput(

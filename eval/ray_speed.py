@@ -19,7 +19,7 @@ from qa.distributed import RaySettings, build_on_ray
 from qa.embedding import Embedder
 from qa.index import CorpusIndex
 
-from . import benchmarks
+from .corpus import write_corpus
 
 
 def ray_throughput(
@@ -35,7 +35,7 @@ def ray_throughput(
     import ray
 
     folder = work / "corpus"
-    benchmarks.write_corpus(folder, documents)
+    write_corpus(folder, documents)
     chars = sum(len(text) for text in documents.values())
     embedder = Embedder()
     warm = CorpusIndex(folder, work / "warm", embedder)  # the ONNX export, made before timing

@@ -28,56 +28,38 @@ from dataclasses import replace
 import numpy as np
 
 from qa import Assistant
-from qa.assistant import clean_question, default_folder
+from qa.assistant import default_folder
 from qa.embedding import Embedder
-from qa.train import article_number, split_of
+from qa.train import article_number
 
-from . import benchmarks, metrics
-from .abstention import MAX_FALSE_ABSTENTIONS, held_out, roc_auc
+from . import metrics
+from .cli import add_data_options, positive_int, run_on_data
+from .configs import with_reader
+from .corpus import open_corpus
 from .gold import GOLD, load_gold
+from .metrics import MAX_FALSE_ABSTENTIONS, roc_auc
+from .report import write_json
+from .squad import FILE as SQUAD_FILE
+from .squad import (
+    answer_records,
+    ask_questions,
+    held_out,
+    holds_answer,
+    load_squad,
+    questions_of,
+    top_extract,
+)
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the reader's share of an extract's score (--calibrate)
 CONFIDENCE_GRID = np.round(np.arange(0.0, 0.61, 0.025), 3)  # abstain_below tried with each
-
-
-def with_reader(assistant: Assistant, **changes) -> Assistant:
-    """The same index answered with other reader settings."""
-    settings = assistant.settings
-    return Assistant(assistant.index, replace(settings, reader=replace(settings.reader, **changes)))
-
-
-def _ask(assistant: Assistant, questions: Sequence[benchmarks.SquadQuestion]) -> list:
-    answers = []
-    for batch in benchmarks.batches(list(questions), 500):
-        answers.extend(assistant.ask_many([clean_question(q.question) for q in batch], k=3))
-    return answers
-
-
-def open_corpus_records(assistant: Assistant, questions) -> list[dict]:
-    """Per question: the answer text scored, EM, F1, hit, abstained, latency."""
-    records = []
-    for q, answer in zip(questions, _ask(assistant, questions)):
-        extract, text = benchmarks.top_extract(assistant, answer)
-        records.append(
-            {
-                "qid": q.qid,
-                "answer": text,
-                "em": metrics.exact_match(text, q.answers),
-                "f1": metrics.f1(text, q.answers),
-                "hit": benchmarks.holds_answer(extract, q),
-                "abstained": answer.abstained,
-                "latency": answer.timings.get("total", 0.0),
-            }
-        )
-    return records
 
 
 def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[dict]:
     """Per question: answerable or not, abstained, why, the scores a threshold would use."""
     questions = list(answerable) + list(unanswerable)
     records = []
-    for n, (q, answer) in enumerate(zip(questions, _ask(assistant, questions))):
-        extract = benchmarks.top_extract(assistant, answer)[0]
+    for n, (q, answer) in enumerate(zip(questions, ask_questions(assistant, questions, 500))):
+        extract = top_extract(assistant, answer)[0]
         records.append(
             {
                 "qid": q.qid,
@@ -86,7 +68,7 @@ def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[d
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
                 "answerability": answer.answerability,
-                "hit": n < len(answerable) and benchmarks.holds_answer(extract, q),
+                "hit": n < len(answerable) and holds_answer(extract, q),
             }
         )
     return records
@@ -125,14 +107,6 @@ def summarize_abstention(records: list[dict]) -> dict:
             label = f"{r['reason']} ({'unanswerable' if r['unanswerable'] else 'answerable'})"
             summary["reasons"][label] = summary["reasons"].get(label, 0) + 1
     return summary
-
-
-def questions_of(data: benchmarks.SquadData, split: str, limit: int | None):
-    chosen = [q for q in data.questions if split_of(article_number(q.doc_id)) == split]
-    if limit is not None and limit < len(chosen):
-        rng = np.random.default_rng(0)
-        chosen = [chosen[i] for i in sorted(rng.permutation(len(chosen))[:limit])]
-    return chosen
 
 
 def gold_records(assistant: Assistant, items) -> list[dict]:
@@ -210,8 +184,8 @@ def calibrate(
         model.memo_size, 20 * (len(questions) + len(answerable) + len(unanswerable))
     )
     for weight in WEIGHTS:
-        open_records = open_corpus_records(
-            with_reader(assistant_open, weight=weight, no_answer_below=0.0), questions
+        open_records = answer_records(
+            with_reader(assistant_open, weight=weight, no_answer_below=0.0), questions, 500
         )
         records = []
         for base, ask in (
@@ -251,7 +225,7 @@ def calibrate(
 
 def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     began = time.perf_counter()
-    data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE)
+    data = load_squad(args.data / SQUAD_FILE)
     questions = questions_of(data, args.split, args.limit)
     documents, answerable, unanswerable = held_out(data)
     articles = {q.doc_id for q in questions}
@@ -265,8 +239,8 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         "paragraphs held out"
     )
     embedder = embedder or Embedder()
-    whole, _ = benchmarks.open_corpus(args.out / "cache" / "squad", data.documents, embedder)
-    held, _ = benchmarks.open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
+    whole, _ = open_corpus(args.out / "cache" / "squad", data.documents, embedder)
+    held, _ = open_corpus(args.out / "cache" / "squad-heldout", documents, embedder)
     changes: dict = {"enabled": True}  # the reader is off by default until calibrated
     if getattr(args, "passages", None):
         changes["passages"] = args.passages
@@ -295,7 +269,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         for label, enabled in (("reader", True), ("no_reader", False)):
             summary[label] = {
                 "open_corpus": summarize_open(
-                    open_corpus_records(with_reader(whole, enabled=enabled), questions)
+                    answer_records(with_reader(whole, enabled=enabled), questions, 500)
                 ),
                 "abstention": summarize_abstention(
                     abstention_records(with_reader(held, enabled=enabled), answerable, unanswerable)
@@ -305,7 +279,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     summary["seconds"] = round(time.perf_counter() - began, 1)
     name = f"reader_{args.split}" + ("_calibration" if args.calibrate else "")
     name += "".join(f"_{key}{value}" for key, value in changes.items() if key != "enabled")
-    benchmarks.write_json(args.out / f"{name}.json", summary)
+    write_json(args.out / f"{name}.json", summary)
     whole.close()
     held.close()
     return summary
@@ -342,15 +316,14 @@ def report(summary: dict) -> None:
 def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.reader", description=__doc__)
     parser.add_argument("--split", choices=["test", "dev"], default="test")
-    parser.add_argument("--limit", type=benchmarks.positive_int, help="N questions of each kind")
+    parser.add_argument("--limit", type=positive_int, help="N questions of each kind")
     parser.add_argument("--calibrate", action="store_true", help="sweep the reader settings")
     parser.add_argument(
-        "--passages", type=benchmarks.positive_int, help="passages read (default: the shipped)"
+        "--passages", type=positive_int, help="passages read (default: the shipped)"
     )
     parser.add_argument("--weight", type=float, help="the reader's weight (default: shipped)")
-    parser.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
-    parser.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
-    return benchmarks.run_on_data(run, parser.parse_args(argv), embedder)
+    add_data_options(parser)
+    return run_on_data(run, parser.parse_args(argv), embedder)
 
 
 if __name__ == "__main__":

@@ -399,10 +399,12 @@ def ask_only(passages: int, work: Path, articles: int = 4, data: str | None = No
     """``ask_at_scale`` alone, as ``python -m eval.perf`` runs it (the first ``articles``
     SQuAD articles indexed in ``work/squad``, copied to ``passages``), keeping the copy in
     ``work/copy`` for ``reopen``."""
-    from . import benchmarks
+    from .corpus import write_corpus
+    from .data import data_dir
+    from .squad import FILE, load_squad
 
-    squad = benchmarks.load_squad(benchmarks.data_dir(data) / benchmarks.SQUAD_FILE, articles)
-    benchmarks.write_corpus(work / "squad" / "corpus", squad.documents)
+    squad = load_squad(data_dir(data) / FILE, articles)
+    write_corpus(work / "squad" / "corpus", squad.documents)
     index = CorpusIndex.open(work / "squad" / "corpus", work / "squad" / "index", Embedder())
     questions = [q.question for q in squad.questions][:100]
     return ask_at_scale(index, questions, passages, keep=work / "copy")

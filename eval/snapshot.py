@@ -23,9 +23,12 @@ from qa import Assistant
 from qa.assistant import clean_question, default_folder
 from qa.embedding import Embedder
 
-from . import benchmarks
+from .cli import add_data_options, run_on_data
+from .configs import with_reader
+from .corpus import open_corpus
 from .gold import GOLD, load_gold
-from .reader import with_reader
+from .squad import FILE as SQUAD_FILE
+from .squad import load_squad
 
 DECIMALS = 9
 
@@ -51,11 +54,11 @@ def dump(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
                 [item.history for item in items],
             )
     if args.squad:
-        data = benchmarks.load_squad(args.data / benchmarks.SQUAD_FILE)
+        data = load_squad(args.data / SQUAD_FILE)
         rng = np.random.default_rng(1)
         chosen = sorted(rng.permutation(len(data.questions))[: args.squad])
         questions = [clean_question(data.questions[i].question) for i in chosen]
-        corpus, _ = benchmarks.open_corpus(args.out / "cache" / "squad", data.documents, embedder)
+        corpus, _ = open_corpus(args.out / "cache" / "squad", data.documents, embedder)
         for enabled in (True, False):
             snapshot[f"squad_reader_{enabled}"] = answers(
                 with_reader(corpus, enabled=enabled), questions
@@ -97,14 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     write = commands.add_parser("dump", help="write the answers to FILE")
     write.add_argument("file")
     write.add_argument("--squad", type=int, default=300, help="SQuAD questions (0: none)")
-    write.add_argument("--data", help="data folder (default: $QA_DATA_DIR or ../shared/data)")
-    write.add_argument("--out", default=str(benchmarks.DEFAULT_OUT), help="results folder")
+    add_data_options(write)
     check = commands.add_parser("compare", help="list the answers that differ")
     check.add_argument("old")
     check.add_argument("new")
     args = parser.parse_args(argv)
     if args.command == "dump":
-        return benchmarks.run_on_data(dump, args)
+        return run_on_data(dump, args)
     old, new = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (args.old, args.new))
     found = differences(old, new)
     total = sum(len(v) for v in old.values())

@@ -26,10 +26,16 @@ from qa.assistant import Settings, clean_question
 from qa.embedding import Embedder
 from qa.passages import PassageSettings
 
-from . import benchmarks, metrics
+from . import metrics
+from .cli import DEFAULT_OUT
+from .corpus import write_corpus
+from .data import ROOT
+from .data import data_dir as find_data
 from .gold import evaluate, load_gold, summarize
+from .ranking import embed_queries, rank_passages
+from .squad import FILE as SQUAD_FILE
+from .squad import PassageMap, SquadData, holds_answer, load_squad, top_extract
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = "300:1,450:1,600:0,600:1,600:2,900:1,1200:1"
 
 
@@ -45,12 +51,12 @@ def parse_sizes(text: str) -> list[PassageSettings]:
     return sizes
 
 
-def squad_scores(assistant: Assistant, data: benchmarks.SquadData) -> dict:
+def squad_scores(assistant: Assistant, data: SquadData) -> dict:
     """Passage hit@1/@5, answer hit@1, mean top-extract length, EM and F1 on ``data``."""
-    passage_map = benchmarks.PassageMap(assistant, data.paragraphs)
+    passage_map = PassageMap(assistant, data.paragraphs)
     queries = [clean_question(q.question) for q in data.questions]
-    vectors, _ = benchmarks.embed_queries(assistant.embedder, queries)
-    rankings, _ = benchmarks.rank_passages(assistant, queries, vectors, 5)
+    vectors, _ = embed_queries(assistant.embedder, queries)
+    rankings, _ = rank_passages(assistant, queries, vectors, 5)
     hit1, hit5 = [], []
     for q, ranking in zip(data.questions, rankings):
         relevant = set(passage_map.relevant(q.doc_id, q.spans))
@@ -58,12 +64,8 @@ def squad_scores(assistant: Assistant, data: benchmarks.SquadData) -> dict:
         hit5.append(bool(relevant.intersection(ranking[:5])))
     answer_hit, length, em, f1 = [], [], [], []
     for q, answer in zip(data.questions, assistant.ask_many(queries, k=3)):
-        extract, text = benchmarks.top_extract(assistant, answer)
-        answer_hit.append(
-            extract is not None
-            and extract.doc_id == q.doc_id
-            and any(metrics.contains((extract.start, extract.end), span) for span in q.spans)
-        )
+        extract, text = top_extract(assistant, answer)
+        answer_hit.append(holds_answer(extract, q))
         length.append(len(extract.text) if extract is not None else 0)
         em.append(metrics.exact_match(text, q.answers))
         f1.append(metrics.f1(text, q.answers))
@@ -95,12 +97,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--limit", type=int, default=None, help="SQuAD questions asked")
     parser.add_argument("--joins", action="store_true", help="also ask without sentence joins")
     parser.add_argument("--data", default=None, help="data folder (default ../shared/data)")
-    parser.add_argument("--out", default=str(ROOT / "eval" / "results"))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
 
     out = Path(args.out)
-    data_dir = benchmarks.data_dir(args.data)
-    squad = benchmarks.load_squad(data_dir / benchmarks.SQUAD_FILE, args.articles, args.limit)
+    data_dir = find_data(args.data)
+    squad = load_squad(data_dir / SQUAD_FILE, args.articles, args.limit)
     items = load_gold()
     embedder = Embedder()
     rows: dict[str, dict] = {}
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         settings = Settings(passages=passages)
         name = f"{passages.max_chars}:{passages.overlap}" + (":t" if passages.titles else "")
         cache = out / "cache" / f"sweep-{name.replace(':', '-')}"
-        benchmarks.write_corpus(cache / "squad", squad.documents)
+        write_corpus(cache / "squad", squad.documents)
         seeds = cache / "seeds"
         seeds.mkdir(parents=True, exist_ok=True)
         for path in (ROOT / "seeds").glob("*.txt"):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from eval import abstention, benchmarks, metrics
+from eval import abstention, metrics, squad
 
 from .test_benchmarks import _require_data
 
@@ -51,8 +51,8 @@ def _squad(path):
 
 
 def test_held_out_keeps_even_paragraphs_and_moves_their_answers(tmp_path):
-    data = benchmarks.load_squad(_squad(tmp_path / "dev.json"))
-    documents, answerable, unanswerable = abstention.held_out(data)
+    data = squad.load_squad(_squad(tmp_path / "dev.json"))
+    documents, answerable, unanswerable = squad.held_out(data)
     text = documents["00_france-facts.txt"]
     assert text == (
         "France Facts\n\nParis is the capital of France. It lies on the Seine.\n\n"
@@ -69,9 +69,9 @@ def test_roc_auc_matches_counting_every_pair():
     positive = rng.integers(0, 5, 40) / 4  # coarse values, so ties occur
     negative = rng.integers(0, 5, 30) / 4
     pairs = [(p > n) + (p == n) / 2 for p, n in itertools.product(positive, negative)]
-    assert abstention.roc_auc(positive, negative) == pytest.approx(np.mean(pairs))
-    assert abstention.roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
-    assert abstention.roc_auc([0.1], [0.9]) == 0.0
+    assert metrics.roc_auc(positive, negative) == pytest.approx(np.mean(pairs))
+    assert metrics.roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert metrics.roc_auc([0.1], [0.9]) == 0.0
 
 
 def test_abstention_scores_by_hand():
@@ -117,7 +117,7 @@ def test_abstention_benchmark_on_three_articles(tmp_path, embedder, capsys):
     assert summary["confidence_auc"] >= 0.7
     assert summary["at_shipped_threshold"]["answerable_hit@1"] >= 0.6
     assert summary["at_shipped_threshold"]["false_abstentions"] <= 0.1
-    assert summary["at_best_threshold"]["false_abstentions"] <= abstention.MAX_FALSE_ABSTENTIONS
+    assert summary["at_best_threshold"]["false_abstentions"] <= metrics.MAX_FALSE_ABSTENTIONS
     curve = list(summary["risk_coverage"].values())
     assert curve[-1] > curve[0]  # answering fewer, more of them right
     assert "confidence ROC AUC" in capsys.readouterr().out

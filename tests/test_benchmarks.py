@@ -1,16 +1,20 @@
-"""Public-benchmark glue (eval/metrics.py, eval/benchmarks.py): hand-checked metric values,
-data loading on tiny fake data sets, and one small end-to-end run per benchmark.
+"""Public-benchmark glue (eval/metrics.py, the runner and the benchmarks plugged into it:
+eval/runner.py, eval/squad.py, eval/scifact.py, eval/benchmarks.py): hand-checked metric
+values, data loading on tiny fake data sets, a tiny benchmark of a test's own plugged into the
+runner, and one small end-to-end run per benchmark.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 
 import pytest
 
-from eval import benchmarks, metrics
+from eval import benchmarks, corpus, data, metrics, ranking, report, runner, scifact, squad
+from eval.configs import CONFIGS, configurations, shipped_configuration
 from qa import Settings
 
 # ----- SQuAD answer scores ------------------------------------------------------------------
@@ -149,7 +153,7 @@ def _fake_squad(path):
 
 
 def test_load_squad_gives_absolute_spans(tmp_path):
-    data = benchmarks.load_squad(_fake_squad(tmp_path / "dev.json"))
+    data = squad.load_squad(_fake_squad(tmp_path / "dev.json"))
     text = data.documents["00_france-facts.txt"]
     assert text.startswith("France Facts\n\nParis is the capital")
     assert list(data.documents) == ["00_france-facts.txt", "01_other.txt"]
@@ -159,10 +163,8 @@ def test_load_squad_gives_absolute_spans(tmp_path):
     assert q2.paragraph == "00_france-facts.txt#1"
     start, end = data.paragraphs["00_france-facts.txt"][1]
     assert text[start:end] == "The Loire is the longest river in France."
-    assert [q.qid for q in benchmarks.load_squad(tmp_path / "dev.json", limit=1).questions] == [
-        "q1"
-    ]
-    assert list(benchmarks.load_squad(tmp_path / "dev.json", articles=1).documents) == [
+    assert [q.qid for q in squad.load_squad(tmp_path / "dev.json", limit=1).questions] == ["q1"]
+    assert list(squad.load_squad(tmp_path / "dev.json", articles=1).documents) == [
         "00_france-facts.txt"
     ]
 
@@ -173,7 +175,7 @@ def test_load_squad_rejects_a_misplaced_answer(tmp_path):
     data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 1
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="q1"):
-        benchmarks.load_squad(path)
+        squad.load_squad(path)
 
 
 def test_load_scifact_keeps_relevant_documents_and_the_first_others(tmp_path):
@@ -191,33 +193,33 @@ def test_load_scifact_keeps_relevant_documents_and_the_first_others(tmp_path):
             for d in ("10", "11", "12", "30", "31")
         )
     )
-    data = benchmarks.load_scifact(folder)
+    data = scifact.load_scifact(folder)
     assert list(data.queries) == ["5", "7"]  # qrels order
     assert data.qrels == {"5": {"30": 1, "31": 1}, "7": {"10": 1}}
     assert data.documents["10.txt"] == "T10\ntext 10"
     assert len(data.documents) == 5
-    small = benchmarks.load_scifact(folder, docs=1, limit=1)
+    small = scifact.load_scifact(folder, docs=1, limit=1)
     assert list(small.queries) == ["5"]
     assert sorted(small.documents) == ["10.txt", "30.txt", "31.txt"]  # relevant + first other
 
 
 def test_write_corpus_rewrites_only_changed_files_and_removes_stale_ones(tmp_path):
     folder = tmp_path / "corpus"
-    assert benchmarks.write_corpus(folder, {"a.txt": "alpha", "b.txt": "beta"}) == 2
+    assert corpus.write_corpus(folder, {"a.txt": "alpha", "b.txt": "beta"}) == 2
     os.utime(folder / "a.txt", ns=(1, 1))
-    assert benchmarks.write_corpus(folder, {"a.txt": "alpha", "c.txt": "gamma"}) == 1
+    assert corpus.write_corpus(folder, {"a.txt": "alpha", "c.txt": "gamma"}) == 1
     assert (folder / "a.txt").stat().st_mtime_ns == 1
     assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "c.txt"]
     assert (folder / "a.txt").read_bytes() == b"alpha"
 
 
 def test_configurations_and_the_shipped_one():
-    assert set(benchmarks.configurations()) == {"bm25", "dense", "hybrid-rrf", "hybrid-score"}
+    assert set(configurations()) == {"bm25", "dense", "hybrid-rrf", "hybrid-score"}
     with pytest.raises(ValueError, match="nope"):
-        benchmarks.configurations(["bm25", "nope"])
-    shipped = benchmarks.shipped_configuration()
+        configurations(["bm25", "nope"])
+    shipped = shipped_configuration()
     if shipped is not None:
-        assert benchmarks.CONFIGS[shipped] == Settings().retrieval
+        assert CONFIGS[shipped] == Settings().retrieval
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
@@ -227,8 +229,8 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert code == 2
     assert str(missing / "squad" / "dev-v1.1.json") in capsys.readouterr().err
     monkeypatch.setenv("QA_DATA_DIR", str(missing))
-    assert benchmarks.data_dir() == missing.resolve()
-    assert benchmarks.data_dir(tmp_path) == tmp_path.resolve()
+    assert data.data_dir() == missing.resolve()
+    assert data.data_dir(tmp_path) == tmp_path.resolve()
 
 
 def test_markdown_table_marks_the_shipped_configuration():
@@ -239,7 +241,7 @@ def test_markdown_table_marks_the_shipped_configuration():
         },
         "reference": [{"name": "ref. X", "ndcg@10": 0.665}],
     }
-    table = benchmarks.markdown_table(summary, [("nDCG@10", "ndcg@10", ".3f"), ("R", "r", ".1f")])
+    table = report.markdown_table(summary, [("nDCG@10", "ndcg@10", ".3f"), ("R", "r", ".1f")])
     assert table.splitlines()[2:] == [
         "| bm25 | 0.500 | — |",
         "| dense (shipped) | 0.250 | — |",
@@ -247,18 +249,117 @@ def test_markdown_table_marks_the_shipped_configuration():
     ]
 
 
+# ----- a new benchmark plugs into the runner ------------------------------------------------
+
+
+class _Capitals(runner.Benchmark):
+    """A benchmark of this test's own, as small as a new one can be: a loader (a corpus and
+    questions with the document that answers each) and a metric (document hit@1)."""
+
+    name = "capitals"
+    columns = [("doc@1", "document_hit@1", ".3f")]
+    plot = runner.Plot(curve="document_hit", title="capitals", ylabel="document hit@k")
+    question_columns = ("id", "question", "gold")
+    config_columns = ("top_document", "hit")
+
+    def load(self, args):
+        folder = data.require(args.data / "capitals")
+        documents = json.loads((folder / "documents.json").read_text())
+        questions = [json.loads(line) for line in (folder / "questions.jsonl").open()]
+        self.queries = [q["question"] for q in questions]
+        self.gold = [q["gold"] for q in questions]
+        return runner.Loaded(
+            documents=documents,
+            queries=self.queries,
+            rows=[[q["id"], q["question"], q["gold"]] for q in questions],
+            key="capitals",
+            data=folder,
+            options={"limit": args.limit},
+        )
+
+    def prepare(self, assistant):
+        sentences = 0  # counted one by one, against open_corpus's count
+        while assistant.index.sentence(sentences) is not None:
+            sentences += 1
+        return {"gold_documents": len(set(self.gold)), "sentences_one_by_one": sentences}
+
+    def evaluate(self, name, assistant, vectors):
+        rankings, _ = ranking.rank_passages(assistant, self.queries, vectors, 3)
+        documents = [
+            metrics.first_occurrences(assistant.index.passage(p).doc_id for p in ranked)
+            for ranked in rankings
+        ]
+        ranks = [metrics.first_relevant_rank(d, {g}) for d, g in zip(documents, self.gold)]
+        return runner.Evaluation(
+            figures={"document_hit@1": sum(rank == 1 for rank in ranks) / len(ranks)},
+            curves={"document_hit": metrics.hit_curve(ranks, 3)},
+            cells=[[d[0] if d else "", int(rank == 1)] for d, rank in zip(documents, ranks)],
+        )
+
+
+def test_a_new_benchmark_plugs_into_the_runner(tmp_path, embedder, capsys):
+    folder = tmp_path / "data" / "capitals"
+    folder.mkdir(parents=True)
+    documents = {
+        "france.txt": "France\n\nParis is the capital of France. The Seine flows through Paris.",
+        "japan.txt": "Japan\n\nTokyo is the capital of Japan. Mount Fuji rises west of Tokyo.",
+        "kenya.txt": "Kenya\n\nNairobi is the capital of Kenya. The Rift Valley crosses Kenya.",
+    }
+    (folder / "documents.json").write_text(json.dumps(documents))
+    questions = [
+        {"id": "q1", "question": "What is the capital of Japan?", "gold": "japan.txt"},
+        {"id": "q2", "question": "Which river flows through Paris?", "gold": "france.txt"},
+        # A wrong gold on purpose: BM25 finds Kenya, so this one is a miss.
+        {"id": "q3", "question": "What crosses the Rift Valley?", "gold": "japan.txt"},
+    ]
+    (folder / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    out = tmp_path / "out"
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--configs", "bm25"]
+    benchmark = _Capitals()
+    assert runner.main(benchmark, args, embedder=embedder) == 0
+
+    summary = json.loads((out / "capitals.json").read_text())
+    assert list(summary)[:5] == ["benchmark", "data", "options", "questions", "gold_documents"]
+    assert summary["benchmark"] == "capitals" and summary["questions"] == 3
+    assert summary["gold_documents"] == 2 and summary["options"] == {"limit": None}
+    assert summary["index"]["documents"] == 3 and summary["index"]["files_written"] == 3
+    assert summary["index"]["sentences"] == summary["sentences_one_by_one"] >= 6
+    result = summary["configs"]["bm25"]
+    assert result["document_hit@1"] == pytest.approx(2 / 3)
+    assert result["curves"]["document_hit"][0] == pytest.approx(2 / 3)
+    assert result["retrieval"]["mode"] == "bm25"
+    assert "| bm25 | 0.667 |" in capsys.readouterr().out
+    rows = list(csv.reader((out / "capitals_questions.csv").open()))
+    assert rows[0] == ["id", "question", "gold", "bm25_top_document", "bm25_hit"]
+    assert [row[-2:] for row in rows[1:]] == [
+        ["japan.txt", "1"],
+        ["france.txt", "1"],
+        ["kenya.txt", "0"],
+    ]
+    assert (out / "capitals_hits.png").stat().st_size > 1000
+    # The corpus is cached: a second run embeds nothing but the questions.
+    assert runner.main(benchmark, args, embedder=embedder) == 0
+    again = json.loads((out / "capitals.json").read_text())
+    assert again["index"]["texts_embedded"] == 0 and again["index"]["files_written"] == 0
+    assert again["configs"]["bm25"]["document_hit@1"] == pytest.approx(2 / 3)
+    # Missing data is exit code 2, naming the folder expected.
+    missing = ["--data", str(tmp_path / "nowhere"), "--out", str(out)]
+    assert runner.main(benchmark, missing, embedder=embedder) == 2
+    assert str(tmp_path / "nowhere" / "capitals") in capsys.readouterr().err
+
+
 # ----- end to end on the real data ----------------------------------------------------------
 
 
 def _require_data(relative: str):
-    path = benchmarks.data_dir() / relative
+    path = data.data_dir() / relative
     if not path.exists():
         pytest.skip(f"benchmark data not found at {path} (set QA_DATA_DIR or pass --data)")
 
 
 def _check_summary(path, names):
     summary = json.loads(path.read_text())
-    assert set(summary["configs"]) == set(benchmarks.CONFIGS)
+    assert set(summary["configs"]) == set(CONFIGS)
     for name, result in summary["configs"].items():
         for metric in names:
             value = result[metric]
@@ -267,8 +368,8 @@ def _check_summary(path, names):
             else:
                 assert 0.0 <= value <= 1.0, (name, metric, value)
     assert [n for n, r in summary["configs"].items() if r["shipped"]] == [
-        benchmarks.shipped_configuration()
-    ] or benchmarks.shipped_configuration() is None
+        shipped_configuration()
+    ] or shipped_configuration() is None
     return summary
 
 
@@ -277,7 +378,7 @@ def test_squad_end_to_end_on_one_article(tmp_path, embedder):
     out = tmp_path / "out"
     args = ["squad", "--articles", "1", "--limit", "40", "--out", str(out)]
     assert benchmarks.main(args, embedder=embedder) == 0
-    summary = _check_summary(out / "squad.json", benchmarks.SQUAD_METRICS)
+    summary = _check_summary(out / "squad.json", squad.METRICS)
     assert summary["questions"] == 40
     assert summary["index"]["documents"] == 1
     configs = summary["configs"]
@@ -288,7 +389,7 @@ def test_squad_end_to_end_on_one_article(tmp_path, embedder):
     assert min(c["passage_hit@5"] for c in configs.values()) >= 0.4
     assert min(c["passage_hit@20"] for c in configs.values()) >= 0.8
     assert max(c["answer_hit@1"] for c in configs.values()) >= 0.15
-    for name in benchmarks.CONFIGS:
+    for name in CONFIGS:
         curve = configs[name]["curves"]["passage_hit"]
         assert len(curve) == 20 and curve == sorted(curve)
         assert curve[4] == pytest.approx(configs[name]["passage_hit@5"])
@@ -305,7 +406,7 @@ def test_squad_end_to_end_on_one_article(tmp_path, embedder):
     milvus_args = args + ["--configs", "hybrid-score", "--store", store]
     assert benchmarks.main(milvus_args, embedder=embedder) == 0
     milvus = json.loads((out / "squad_milvus.json").read_text())
-    assert all(metric in milvus["configs"]["hybrid-score"] for metric in benchmarks.SQUAD_METRICS)
+    assert all(metric in milvus["configs"]["hybrid-score"] for metric in squad.METRICS)
     assert milvus["index"]["texts_embedded"] == 0
     assert milvus["index"]["store"]["kind"] == "milvus"
     assert milvus["index"]["store_documents_written"] == 1
@@ -319,7 +420,7 @@ def test_scifact_end_to_end_on_a_small_corpus(tmp_path, embedder):
     out = tmp_path / "out"
     args = ["scifact", "--limit", "10", "--docs", "20", "--out", str(out)]
     assert benchmarks.main(args, embedder=embedder) == 0
-    summary = _check_summary(out / "scifact.json", benchmarks.SCIFACT_METRICS)
+    summary = _check_summary(out / "scifact.json", scifact.METRICS)
     assert summary["questions"] == 10
     configs = summary["configs"]
     # Measured on this subset (30 abstracts): nDCG@10 bm25 0.838, dense 1.000, hybrid-rrf 0.930,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from eval import benchmarks
+from eval import benchmarks, data, squad
 from eval import bm25 as sweep
 from qa.lexical import LexicalSettings
 
 
 def test_sweep_on_one_article(tmp_path, embedder, capsys):
-    if not (benchmarks.data_dir() / benchmarks.SQUAD_FILE).exists():
+    if not (data.data_dir() / squad.FILE).exists():
         pytest.skip("benchmark data not found (set QA_DATA_DIR)")
     out = tmp_path / "out"
     args = ["squad", "--articles", "1", "--limit", "5", "--configs", "bm25", "--out", str(out)]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eval import benchmarks, perf, scale
+from eval import data, perf, scale, squad
 from qa.dense import DenseSettings
 
 
@@ -35,7 +35,7 @@ def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistan
 
 @pytest.mark.slow
 def test_perf_end_to_end(tmp_path):
-    if not (benchmarks.data_dir() / benchmarks.SQUAD_FILE).exists():
+    if not (data.data_dir() / squad.FILE).exists():
         pytest.skip("benchmark data not found (set QA_DATA_DIR)")
     arguments = ["--rounds", "1", "--articles", "1", "--runs", "1", "--out", str(tmp_path)]
     report = perf.main(arguments + ["--scale-sizes", "2000,5000", "--ask-passages", "3000"])

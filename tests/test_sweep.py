@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eval import benchmarks, sweep
+from eval import data, squad, sweep
 from qa.passages import PassageSettings
 
 
@@ -20,7 +20,7 @@ def test_sizes_parse_into_passage_settings():
 
 
 def test_sweep_end_to_end_on_one_article(tmp_path, monkeypatch, embedder):
-    path = benchmarks.data_dir() / benchmarks.SQUAD_FILE
+    path = data.data_dir() / squad.FILE
     if not path.exists():
         pytest.skip(f"benchmark data not found at {path} (set QA_DATA_DIR or pass --data)")
     monkeypatch.setattr(sweep, "Embedder", lambda: embedder)  # the session's loaded model
