@@ -105,6 +105,7 @@ def test_risk_coverage_answers_the_most_confident_first():
     assert curve["1.0"] == 0.5 and curve["0.5"] == 1.0
 
 
+@pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_abstention_benchmark_on_three_articles(tmp_path, embedder, capsys):
     _require_data("squad/dev-v1.1.json")
     out = tmp_path / "out"

@@ -9,6 +9,7 @@ from eval import bm25 as sweep
 from qa.lexical import LexicalSettings
 
 
+@pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_sweep_on_one_article(tmp_path, embedder, capsys):
     if not (data.data_dir() / squad.FILE).exists():
         pytest.skip("benchmark data not found (set QA_DATA_DIR)")

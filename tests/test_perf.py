@@ -60,6 +60,7 @@ def test_scale_measures_an_ivf_index_against_exact_search(seeds_assistant, embed
     assert report["peak_rss_mb"] > 0
 
 
+@pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_ask_at_scale_times_ask_on_a_copied_corpus(seeds_assistant):
     questions = ["Where was the road transport agreement signed?"]
     report = scale.ask_at_scale(seeds_assistant.index, questions, 2000, ("milvus-lite",))

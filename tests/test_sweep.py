@@ -19,6 +19,7 @@ def test_sizes_parse_into_passage_settings():
     ]
 
 
+@pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_sweep_end_to_end_on_one_article(tmp_path, monkeypatch, embedder):
     path = data.data_dir() / squad.FILE
     if not path.exists():
