@@ -80,7 +80,7 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
     )
     for weight in (0.0, 0.5, 1.0):
         retriever = Retriever(index, RetrievalSettings(sentence_weight=weight))
-        got = retriever._dense(ids, vector)
+        got = retriever._dense(index.corpus, ids, vector)
         assert np.allclose(got, (1 - weight) * own + weight * best, atol=1e-5)
     # The fused ranking reports the mixed dense score of each passage it returns.
     query = Query("?", "?", vector)  # no terms: the dense side alone decides
