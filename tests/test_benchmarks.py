@@ -373,6 +373,7 @@ def _check_summary(path, names):
     return summary
 
 
+@pytest.mark.slow  # end to end on real data; the runner itself is tested fast
 def test_squad_end_to_end_on_one_article(tmp_path, embedder):
     _require_data("squad/dev-v1.1.json")
     out = tmp_path / "out"
@@ -415,6 +416,7 @@ def test_squad_end_to_end_on_one_article(tmp_path, embedder):
     assert (out / "squad_milvus_questions.csv").exists()
 
 
+@pytest.mark.slow  # end to end on real data; the runner itself is tested fast
 def test_scifact_end_to_end_on_a_small_corpus(tmp_path, embedder):
     _require_data("scifact/corpus.jsonl")
     out = tmp_path / "out"
