@@ -23,7 +23,6 @@ one ``vectors.npz``; they still load, and are rewritten in the new layout at onc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -406,10 +405,6 @@ def replace_text(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-
-
-def checksum(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _fsync(path: Path) -> None:
