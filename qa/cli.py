@@ -44,7 +44,11 @@ def _ray_settings(args):
         return None
     from .distributed import RaySettings
 
-    options = {"workers": args.ray_workers, "batch_size": args.ray_batch}
+    options = {
+        "workers": args.ray_workers,
+        "batch_size": args.ray_batch,
+        "cpus_per_worker": args.ray_cpus_per_worker,
+    }
     address = None if args.ray == LOCAL_RAY else args.ray
     return RaySettings(address=address, **{k: v for k, v in options.items() if v is not None})
 
@@ -129,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ray-workers", type=int, help="embedding actors, one model each (default 2)"
     )
     index_cmd.add_argument("--ray-batch", type=int, help="files per Ray batch (default 8)")
+    index_cmd.add_argument(
+        "--ray-cpus-per-worker",
+        type=int,
+        help="CPUs each actor reserves and its encoder's threads (default 1)",
+    )
 
     ask = sub.add_parser("ask", parents=[common], help="ask a question")
     ask.add_argument("question")

@@ -47,21 +47,25 @@ class RaySettings:
     """How to build on Ray.
 
     ``address``: a running cluster ("ray://HOST:10001", "auto"); None starts Ray here.
-    ``workers``: embedding actors, one model each (one CPU each). ``batch_size``: files per
-    batch (each batch is one encode call and one write to the store). ``cpus``: the CPUs of a
-    Ray started here (None: all of this machine's).
+    ``workers``: embedding actors, one model each. ``cpus_per_worker``: the CPUs each actor
+    reserves, and the threads its encoder runs. ``batch_size``: files per batch (each batch is
+    one encode call and one write to the store). ``cpus``: the CPUs of a Ray started here
+    (None: all of this machine's).
     """
 
     address: str | None = None
     workers: int = 2
     batch_size: int = 8
     cpus: int | None = None
+    # One thread per reserved CPU: with the encoder's default of 2 threads, 2 actors on this
+    # 2-core machine ran 0.80x as fast as one (`python -m eval.perf --ray`, docs/milvus.md).
+    cpus_per_worker: int = 1
 
     def __post_init__(self):
-        if self.workers < 1 or self.batch_size < 1:
+        if self.workers < 1 or self.batch_size < 1 or self.cpus_per_worker < 1:
             raise SettingsError(
-                f"Ray needs at least one worker and one file per batch, not {self.workers} "
-                f"and {self.batch_size}"
+                "Ray needs at least one worker, one CPU per worker and one file per batch, not "
+                f"{self.workers}, {self.cpus_per_worker} and {self.batch_size}"
             )
 
 
@@ -166,11 +170,12 @@ class RayBuilder:
                 "model": model,
                 "onnx": ray.put(onnx.read_bytes()) if onnx.exists() else None,
                 "milvus": milvus,
+                "threads": settings.cpus_per_worker,
             },
             batch_size=settings.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=settings.workers),
-            num_cpus=1,
+            num_cpus=settings.cpus_per_worker,
         )
 
     def _dimension(self) -> int:
@@ -185,7 +190,9 @@ class FileIndexer:
     """A Ray actor: reads, splits and embeds batches of files with qa's own code, and writes
     their rows to a Milvus server when given one."""
 
-    def __init__(self, folder: str, passages: dict, model: str, onnx, milvus: dict | None):
+    def __init__(
+        self, folder: str, passages: dict, model: str, onnx, milvus: dict | None, threads: int = 1
+    ):
         from .embedding import Embedder
         from .passages import PassageSettings, PassageSplitter
 
@@ -200,7 +207,7 @@ class FileIndexer:
             handle, name = tempfile.mkstemp(suffix=".onnx", prefix="qa-encoder-")
             with os.fdopen(handle, "wb") as out:
                 out.write(onnx)
-            self.embedder.use_onnx(Path(name))
+            self.embedder.use_onnx(Path(name), threads)
             self.embedder._onnx_encoder()  # loaded now: the file may go
             os.unlink(name)
         self.milvus = milvus

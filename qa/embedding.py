@@ -48,6 +48,7 @@ class Embedder:
         self._lock = threading.Lock()
         self._onnx = None  # OnnxEncoder, when an export is available
         self._onnx_path: Path | None = None
+        self._onnx_threads: int | None = None
 
     @property
     def model(self):
@@ -118,10 +119,11 @@ class Embedder:
         if self._onnx_encoder() is None:
             _ = self.model
 
-    def use_onnx(self, path: Path) -> None:
-        """Embed with the ONNX export at ``path`` (see qa.onnx_encoder)."""
-        if path != self._onnx_path:
-            self._onnx_path, self._onnx = Path(path), None
+    def use_onnx(self, path: Path, threads: int | None = None) -> None:
+        """Embed with the ONNX export at ``path`` (see qa.onnx_encoder), on ``threads``
+        threads (None: up to 2)."""
+        if path != self._onnx_path or threads != self._onnx_threads:
+            self._onnx_path, self._onnx, self._onnx_threads = Path(path), None, threads
 
     def export_onnx(self, path: Path) -> bool:
         """Write and check the ONNX export of the model at ``path`` (loading the model); use
@@ -141,7 +143,7 @@ class Embedder:
                         from .onnx_encoder import OnnxEncoder
 
                         location = resolve_model(self.model_name)
-                        self._onnx = OnnxEncoder(self._onnx_path, location)
+                        self._onnx = OnnxEncoder(self._onnx_path, location, self._onnx_threads)
                     except Exception as error:  # a damaged export: the model still works
                         log.warning("Not using %s: %s", self._onnx_path, error)
                         self._onnx_path = None

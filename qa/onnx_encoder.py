@@ -119,7 +119,7 @@ def export(model, model_dir: str, path: Path) -> bool:
 class OnnxEncoder:
     """Embeds texts with an exported transformer, the model's tokenizer and mean pooling."""
 
-    def __init__(self, path: Path, model_dir: str):
+    def __init__(self, path: Path, model_dir: str, threads: int | None = None):
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -129,7 +129,9 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
         self.tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        # ``threads``: a Ray actor runs as many threads as the CPUs it reserved; more would
+        # oversubscribe the machine's cores with the other actors' threads.
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]

@@ -22,6 +22,8 @@ def test_ray_settings_are_checked():
         RaySettings(workers=0)
     with pytest.raises(ValueError, match="at least one worker"):
         RaySettings(batch_size=0)
+    with pytest.raises(ValueError, match="one CPU per worker"):
+        RaySettings(cpus_per_worker=0)
 
 
 def test_the_ray_options_of_qa_index():
@@ -30,10 +32,18 @@ def test_the_ray_options_of_qa_index():
     from qa.cli import _ray_settings
 
     assert _ray_settings(Namespace(ray=None)) is None
-    here = _ray_settings(Namespace(ray="local", ray_workers=None, ray_batch=3))
+    here = _ray_settings(
+        Namespace(ray="local", ray_workers=None, ray_batch=3, ray_cpus_per_worker=None)
+    )
     assert here == RaySettings(address=None, workers=RaySettings().workers, batch_size=3)
-    cluster = _ray_settings(Namespace(ray="ray://head:10001", ray_workers=16, ray_batch=None))
-    assert (cluster.address, cluster.workers) == ("ray://head:10001", 16)
+    cluster = _ray_settings(
+        Namespace(ray="ray://head:10001", ray_workers=16, ray_batch=None, ray_cpus_per_worker=4)
+    )
+    assert (cluster.address, cluster.workers, cluster.cpus_per_worker) == (
+        "ray://head:10001",
+        16,
+        4,
+    )
 
 
 def test_a_saved_part_is_resumed_only_while_its_file_is_unchanged(embedder, tmp_path):
@@ -79,6 +89,7 @@ def _copy(source, folder):
 
 def _same_index(a, b) -> None:
     """The same documents, spans and vectors, bit for bit."""
+    a, b = a.corpus, b.corpus
     assert list(a.entries) == list(b.entries)
     for doc_id in a.entries:
         x, y = a.entries[doc_id], b.entries[doc_id]

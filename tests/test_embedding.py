@@ -34,6 +34,22 @@ def test_building_an_index_exports_a_question_encoder_that_agrees(seeds_assistan
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
+def test_an_encoder_runs_the_threads_it_is_given(seeds_assistant, embedder):
+    # A Ray actor's encoder runs one thread per CPU it reserved (qa.distributed), and the
+    # vectors do not depend on the thread count.
+    path = encoder_file(resolve_model(embedder.model_name))
+    location = resolve_model(embedder.model_name)
+    one = OnnxEncoder(path, location, threads=1)
+    default = OnnxEncoder(path, location)
+    assert one.session.get_session_options().intra_op_num_threads == 1
+    assert default.session.get_session_options().intra_op_num_threads == 2
+    texts = ["Where was the road transport agreement signed?", "Dushanbe"]
+    assert np.allclose(one.encode(texts), default.encode(texts), atol=1e-5)
+    fresh = Embedder(embedder.model_name)
+    fresh.use_onnx(path, threads=1)
+    assert fresh._onnx_encoder().session.get_session_options().intra_op_num_threads == 1
+
+
 def test_questions_use_the_export_and_answer_as_the_model_does(seeds_assistant, embedder):
     assert embedder._onnx_encoder() is not None
     question = "Where was the road transport agreement signed?"
