@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .text import STOPWORDS, fold, terms
 
@@ -254,6 +255,15 @@ def type_match(question: str, text: str, kind: str | None = None) -> float:
     return 1.0 if focus.kind == kind else 0.5
 
 
+@lru_cache(maxsize=1 << 16)
+def _first_term(word: str) -> str | None:
+    """The stemmed term of one word, None for a stopword: every word of every candidate
+    sentence is looked up, most of them many times (about 900 lookups a question at 1M
+    passages; docs/speed.md)."""
+    found = terms(word)
+    return found[0] if found else None
+
+
 def find_focus(question: str, text: str, kind: str | None = None) -> Phrase | None:
     """The phrase of ``text`` that answers ``question``, or None when none fits its type.
 
@@ -267,9 +277,7 @@ def find_focus(question: str, text: str, kind: str | None = None) -> Phrase | No
     question_terms = set(terms(question))
     unit = quantity_unit(question) if kind == NUMBER else None
     anchors = [
-        m.start()
-        for m in re.finditer(r"[^\W_]+", text)
-        if terms(m.group()) and terms(m.group())[0] in question_terms
+        m.start() for m in re.finditer(r"[^\W_]+", text) if _first_term(m.group()) in question_terms
     ]
     best, best_key = None, None
     for rank, k in enumerate(kinds):

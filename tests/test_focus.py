@@ -173,3 +173,12 @@ def test_find_focus_counts_what_the_question_counts(question, text, expected):
 )
 def test_demands_type(question, demands):
     assert demands_type(question) is demands
+
+
+def test_a_words_first_term_is_its_term_and_none_for_a_stopword():
+    from qa.focus import _first_term
+    from qa.text import terms
+
+    for word in ("Signed", "agreements", "Dushanbe", "2014", "Ch", "ina"):
+        assert _first_term(word) == terms(word)[0]
+    assert _first_term("the") is None and terms("the") == []
