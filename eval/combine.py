@@ -98,7 +98,9 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0):
     mu, sd = x.mean(0), x.std(0) + 1e-9
     z = np.c_[np.ones(len(x)), (x - mu) / sd]
     beta = np.zeros(z.shape[1])
-    ridge = l2 * np.diag(np.r_[0.0, np.ones(z.shape[1] - 1)])
+    # The intercept gets a tiny ridge too: when a small run's labels are all one class its
+    # Hessian entry goes to 0 and Newton's step was a singular solve (`--limit 15`).
+    ridge = l2 * np.diag(np.r_[1e-6, np.ones(z.shape[1] - 1)])
     for _ in range(50):
         p = 1 / (1 + np.exp(-z @ beta))
         gradient = z.T @ (p - y) + ridge @ beta

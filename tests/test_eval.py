@@ -163,3 +163,17 @@ def test_snapshot_differences_ignore_the_last_bits_and_name_what_changed():
     assert differences({"gold": [answer]}, {"gold": [drifted]}) == []
     assert differences({"gold": [answer]}, {"gold": [moved]}) == ["gold[0] 'Who?': extracts"]
     assert differences({"gold": [answer]}, {"squad": [answer]}) != []
+
+
+def test_the_abstention_regression_fits_one_class_and_separates_two():
+    # eval.combine's logistic regression: a small run whose questions are all answerable
+    # used to stop on a singular Newton step.
+    import numpy as np
+
+    from eval.combine import fit
+
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    assert np.all(fit(x, np.zeros(40))(x) < 0.01)
+    y = (x[:, 0] > 0).astype(float)
+    p = fit(x, y)(x)
+    assert p[y == 1].min() > p[y == 0].max() - 0.5 and p[y == 1].mean() > 0.7 > p[y == 0].mean()
