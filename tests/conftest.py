@@ -15,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 
 
+def require_data(relative: str) -> Path:
+    """The shared evaluation file at ``relative`` (e.g. "squad/dev-v1.1.json"), or skip."""
+    from eval import data
+
+    path = data.data_dir() / relative
+    if not path.exists():
+        pytest.skip(f"benchmark data not found at {path} (set QA_DATA_DIR or pass --data)")
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def qa_cache(tmp_path_factory):
     """A cache folder of the test session's own (the ONNX question encoder is made once)."""

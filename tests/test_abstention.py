@@ -10,7 +10,7 @@ import pytest
 
 from eval import abstention, metrics, squad
 
-from .test_benchmarks import _require_data
+from .conftest import require_data
 
 
 def _squad(path):
@@ -107,7 +107,7 @@ def test_risk_coverage_answers_the_most_confident_first():
 
 @pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_abstention_benchmark_on_three_articles(tmp_path, embedder, capsys):
-    _require_data("squad/dev-v1.1.json")
+    require_data("squad/dev-v1.1.json")
     out = tmp_path / "out"
     args = ["--articles", "3", "--limit", "60", "--out", str(out)]
     assert abstention.main(args, embedder=embedder) == 0

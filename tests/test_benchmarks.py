@@ -17,6 +17,8 @@ from eval import benchmarks, corpus, data, metrics, ranking, report, runner, sci
 from eval.configs import CONFIGS, configurations, shipped_configuration
 from qa import Settings
 
+from .conftest import require_data
+
 # ----- SQuAD answer scores ------------------------------------------------------------------
 
 
@@ -351,12 +353,6 @@ def test_a_new_benchmark_plugs_into_the_runner(tmp_path, embedder, capsys):
 # ----- end to end on the real data ----------------------------------------------------------
 
 
-def _require_data(relative: str):
-    path = data.data_dir() / relative
-    if not path.exists():
-        pytest.skip(f"benchmark data not found at {path} (set QA_DATA_DIR or pass --data)")
-
-
 def _check_summary(path, names):
     summary = json.loads(path.read_text())
     assert set(summary["configs"]) == set(CONFIGS)
@@ -375,7 +371,7 @@ def _check_summary(path, names):
 
 @pytest.mark.slow  # end to end on real data; the runner itself is tested fast
 def test_squad_end_to_end_on_one_article(tmp_path, embedder):
-    _require_data("squad/dev-v1.1.json")
+    require_data("squad/dev-v1.1.json")
     out = tmp_path / "out"
     args = ["squad", "--articles", "1", "--limit", "40", "--out", str(out)]
     assert benchmarks.main(args, embedder=embedder) == 0
@@ -418,7 +414,7 @@ def test_squad_end_to_end_on_one_article(tmp_path, embedder):
 
 @pytest.mark.slow  # end to end on real data; the runner itself is tested fast
 def test_scifact_end_to_end_on_a_small_corpus(tmp_path, embedder):
-    _require_data("scifact/corpus.jsonl")
+    require_data("scifact/corpus.jsonl")
     out = tmp_path / "out"
     args = ["scifact", "--limit", "10", "--docs", "20", "--out", str(out)]
     assert benchmarks.main(args, embedder=embedder) == 0
