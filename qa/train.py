@@ -122,7 +122,7 @@ def build_examples(
     squad_path: Path, split: str, settings: TrainSettings, limit: int | None = None
 ) -> SplitData:
     """The (question, window) examples of ``split``'s articles (see the module docstring)."""
-    from eval.benchmarks import load_squad
+    from eval.squad import load_squad
 
     from .lexical import LexicalIndex
 
@@ -685,7 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stop-after", type=int, default=None, help="stop (checkpointed) after N steps"
     )
     args = parser.parse_args(argv)
-    from eval.benchmarks import SQUAD_FILE, DataMissingError, data_dir, require
+    from eval.data import DataMissingError, data_dir, require
+    from eval.squad import FILE as SQUAD_FILE
 
     try:
         squad_path = require(data_dir(args.data) / SQUAD_FILE)

@@ -20,6 +20,7 @@ from qa.train import (
     TrainSettings,
     build_examples,
     export,
+    main,
     quantise_weights,
     split_of,
     train,
@@ -78,6 +79,12 @@ def test_the_split_holds_out_twelve_articles_never_trained_on():
     assert all(article >= 12 for article in TEST_ARTICLES + DEV_ARTICLES)  # BM25 tuned on 0-11
     splits = [split_of(n) for n in range(48)]
     assert splits.count("train") == 30 and splits.count("test") == 12
+
+
+def test_the_command_line_reports_missing_data(tmp_path, capsys):
+    # Runs main()'s imports: they broke unnoticed once, when eval/benchmarks.py was split.
+    assert main(["reader", "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "squad" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_examples_pair_each_question_with_its_answer_and_a_window_without_it(tmp_path):
