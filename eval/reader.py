@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -246,10 +247,13 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         changes["passages"] = args.passages
     if getattr(args, "weight", None) is not None:
         changes["weight"] = args.weight
+    if getattr(args, "model", None):
+        changes["model"] = str(Path(args.model).resolve())
     # A variant to compare (dev) is named in the result file's name.
     whole, held = with_reader(whole, **changes), with_reader(held, **changes)
     if whole.reading() is None:
-        raise SystemExit("error: no reader model (qa/models/reader.onnx): nothing to compare")
+        model = changes.get("model", "qa/models/reader.onnx")
+        raise SystemExit(f"error: no reader model ({model}): nothing to compare")
     summary: dict = {
         "benchmark": "reader",
         "split": args.split,
@@ -278,7 +282,12 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         report(summary)
     summary["seconds"] = round(time.perf_counter() - began, 1)
     name = f"reader_{args.split}" + ("_calibration" if args.calibrate else "")
-    name += "".join(f"_{key}{value}" for key, value in changes.items() if key != "enabled")
+    name += "".join(
+        f"_{key}{value}" for key, value in changes.items() if key not in ("enabled", "model")
+    )
+    if "model" in changes:  # a path: its folder and name, e.g. _model-reader3-reader
+        model = Path(changes["model"])
+        name += f"_model-{model.parent.name}-{model.stem}"
     write_json(args.out / f"{name}.json", summary)
     whole.close()
     held.close()
@@ -322,6 +331,9 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
         "--passages", type=positive_int, help="passages read (default: the shipped)"
     )
     parser.add_argument("--weight", type=float, help="the reader's weight (default: shipped)")
+    parser.add_argument(
+        "--model", help="another reader ONNX file to measure (default: qa/models/reader.onnx)"
+    )
     add_data_options(parser)
     return run_on_data(run, parser.parse_args(argv), embedder)
 

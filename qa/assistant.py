@@ -29,7 +29,7 @@ from .index import CorpusIndex, SyncReport
 from .lexical import LexicalSettings
 from .passages import PassageSettings
 from .query import Query
-from .reader import ReaderSettings, ReadingStage, shared_reader
+from .reader import MODEL_FILE, ReaderSettings, ReadingStage, shared_reader
 from .retrieval import RetrievalSettings, Retriever
 from .scope import Scope
 from .text import is_meaningful
@@ -431,7 +431,7 @@ class Assistant:
         if not self.settings.reader.enabled:
             return None
         if self._reading is None:
-            reader = shared_reader()
+            reader = shared_reader(self.settings.reader.model or MODEL_FILE)
             if reader is None:
                 return None
             self._reading = ReadingStage(reader, self.settings.reader)

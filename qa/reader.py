@@ -257,6 +257,9 @@ class ReaderSettings:
     # 0.0141 (recall 0.587), which abstained on 4 of 35 answerable gold dev items: the reader
     # is less sure of itself on news text than on Wikipedia.
     no_answer_below: float = 0.0017
+    # Another reader file (e.g. a smaller student of ``python -m qa.train reader
+    # --export-only``) to compare in the pipeline; "" is the packaged MODEL_FILE.
+    model: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,7 +14,12 @@ So the no-answer score learns the on-topic kind: same article, same names, fact 
 The run is reproducible (fixed seed, settings saved beside the output), shows a progress bar
 with ETA, checkpoints every ``checkpoint_every`` steps and resumes from the last checkpoint
 when started again with the same ``--out``. ``--ship`` exports the result to int8 ONNX, checks
-it against the PyTorch model and writes ``qa/models/reader.onnx`` with its model card.
+it against the PyTorch model and writes ``qa/models/reader.onnx`` with its model card;
+``--export-only`` does the same export and check but leaves the model in ``--out``.
+
+A smaller, faster student: ``--layers N`` keeps the packaged transformer's first N layers, and
+``--teacher qa/models/reader.onnx`` adds the shipped reader's softened start/end distributions
+as targets (``distill_loss``), computed once and cached as ``<out>/teacher.npz``.
 """
 
 from __future__ import annotations
@@ -88,6 +93,10 @@ class TrainSettings:
     max_train_questions: int | None = None  # sample the training questions (None: all)
     max_tokens: int = reading.MAX_TOKENS
     dev_sample: int = 600  # dev windows scored at each of the 8 checks during training
+    layers: int = 6  # transformer layers kept (the packaged model's first N): a smaller student
+    teacher: str | None = None  # an ONNX reader whose logits are soft targets (distillation)
+    distill_alpha: float = 0.5  # the soft targets' share of the loss
+    distill_temperature: float = 2.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,7 +131,7 @@ def build_examples(
     squad_path: Path, split: str, settings: TrainSettings, limit: int | None = None
 ) -> SplitData:
     """The (question, window) examples of ``split``'s articles (see the module docstring)."""
-    from eval.benchmarks import load_squad
+    from eval.squad import load_squad
 
     from .lexical import LexicalIndex
 
@@ -180,10 +189,11 @@ def build_examples(
 # ----- the model ------------------------------------------------------------------------------
 
 
-def span_model(model_dir: str):
-    """The packaged MiniLM transformer with a fresh span head (start, end logits)."""
+def span_model(model_dir: str, layers: int = 6):
+    """The packaged MiniLM transformer, truncated to its first ``layers`` layers, with a fresh
+    span head (start, end logits)."""
     import torch
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
 
     class SpanModel(torch.nn.Module):
         def __init__(self, encoder):
@@ -198,7 +208,22 @@ def span_model(model_dir: str):
             logits = self.head(hidden)
             return logits[..., 0], logits[..., 1]
 
-    return SpanModel(AutoModel.from_pretrained(model_dir))
+    packaged = AutoConfig.from_pretrained(model_dir).num_hidden_layers
+    if layers == packaged:
+        return SpanModel(AutoModel.from_pretrained(model_dir))
+    if not 0 < layers < packaged:
+        raise ValueError(f"layers must be 1 to {packaged}, not {layers}")
+    # Fewer layers: the checkpoint's first ``layers`` are loaded and the rest dropped, so a
+    # student starts from the lower layers the teacher was fine-tuned from, not from scratch.
+    # Quiet, since transformers lists every dropped weight as "unexpected".
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return SpanModel(AutoModel.from_pretrained(model_dir, num_hidden_layers=layers))
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def tensors(tok, examples: Sequence[Example]):
@@ -234,6 +259,35 @@ def span_loss(start_logits, end_logits, allowed, starts, ends):
     return (cross(start_logits, starts) + cross(end_logits, ends)) / 2
 
 
+def distill_loss(start_logits, end_logits, teacher_start, teacher_end, allowed, temperature):
+    """T^2 * KL(teacher || student) of the start and of the end distributions, each softened
+    by ``temperature`` and taken over the allowed positions only (window tokens and [CLS]),
+    averaged over the two and over the batch. T^2 keeps the gradients' scale comparable with
+    the hard loss's whatever T is (Hinton et al. 2015)."""
+    import torch
+
+    def kl(student, teacher):
+        fill = torch.finfo(student.dtype).min
+        log_s = torch.log_softmax((student / temperature).masked_fill(~allowed, fill), -1)
+        log_t = torch.log_softmax((teacher / temperature).masked_fill(~allowed, fill), -1)
+        terms = log_t.exp() * (log_t - log_s)
+        return torch.where(allowed, terms, torch.zeros_like(terms)).sum(-1).mean()
+
+    return temperature**2 * (kl(start_logits, teacher_start) + kl(end_logits, teacher_end)) / 2
+
+
+def reader_loss(
+    start_logits, end_logits, allowed, starts, ends, teacher=None, alpha=0.5, temperature=2.0
+):
+    """The training loss: ``span_loss`` alone, or, given ``teacher`` (its start and end
+    logits), ``(1 - alpha) * span_loss + alpha * distill_loss``."""
+    hard = span_loss(start_logits, end_logits, allowed, starts, ends)
+    if teacher is None:
+        return hard
+    soft = distill_loss(start_logits, end_logits, *teacher, allowed, temperature)
+    return (1 - alpha) * hard + alpha * soft
+
+
 def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[list[int]]:
     """Shuffled batches of similar-length examples (padding costs time on a CPU)."""
     order = list(range(len(examples)))
@@ -245,6 +299,85 @@ def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[
         grouped += [part[i : i + size] for i in range(0, len(part), size)]
     rng.shuffle(grouped)
     return grouped
+
+
+# ----- distillation: the teacher's logits, computed once --------------------------------------
+
+
+def _teacher_key(examples: Sequence[Example], teacher: Path, max_tokens: int) -> str:
+    """Names what the cached logits were computed from: the teacher file's bytes, the examples
+    in order and the tokenizer's length limit. Any change means computing them again."""
+    digest = hashlib.sha256(teacher.read_bytes())
+    digest.update(str(max_tokens).encode())
+    for e in examples:
+        digest.update(json.dumps([e.qid, e.question, e.window, e.answer]).encode())
+    return digest.hexdigest()
+
+
+class TeacherLogits:
+    """The teacher's start and end logits of every training example, unpadded and
+    concatenated (``offsets[i]:offsets[i + 1]`` are example i's tokens)."""
+
+    def __init__(self, start: np.ndarray, end: np.ndarray, offsets: np.ndarray):
+        self.start, self.end, self.offsets = start, end, offsets
+
+    def batch(self, indices: Sequence[int], lengths: Sequence[int]):
+        """(start, end) tensors for the examples ``indices``, padded to the student's batch;
+        ``lengths`` (the student's token counts) must match the teacher's."""
+        import torch
+
+        width = max(lengths)
+        start = np.zeros((len(indices), width), np.float32)
+        end = np.zeros_like(start)
+        for row, (i, length) in enumerate(zip(indices, lengths)):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            if b - a != length:
+                raise RuntimeError(f"example {i}: teacher read {b - a} tokens, student {length}")
+            start[row, :length], end[row, :length] = self.start[a:b], self.end[a:b]
+        return torch.from_numpy(start), torch.from_numpy(end)
+
+
+def teacher_logits(
+    examples: Sequence[Example],
+    teacher: Path,
+    tok,
+    model_dir: str,
+    cache: Path,
+    max_tokens: int,
+    batch_size: int = 32,
+) -> TeacherLogits:
+    """The teacher's logits for ``examples``, read from ``cache`` when it was computed from the
+    same teacher and examples (a resumed run), else computed (length-sorted batches, so little
+    padding) and cached there."""
+    from tqdm import tqdm
+
+    key = _teacher_key(examples, teacher, max_tokens)
+    if cache.exists():
+        with np.load(cache) as stored:
+            if str(stored["key"]) == key:
+                print(f"teacher logits: {cache}")
+                return TeacherLogits(stored["start"], stored["end"], stored["offsets"])
+        print(f"{cache} was computed from other examples or another teacher: recomputing")
+    model = reading.Reader(model_dir, teacher)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].window))
+    rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for first in tqdm(range(0, len(order), batch_size), desc="teacher", unit="batch"):
+        part = order[first : first + batch_size]
+        batch = reading.encode(
+            tok, [examples[i].question for i in part], [examples[i].window for i in part]
+        )
+        start, end = model.logits(batch)
+        for row, i in enumerate(part):
+            length = int(batch.attention_mask[row].sum())
+            rows[i] = (start[row, :length], end[row, :length])
+    lengths = [len(rows[i][0]) for i in range(len(examples))]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    start = np.concatenate([rows[i][0] for i in range(len(examples))]).astype(np.float32)
+    end = np.concatenate([rows[i][1] for i in range(len(examples))]).astype(np.float32)
+    partial = cache.with_name(cache.name + ".tmp.npz")  # np.savez adds .npz to other names
+    np.savez(partial, key=np.array(key), start=start, end=end, offsets=offsets)
+    os.replace(partial, cache)
+    return TeacherLogits(start, end, offsets)
 
 
 # ----- evaluation on dev ----------------------------------------------------------------------
@@ -323,7 +456,17 @@ def train(
     counts = {k: sum(e.kind == k for e in train_data.examples) for k in kinds}
     print(f"train: {train_data.questions} questions, {counts}; dev: {len(dev_data.examples)}")
     tok = reading.tokenizer(model_dir, settings.max_tokens)
-    model = span_model(model_dir)
+    teacher = None
+    if settings.teacher:
+        teacher = teacher_logits(
+            train_data.examples,
+            Path(settings.teacher),
+            tok,
+            model_dir,
+            out / "teacher.npz",
+            settings.max_tokens,
+        )
+    model = span_model(model_dir, settings.layers)
     rng = random.Random(settings.seed)
     # A fractional epoch count ends part-way through the last epoch's (shuffled) batches.
     plan = [
@@ -392,7 +535,17 @@ def train(
         examples = [train_data.examples[i] for i in flat[step]]
         (ids, mask, types, allowed, starts, ends), _ = tensors(tok, examples)
         start_logits, end_logits = model(ids, mask, types)
-        loss = span_loss(start_logits, end_logits, allowed, starts, ends)
+        soft = teacher.batch(flat[step], mask.sum(1).tolist()) if teacher else None
+        loss = reader_loss(
+            start_logits,
+            end_logits,
+            allowed,
+            starts,
+            ends,
+            soft,
+            settings.distill_alpha,
+            settings.distill_temperature,
+        )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -532,7 +685,7 @@ def export(
     PyTorch on dev windows, and write the shipped file and its facts; returns the facts."""
     import torch
 
-    model = span_model(model_dir)
+    model = span_model(model_dir, settings.layers)
     model.load_state_dict(torch.load(weights))
     model.eval()
     full = out / "reader-fp32.onnx"
@@ -591,12 +744,9 @@ def export(
     return facts
 
 
-def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
-    """Copy the int8 model into the package with ``reader.json`` (its facts) beside it."""
-    import shutil
-
-    reading.MODEL_FOLDER.mkdir(exist_ok=True)
-    shutil.copyfile(out / "reader.onnx", reading.MODEL_FILE)
+def record_of(out: Path, facts: dict, settings: TrainSettings, command: str) -> dict:
+    """What ``reader.json`` says about the model exported in ``out``: how it was trained (the
+    run's ``history.json``), at which commit, and the export's ``facts``."""
     history = json.loads((out / "history.json").read_text())
     try:
         commit = subprocess.run(
@@ -607,8 +757,8 @@ def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    record = {
-        "command": "python -m qa.train reader --ship",
+    return {
+        "command": command,
         "commit": commit,
         "settings": settings.to_dict(),
         "split": {"test": list(TEST_ARTICLES), "dev": list(DEV_ARTICLES)},
@@ -617,6 +767,15 @@ def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
         "training_notes": history.get("notes", []),
         **facts,
     }
+
+
+def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
+    """Copy the int8 model into the package with ``reader.json`` (its facts) beside it."""
+    import shutil
+
+    reading.MODEL_FOLDER.mkdir(exist_ok=True)
+    shutil.copyfile(out / "reader.onnx", reading.MODEL_FILE)
+    record = record_of(out, facts, settings, "python -m qa.train reader --ship")
     (reading.MODEL_FOLDER / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
     shutil.copyfile(out / "training.png", reading.MODEL_FOLDER / "training.png")
     reading.CARD_FILE.write_text(model_card(record), encoding="utf-8")
@@ -679,29 +838,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=None, help="sample N training questions")
     parser.add_argument("--ship", action="store_true", help="export int8 ONNX into qa/models/")
     parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export and check int8 ONNX as --ship does, but write it and reader.json into --out "
+        "only (qa/models/ untouched): to compare a variant before shipping it",
+    )
+    parser.add_argument(
+        "--layers", type=int, default=TrainSettings.layers, help="keep the first N layers"
+    )
+    parser.add_argument(
+        "--teacher", default=None, help="distil from this ONNX reader (e.g. qa/models/reader.onnx)"
+    )
+    parser.add_argument(
         "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
     )
     parser.add_argument(
         "--stop-after", type=int, default=None, help="stop (checkpointed) after N steps"
     )
     args = parser.parse_args(argv)
-    from eval.benchmarks import SQUAD_FILE, DataMissingError, data_dir, require
+    from eval.data import DataMissingError, data_dir, require
+    from eval.squad import FILE as SQUAD_FILE
 
     try:
         squad_path = require(data_dir(args.data) / SQUAD_FILE)
     except DataMissingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    settings = TrainSettings(epochs=args.epochs, max_train_questions=args.questions)
+    if args.ship and args.export_only:
+        parser.error("--ship and --export-only: choose one")
+    settings = TrainSettings(
+        epochs=args.epochs,
+        max_train_questions=args.questions,
+        layers=args.layers,
+        teacher=args.teacher,
+    )
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)
-    if args.ship and weights is not None:
+    if (args.ship or args.export_only) and weights is not None:
         # Export with the settings the model was trained with, not this command line's.
         saved = args.out / "settings.json"
         if saved.exists():
             settings = TrainSettings.from_dict(json.loads(saved.read_text()))
         facts = export(weights, args.out, squad_path, settings, model_dir, check=args.check)
-        ship(args.out, facts, settings)
+        if args.ship:
+            ship(args.out, facts, settings)
+        else:  # the model and its facts stay in --out, beside the run
+            command = " ".join(["python -m qa.train", *(sys.argv[1:] if argv is None else argv)])
+            record = record_of(args.out, facts, settings, command)
+            (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
         print(json.dumps(facts, indent=2))
     return 0
 

@@ -238,3 +238,23 @@ def test_the_abstention_threshold_follows_the_reader(seeds_assistant):
     assert on.abstain_threshold() == (0.2 if MODEL_FILE.is_file() else 0.4)
     again = Settings.from_dict(settings.to_dict())
     assert (again.abstain_below, again.abstain_below_without_reader) == (0.2, 0.4)
+
+
+def test_another_reader_file_is_a_setting_that_survives_to_dict(seeds_assistant, tmp_path):
+    student = ReaderSettings(model="build/reader3/reader.onnx", passages=3)
+    assert ReaderSettings.from_dict(student.to_dict()) == student
+    assert ReaderSettings.from_dict({}).model == ""  # settings saved before it: the packaged
+    settings = replace(seeds_assistant.settings, reader=student)
+    assert Settings.from_dict(json.loads(json.dumps(settings.to_dict()))).reader == student
+    # A file that is not there: qa answers without the reader, as for a missing packaged one.
+    missing = replace(student, enabled=True, model=str(tmp_path / "none.onnx"))
+    without = Assistant(seeds_assistant.index, replace(settings, reader=missing))
+    assert without.reading() is None
+
+
+@needs_model
+def test_the_packaged_reader_is_the_default_and_shared(seeds_assistant, reader):
+    on = replace(seeds_assistant.settings, reader=ReaderSettings(enabled=True))
+    assert Assistant(seeds_assistant.index, on).reading().reader is reader
+    named = replace(on, reader=ReaderSettings(enabled=True, model=str(MODEL_FILE)))
+    assert Assistant(seeds_assistant.index, named).reading().reader is reader

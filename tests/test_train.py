@@ -7,9 +7,11 @@ not the model's quality (``python -m eval.reader`` measures that).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.embedding import resolve_model
@@ -17,11 +19,19 @@ from qa.reader import MODEL_FILE
 from qa.train import (
     DEV_ARTICLES,
     TEST_ARTICLES,
+    Example,
+    TeacherLogits,
     TrainSettings,
     build_examples,
+    distill_loss,
     export,
+    main,
     quantise_weights,
+    reader_loss,
+    span_loss,
+    span_model,
     split_of,
+    teacher_logits,
     train,
 )
 
@@ -78,6 +88,12 @@ def test_the_split_holds_out_twelve_articles_never_trained_on():
     assert all(article >= 12 for article in TEST_ARTICLES + DEV_ARTICLES)  # BM25 tuned on 0-11
     splits = [split_of(n) for n in range(48)]
     assert splits.count("train") == 30 and splits.count("test") == 12
+
+
+def test_the_command_line_reports_missing_data(tmp_path, capsys):
+    # Runs main()'s imports: they broke unnoticed once, when eval/benchmarks.py was split.
+    assert main(["reader", "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "squad" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_examples_pair_each_question_with_its_answer_and_a_window_without_it(tmp_path):
@@ -205,3 +221,123 @@ def test_thresholds_are_chosen_on_both_dev_sets_within_their_false_abstention_li
     # (1/31 = 3.2%) through, so the threshold may pass it but not the SQuAD answerable ones.
     assert 0.01 < threshold <= 0.2
     assert squad_scores["abstain_recall"] == 1.0 and gold_scores["abstain_recall"] == 1.0
+
+
+def _logits(seed: int, rows: int = 3, width: int = 12):
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(rows, width, generator=generator), torch.randn(
+        rows, width, generator=generator
+    )
+
+
+def test_distillation_loss_is_zero_when_the_student_agrees_and_ignores_masked_positions():
+    import torch
+
+    student, teacher = _logits(0), _logits(1)
+    allowed = torch.zeros(3, 12, dtype=torch.bool)
+    allowed[:, 0] = True  # [CLS]
+    allowed[:, 4:9] = True  # the window's tokens
+    starts, ends = torch.tensor([0, 5, 6]), torch.tensor([0, 6, 8])
+    same = reader_loss(*student, allowed, starts, ends, teacher=student, alpha=1.0)
+    assert abs(same.item()) < 1e-6
+    differ = distill_loss(*student, *teacher, allowed, temperature=2.0)
+    assert differ.item() > 0.01
+    # The question, [SEP]s and padding are no answer's place: what is there does not count.
+    noisy = [t.clone() for t in teacher]
+    for t in noisy:
+        t[~allowed] = 1e4 * torch.rand(int((~allowed).sum()))
+    assert torch.isclose(distill_loss(*student, *noisy, allowed, 2.0), differ)
+    # alpha 0 is the hard loss alone; no teacher is the hard loss as before.
+    hard = span_loss(*student, allowed, starts, ends)
+    assert torch.isclose(reader_loss(*student, allowed, starts, ends, teacher, alpha=0.0), hard)
+    assert torch.equal(reader_loss(*student, allowed, starts, ends), hard)
+    # The loss trains: its gradient moves the student towards the teacher.
+    moving = [t.clone().requires_grad_() for t in student]
+    distill_loss(*moving, *teacher, allowed, 2.0).backward()
+    assert all(torch.isfinite(t.grad).all() and t.grad[~allowed].abs().max() == 0 for t in moving)
+
+
+def test_a_student_keeps_the_first_layers_of_the_packaged_transformer():
+    import torch
+
+    model_dir = resolve_model(None)
+    student = span_model(model_dir, layers=3)
+    assert len(student.encoder.encoder.layer) == 3
+    assert student.encoder.config.num_hidden_layers == 3
+    teacher = span_model(model_dir)
+    assert len(teacher.encoder.encoder.layer) == 6
+    ours, theirs = student.encoder.state_dict(), teacher.encoder.state_dict()
+    name = "encoder.layer.2.output.dense.weight"
+    assert torch.equal(ours[name], theirs[name])  # loaded, not freshly initialised
+    assert not any(k.startswith("encoder.layer.3.") for k in ours)
+    with pytest.raises(ValueError):
+        span_model(model_dir, layers=7)
+
+
+def test_teacher_logits_must_match_the_students_tokens():
+    logits = TeacherLogits(np.arange(5.0), -np.arange(5.0), np.array([0, 2, 5]))
+    start, end = logits.batch([1, 0], [3, 2])
+    assert start.tolist() == [[2.0, 3.0, 4.0], [0.0, 1.0, 0.0]]
+    assert end.tolist() == [[-2.0, -3.0, -4.0], [-0.0, -1.0, 0.0]]
+    with pytest.raises(RuntimeError, match="teacher read 2 tokens, student 3"):
+        logits.batch([0], [3])
+
+
+@pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
+def test_teacher_logits_are_computed_once_and_recomputed_for_other_examples(tmp_path, monkeypatch):
+    from qa import reader as reading
+
+    model_dir = resolve_model(None)
+    tok = reading.tokenizer(model_dir)
+    examples = [
+        Example("a", "Where was Ada born?", "Ada was born in London in 1815.", (16, 22), "answer"),
+        Example("b", "Who won?", "The weather was calm all summer on the lake.", None, "hard"),
+        Example("c", "When?", "In 1912.", (3, 7), "answer"),
+    ]
+    cache = tmp_path / "teacher.npz"
+    first = teacher_logits(examples, MODEL_FILE, tok, model_dir, cache, 256, batch_size=2)
+    batch = reading.encode(tok, [e.question for e in examples], [e.window for e in examples])
+    lengths = batch.attention_mask.sum(1).tolist()
+    start, end = first.batch(range(3), lengths)
+    direct = reading.Reader(model_dir, MODEL_FILE).logits(batch)
+    mask = batch.attention_mask.astype(bool)
+    assert np.allclose(start.numpy()[mask], direct[0][mask], atol=1e-3)
+    assert np.allclose(end.numpy()[mask], direct[1][mask], atol=1e-3)
+
+    # A resumed run reads the cache: no model is loaded.
+    def no_reader(*args, **kwargs):
+        raise AssertionError("the teacher was loaded again")
+
+    monkeypatch.setattr(reading, "Reader", no_reader)
+    again = teacher_logits(examples, MODEL_FILE, tok, model_dir, cache, 256)
+    assert np.array_equal(again.start, first.start) and np.array_equal(again.end, first.end)
+    # Other examples: the cache no longer fits, so the teacher reads again.
+    monkeypatch.undo()
+    changed = teacher_logits(examples[:2], MODEL_FILE, tok, model_dir, cache, 256)
+    assert len(changed.offsets) == 3 and changed.offsets[-1] == sum(lengths[:2])
+
+
+@pytest.mark.slow  # about a minute: two model loads, the teacher's pass, training, export
+@pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
+def test_a_distilled_student_trains_and_exports_beside_the_run_only(tmp_path, monkeypatch):
+    from qa import train as training
+
+    data = tmp_path / "data"
+    (data / "squad").mkdir(parents=True)
+    _fake_squad(data / "squad" / "dev-v1.1.json")
+    out = tmp_path / "student"
+    shipped = {p.name: p.read_bytes() for p in MODEL_FILE.parent.iterdir()}
+    argv = ["reader", "--data", str(data), "--out", str(out), "--epochs", "1", "--layers", "2"]
+    argv += ["--teacher", str(MODEL_FILE), "--export-only", "--check", "20"]
+    # A few steps do not make a reader that survives int8: the check is --ship's, tested above.
+    monkeypatch.setattr(training, "export", functools.partial(export, min_agreement=0.0))
+    assert main(argv) == 0
+    assert (out / "model.pt").exists() and (out / "teacher.npz").exists()
+    assert (out / "reader.onnx").exists()
+    record = json.loads((out / "reader.json").read_text())
+    assert record["command"].endswith("--export-only --check 20")
+    assert (record["settings"]["layers"], record["settings"]["teacher"]) == (2, str(MODEL_FILE))
+    assert record["check_windows"] <= 20 and "dev_int8" in record
+    assert {p.name: p.read_bytes() for p in MODEL_FILE.parent.iterdir()} == shipped
