@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from eval import benchmarks, data, squad
+from eval import benchmarks, squad
 from eval import bm25 as sweep
 from qa.lexical import LexicalSettings
+
+from .conftest import require_data
 
 
 @pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_sweep_on_one_article(tmp_path, embedder, capsys):
-    if not (data.data_dir() / squad.FILE).exists():
-        pytest.skip("benchmark data not found (set QA_DATA_DIR)")
+    require_data(squad.FILE)
     out = tmp_path / "out"
     args = ["squad", "--articles", "1", "--limit", "5", "--configs", "bm25", "--out", str(out)]
     assert benchmarks.main(args, embedder=embedder) == 0  # builds the cache the sweep reads

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from eval import data, perf, scale, squad
+from eval import perf, scale, squad
 from qa.dense import DenseSettings
+
+from .conftest import require_data
 
 
 def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistant):
@@ -35,8 +37,7 @@ def test_query_latency_reports_ask_the_bare_encode_and_each_stage(seeds_assistan
 
 @pytest.mark.slow
 def test_perf_end_to_end(tmp_path):
-    if not (data.data_dir() / squad.FILE).exists():
-        pytest.skip("benchmark data not found (set QA_DATA_DIR)")
+    require_data(squad.FILE)
     arguments = ["--rounds", "1", "--articles", "1", "--runs", "1", "--out", str(tmp_path)]
     report = perf.main(arguments + ["--scale-sizes", "2000,5000", "--ask-passages", "3000"])
     assert report == json.loads((tmp_path / "perf.json").read_text())

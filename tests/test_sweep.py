@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from eval import data, squad, sweep
+from eval import squad, sweep
 from qa.passages import PassageSettings
+
+from .conftest import require_data
 
 
 def test_sizes_parse_into_passage_settings():
@@ -21,9 +23,7 @@ def test_sizes_parse_into_passage_settings():
 
 @pytest.mark.slow  # an end-to-end benchmark run: minutes on 2 cores
 def test_sweep_end_to_end_on_one_article(tmp_path, monkeypatch, embedder):
-    path = data.data_dir() / squad.FILE
-    if not path.exists():
-        pytest.skip(f"benchmark data not found at {path} (set QA_DATA_DIR or pass --data)")
+    require_data(squad.FILE)
     monkeypatch.setattr(sweep, "Embedder", lambda: embedder)  # the session's loaded model
     args = ["--sizes", "450:1", "--articles", "1", "--limit", "30", "--joins"]
     summary = sweep.main(args + ["--out", str(tmp_path)])
