@@ -103,8 +103,8 @@ def print_ray(result: dict) -> None:
         f"(started in {result['ray_start_s']:.1f} s), store {result['store']}, "
         f"load average {result['load_average_1m']:.1f}"
     )
+    names = {"single": "one process (2 threads)", "ray_1_2cpus": "Ray, 1 worker x 2 CPUs"}
     for name, seconds in result["seconds"].items():
-        names = {"single": "one process (2 threads)", "ray_1_2cpus": "Ray, 1 worker x 2 CPUs"}
         label = names[name] if name in names else f"Ray, {name[4:]} worker(s) x 1 CPU"
         print(f"  {label:26s} {seconds:7.1f} s  {result['chars_per_s'][name]:9,.0f} chars/s")
     if "scaling_2_over_1" in result:
