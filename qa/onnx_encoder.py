@@ -133,6 +133,13 @@ class OnnxEncoder:
         # oversubscribe the machine's cores with the other actors' threads.
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning. A question runs this session, then the
+        # reader's, then this one again for the next: each session's threads spun on the 2
+        # cores while the other worked. 85 gold questions in turn (2026-12-01), p50 question
+        # embedding / 5-window reading: both spinning 11.6-19.5 / 155-177 ms; neither spinning
+        # 7.4 / 120-124 ms. A session sharing ORT's global thread pool did as well (6.0-6.6 /
+        # 111-121 ms) but needs every session in the process to opt in before the first.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )

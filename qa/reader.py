@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256  # question + window; qa's passages (<= 600 characters) fit in ~170
 MAX_ANSWER_TOKENS = 30
+# What one more session run costs, in tokens of reading: on 2 cores one window of 96 tokens
+# alone took 22.7 ms, five in one batch 94 ms, so about 4 ms a run, 20 tokens at ~0.2 ms a
+# token (2026-12-01). Padding a batch beyond that costs more than a run of its own.
+CALL_COST_TOKENS = 20
 MODEL_FOLDER = Path(__file__).resolve().parent / "models"
 MODEL_FILE = MODEL_FOLDER / "reader.onnx"
 CARD_FILE = MODEL_FOLDER / "READER.md"
@@ -86,7 +90,11 @@ class Batch:
 
 def encode(tok, questions: Sequence[str], windows: Sequence[str]) -> Batch:
     """Tokenise pairs; ``offsets`` map window tokens back to characters of the window."""
-    encodings = tok.encode_batch(list(zip(questions, windows)))
+    return pad(tok.encode_batch(list(zip(questions, windows))))
+
+
+def pad(encodings: Sequence) -> Batch:
+    """The ``Batch`` of tokenised pairs, padded to the longest."""
     width = max(len(e.ids) for e in encodings)
     n = len(encodings)
     ids = np.zeros((n, width), dtype=np.int64)
@@ -119,6 +127,25 @@ def token_targets(batch: Batch, row: int, start: int, end: int) -> tuple[int, in
     if first is None or last is None or last < first:
         return 0, 0
     return first, last
+
+
+def groups(lengths: Sequence[int], most: int, call_cost: int = CALL_COST_TOKENS) -> list[list[int]]:
+    """Positions of ``lengths`` in batches to run, shortest first: a longer pair joins the
+    batch when padding the batch up to it costs no more than running it apart (``call_cost``
+    tokens), so a batch is neither mostly padding nor split into many small runs."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        if (
+            batch is not None
+            and len(batch) < most
+            and len(batch) * (lengths[i] - lengths[batch[-1]]) <= call_cost
+        ):
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def decode(
@@ -175,6 +202,8 @@ class Reader:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(2, os.cpu_count() or 1)
         options.log_severity_level = 3
+        # Idle threads sleep rather than spin: see qa.onnx_encoder (the embedder's session).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # The file holds int8 weights behind DequantizeLinear nodes: fold them into float32
         # constants once, at load, instead of running int8 matmuls on 8-bit activations (which
         # cost 4.4 dev F1 points; ``qa.train.quantise_weights``).
@@ -206,13 +235,14 @@ class Reader:
                     self.memo.move_to_end(pair)
                     by_position[i] = self.memo[pair]
         todo = [i for i in range(len(windows)) if i not in by_position]
-        order = sorted(todo, key=lambda i: len(windows[i]))
-        for first in range(0, len(order), self.batch_size):
-            rows = order[first : first + self.batch_size]
-            batch = encode(self.tokenizer, [questions[i] for i in rows], [windows[i] for i in rows])
+        encodings = self.tokenizer.encode_batch([(questions[i], windows[i]) for i in todo])
+        # Padding is paid for in full (a window of 130 tokens beside ones of 80 made a third
+        # of a question's reading padding), so pairs of like length are read together.
+        for rows in groups([len(e.ids) for e in encodings], self.batch_size):
+            batch = pad([encodings[row] for row in rows])
             start, end = self.logits(batch)
-            for i, reading in zip(rows, decode(start, end, batch)):
-                by_position[i] = reading
+            for row, reading in zip(rows, decode(start, end, batch)):
+                by_position[todo[row]] = reading
         with self._memo_lock:
             for i in todo:
                 self.memo[(questions[i], windows[i])] = by_position[i]

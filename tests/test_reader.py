@@ -20,6 +20,7 @@ from qa.reader import (
     ReaderSettings,
     decode,
     encode,
+    groups,
     shared_reader,
     token_targets,
     tokenizer,
@@ -226,6 +227,37 @@ def test_a_window_read_again_comes_from_the_memo(reader):
         assert len(reader.memo) == 1
     finally:
         reader.memo_size = size
+
+
+def test_pairs_of_like_length_are_read_together_and_each_once():
+    # Shortest first; a longer pair joins while padding the batch to it costs <= 20 tokens.
+    assert groups([100, 40, 45, 130, 50], most=16, call_cost=20) == [[1, 2, 4], [0], [3]]
+    # (45 - 40) * 1 = 5 and (50 - 45) * 2 = 10 join; (100 - 50) * 3 does not.
+    assert groups([10, 10, 10], most=2, call_cost=20) == [[0, 1], [2]]  # at most `most`
+    assert groups([60, 10], most=16, call_cost=10**6) == [[1, 0]]  # padding free: one batch
+    assert groups([], most=16) == []
+    lengths = list(np.random.default_rng(0).integers(20, 200, 50))
+    batches = groups(lengths, most=16)
+    assert sorted(i for batch in batches for i in batch) == list(range(50))
+
+
+def test_reading_in_groups_reads_as_one_padded_batch_does(reader, tok):
+    question = "Which team won Super Bowl 50?"
+    windows = [SUPER_BOWL, WEATHER, SUPER_BOWL[:120], WEATHER + " " + SUPER_BOWL]
+    calls = []
+    logits = reader.logits
+    reader.logits = lambda batch: calls.append(batch) or logits(batch)
+    try:
+        reader.memo.clear()
+        grouped = reader.run(question, windows)
+    finally:
+        del reader.logits
+    assert len(calls) > 1  # the lengths differ enough to be read apart
+    batch = encode(tok, [question] * len(windows), windows)
+    together = decode(*reader.logits(batch), batch)
+    for a, b in zip(grouped, together):
+        assert (a.start, a.end) == (b.start, b.end)
+        assert a.margin == pytest.approx(b.margin, abs=1e-3)
 
 
 def test_the_abstention_threshold_follows_the_reader(seeds_assistant):
