@@ -59,7 +59,7 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
     retriever, extractor = assistant.retriever, assistant.extractor
     for question in questions[:3]:  # warm up every path once
         assistant.ask(question)
-    onnx = assistant.embedder._onnx_encoder()  # what qa embeds questions with, if any
+    onnx = assistant.embedder.onnx_encoder()  # what qa embeds questions with, if any
     stage = assistant.reading()
     # Rounds repeat questions: measure reading, not the reader's memo (the process's one
     # reader: its memo size is put back afterwards).
@@ -155,7 +155,7 @@ def indexing_throughput(embedder: Embedder, documents: dict[str, str], work: Pat
     began = time.perf_counter()
     embedder.model.encode(passages, batch_size=embedder.batch_size)
     bare_passages = time.perf_counter() - began
-    onnx = embedder._onnx_encoder()  # what qa indexes with, when the export exists
+    onnx = embedder.onnx_encoder()  # what qa indexes with, when the export exists
     bare_onnx = None
     if onnx is not None:
         began = time.perf_counter()

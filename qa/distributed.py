@@ -208,7 +208,7 @@ class FileIndexer:
             with os.fdopen(handle, "wb") as out:
                 out.write(onnx)
             self.embedder.use_onnx(Path(name), threads)
-            self.embedder._onnx_encoder()  # loaded now: the file may go
+            self.embedder.onnx_encoder()  # loaded now: the file goes next
             os.unlink(name)
         self.milvus = milvus
         self.client = None

@@ -96,7 +96,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         show = len(texts) > 1000 if progress is None else progress
-        encoder = self._onnx_encoder()
+        encoder = self.onnx_encoder()
         if encoder is not None:
             vectors = _encode_by_length(encoder, list(texts), show)
         else:
@@ -116,7 +116,7 @@ class Embedder:
 
     def load_for_questions(self) -> None:
         """Load what ``encode_questions`` will use (the ONNX export, else the model)."""
-        if self._onnx_encoder() is None:
+        if self.onnx_encoder() is None:
             _ = self.model
 
     def use_onnx(self, path: Path, threads: int | None = None) -> None:
@@ -135,7 +135,9 @@ class Embedder:
             return True
         return False
 
-    def _onnx_encoder(self):
+    def onnx_encoder(self):
+        """The ONNX encoder qa embeds with, loaded now (so its file may then go), or None
+        when there is no export to use (then the sentence-transformers model embeds)."""
         if self._onnx is None and self._onnx_path is not None:
             with self._lock:
                 if self._onnx is None and self._onnx_path is not None:

@@ -47,11 +47,11 @@ def test_an_encoder_runs_the_threads_it_is_given(seeds_assistant, embedder):
     assert np.allclose(one.encode(texts), default.encode(texts), atol=1e-5)
     fresh = Embedder(embedder.model_name)
     fresh.use_onnx(path, threads=1)
-    assert fresh._onnx_encoder().session.get_session_options().intra_op_num_threads == 1
+    assert fresh.onnx_encoder().session.get_session_options().intra_op_num_threads == 1
 
 
 def test_questions_use_the_export_and_answer_as_the_model_does(seeds_assistant, embedder):
-    assert embedder._onnx_encoder() is not None
+    assert embedder.onnx_encoder() is not None
     question = "Where was the road transport agreement signed?"
     vector = embedder.encode_questions([question])[0]
     assert float(vector @ _model_vectors(embedder, [question])[0]) >= AGREEMENT
@@ -116,7 +116,7 @@ def test_prepare_questions_makes_the_export_for_an_index_built_before_it(
 
 def test_indexing_embeds_with_the_export_as_the_model_would(seeds_assistant, embedder):
     index = seeds_assistant.index
-    assert embedder._onnx_encoder() is not None
+    assert embedder.onnx_encoder() is not None
     texts = [index.corpus.sentence_text(j) for j in range(len(index.corpus.sentence_span))]
     theirs = _model_vectors(embedder, [repair_splits(text) for text in texts])
     agreement = np.sum(index.corpus.sentence_vectors * theirs, axis=1)
@@ -130,6 +130,6 @@ def test_without_an_export_indexing_uses_the_model(corpus, tmp_path, monkeypatch
     fresh = Embedder()
     fresh._model = embedder.model
     assistant = Assistant.from_folder(corpus, embedder=fresh)
-    assert fresh._onnx_encoder() is None
+    assert fresh.onnx_encoder() is None
     assert not encoder_file(resolve_model(fresh.model_name)).exists()
     assert "Nepal" in assistant.ask("Where did the snow leopards come from?").extracts[0].text
