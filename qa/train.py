@@ -19,7 +19,8 @@ it against the PyTorch model and writes ``qa/models/reader.onnx`` with its model
 
 A smaller, faster student: ``--layers N`` keeps the packaged transformer's first N layers, and
 ``--teacher qa/models/reader.onnx`` adds the shipped reader's softened start/end distributions
-as targets (``distill_loss``), computed once and cached as ``<out>/teacher.npz``.
+as targets (``distill_loss``), computed once and cached as ``<out>/teacher.npz``;
+``--init-from-teacher`` starts the student from the teacher's own layers (``from_teacher``).
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ class TrainSettings:
     layers: int = 6  # transformer layers kept (the packaged model's first N): a smaller student
     teacher: str | None = None  # an ONNX reader whose logits are soft targets (distillation)
     distill_alpha: float = 0.5  # the soft targets' share of the loss
+    # A student starts from the teacher's own fine-tuned layers (``teacher_layers``: every
+    # other one of 6, ending at the top) and head, instead of the packaged model's first N.
+    init_from_teacher: bool = False
     distill_temperature: float = 2.0
 
     def to_dict(self) -> dict:
@@ -301,6 +305,71 @@ def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[
     return grouped
 
 
+def onnx_weights(path: Path) -> dict[str, np.ndarray]:
+    """The weights of a reader ONNX file (``export`` then ``quantise_weights``) under their
+    PyTorch names (``span_model``'s ``state_dict``), int8 matrices multiplied back out.
+
+    The exporter keeps the names of biases, norms and embeddings but calls each linear
+    layer's matrix ``onnx::MatMul_N`` and stores it transposed; such a matrix is named after
+    the bias the ``Add`` right after its ``MatMul`` adds."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear":
+            q, scale = values[node.input[0]].astype(np.float32), values[node.input[1]]
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            values[node.output[0]] = q * (scale[None, :] if axis == 1 else scale[:, None])
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    weights = {}
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in values:
+            continue
+        (add,) = [n for n in consumers[node.output[0]] if n.op_type == "Add"]
+        (bias,) = [name for name in add.input if name.endswith(".bias")]
+        weights[bias[: -len("bias")] + "weight"] = values[node.input[1]].T
+    for name, value in values.items():
+        if name.startswith(("encoder.", "head.")) and name.endswith((".weight", ".bias")):
+            weights.setdefault(name, value)
+    return weights
+
+
+def teacher_layers(teacher: int, student: int) -> list[int]:
+    """Which of the teacher's layers a student of ``student`` layers starts from: evenly
+    spaced, ending at the top one (next to the head), e.g. 6 -> 3: [1, 3, 5]."""
+    return [round((i + 1) * teacher / student) - 1 for i in range(student)]
+
+
+def from_teacher(model, teacher: Path, layers: int) -> None:
+    """Load the teacher's embeddings, head and ``teacher_layers`` into the student ``model``."""
+    import torch
+
+    weights = onnx_weights(teacher)
+    count = 1 + max(
+        int(name.split(".")[3]) for name in weights if name.startswith("encoder.encoder.layer.")
+    )
+    source = teacher_layers(count, layers)
+    state = {}
+    for name in model.state_dict():
+        key = name
+        if name.startswith("encoder.encoder.layer."):
+            parts = name.split(".")
+            parts[3] = str(source[int(parts[3])])
+            key = ".".join(parts)
+        if key in weights:
+            state[name] = torch.tensor(np.array(weights[key], dtype=np.float32))
+    missing = [n for n in model.state_dict() if n not in state and "pooler" not in n]
+    if missing:
+        raise ValueError(f"{teacher} lacks weights for {missing[:3]}")
+    model.load_state_dict(state, strict=False)
+    print(f"student starts from the teacher's layers {source} and head")
+
+
 # ----- distillation: the teacher's logits, computed once --------------------------------------
 
 
@@ -467,6 +536,10 @@ def train(
             settings.max_tokens,
         )
     model = span_model(model_dir, settings.layers)
+    if settings.init_from_teacher:
+        if not settings.teacher:
+            raise SystemExit("error: --init-from-teacher needs --teacher")
+        from_teacher(model, Path(settings.teacher), settings.layers)
     rng = random.Random(settings.seed)
     # A fractional epoch count ends part-way through the last epoch's (shuffled) batches.
     plan = [
@@ -850,6 +923,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--teacher", default=None, help="distil from this ONNX reader (e.g. qa/models/reader.onnx)"
     )
     parser.add_argument(
+        "--init-from-teacher",
+        action="store_true",
+        help="start a --layers student from the --teacher's own layers and head",
+    )
+    parser.add_argument(
         "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
     )
     parser.add_argument(
@@ -871,6 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_train_questions=args.questions,
         layers=args.layers,
         teacher=args.teacher,
+        init_from_teacher=args.init_from_teacher,
     )
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)

@@ -25,12 +25,15 @@ from qa.train import (
     build_examples,
     distill_loss,
     export,
+    from_teacher,
     main,
+    onnx_weights,
     quantise_weights,
     reader_loss,
     span_loss,
     span_model,
     split_of,
+    teacher_layers,
     teacher_logits,
     train,
 )
@@ -274,6 +277,47 @@ def test_a_student_keeps_the_first_layers_of_the_packaged_transformer():
     assert not any(k.startswith("encoder.layer.3.") for k in ours)
     with pytest.raises(ValueError):
         span_model(model_dir, layers=7)
+
+
+def test_a_student_takes_every_other_teacher_layer_ending_at_the_top():
+    assert teacher_layers(6, 3) == [1, 3, 5]
+    assert teacher_layers(6, 2) == [2, 5]
+    assert teacher_layers(6, 6) == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
+def test_the_shipped_reader_rebuilt_from_its_onnx_weights_reads_as_the_onnx_file_does():
+    import torch
+
+    from qa.reader import Reader, encode
+
+    model_dir = resolve_model(None)
+    weights = onnx_weights(MODEL_FILE)
+    assert weights["head.weight"].shape == (2, 384)  # transposed back to PyTorch's layout
+    assert weights["encoder.encoder.layer.5.intermediate.dense.weight"].shape == (1536, 384)
+    rebuilt = span_model(model_dir)
+    from_teacher(rebuilt, MODEL_FILE, 6)
+    rebuilt.eval()
+    reader = Reader(model_dir)
+    batch = encode(reader.tokenizer, ["Which team won Super Bowl 50?"] * 2, [FILLER, FILLER[:90]])
+    start, end = reader.logits(batch)
+    with torch.no_grad():
+        ours = rebuilt(
+            *(
+                torch.tensor(a)
+                for a in (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+            )
+        )
+    assert np.abs(ours[0].numpy() - start).max() < 1e-3
+    assert np.abs(ours[1].numpy() - end).max() < 1e-3
+    # A 3-layer student starts from layers 1, 3 and 5, and the head.
+    student = span_model(model_dir, layers=3)
+    from_teacher(student, MODEL_FILE, 3)
+    state = student.state_dict()
+    for mine, theirs in ((0, 1), (1, 3), (2, 5)):
+        name = f"encoder.encoder.layer.{theirs}.output.dense.weight"
+        assert np.allclose(state[name.replace(f".{theirs}.", f".{mine}.", 1)], weights[name])
+    assert np.allclose(state["head.bias"], weights["head.bias"])
 
 
 def test_teacher_logits_must_match_the_students_tokens():
