@@ -254,9 +254,12 @@ def ask_and_wait(page, question: str):
     """Ask in the page and wait for the answer's message; returns it (a Locator)."""
     before = page.locator(BOT).count()
     ask_in_browser(page, question)
+    # Settled, too: the button's fade back from disabled once left it half-transparent when
+    # axe looked (a colour-contrast "violation" on a loaded machine).
     page.wait_for_function(
         f"document.querySelectorAll('{BOT}').length > {before}"
-        " && !document.querySelector('#qa-ask').disabled",
+        " && !document.querySelector('#qa-ask').disabled"
+        " && document.querySelector('#qa-ask').getAnimations().length === 0",
         timeout=60_000,
     )
     return page.locator(BOT).nth(before)
