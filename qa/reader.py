@@ -314,7 +314,8 @@ class PassageReading:
 
 
 class ReadingStage:
-    """Reads the best retrieved passages of a question with the ``Reader`` in one batch."""
+    """Reads the best retrieved passages of a question with the ``Reader`` (in batches of like
+    length: ``groups``)."""
 
     def __init__(self, reader: Reader, settings: ReaderSettings | None = None):
         self.reader = reader
