@@ -97,10 +97,10 @@ class TrainSettings:
     layers: int = 6  # transformer layers kept (the packaged model's first N): a smaller student
     teacher: str | None = None  # an ONNX reader whose logits are soft targets (distillation)
     distill_alpha: float = 0.5  # the soft targets' share of the loss
+    distill_temperature: float = 2.0
     # A student starts from the teacher's own fine-tuned layers (``teacher_layers``: every
     # other one of 6, ending at the top) and head, instead of the packaged model's first N.
     init_from_teacher: bool = False
-    distill_temperature: float = 2.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -506,6 +506,8 @@ def train(
     import torch
     from tqdm import tqdm
 
+    if settings.init_from_teacher and not settings.teacher:
+        raise ValueError("init_from_teacher needs a teacher")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -537,8 +539,6 @@ def train(
         )
     model = span_model(model_dir, settings.layers)
     if settings.init_from_teacher:
-        if not settings.teacher:
-            raise SystemExit("error: --init-from-teacher needs --teacher")
         from_teacher(model, Path(settings.teacher), settings.layers)
     rng = random.Random(settings.seed)
     # A fractional epoch count ends part-way through the last epoch's (shuffled) batches.
@@ -934,6 +934,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stop-after", type=int, default=None, help="stop (checkpointed) after N steps"
     )
     args = parser.parse_args(argv)
+    if args.init_from_teacher and not args.teacher:
+        parser.error("--init-from-teacher needs --teacher")
     from eval.data import DataMissingError, data_dir, require
     from eval.squad import FILE as SQUAD_FILE
 

@@ -279,7 +279,12 @@ def test_a_student_keeps_the_first_layers_of_the_packaged_transformer():
         span_model(model_dir, layers=7)
 
 
-def test_a_student_takes_every_other_teacher_layer_ending_at_the_top():
+def test_a_student_takes_every_other_teacher_layer_ending_at_the_top(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["reader", "--out", str(tmp_path), "--layers", "3", "--init-from-teacher"])
+    assert "--init-from-teacher needs --teacher" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs a teacher"):
+        train(tmp_path, tmp_path / "squad.json", TrainSettings(init_from_teacher=True), "")
     assert teacher_layers(6, 3) == [1, 3, 5]
     assert teacher_layers(6, 2) == [2, 5]
     assert teacher_layers(6, 6) == [0, 1, 2, 3, 4, 5]
