@@ -302,7 +302,7 @@ def claim_index_dir(index_dir: Path, corpus_folder: Path) -> None:
 def holds_only_an_index(folder: Path) -> bool:
     """Whether ``folder`` is empty or holds nothing but what earlier versions of qa wrote (an
     index from before the ``QA-INDEX`` mark): ``.lock``, ``gen-*`` folders, and a ``CURRENT``
-    naming one (or its temporary files)."""
+    naming one (or its temporary files, or the mark's)."""
     for path in folder.iterdir():
         name = path.name
         if name == "CURRENT" and path.is_file():
@@ -310,7 +310,9 @@ def holds_only_an_index(folder: Path) -> bool:
             if not GENERATION_NAME.fullmatch(pointer):
                 return False  # someone else's file called CURRENT
             continue
-        qa_file = name == ".lock" or name.startswith("CURRENT.")
+        # CURRENT.* and QA-INDEX.* are those files being written (``replace_text``): another
+        # process claiming the same new folder at the same moment left its marker half-written.
+        qa_file = name == ".lock" or name.startswith(("CURRENT.", MARKER + "."))
         if not (path.is_file() if qa_file else GENERATION_NAME.fullmatch(name) and path.is_dir()):
             return False
     return True

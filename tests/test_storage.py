@@ -61,6 +61,22 @@ def test_an_index_folder_holding_anything_else_is_refused(tmp_path):
     assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
 
 
+def test_a_new_folder_another_process_is_claiming_at_the_same_moment_is_claimed(tmp_path):
+    # Two `qa index` runs on one new folder: the other one's mark is still a temporary file
+    # (replace_text) when this one looks. Once refused both as "not a qa index".
+    folder, index_dir = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    index_dir.mkdir()
+    (index_dir / f"{MARKER}.k2x9q1ab").write_text("This folder is a qa index")
+    claim_index_dir(index_dir, folder)
+    assert (index_dir / MARKER).is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f"{MARKER}-notes.txt").write_text("not ours")  # only the mark's own temporaries
+    with pytest.raises(IndexFolderError, match="not a qa index"):
+        claim_index_dir(other, folder)
+
+
 def test_names_are_claimed_without_replacing_a_file(tmp_path):
     (tmp_path / "otters.txt").write_text("first")
     source = tmp_path / "upload.bin"
