@@ -230,9 +230,9 @@ def test_a_window_read_again_comes_from_the_memo(reader):
 
 
 def test_pairs_of_like_length_are_read_together_and_each_once():
-    # Shortest first; a longer pair joins while padding the batch to it costs <= 20 tokens.
+    # Shortest first; a longer pair joins while padding the batch to it costs <= 20 tokens:
+    # (45 - 40) * 1 = 5 and (50 - 45) * 2 = 10 join; (100 - 50) * 3 and (130 - 100) * 1 do not.
     assert groups([100, 40, 45, 130, 50], most=16, call_cost=20) == [[1, 2, 4], [0], [3]]
-    # (45 - 40) * 1 = 5 and (50 - 45) * 2 = 10 join; (100 - 50) * 3 does not.
     assert groups([10, 10, 10], most=2, call_cost=20) == [[0, 1], [2]]  # at most `most`
     assert groups([60, 10], most=16, call_cost=10**6) == [[1, 0]]  # padding free: one batch
     assert groups([], most=16) == []

@@ -63,7 +63,7 @@ def test_an_index_folder_holding_anything_else_is_refused(tmp_path):
 
 def test_a_new_folder_another_process_is_claiming_at_the_same_moment_is_claimed(tmp_path):
     # Two `qa index` runs on one new folder: the other one's mark is still a temporary file
-    # (replace_text) when this one looks. Once refused both as "not a qa index".
+    # (replace_text) when this one looks. Such a folder was once refused as "not a qa index".
     folder, index_dir = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
     index_dir.mkdir()
