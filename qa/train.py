@@ -538,7 +538,8 @@ def train(
             settings.max_tokens,
         )
     model = span_model(model_dir, settings.layers)
-    if settings.init_from_teacher:
+    checkpoint = out / "checkpoint.pt"
+    if settings.init_from_teacher and not checkpoint.exists():  # else the checkpoint's weights
         from_teacher(model, Path(settings.teacher), settings.layers)
     rng = random.Random(settings.seed)
     # A fractional epoch count ends part-way through the last epoch's (shuffled) batches.
@@ -565,7 +566,6 @@ def train(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     step, history = 0, {"train": [], "dev": [], "seconds": 0.0}
-    checkpoint = out / "checkpoint.pt"
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
@@ -936,6 +936,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.init_from_teacher and not args.teacher:
         parser.error("--init-from-teacher needs --teacher")
+    if args.ship and args.export_only:
+        parser.error("--ship and --export-only: choose one")
     from eval.data import DataMissingError, data_dir, require
     from eval.squad import FILE as SQUAD_FILE
 
@@ -944,8 +946,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataMissingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.ship and args.export_only:
-        parser.error("--ship and --export-only: choose one")
     settings = TrainSettings(
         epochs=args.epochs,
         max_train_questions=args.questions,
