@@ -116,6 +116,26 @@ def export(model, model_dir: str, path: Path) -> bool:
         return False
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime options for qa's sessions (this encoder's and the reader's): ``threads``
+    threads (None: up to 2), quiet, and idle threads that sleep instead of spinning.
+
+    qa runs a question through this session, then the reader's, then this one again for the
+    next: spinning, each session's threads held the 2 cores while the other worked. 85 gold
+    questions in turn (2026-12-01), p50 question embedding / 5-window reading: both spinning
+    11.6-19.5 / 155-177 ms; neither spinning 7.4 / 120-124 ms. Sessions sharing ORT's global
+    thread pool did as well (6.0-6.6 / 111-121 ms) but every session in the process would have
+    to opt in before the first is made.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxEncoder:
     """Embeds texts with an exported transformer, the model's tokenizer and mean pooling."""
 
@@ -128,18 +148,9 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(int(config.get("max_seq_length", 256)))
         self.tokenizer.enable_padding()
-        options = onnxruntime.SessionOptions()
         # ``threads``: a Ray actor runs as many threads as the CPUs it reserved; more would
         # oversubscribe the machine's cores with the other actors' threads.
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-        options.log_severity_level = 3
-        # Idle threads sleep instead of spinning. A question runs this session, then the
-        # reader's, then this one again for the next: each session's threads spun on the 2
-        # cores while the other worked. 85 gold questions in turn (2026-12-01), p50 question
-        # embedding / 5-window reading: both spinning 11.6-19.5 / 155-177 ms; neither spinning
-        # 7.4 / 120-124 ms. A session sharing ORT's global thread pool did as well (6.0-6.6 /
-        # 111-121 ms) but needs every session in the process to opt in before the first.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )

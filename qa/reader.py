@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import ReaderModelError, UsageError
+from .onnx_encoder import session_options
 
 if TYPE_CHECKING:
     from .corpus import Passage
@@ -199,11 +200,7 @@ class Reader:
         self.memo: OrderedDict[tuple[str, str], Reading] = OrderedDict()
         self.memo_size = memo_size
         self._memo_lock = threading.Lock()  # one reader serves every index of the process
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
-        options.log_severity_level = 3
-        # Idle threads sleep rather than spin: see qa.onnx_encoder (the embedder's session).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options()  # 2 threads that sleep when idle, as the embedder's
         # The file holds int8 weights behind DequantizeLinear nodes: fold them into float32
         # constants once, at load, instead of running int8 matmuls on 8-bit activations (which
         # cost 4.4 dev F1 points; ``qa.train.quantise_weights``).
