@@ -102,6 +102,9 @@ class SquadQuestion:
     doc_id: str
     spans: tuple[tuple[int, int], ...]
     paragraph: str  # "<doc_id>#<n>", the paragraph the question was written on
+    # SQuAD 2.0 unanswerable questions: where a reader would be tempted to answer (the
+    # "plausible answers" their writers were shown), for training the no-answer score.
+    plausible: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -126,10 +129,40 @@ def load_squad(path: Path, articles: int | None = None, limit: int | None = None
     first ``articles`` articles and then the first ``limit`` of their questions, in file order.
     """
     data = json.loads(require(path).read_text(encoding="utf-8"))["data"]
+    squad = squad_data(data[:articles] if articles is not None else data)
+    if limit is not None:
+        squad.questions = squad.questions[:limit]
+    return squad
+
+
+def read_articles(path: Path) -> tuple[list[dict], bool]:
+    """The whole articles of a SQuAD-format file (v1.1 or v2.0), and whether the file was cut
+    short: some public copies end part-way through an article, whose whole predecessors are
+    still good data (the cut one is dropped)."""
+    text = require(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)["data"], False
+    except json.JSONDecodeError:
+        pass
+    decoder, articles = json.JSONDecoder(), []
+    at = text.index("[", text.index('"data"')) + 1
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        try:
+            article, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            return articles, True
+        articles.append(article)
+
+
+def squad_data(articles: Sequence[dict]) -> SquadData:
+    """``load_squad``'s documents and questions, from a list of SQuAD article dicts. A SQuAD
+    2.0 question marked ``is_impossible`` has no answers and no spans."""
     documents: dict[str, str] = {}
     questions: list[SquadQuestion] = []
     paragraphs: dict[str, list[tuple[int, int]]] = {}
-    for number, article in enumerate(data[:articles] if articles is not None else data):
+    for number, article in enumerate(articles):
         doc_id = f"{number:02d}_{slug(article['title'])}.txt"
         parts = [article["title"].replace("_", " ")]
         offset = len(parts[0]) + 2
@@ -139,10 +172,13 @@ def load_squad(path: Path, articles: int | None = None, limit: int | None = None
             context = paragraph["context"]
             spans.append((offset, offset + len(context)))
             for qa in paragraph["qas"]:
-                gold = []
+                gold, plausible = [], []
                 for answer in qa["answers"]:
                     start = offset + answer["answer_start"]
                     gold.append((start, start + len(answer["text"])))
+                for answer in qa.get("plausible_answers", []):
+                    start = offset + answer["answer_start"]
+                    plausible.append((start, start + len(answer["text"])))
                 questions.append(
                     SquadQuestion(
                         qid=qa["id"],
@@ -151,6 +187,7 @@ def load_squad(path: Path, articles: int | None = None, limit: int | None = None
                         doc_id=doc_id,
                         spans=tuple(gold),
                         paragraph=f"{doc_id}#{len(spans) - 1}",
+                        plausible=tuple(plausible),
                     )
                 )
             parts.append(context)
@@ -162,8 +199,6 @@ def load_squad(path: Path, articles: int | None = None, limit: int | None = None
                 if text[start:end] != answer:
                     raise ValueError(f"SQuAD {q.qid}: {text[start:end]!r} is not {answer!r}")
     questions = [replace(q, spans=tuple(dict.fromkeys(q.spans))) for q in questions]
-    if limit is not None:
-        questions = questions[:limit]
     return SquadData(documents, questions, paragraphs)
 
 

@@ -21,6 +21,11 @@ A smaller, faster student: ``--layers N`` keeps the packaged transformer's first
 ``--teacher qa/models/reader.onnx`` adds the shipped reader's softened start/end distributions
 as targets (``distill_loss``), computed once and cached as ``<out>/teacher.npz``;
 ``--init-from-teacher`` starts the student from the teacher's own layers (``from_teacher``).
+
+More data: ``--extra FILE`` (repeatable) adds the articles of other SQuAD-format files, v1.1 or
+v2.0 (``extra_examples``: never an article of the evaluation file; SQuAD 2.0's unanswerable
+questions give their tempting "plausible answer" window as a negative). ``--init-from ONNX``
+goes on training a whole reader instead of starting from the packaged sentence encoder.
 """
 
 from __future__ import annotations
@@ -101,12 +106,25 @@ class TrainSettings:
     # A student starts from the teacher's own fine-tuned layers (``teacher_layers``: every
     # other one of 6, ending at the top) and head, instead of the packaged model's first N.
     init_from_teacher: bool = False
+    # More training data: SQuAD-format files (v1.1 or v2.0) of other articles, and their
+    # sha256, read by ``extra_examples``; see docs/reader.md for where they come from.
+    extra: tuple[str, ...] = ()
+    extra_sha256: tuple[str, ...] = ()
+    # Go on training an ONNX reader (its weights, all layers and head) instead of starting
+    # from the packaged sentence encoder; its sha256 names the file it was.
+    init_from: str | None = None
+    init_sha256: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["extra"], data["extra_sha256"] = list(self.extra), list(self.extra_sha256)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainSettings:
+        data = dict(data)
+        for name in ("extra", "extra_sha256"):
+            data[name] = tuple(data.get(name, ()))
         return cls(**data)
 
 
@@ -137,16 +155,53 @@ def build_examples(
     """The (question, window) examples of ``split``'s articles (see the module docstring)."""
     from eval.squad import load_squad
 
+    data = load_squad(squad_path)
+    chosen = [d for d in data.documents if split_of(article_number(d)) == split]
+    return _examples(data, chosen, settings, random.Random(settings.seed), limit)
+
+
+def extra_examples(paths: Sequence[Path], squad_path: Path, settings: TrainSettings) -> SplitData:
+    """Training examples from other SQuAD-format files: every whole article whose title and
+    paragraphs are none of the evaluation file's (SQuAD v1.1 dev, ``squad_path``), each title
+    once (the first file naming it wins). SQuAD 2.0's unanswerable questions give negatives
+    only: the window holding their "plausible answer" (kind "plausible": the answer a reader
+    is tempted by, which is not one), the BM25 top window, and perhaps a random one."""
+    from eval.squad import read_articles, slug, squad_data
+
+    evaluation, _ = read_articles(squad_path)
+    titles = {slug(a["title"]) for a in evaluation}
+    contexts = {p["context"] for a in evaluation for p in a["paragraphs"]}
+    articles, seen = [], set()
+    for path in paths:
+        found, cut = read_articles(path)
+        kept = 0
+        for article in found:
+            name = slug(article["title"])
+            if name in seen:
+                continue
+            if name in titles or any(p["context"] in contexts for p in article["paragraphs"]):
+                print(f"{path}: skipped {article['title']!r}, an evaluation article")
+                continue
+            seen.add(name)
+            articles.append(article)
+            kept += 1
+        note = " (the file is cut short: its last article dropped)" if cut else ""
+        print(f"{path}: {kept} of {len(found)} whole articles kept{note}")
+    data = squad_data(articles)
+    rng = random.Random(settings.seed + 1)  # not the base data's draws
+    return _examples(data, list(data.documents), settings, rng, None)
+
+
+def _examples(
+    data, doc_ids: Sequence[str], settings: TrainSettings, rng: random.Random, limit: int | None
+) -> SplitData:
     from .lexical import LexicalIndex
 
-    rng = random.Random(settings.seed)
-    data = load_squad(squad_path)
     splitter = PassageSplitter()
     windows: list[tuple[str, int, int]] = []  # (doc_id, start, end)
     by_doc: dict[str, list[int]] = {}
-    for doc_id, text in data.documents.items():
-        if split_of(article_number(doc_id)) != split:
-            continue
+    for doc_id in doc_ids:
+        text = data.documents[doc_id]
         document = Document(doc_id, text.split("\n", 1)[0], text, "")
         for passage in splitter.run(document)[1]:
             by_doc.setdefault(doc_id, []).append(len(windows))
@@ -179,12 +234,31 @@ def build_examples(
             doc_id, a, b = windows[w]
             s, e = next((s, e) for s, e in whole if a <= s and e <= b)
             out.examples.append(Example(q.qid, q.question, texts[w], (s - a, e - a), "answer"))
+        tempting = None
+        if not q.spans and q.plausible:  # unanswerable (SQuAD 2.0)
+            tempting = next(
+                (
+                    w
+                    for w in by_doc[q.doc_id]
+                    if any(windows[w][1] <= s and e <= windows[w][2] for s, e in q.plausible)
+                ),
+                None,
+            )
+            if tempting is not None:
+                out.examples.append(Example(q.qid, q.question, texts[tempting], None, "plausible"))
         scores = lexical.scores(q.question)
         ranked = [int(w) for w in np.argsort(-scores, kind="stable")[:50]]
-        hard = next((w for w in ranked if not any(answer in folded[w] for answer in answers)), None)
+        hard = next(
+            (
+                w
+                for w in ranked
+                if w != tempting and not any(answer in folded[w] for answer in answers)
+            ),
+            None,
+        )
         if hard is not None:
             out.examples.append(Example(q.qid, q.question, texts[hard], None, "hard"))
-        pool = [w for w in free if w != hard]
+        pool = [w for w in free if w not in (hard, tempting)]
         if pool and rng.random() < settings.random_negative:
             out.examples.append(Example(q.qid, q.question, texts[rng.choice(pool)], None, "random"))
     return out
@@ -367,7 +441,7 @@ def from_teacher(model, teacher: Path, layers: int) -> None:
     if missing:
         raise ValueError(f"{teacher} lacks weights for {missing[:3]}")
     model.load_state_dict(state, strict=False)
-    print(f"student starts from the teacher's layers {source} and head")
+    print(f"starts from {teacher}'s layers {source} and head")
 
 
 # ----- distillation: the teacher's logits, computed once --------------------------------------
@@ -518,12 +592,17 @@ def train(
     (out / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2))
     print("building examples ...", flush=True)
     train_data = build_examples(squad_path, "train", settings, settings.max_train_questions)
+    if settings.extra:
+        more = extra_examples([Path(x) for x in settings.extra], squad_path, settings)
+        train_data = SplitData(
+            train_data.questions + more.questions, train_data.examples + more.examples
+        )
     dev_data = build_examples(squad_path, "dev", settings)
     # A fixed sample keeps each dev check to seconds (all dev windows: ~2 min on 2 cores).
     dev_sample = random.Random(settings.seed).sample(
         dev_data.examples, min(settings.dev_sample, len(dev_data.examples))
     )
-    kinds = ("answer", "hard", "random")
+    kinds = ("answer", "hard", "random", "plausible")
     counts = {k: sum(e.kind == k for e in train_data.examples) for k in kinds}
     print(f"train: {train_data.questions} questions, {counts}; dev: {len(dev_data.examples)}")
     tok = reading.tokenizer(model_dir, settings.max_tokens)
@@ -539,8 +618,11 @@ def train(
         )
     model = span_model(model_dir, settings.layers)
     checkpoint = out / "checkpoint.pt"
-    if settings.init_from_teacher and not checkpoint.exists():  # else the checkpoint's weights
-        from_teacher(model, Path(settings.teacher), settings.layers)
+    if not checkpoint.exists():  # else the checkpoint's weights
+        if settings.init_from_teacher:
+            from_teacher(model, Path(settings.teacher), settings.layers)
+        elif settings.init_from:
+            from_teacher(model, Path(settings.init_from), settings.layers)
     rng = random.Random(settings.seed)
     # A fractional epoch count ends part-way through the last epoch's (shuffled) batches.
     plan = [
@@ -596,6 +678,9 @@ def train(
         (out / "history.json").write_text(json.dumps(history, indent=1))
 
     flat = [b for epoch in plan for b in epoch]
+    if step == 0 and settings.init_from:  # where a continued run starts from
+        history["dev"].append([0, evaluate(torch_predictor(model, tok), dev_sample)])
+        print(f"step 0: dev {json.dumps(history['dev'][-1][1])}")
     running = []
     bar = tqdm(total=total, initial=step, desc="reader", unit="batch", smoothing=0.05)
     while step < total:
@@ -842,22 +927,81 @@ def record_of(out: Path, facts: dict, settings: TrainSettings, command: str) -> 
     }
 
 
-def ship(out: Path, facts: dict, settings: TrainSettings) -> None:
-    """Copy the int8 model into the package with ``reader.json`` (its facts) beside it."""
+def ship(out: Path, facts: dict, settings: TrainSettings, command: str) -> None:
+    """Copy the int8 model into the package with ``reader.json`` (its facts) beside it. A run
+    that went on training the shipped reader (``init_from``) keeps that reader's record as
+    ``continued_from``: the card must tell both runs."""
     import shutil
 
     reading.MODEL_FOLDER.mkdir(exist_ok=True)
+    record = record_of(out, facts, settings, command)
+    shipped = reading.MODEL_FOLDER / "reader.json"
+    if settings.init_sha256 and shipped.exists():
+        before = json.loads(shipped.read_text())
+        if before.get("sha256") == settings.init_sha256:
+            record["continued_from"] = before
+            curve = reading.MODEL_FOLDER / "training.png"
+            if curve.exists():  # the first run's curve, beside the continued run's
+                shutil.copyfile(curve, reading.MODEL_FOLDER / "training-first-run.png")
     shutil.copyfile(out / "reader.onnx", reading.MODEL_FILE)
-    record = record_of(out, facts, settings, "python -m qa.train reader --ship")
     (reading.MODEL_FOLDER / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
     shutil.copyfile(out / "training.png", reading.MODEL_FOLDER / "training.png")
     reading.CARD_FILE.write_text(model_card(record), encoding="utf-8")
+
+
+# Where the extra training files of a shipped run came from (sha256 -> source), for its card.
+# Public copies of parts of SQuAD's training sets (CC BY-SA 4.0) found with the search tool;
+# SQuAD's train and dev articles are disjoint, and ``extra_examples`` checks it anyway.
+SOURCES = {
+    "53e67dd96e8597a8ef600e795d54d3fdef18486d42721884d38d652e2a2638cb": (
+        "SQuAD 2.0 train, its first 10 articles (4,719 questions, 348 unanswerable), "
+        "github.com/PhongNTDo/guide_train_MRC_transformers `train-v2.0.json` at 631a448"
+    ),
+    "65d8563d3238e8c94b0a255fedbf9e4bda3202054348880ff9817c1952db6fa4": (
+        "SQuAD v1.1 train, its first 11 articles (the file is cut short in the 12th), "
+        "github.com/ermeba/jupiter_bert `train-v1.1.json` at 6bed297"
+    ),
+}
+
+
+def _extra_data(settings: dict) -> str:
+    if not settings.get("extra"):
+        return ""
+    files = [
+        f"{SOURCES.get(sha, path)} (sha256 `{sha[:12]}`)"
+        for path, sha in zip(settings["extra"], settings["extra_sha256"])
+    ]
+    return (
+        " More training articles, every one checked to be none of the evaluation file's: "
+        + "; ".join(files)
+        + ". A SQuAD 2.0 unanswerable question gives the passage holding the answer its "
+        "writer was shown as plausible as a negative, besides the BM25 one."
+    )
+
+
+def _first_run(record: dict) -> str:
+    before = record.get("continued_from")
+    if not before:
+        return ""
+    b = before["settings"]
+    return (
+        f" It went on from the reader shipped before (sha256 `{before['sha256'][:12]}`, card in"
+        f" git history): `{before['command']}` at commit `{before['commit']}`, {b['epochs']}"
+        f" epochs on the 30 training articles, lr {b['learning_rate']},"
+        f" {before['training_steps']} steps, {before['training_minutes']} minutes"
+        " (curve: `training-first-run.png`)."
+    )
 
 
 def model_card(record: dict) -> str:
     """The model card (``qa/models/READER.md``) for the facts of a shipped model."""
     s = record["settings"]
     dev, torch_dev = record["dev_int8"], record["dev_torch"]
+    sampled = (
+        f" {s['max_train_questions']:,} of their questions were drawn (seed {s['seed']})."
+        if s.get("max_train_questions")
+        else ""
+    )
     return f"""# qa reader (int8 ONNX)
 
 An extractive reader: given a question and a window of text (one of qa's passages, at most
@@ -874,12 +1018,12 @@ writes text: every answer is a span of the source.
   {record["split"]["dev"]} are dev (checkpoint checks, calibration); the other 30 train.
   Each training question gives its answer-holding passage, the passage of the training
   articles that BM25 ranks highest among those without its answer, and with probability
-  {s["random_negative"]} a random answer-free passage of its article.
+  {s["random_negative"]} a random answer-free passage of its article.{sampled}{_extra_data(s)}
 - **Training**: `{record["command"]}` at commit `{record["commit"]}`: {s["epochs"]} epochs,
   batch {s["batch_size"]}, AdamW lr {s["learning_rate"]} (warm-up {s["warmup"]:.0%}, linear
   decay), weight decay {s["weight_decay"]}, seed {s["seed"]}, at most {s["max_tokens"]}
   tokens; {record["training_steps"]} steps, {record["training_minutes"]} minutes on 2 CPU
-  cores. The curve: `training.png`. {" ".join(record["training_notes"])}
+  cores. The curve: `training.png`. {" ".join(record["training_notes"])}{_first_run(record)}
 - **Export**: ONNX (opset 17); every weight matrix stored as int8 with a scale per output
   channel (per token for the embedding table), folded back to float32 when loaded, so the
   arithmetic is fp32 (dynamic int8 of the activations cost 4.4 dev F1 points; see
@@ -895,8 +1039,9 @@ writes text: every answer is a span of the source.
 - **In qa** (held-out articles, open corpus, with and without the reader): see
   docs/reader.md (`python -m eval.reader`).
 - **File**: `reader.onnx`, {record["bytes"]:,} bytes, sha256 `{record["sha256"]}`.
-- **Limits**: trained on 6,900 questions about 30 Wikipedia articles; English only; one
-  window of at most {s["max_tokens"]} tokens at a time; it has not seen follow-up questions.
+- **Limits**: trained on SQuAD questions about Wikipedia articles only (no news text);
+  English only; one window of at most {s["max_tokens"]} tokens at a time; it has not seen
+  follow-up questions.
 """
 
 
@@ -928,6 +1073,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="start a --layers student from the --teacher's own layers and head",
     )
     parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="more training data: a SQuAD-format file of other articles (repeatable)",
+    )
+    parser.add_argument(
+        "--init-from", default=None, help="go on training this ONNX reader (all its layers)"
+    )
+    parser.add_argument("--learning-rate", type=float, default=TrainSettings.learning_rate)
+    parser.add_argument(
         "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
     )
     parser.add_argument(
@@ -938,6 +1094,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--init-from-teacher needs --teacher")
     if args.ship and args.export_only:
         parser.error("--ship and --export-only: choose one")
+    if args.init_from and (args.init_from_teacher or args.layers != TrainSettings.layers):
+        parser.error("--init-from continues a whole reader: not with --init-from-teacher/--layers")
     from eval.data import DataMissingError, data_dir, require
     from eval.squad import FILE as SQUAD_FILE
 
@@ -946,12 +1104,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataMissingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for path in [*args.extra, *([Path(args.init_from)] if args.init_from else [])]:
+        if not Path(path).is_file():
+            print(f"error: no such file: {path}", file=sys.stderr)
+            return 2
+
+    def sha256(path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
     settings = TrainSettings(
         epochs=args.epochs,
+        learning_rate=args.learning_rate,
         max_train_questions=args.questions,
         layers=args.layers,
         teacher=args.teacher,
         init_from_teacher=args.init_from_teacher,
+        extra=tuple(str(path) for path in args.extra),
+        extra_sha256=tuple(sha256(path) for path in args.extra),
+        init_from=args.init_from,
+        init_sha256=sha256(args.init_from) if args.init_from else None,
     )
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)
@@ -961,10 +1132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if saved.exists():
             settings = TrainSettings.from_dict(json.loads(saved.read_text()))
         facts = export(weights, args.out, squad_path, settings, model_dir, check=args.check)
+        command = " ".join(["python -m qa.train", *(sys.argv[1:] if argv is None else argv)])
         if args.ship:
-            ship(args.out, facts, settings)
+            ship(args.out, facts, settings, command)
         else:  # the model and its facts stay in --out, beside the run
-            command = " ".join(["python -m qa.train", *(sys.argv[1:] if argv is None else argv)])
             record = record_of(args.out, facts, settings, command)
             (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
         print(json.dumps(facts, indent=2))

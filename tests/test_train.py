@@ -25,6 +25,7 @@ from qa.train import (
     build_examples,
     distill_loss,
     export,
+    extra_examples,
     from_teacher,
     main,
     onnx_weights,
@@ -114,6 +115,130 @@ def test_examples_pair_each_question_with_its_answer_and_a_window_without_it(tmp
     assert held and not any(h in e.window for e in data.examples for h in held)
     kinds = {e.kind for e in data.examples}
     assert kinds == {"answer", "hard", "random"}
+
+
+def _squad2_article(title: str) -> dict:
+    """A SQuAD 2.0-shaped article: one answerable question and one unanswerable one whose
+    writer was shown a plausible answer in the second paragraph."""
+    first = "Grace Hopper was born in New York in 1906. She wrote one of the first compilers."
+    second = "The navy gave her a ship's name later. Her team built a machine called Mark I."
+    first, second = first + FILLER, second + FILLER
+    return {
+        "title": title,
+        "paragraphs": [
+            {
+                "context": first,
+                "qas": [
+                    {
+                        "id": f"{title}-born",
+                        "question": "Where was Grace Hopper born?",
+                        "answers": [{"text": "New York", "answer_start": first.index("New York")}],
+                        "is_impossible": False,
+                    }
+                ],
+            },
+            {
+                "context": second,
+                "qas": [
+                    {
+                        "id": f"{title}-sister",
+                        "question": "What machine did her sister build?",
+                        "answers": [],
+                        "plausible_answers": [
+                            {"text": "Mark I", "answer_start": second.index("Mark I")}
+                        ],
+                        "is_impossible": True,
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def test_extra_squad_files_add_answers_and_tempting_windows_for_unanswerable_questions(
+    tmp_path, capsys
+):
+    squad = _fake_squad(tmp_path / "squad.json")
+    evaluation = json.loads(squad.read_text())["data"]
+    whole = tmp_path / "v2.json"
+    whole.write_text(json.dumps({"version": "v2.0", "data": [_squad2_article("Hopper")]}))
+    # A public copy cut off part-way through its third article; its first repeats "Hopper"
+    # (the first file's article wins) and its second is an evaluation article (never trained).
+    text = json.dumps({"data": [_squad2_article("Hopper"), evaluation[13], _squad2_article("B")]})
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: text.rindex("Mark I")])
+    data = extra_examples([whole, cut], squad, TrainSettings(random_negative=1.0))
+    printed = capsys.readouterr().out
+    assert "skipped 'Article_13', an evaluation article" in printed
+    assert "0 of 2 whole articles kept (the file is cut short" in printed
+    assert data.questions == 2
+    answers = [e for e in data.examples if e.kind == "answer"]
+    assert [e.window[e.answer[0] : e.answer[1]] for e in answers] == ["New York"]
+    unanswerable = [e for e in data.examples if e.qid == "Hopper-sister"]
+    assert all(e.answer is None for e in unanswerable)
+    (tempting,) = [e for e in unanswerable if e.kind == "plausible"]
+    assert "Mark I" in tempting.window and "New York" not in tempting.window
+    # The evaluation file's text never reaches the examples, even under another title.
+    renamed = dict(evaluation[13], title="Renamed")
+    (tmp_path / "renamed.json").write_text(json.dumps({"data": [renamed]}))
+    assert extra_examples([tmp_path / "renamed.json"], squad, TrainSettings()).questions == 0
+
+
+def test_a_continued_run_refuses_a_student_and_names_its_files_by_sha256(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["reader", "--out", str(tmp_path), "--init-from", "x.onnx", "--layers", "3"])
+    assert "--init-from continues a whole reader" in capsys.readouterr().err
+    data = tmp_path / "data"
+    (data / "squad").mkdir(parents=True)
+    _fake_squad(data / "squad" / "dev-v1.1.json")
+    argv = ["reader", "--data", str(data), "--out", str(tmp_path / "run")]
+    assert main([*argv, "--extra", str(tmp_path / "missing.json")]) == 2
+    assert "no such file: " in capsys.readouterr().err and not (tmp_path / "run").exists()
+    settings = TrainSettings(extra=("a.json",), extra_sha256=("00",), init_from="r.onnx")
+    assert TrainSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+
+
+def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data(
+    tmp_path, monkeypatch
+):
+    from qa import reader as reading
+    from qa import train as training
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(reading, "MODEL_FOLDER", models)
+    monkeypatch.setattr(reading, "MODEL_FILE", models / "reader.onnx")
+    monkeypatch.setattr(reading, "CARD_FILE", models / "READER.md")
+    first = json.loads((Path(training.__file__).parent / "models" / "reader.json").read_text())
+    first["command"] = "python -m qa.train reader --ship"
+    (models / "reader.json").write_text(json.dumps(first))
+    (models / "training.png").write_bytes(b"first curve")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "reader.onnx").write_bytes(b"the continued model")
+    (out / "training.png").write_bytes(b"second curve")
+    (out / "history.json").write_text(json.dumps({"seconds": 600, "train": [[25, 1.0]], "dev": []}))
+    sha = next(iter(training.SOURCES))
+    settings = TrainSettings(
+        init_from="base.onnx",
+        init_sha256=first["sha256"],
+        extra=("x.json",),
+        extra_sha256=(sha,),
+        max_train_questions=1000,
+    )
+    facts = {k: first[k] for k in first if k.startswith(("dev_", "span_", "margin_", "agree"))}
+    facts |= {"check_windows": 1000, "bytes": 19, "sha256": "ab" * 32}
+    training.ship(out, facts, settings, "python -m qa.train reader --init-from base.onnx --ship")
+    record = json.loads((models / "reader.json").read_text())
+    assert record["continued_from"]["sha256"] == first["sha256"]
+    assert (models / "training-first-run.png").read_bytes() == b"first curve"
+    assert (models / "training.png").read_bytes() == b"second curve"
+    card = (models / "READER.md").read_text()
+    assert "--init-from base.onnx --ship" in card and first["sha256"][:12] in card
+    assert "PhongNTDo/guide_train_MRC_transformers" in card and "1,000 of their questions" in card
+    # A run that did not start from the shipped file records no first run.
+    training.ship(out, facts, TrainSettings(init_sha256="00"), "python -m qa.train reader")
+    assert "continued_from" not in json.loads((models / "reader.json").read_text())
 
 
 @pytest.mark.slow  # about a minute on an idle machine: three model loads, training, export
