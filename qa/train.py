@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader as reading
-from .documents import Document
+from .documents import Document, file_sha256
 from .passages import PassageSplitter
 
 # ----- the split: chosen before training, never changed ---------------------------------------
@@ -208,6 +208,10 @@ def _examples(
             windows.append((doc_id, passage.start, passage.end))
     texts = [data.documents[d][a:b] for d, a, b in windows]
     folded = [_normalize(t) for t in texts]
+
+    def holds(w: int, spans) -> bool:  # window w holds one of the (document) spans whole
+        return any(windows[w][1] <= s and e <= windows[w][2] for s, e in spans)
+
     lexical = LexicalIndex().index(texts)
     questions = [q for q in data.questions if q.doc_id in by_doc]
     if limit is not None and limit < len(questions):
@@ -217,8 +221,7 @@ def _examples(
         answers = [_normalize(a) for a in q.answers]
         holding, free = [], []
         for w in by_doc[q.doc_id]:
-            doc_id, a, b = windows[w]
-            if any(a <= s and e <= b for s, e in q.spans):
+            if holds(w, q.spans):
                 holding.append(w)
             elif not any(answer in folded[w] for answer in answers):
                 free.append(w)
@@ -226,9 +229,7 @@ def _examples(
         # SQuAD dev's answer_start sometimes points inside a word ("5" in "50"): such a span
         # cannot be a token span, so the whole-word spans are the targets.
         whole = [(s, e) for s, e in q.spans if not (_inside_word(text, s) or _inside_word(text, e))]
-        holding = [
-            w for w in holding if any(windows[w][1] <= s and e <= windows[w][2] for s, e in whole)
-        ]
+        holding = [w for w in holding if holds(w, whole)]
         if holding:
             w = rng.choice(holding)
             doc_id, a, b = windows[w]
@@ -236,14 +237,7 @@ def _examples(
             out.examples.append(Example(q.qid, q.question, texts[w], (s - a, e - a), "answer"))
         tempting = None
         if not q.spans and q.plausible:  # unanswerable (SQuAD 2.0)
-            tempting = next(
-                (
-                    w
-                    for w in by_doc[q.doc_id]
-                    if any(windows[w][1] <= s and e <= windows[w][2] for s, e in q.plausible)
-                ),
-                None,
-            )
+            tempting = next((w for w in by_doc[q.doc_id] if holds(w, q.plausible)), None)
             if tempting is not None:
                 out.examples.append(Example(q.qid, q.question, texts[tempting], None, "plausible"))
         scores = lexical.scores(q.question)
@@ -897,7 +891,7 @@ def export(
         "dev_int8": evaluate(onnx_predict, dev),
         "dev_torch": evaluate(theirs, dev),
         "bytes": quantised.stat().st_size,
-        "sha256": hashlib.sha256(quantised.read_bytes()).hexdigest(),
+        "sha256": file_sha256(quantised),
     }
     return facts
 
@@ -1109,9 +1103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: no such file: {path}", file=sys.stderr)
             return 2
 
-    def sha256(path) -> str:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
     settings = TrainSettings(
         epochs=args.epochs,
         learning_rate=args.learning_rate,
@@ -1120,9 +1111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         teacher=args.teacher,
         init_from_teacher=args.init_from_teacher,
         extra=tuple(str(path) for path in args.extra),
-        extra_sha256=tuple(sha256(path) for path in args.extra),
+        extra_sha256=tuple(file_sha256(Path(path)) for path in args.extra),
         init_from=args.init_from,
-        init_sha256=sha256(args.init_from) if args.init_from else None,
+        init_sha256=file_sha256(Path(args.init_from)) if args.init_from else None,
     )
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)
