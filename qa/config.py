@@ -18,12 +18,21 @@ INDEX_DIR_VARIABLE = "QA_INDEX_DIR"  # where the index is kept (else <folder>/.q
 STORE_VARIABLE = "QA_STORE"  # where passages are searched (else faiss, in this process)
 TOKEN_VARIABLE = "QA_MILVUS_TOKEN"  # user:password or API key of a Milvus server
 DATA_VARIABLE = "QA_DATA_DIR"  # the evaluation data (else ../shared/data)
+CACHE_VARIABLE = "QA_CACHE_DIR"  # what qa derives once per machine (else ~/.cache/qa)
 HOST_VARIABLE, PORT_VARIABLE = "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"  # Gradio's own
 
 
 def default_folder() -> Path:
     """The corpus used when none is given: ``seeds/`` next to this package's project."""
     return SEEDS
+
+
+def cache_dir() -> Path:
+    """qa's cache folder (the question encoder's export, the word-frequency table):
+    ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa`` or ``~/.cache/qa``."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"
 
 
 def corpus_folder(folder: str | os.PathLike | None = None) -> str | os.PathLike:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import cache_dir
+
 log = logging.getLogger(__name__)
 
 AGREEMENT = 0.999  # least cosine between the export's and sentence-transformers' vectors
@@ -29,13 +31,6 @@ _CHECK_TEXTS = [
     "Ch ina and Kyrgyzstan held joint anti-terrorism exercises in October 2002.",
     "Wer hat das Abkommen unterzeichnet? 谁签署了协议？ " * 20,  # long: truncated like the model
 ]
-
-
-def cache_dir() -> Path:
-    """qa's cache folder: ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa`` or ``~/.cache/qa``."""
-    if os.environ.get("QA_CACHE_DIR"):
-        return Path(os.environ["QA_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"
 
 
 def encoder_file(model_dir: str) -> Path:

@@ -1,12 +1,13 @@
-"""BM25 k1 / b sweep: runs on a one-article SQuAD cache and reports each setting."""
+"""BM25: the k1 / b sweep on a one-article SQuAD cache, and scoring from bm25s's saved arrays."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from eval import benchmarks, squad
 from eval import bm25 as sweep
-from qa.lexical import LexicalSettings
+from qa.lexical import K1, B, LexicalIndex, LexicalSettings, Postings, bm25_scores
 
 from .conftest import require_data
 
@@ -34,3 +35,55 @@ def test_use_bm25_rebuilds_only_bm25(seeds_assistant):
         assert len(index.corpus.lexical) == len(index) and index.corpus.passage_vectors is vectors
     finally:
         index.corpus.lexical = before
+
+
+CORPUS = [
+    ["road", "transport", "agreement", "dushanb"],
+    ["agreement", "sign", "septemb", "2014", "agreement"],
+    ["shanghai", "spirit"],
+    [],
+    ["road", "road", "safeti"],
+]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [["road", "agreement"], ["agreement", "agreement"], ["unknown", "spirit"], ["unknown", ""], []],
+)
+def test_scores_are_bm25s_scores_built_and_loaded(tmp_path, query):
+    import bm25s
+
+    reference = bm25s.BM25(k1=K1, b=B)
+    reference.index(CORPUS, show_progress=False)
+    known = [t for t in query if t and t in reference.vocab_dict]  # bm25s fails on ""
+    expected = reference.get_scores(known) if known else np.zeros(len(CORPUS))
+    built = Postings.from_bm25s(reference)
+    np.testing.assert_allclose(bm25_scores(built, query), expected, rtol=1e-6)
+
+    index = LexicalIndex().index([" ".join(doc) for doc in CORPUS])
+    index.save(tmp_path)
+    loaded = Postings.load(tmp_path)
+    assert isinstance(loaded.data, np.memmap)
+    terms = [t for t in query if t in index.document_frequency]
+    np.testing.assert_allclose(
+        bm25_scores(loaded, query), index.scores(terms) if terms else 0, rtol=1e-6
+    )
+    # a loaded index saved into another folder (a new generation) reads back the same
+    again = tmp_path / "again"
+    again.mkdir()
+    LexicalIndex.load(tmp_path).save(again)
+    np.testing.assert_array_equal(
+        bm25_scores(Postings.load(again), query), bm25_scores(loaded, query)
+    )
+
+
+def test_arrays_that_do_not_fit_together_are_refused(tmp_path):
+    LexicalIndex().index(["road transport", "shanghai spirit"]).save(tmp_path)
+    indptr = np.load(tmp_path / "bm25_indptr.npy")
+    np.save(tmp_path / "bm25_indptr.npy", np.concatenate([indptr, indptr[-1:], indptr[-1:]]))
+    with pytest.raises(ValueError, match="fit together"):
+        Postings.load(tmp_path)
+    params = tmp_path / "bm25_params.json"
+    params.write_text(params.read_text().replace('"lucene"', '"bm25+"', 1))
+    with pytest.raises(ValueError, match="bm25\\+"):
+        Postings.load(tmp_path)

@@ -40,3 +40,27 @@ def test_repair_splits_joins_only_fragments_of_a_common_word(text, repaired):
 
 def test_terms_fold_case_and_accents_and_stem():
     assert terms("Cafés in CHINA") == terms("cafe in china")
+
+
+def test_the_cached_frequency_table_is_wordfreq_s_and_a_damaged_one_is_replaced(
+    tmp_path, monkeypatch
+):
+    from qa import text
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path))
+    text._frequencies.cache_clear()
+    try:
+        first = text._frequencies()  # wordfreq's own dict, written to the cache
+        (cached,) = tmp_path.glob("wordfreq-en-*.npz")
+        text._frequencies.cache_clear()
+        table = text._frequencies()
+        assert isinstance(table, text.WordFrequencies) and len(table.words) == len(first)
+        assert all(table.get(word) == frequency for word, frequency in first.items())
+        assert table.get("notawordatallxq") is None and table.get("") is None
+        cached.write_bytes(b"not a table")
+        text._frequencies.cache_clear()
+        assert text._frequencies() == first  # read from wordfreq again, and cached again
+        text._frequencies.cache_clear()
+        assert isinstance(text._frequencies(), text.WordFrequencies)
+    finally:
+        text._frequencies.cache_clear()
