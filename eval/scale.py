@@ -319,11 +319,11 @@ def _ask_pass(assistant: Assistant, questions: list[str]) -> dict:
 
 def memory_parts_mb(index: CorpusIndex) -> dict:
     """What the process's own memory holds, by part (MB, from the objects' sizes)."""
-    lexical = index.corpus.lexical._bm25
+    postings = index.corpus.lexical._postings
     bm25 = 0.0
-    if lexical is not None:
-        scores = getattr(lexical, "scores", {}) or {}
-        bm25 = sum(getattr(a, "nbytes", 0) for a in scores.values()) / 1e6
+    if postings is not None:  # memory-mapped when loaded, the process's own when built
+        arrays = (postings.data, postings.indices, postings.indptr)
+        bm25 = sum(a.nbytes for a in arrays) / 1e6
     text = sum(sys.getsizeof(e.document.text) for e in index.corpus.entries.values()) / 1e6
     spans = sum(
         a.nbytes

@@ -77,3 +77,10 @@ def test_ask_at_scale_times_ask_on_a_copied_corpus(seeds_assistant):
     assert report["ask_p50_ms"] > 0 and report["bare_encode_p50_ms"] > 0
     ratio = report["ask_p50_ms"] / report["bare_encode_p50_ms"]
     assert report["ratio_ask_to_bare_encode"] == pytest.approx(ratio)
+
+
+def test_memory_parts_count_the_bm25_arrays(seeds_assistant):
+    parts = scale.memory_parts_mb(seeds_assistant.index)
+    postings = seeds_assistant.index.corpus.lexical._postings
+    expected = (postings.data.nbytes + postings.indices.nbytes + postings.indptr.nbytes) / 1e6
+    assert parts["bm25_arrays"] == pytest.approx(expected) and parts["bm25_arrays"] > 0
