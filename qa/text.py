@@ -110,8 +110,8 @@ def _frequencies() -> dict[str, float] | WordFrequencies:
     )
     try:
         return WordFrequencies.load(path)
-    except (OSError, ValueError, KeyError):
-        pass  # not cached yet, or damaged: read wordfreq's own
+    except Exception:  # noqa: BLE001 - not cached yet, or damaged in any way: read wordfreq's own
+        pass
     table = _wordfreq_table()
     try:
         WordFrequencies.from_dict(table).save(path)
