@@ -29,7 +29,7 @@ from .index import CorpusIndex, SyncReport
 from .lexical import LexicalSettings
 from .passages import PassageSettings
 from .query import Query
-from .reader import MODEL_FILE, ReaderSettings, ReadingStage, shared_reader
+from .reader import MODEL_FILE, ReaderSettings, ReadingStage, load_in_background, shared_reader
 from .retrieval import RetrievalSettings, Retriever
 from .scope import Scope
 from .text import is_meaningful
@@ -185,6 +185,8 @@ class Assistant:
         settings = settings or Settings()
         if model is not None:
             settings = Settings(**{**settings.__dict__, "model": model})
+        if settings.reader.enabled:  # its session is made while the index opens
+            load_in_background(settings.reader.model or MODEL_FILE)
         embedder = embedder or Embedder(settings.model)
         if embedder.model_name != settings.model:
             raise SettingsError(

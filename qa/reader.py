@@ -22,6 +22,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -337,18 +338,56 @@ class ReadingStage:
         ]
 
 
-_shared: dict[str, Reader] = {}
+# The process's readers by file, each loaded once, in a thread of its own (``load_in_background``).
+_shared: dict[str, Future] = {}
+_shared_lock = threading.Lock()
+
+
+def load_in_background(path: str | os.PathLike = MODEL_FILE) -> None:
+    """Start loading the process's ``Reader`` for ``path`` in a thread, when the file is there.
+
+    Creating its ONNX Runtime session takes about 0.3 s here, and ONNX Runtime lets go of
+    Python's lock while it does: begun when an ``Assistant`` opens its index, it overlaps with
+    that (0.5 s for the two sessions one after the other, 0.33 s side by side;
+    ``shared_reader`` waits for it)."""
+    _loading(path)
 
 
 def shared_reader(path: str | os.PathLike = MODEL_FILE) -> Reader | None:
     """The process's one ``Reader`` for ``path`` (loaded once), or None when no model file
-    is there (then qa answers without it and says so in the log)."""
+    is there (then qa answers without it and says so in the log). A load that failed is
+    tried again by the next call."""
+    future = _loading(path)
+    if future is None:
+        log.warning("No reader model at %s: answering without the reader", path)
+        return None
+    try:
+        return future.result()
+    except Exception:
+        with _shared_lock:
+            if _shared.get(str(path)) is future:  # a failed load is tried again next time
+                del _shared[str(path)]
+        raise
+
+
+def _loading(path: str | os.PathLike) -> Future | None:
     key = str(path)
-    if key not in _shared:
-        if not Path(path).is_file():
-            log.warning("No reader model at %s: answering without the reader", path)
-            return None
+    with _shared_lock:
+        if key not in _shared:
+            if not Path(path).is_file():
+                return None
+            future: Future = Future()
+            _shared[key] = future
+            # Not a daemon: a process that ends while ONNX Runtime builds the session (an
+            # unusable question, say) must wait for it, or the runtime aborts the process.
+            threading.Thread(target=_load, args=(path, future), name="qa-reader-load").start()
+        return _shared[key]
+
+
+def _load(path: str | os.PathLike, future: Future) -> None:
+    try:
         from .embedding import resolve_model
 
-        _shared[key] = Reader(resolve_model(None), path)
-    return _shared[key]
+        future.set_result(Reader(resolve_model(None), path))
+    except BaseException as error:  # handed to whoever waits for the reader
+        future.set_exception(error)

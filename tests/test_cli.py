@@ -84,6 +84,17 @@ def test_blank_question_is_an_error_with_a_message(cli_corpus, capsys):
     assert "question is empty" in capsys.readouterr().err
 
 
+def test_a_fresh_process_refusing_a_blank_question_exits_cleanly(cli_corpus):
+    # The reader is still being loaded (in a thread) when the question is refused: the process
+    # must wait for it rather than end under ONNX Runtime (which aborted it, exit 134).
+    indexed = _run("index", str(cli_corpus))
+    assert indexed.returncode == 0, indexed.stderr
+    for _ in range(2):
+        refused = _run("ask", " ", "--folder", str(cli_corpus))
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.strip() == "qa: error: The question is empty: please type a question."
+
+
 def test_missing_folder_is_an_error_with_a_message(tmp_path, capsys):
     code = main(["ask", "Anything?", "--folder", str(tmp_path / "absent")])
     assert code == 2

@@ -290,3 +290,30 @@ def test_the_packaged_reader_is_the_default_and_shared(seeds_assistant, reader):
     assert Assistant(seeds_assistant.index, on).reading().reader is reader
     named = replace(on, reader=ReaderSettings(enabled=True, model=str(MODEL_FILE)))
     assert Assistant(seeds_assistant.index, named).reading().reader is reader
+
+
+@needs_model
+def test_a_reader_loaded_in_the_background_is_the_shared_one(tmp_path):
+    import shutil
+
+    from qa import reader as module
+
+    copy = tmp_path / "reader.onnx"
+    shutil.copyfile(MODEL_FILE, copy)
+    module.load_in_background(copy)
+    loading = module._shared[str(copy)]
+    found = shared_reader(copy)
+    assert found is loading.result() and found.path == copy and shared_reader(copy) is found
+
+
+def test_a_reader_file_that_fails_to_load_fails_each_time_it_is_asked_for(tmp_path):
+    from qa import reader as module
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    module.load_in_background(broken)
+    for _ in range(2):  # raised where the reader is wanted, then tried again, not remembered
+        with pytest.raises(Exception, match="(?i)protobuf|invalid|load"):
+            shared_reader(broken)
+    assert str(broken) not in module._shared
+    assert shared_reader(tmp_path / "none.onnx") is None  # no file: answer without a reader
