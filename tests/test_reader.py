@@ -304,6 +304,7 @@ def test_a_reader_loaded_in_the_background_is_the_shared_one(tmp_path):
     loading = module._shared[str(copy)]
     found = shared_reader(copy)
     assert found is loading.result() and found.path == copy and shared_reader(copy) is found
+    module._shared.pop(str(copy))  # one reader of the same weights is enough for the session
 
 
 def test_a_reader_file_that_fails_to_load_fails_each_time_it_is_asked_for(tmp_path):
