@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from qa import Assistant, QuestionError
 from qa.answer import MISSING_TYPE
 
-from .conftest import ROOT, STORES, store_spec
+from .conftest import ROOT, store_spec
 
 A = "000_0b88324673b57412.txt"  # Qatar News Agency piece
 B = "002_d10c4a8f0ba2b87c.txt"  # Kazakh student's opinion piece
@@ -173,14 +173,27 @@ documents = st.lists(sentences, min_size=1, max_size=8).flatmap(
 )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+GENERATED = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+
+
+@settings(max_examples=25, **GENERATED)
 @given(texts=st.lists(documents, min_size=1, max_size=3), pick=st.integers(0, 10_000))
-@pytest.mark.parametrize("store", STORES)
-def test_span_invariant_on_generated_documents(tmp_path_factory, embedder, store, texts, pick):
+def test_span_invariant_on_generated_documents(tmp_path_factory, embedder, texts, pick):
+    _index_and_check_spans(tmp_path_factory, embedder, "faiss", texts, pick)
+
+
+# Fewer in Milvus: each example writes a collection (1.2 s against 0.2 s), and the spans come
+# from qa's own index whichever store searches; what Milvus adds is its own search path.
+@settings(max_examples=8, **GENERATED)
+@given(texts=st.lists(documents, min_size=1, max_size=3), pick=st.integers(0, 10_000))
+def test_span_invariant_on_generated_documents_in_milvus(tmp_path_factory, embedder, texts, pick):
+    _index_and_check_spans(tmp_path_factory, embedder, "milvus-lite", texts, pick)
+
+
+def _index_and_check_spans(tmp_path_factory, embedder, store, texts, pick):
     folder = tmp_path_factory.mktemp("generated")
     for n, text in enumerate(texts):
         (folder / f"doc{n}.txt").write_bytes(text.encode("utf-8"))
