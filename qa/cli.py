@@ -57,13 +57,14 @@ LOCAL_RAY = "local"  # what a bare --ray means: start Ray on this machine
 
 
 def _settings(args):
-    """The shipped settings, with the reader off for ``--no-reader``."""
+    """The shipped settings, with the reader off for ``--no-reader`` and for ``qa index``
+    (which asks nothing: its process need not load the reader)."""
     from dataclasses import replace
 
     from .assistant import Settings
 
     settings = Settings()
-    if getattr(args, "no_reader", False):
+    if getattr(args, "no_reader", False) or args.command == "index":
         settings = replace(settings, reader=replace(settings.reader, enabled=False))
     return settings
 

@@ -95,6 +95,23 @@ def test_a_fresh_process_refusing_a_blank_question_exits_cleanly(cli_corpus):
         assert refused.stderr.strip() == "qa: error: The question is empty: please type a question."
 
 
+def test_indexing_does_not_load_the_reader(cli_corpus, monkeypatch, capsys):
+    from qa import reader
+
+    loads = []
+    monkeypatch.setattr(reader, "load_in_background", lambda *a, **k: loads.append(a))
+    monkeypatch.setattr("qa.assistant.load_in_background", reader.load_in_background)
+    assert (
+        main(["index", str(cli_corpus)]) == 0 and "Indexed 2 documents" in capsys.readouterr().out
+    )
+    assert loads == []
+    assert (
+        main(["ask", "Where was the road transport agreement signed?", "--folder", str(cli_corpus)])
+        == 0
+    )
+    assert len(loads) == 1  # asking does
+
+
 def test_missing_folder_is_an_error_with_a_message(tmp_path, capsys):
     code = main(["ask", "Anything?", "--folder", str(tmp_path / "absent")])
     assert code == 2
