@@ -2,7 +2,7 @@
 
 bm25s builds and saves the index (each term's BM25 weight in each passage, precomputed, in
 sparse arrays); a question is scored here from those arrays (``Postings``), so that answering
-does not import bm25s, numba and scipy: 0.4 s of a fresh ``qa ask``'s 2.4 s (2026-12-01).
+does not import bm25s, numba and scipy: 0.4-0.6 s of a fresh ``qa ask``'s 2.4 s (2026-12-01).
 """
 
 from __future__ import annotations
@@ -90,9 +90,11 @@ class Postings:
         if method != "lucene":
             raise ValueError(f"BM25 weights of method {method!r}, not 'lucene'")
         # bm25s's vocabulary also holds "", a term without postings (ids past the last).
-        if len(self.indptr) - 1 > len(self.vocabulary) or len(self.data) != len(self.indices):
-            raise ValueError("BM25 arrays do not fit together")
-        if len(self.indices) and (int(self.indptr[-1]) != len(self.indices)):
+        if (
+            len(self.indptr) - 1 > len(self.vocabulary)
+            or len(self.data) != len(self.indices)
+            or (len(self.indices) and int(self.indptr[-1]) != len(self.indices))
+        ):
             raise ValueError("BM25 arrays do not fit together")
         return self
 
