@@ -7,7 +7,7 @@ import logging
 from dataclasses import replace
 
 from qa import Settings
-from qa.ui import serve
+from qa.web.app import serve
 
 
 def main() -> None:

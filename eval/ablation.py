@@ -24,7 +24,7 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import default_folder
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 
 from .cli import add_data_options, positive_int, run_on_data
 from .corpus import open_corpus

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 
 from . import metrics
 from .cli import add_data_options, positive_int, run_on_data

@@ -19,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 
 from . import runner
 from .configs import CONFIGS, configurations, shipped_configuration

@@ -16,7 +16,8 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import clean_question
-from qa.lexical import LexicalIndex, LexicalSettings
+from qa.index.lexical import LexicalIndex
+from qa.settings import LexicalSettings
 
 from . import metrics
 from .cli import DEFAULT_OUT

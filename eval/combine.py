@@ -30,8 +30,8 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import clean_question, default_folder
-from qa.embedding import Embedder
-from qa.focus import demands_type
+from qa.models.embedder import Embedder
+from qa.pipeline.focus import demands_type
 
 from . import metrics
 from .cli import add_data_options, positive_int, run_on_data

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from qa import Assistant, Settings
-from qa.retrieval import RetrievalSettings
+from qa.settings import RetrievalSettings
 
 CONFIGS: dict[str, RetrievalSettings] = {
     "bm25": RetrievalSettings(mode="bm25"),

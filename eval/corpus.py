@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa import Assistant, Settings
-from qa.embedding import Embedder
-from qa.index import CorpusIndex
-from qa.passages import PassageSettings
-from qa.reader import ReaderSettings
+from qa.index.sync import CorpusIndex
+from qa.models.embedder import Embedder
+from qa.settings import PassageSettings, ReaderSettings
 
 
 def write_corpus(folder: Path, documents: dict[str, str], prune: bool = True) -> int:

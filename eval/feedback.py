@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.feedback import read
+from qa.web.feedback import read
 
 
 def phrase(extract: dict) -> str:

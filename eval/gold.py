@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa import Answer, Assistant
-from qa.answer import MISSING_TYPE, NO_READER_ANSWER, NOT_IN_SOURCES
-from qa.assistant import lacks_demanded_type
+from qa.pipeline.policy import MISSING_TYPE, NO_READER_ANSWER, NOT_IN_SOURCES, lacks_demanded_type
 
 from . import metrics
 

@@ -38,9 +38,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa import Assistant
-from qa.embedding import Embedder
-from qa.index import CorpusIndex
-from qa.query import Query
+from qa.index.sync import CorpusIndex
+from qa.models.embedder import Embedder
+from qa.values import Query
 
 from . import metrics, scale
 from .corpus import write_corpus

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from qa import Assistant
-from qa.embedding import Embedder
-from qa.query import Query
+from qa.models.embedder import Embedder
+from qa.values import Query
 
 
 def embed_queries(embedder: Embedder, queries: Sequence[str]) -> tuple[np.ndarray, float]:

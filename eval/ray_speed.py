@@ -17,9 +17,9 @@ import statistics
 import time
 from pathlib import Path
 
-from qa.distributed import RaySettings, build_on_ray
-from qa.embedding import Embedder
-from qa.index import CorpusIndex
+from qa.index.on_ray import RaySettings, build_on_ray
+from qa.index.sync import CorpusIndex
+from qa.models.embedder import Embedder
 
 from .corpus import write_corpus
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import default_folder
-from qa.embedding import Embedder
-from qa.train import article_number
+from qa.models.embedder import Embedder
+from qa.training.train import article_number
 
 from . import metrics
 from .cli import add_data_options, positive_int, run_on_data

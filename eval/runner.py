@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from qa import Assistant
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 
 from .cli import DATA_HELP, DEFAULT_OUT, positive_int
 from .configs import CONFIGS, configurations, shipped_configuration, with_retrieval

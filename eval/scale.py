@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from qa import Assistant, Settings
-from qa.dense import DenseIndex, DenseSettings
-from qa.embedding import Embedder
-from qa.index import STORAGE_VERSION, VECTOR_FILES, CorpusIndex, StoredArrays
-from qa.reader import ReaderSettings
+from qa.index.dense import DenseIndex
+from qa.index.sync import STORAGE_VERSION, VECTOR_FILES, CorpusIndex, StoredArrays
+from qa.models.embedder import Embedder
+from qa.settings import DenseSettings, ReaderSettings
 
 from . import metrics
 

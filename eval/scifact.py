@@ -17,8 +17,8 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import clean_question
-from qa.embedding import Embedder
-from qa.query import Query
+from qa.models.embedder import Embedder
+from qa.values import Query
 
 from . import metrics
 from .cli import positive_int

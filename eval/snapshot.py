@@ -21,7 +21,7 @@ import numpy as np
 
 from qa import Assistant
 from qa.assistant import clean_question, default_folder
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 
 from .cli import add_data_options, run_on_data
 from .configs import with_reader

@@ -22,8 +22,8 @@ import numpy as np
 
 from qa import Answer, Assistant, Extract
 from qa.assistant import clean_question
-from qa.embedding import Embedder
-from qa.train import article_number, split_of
+from qa.models.embedder import Embedder
+from qa.training.train import article_number, split_of
 
 from . import metrics
 from .cli import positive_int

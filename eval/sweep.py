@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from qa import Assistant
-from qa.assistant import Settings, clean_question
-from qa.embedding import Embedder
-from qa.passages import PassageSettings
+from qa.assistant import clean_question
+from qa.models.embedder import Embedder
+from qa.settings import PassageSettings, Settings
 
 from . import metrics
 from .cli import DEFAULT_OUT

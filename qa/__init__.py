@@ -7,10 +7,8 @@ import os
 # was 45% slower (measured; see README, Performance). Must be set before any of them loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .answer import Answer, Extract
-from .assistant import Assistant, Settings
-from .documents import Document
-from .errors import (
+from qa.assistant import Assistant
+from qa.errors import (
     DocumentError,
     DocumentNotFound,
     FolderError,
@@ -21,7 +19,9 @@ from .errors import (
     StoreError,
     UsageError,
 )
-from .query import Query
+from qa.ingest.documents import Document
+from qa.settings import Settings
+from qa.values import Answer, Extract, Query
 
 __all__ = [
     "Answer",

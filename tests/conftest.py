@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.embedding import Embedder
+from qa.models.embedder import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

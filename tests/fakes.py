@@ -7,10 +7,9 @@ import hashlib
 
 import numpy as np
 
-from qa.corpus import Corpus, DocumentEntry
-from qa.dense import DenseSettings
-from qa.documents import Document
-from qa.lexical import LexicalSettings
+from qa.index.corpus import Corpus, DocumentEntry
+from qa.ingest.documents import Document
+from qa.settings import DenseSettings, LexicalSettings
 
 DIM = 8
 FINGERPRINT = {"format": 0, "model": "made-up", "settings": {}}

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import Assistant, QuestionError
-from qa.answer import MISSING_TYPE
+from qa.pipeline.policy import MISSING_TYPE
 
 from .conftest import ROOT, store_spec
 

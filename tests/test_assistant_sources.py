@@ -12,10 +12,10 @@ import gradio as gr
 import pytest
 
 from qa import Assistant
-from qa.answer import Answer
 from qa.assistant import TRASH_DIRNAME, CorpusSummary, SourceInfo
 from qa.errors import DocumentError, DocumentNotFound, UsageError
-from qa.ui import PANEL_EMPTY, ChatApp, Clarification
+from qa.values import Answer
+from qa.web.app import PANEL_EMPTY, ChatApp, Clarification
 
 from .conftest import SEEDS
 

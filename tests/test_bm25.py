@@ -7,7 +7,8 @@ import pytest
 
 from eval import benchmarks, squad
 from eval import bm25 as sweep
-from qa.lexical import K1, B, LexicalIndex, LexicalSettings, Postings, bm25_scores
+from qa.index.lexical import LexicalIndex, Postings, bm25_scores
+from qa.settings import K1, B, LexicalSettings
 
 from .conftest import require_data
 

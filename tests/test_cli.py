@@ -96,7 +96,7 @@ def test_a_fresh_process_refusing_a_blank_question_exits_cleanly(cli_corpus):
 
 
 def test_indexing_does_not_load_the_reader(cli_corpus, monkeypatch, capsys):
-    from qa import reader
+    from qa.models import reader
 
     loads = []
     monkeypatch.setattr(reader, "load_in_background", lambda *a, **k: loads.append(a))

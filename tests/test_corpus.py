@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.corpus import Corpus, StoredArrays, searchable_passage
-from qa.dense import DenseSettings
-from qa.lexical import LexicalSettings
+from qa.index.corpus import Corpus, StoredArrays, searchable_passage
+from qa.settings import DenseSettings, LexicalSettings
 
 from .fakes import FINGERPRINT, make_corpus
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from qa import Assistant, Settings
-from qa.dense import DenseIndex, DenseSettings
+from qa.index.dense import DenseIndex
+from qa.settings import DenseSettings
 
 from .conftest import SEEDS
 

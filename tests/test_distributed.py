@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa import Assistant
-from qa.distributed import PARTS, RaySettings
+from qa.index.on_ray import PARTS, RaySettings
 
 from .conftest import SEEDS
 
@@ -47,9 +47,9 @@ def test_the_ray_options_of_qa_index():
 
 
 def test_a_saved_part_is_resumed_only_while_its_file_is_unchanged(embedder, tmp_path):
-    from qa.distributed import _resume, _save_part
-    from qa.index import embed_entries, read_entry
-    from qa.passages import PassageSplitter
+    from qa.index.on_ray import _resume, _save_part
+    from qa.index.sync import embed_entries, read_entry
+    from qa.ingest.splitter import PassageSplitter
 
     folder = _copy(SEEDS, tmp_path / "corpus")
     todo = [(path.name, path) for path in sorted(folder.glob("*.txt"))]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.documents import find_files, read_document
 from qa.errors import DocumentError
+from qa.ingest.documents import find_files, read_document
 
 from .conftest import SEEDS
 from .pdf import make_pdf

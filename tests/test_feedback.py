@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eval.feedback import candidates
-from qa import feedback
+from qa.web import feedback
 
 EXTRACT = {
     "doc_id": "a.txt",

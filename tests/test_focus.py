@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.focus import (
+from qa.pipeline.focus import (
     DATE,
     NAME,
     NUMBER,
@@ -176,8 +176,8 @@ def test_demands_type(question, demands):
 
 
 def test_a_words_first_term_is_its_term_and_none_for_a_stopword():
-    from qa.focus import _first_term
-    from qa.text import terms
+    from qa.ingest.text import terms
+    from qa.pipeline.focus import _first_term
 
     for word in ("Signed", "agreements", "Dushanbe", "2014", "Ch", "ina"):
         assert _first_term(word) == terms(word)[0]

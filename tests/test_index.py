@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from qa import Assistant
-from qa.documents import file_sha256
-from qa.index import STORAGE_VERSION, CorpusIndex
-from qa.text import repair_splits
+from qa.index.sync import STORAGE_VERSION, CorpusIndex
+from qa.ingest.documents import file_sha256
+from qa.ingest.text import repair_splits
 
 from .conftest import SEEDS
 
@@ -170,9 +170,11 @@ def test_old_generation_is_kept_until_the_new_one_is_complete(seeds_copy, embedd
 
 
 def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder, monkeypatch):
-    import qa.index
+    import qa.index.sync
 
-    monkeypatch.setattr(qa.index, "EMBED_BATCH", 7)  # several files per encode call, and a rest
+    monkeypatch.setattr(
+        qa.index.sync, "EMBED_BATCH", 7
+    )  # several files per encode call, and a rest
     topics = ["tides and harbours", "bread and ovens", "violins and bows", "glaciers", "bees"]
     for n, topic in enumerate(topics):
         text = f"Note {n}\n\nThis note is about {topic}. " + f"It says more on {topic}. " * n
@@ -269,7 +271,7 @@ def test_a_file_that_turns_unreadable_is_dropped_and_the_rest_kept(seeds_copy, e
 
 
 def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypatch):
-    from qa.lexical import LexicalIndex
+    from qa.index.lexical import LexicalIndex
 
     first = Assistant.from_folder(seeds_copy, embedder=embedder)
     assert (_generation(seeds_copy) / "bm25_terms.json").exists()
@@ -308,7 +310,7 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
 
 def test_other_bm25_settings_rebuild_bm25_alone(seeds_copy, embedder):
     from qa import Settings
-    from qa.lexical import LexicalSettings
+    from qa.settings import LexicalSettings
 
     first = Assistant.from_folder(seeds_copy, embedder=embedder)
     before = _count(embedder)
@@ -348,7 +350,7 @@ def test_stages_are_handed_passages_and_sentences_that_carry_their_text(seeds_as
 
 def test_errors_are_qa_errors_and_the_builtin_they_refine(seeds_assistant, tmp_path):
     import qa
-    from qa.retrieval import RetrievalSettings
+    from qa.settings import RetrievalSettings
 
     with pytest.raises(qa.DocumentNotFound, match="No document 'nope.txt'") as caught:
         seeds_assistant.document("nope.txt")
@@ -384,8 +386,8 @@ def test_sentence_vectors_are_stored_as_float16_and_read_as_float32(seeds_copy, 
 def test_an_index_with_float32_sentence_vectors_is_rewritten_without_embedding(
     seeds_copy, embedder, monkeypatch
 ):
-    from qa.dense import DenseIndex
-    from qa.lexical import LexicalIndex
+    from qa.index.dense import DenseIndex
+    from qa.index.lexical import LexicalIndex
 
     first = Assistant.from_folder(seeds_copy, embedder=embedder)
     question = "Where was the road transport agreement signed?"

@@ -10,9 +10,9 @@ import pytest
 
 from qa import Assistant
 from qa.errors import StoreError
-from qa.milvus import MilvusStore, default_collection, document_key
-from qa.passages import PassageSettings
-from qa.store import EmbeddedStore, open_store
+from qa.search.milvus import MilvusStore, default_collection, document_key
+from qa.search.store import EmbeddedStore, open_store
+from qa.settings import PassageSettings
 
 from .conftest import SEEDS, store_spec
 from .test_assistant import SEED_QUESTIONS, _plain
@@ -182,7 +182,7 @@ def test_answers_match_the_embedded_store(seeds_assistant, milvus_seeds_assistan
 
 def test_lexical_search_agrees_with_bm25s(seeds_assistant, milvus_seeds_assistant):
     """Milvus's BM25 over qa's terms is bm25s's, times k1 + 1 (bm25s drops that constant)."""
-    from qa.text import terms
+    from qa.ingest.text import terms
 
     factor = 1 + seeds_assistant.index.lexical_settings.k1
 
@@ -261,7 +261,7 @@ def test_an_exact_collection_finds_what_faiss_finds(seeds_assistant, tmp_path, e
 def test_a_lost_server_loses_nothing(milvus_corpus, tmp_path, embedder):
     """The server goes away: the chat keeps the conversation and says why; an upload is kept
     in the corpus and the local index, and the next update writes it to the store."""
-    from qa.ui import ChatApp
+    from qa.web.app import ChatApp
 
     spec = store_spec("milvus-lite", tmp_path)
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:

@@ -14,7 +14,7 @@ import pytest
 
 from qa import Assistant
 from qa.errors import StoreError
-from qa.lease import Lease, lease_alias
+from qa.search.lease import Lease, lease_alias
 
 from .conftest import ROOT, SEEDS
 from .test_assistant import SEED_QUESTIONS, _plain
@@ -98,7 +98,7 @@ def _holder(uri: str, collection: str, seconds: float) -> subprocess.Popen:
 
 
 def _store(milvus_server, collection: str, wait: float):
-    from qa.milvus import MilvusStore
+    from qa.search.milvus import MilvusStore
 
     store = MilvusStore(milvus_server.uri.replace("milvus://", "http://"), collection)
     store.lease_wait = wait

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.documents import Document, find_files, read_document
-from qa.passages import PassageSettings, PassageSplitter, is_boilerplate, split_sentences
+from qa.ingest.documents import Document, find_files, read_document
+from qa.ingest.splitter import PassageSplitter, is_boilerplate, split_sentences
+from qa.settings import PassageSettings
 
 from .conftest import SEEDS
 

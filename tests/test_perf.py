@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eval import perf, scale, squad
-from qa.dense import DenseSettings
+from qa.settings import DenseSettings
 
 from .conftest import require_data
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from qa.focus import DATE
-from qa.query import AUTHOR_LINE, SOURCE_LINE, Query, attribution
+from qa.pipeline.focus import DATE
+from qa.pipeline.query import AUTHOR_LINE, SOURCE_LINE, attribution
+from qa.values import Query
 
 VECTOR = np.ones(4, dtype=np.float32) / 2
 

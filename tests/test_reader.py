@@ -10,14 +10,12 @@ import numpy as np
 import pytest
 
 from qa import Assistant, Settings
-from qa.answer import NO_READER_ANSWER
-from qa.embedding import resolve_model
-from qa.reader import (
+from qa.models.embedder import resolve_model
+from qa.models.reader import (
     CARD_FILE,
     MODEL_FILE,
     MODEL_FOLDER,
     Reader,
-    ReaderSettings,
     decode,
     encode,
     groups,
@@ -25,6 +23,8 @@ from qa.reader import (
     token_targets,
     tokenizer,
 )
+from qa.pipeline.policy import NO_READER_ANSWER
+from qa.settings import ReaderSettings
 
 SUPER_BOWL = (
     "Super Bowl 50 was an American football game to determine the champion of the National "
@@ -109,7 +109,7 @@ def test_decode_picks_the_best_span_within_the_window_and_its_length_limit(tok):
 
 
 def test_reader_question_puts_the_asked_question_first():
-    from qa.query import reader_question
+    from qa.pipeline.query import reader_question
 
     assert reader_question("Who won?", "Who won?") == "Who won?"
     assert (
@@ -296,7 +296,7 @@ def test_the_packaged_reader_is_the_default_and_shared(seeds_assistant, reader):
 def test_a_reader_loaded_in_the_background_is_the_shared_one(tmp_path):
     import shutil
 
-    from qa import reader as module
+    from qa.models import reader as module
 
     copy = tmp_path / "reader.onnx"
     shutil.copyfile(MODEL_FILE, copy)
@@ -308,7 +308,7 @@ def test_a_reader_loaded_in_the_background_is_the_shared_one(tmp_path):
 
 
 def test_a_reader_file_that_fails_to_load_fails_each_time_it_is_asked_for(tmp_path):
-    from qa import reader as module
+    from qa.models import reader as module
 
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx file")

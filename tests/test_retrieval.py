@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from qa import Assistant
-from qa.assistant import Settings
-from qa.index import searchable_passage
-from qa.passages import PassageSettings
+from qa.index.sync import searchable_passage
+from qa.settings import PassageSettings, Settings
 
 from .fakes import make_corpus
 
@@ -62,8 +61,9 @@ def test_titles_are_part_of_the_index_settings(corpus, embedder, tmp_path):
 
 
 def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
-    from qa.query import Query
-    from qa.retrieval import RetrievalSettings, Retriever
+    from qa.pipeline.retrieve import Retriever
+    from qa.settings import RetrievalSettings
+    from qa.values import Query
 
     index = seeds_assistant.index
     vector = seeds_assistant.embedder.encode(["Where was the road transport agreement signed?"])[0]
@@ -97,9 +97,10 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
 def test_hybrid_retrieval_fuses_min_max_scaled_dense_and_bm25(tmp_path):
     """On the hand-made corpus (tests/fakes.py): the fusion formula, checked by hand."""
     corpus = make_corpus()[0]
-    from qa.index import CorpusIndex
-    from qa.query import Query
-    from qa.retrieval import RetrievalSettings, Retriever
+    from qa.index.sync import CorpusIndex
+    from qa.pipeline.retrieve import Retriever
+    from qa.settings import RetrievalSettings
+    from qa.values import Query
 
     index = CorpusIndex(tmp_path)  # nothing embedded: the hand-made corpus is served
     index.corpus = corpus

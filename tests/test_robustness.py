@@ -21,7 +21,7 @@ import pytest
 from gradio_client import Client
 
 from qa import Assistant
-from qa.ui import build, free_port
+from qa.web.app import build, free_port
 
 from .conftest import ROOT, SEEDS
 
@@ -310,7 +310,7 @@ def test_a_50_mb_text_file_is_indexed_with_progress_in_bounded_memory(tmp_path, 
 def test_the_served_app_refuses_an_upload_over_the_limit(tmp_path):
     from gradio_client import handle_file
 
-    from qa.ui import MAX_UPLOAD_BYTES, serve
+    from qa.web.app import MAX_UPLOAD_BYTES, serve
 
     folder = tmp_path / "corpus"
     folder.mkdir()

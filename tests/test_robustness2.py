@@ -32,7 +32,7 @@ def test_a_bad_earlier_question_is_reported_as_the_history(seeds_assistant, earl
 def test_api_history_of_the_wrong_type_is_a_clear_error(seeds_assistant):
     import gradio as gr
 
-    from qa.ui import ChatApp
+    from qa.web.app import ChatApp
 
     with pytest.raises(gr.Error, match="history must be a list"):
         ChatApp(seeds_assistant).api_ask(QUESTION, history="Who signed it?")
@@ -42,7 +42,7 @@ def test_api_history_of_the_wrong_type_is_a_clear_error(seeds_assistant):
 
 
 def test_a_stray_byte_in_utf8_text_garbles_only_itself(corpus):
-    from qa.documents import read_document
+    from qa.ingest.documents import read_document
 
     good = "Zürich café — 東京 naïve résumé.\nSecond line: ½ ✓.\n"
     path = corpus / "stray.txt"
@@ -55,7 +55,7 @@ def test_a_stray_byte_in_utf8_text_garbles_only_itself(corpus):
 
 
 def test_legacy_cp1252_text_is_still_read_as_cp1252(corpus):
-    from qa.documents import read_document
+    from qa.ingest.documents import read_document
 
     path = corpus / "legacy.txt"
     path.write_bytes("Crème brûlée costs 3 € at the café.".encode("cp1252"))
@@ -100,7 +100,7 @@ def test_a_file_whose_parser_raises_anything_is_skipped_and_the_rest_indexed(cor
 
 
 def test_a_file_deleted_while_the_folder_is_indexed_is_skipped(corpus, embedder):
-    from qa.index import CorpusIndex
+    from qa.index.sync import CorpusIndex
 
     (corpus / "a.txt").write_text("Alpha keeps the first snow leopard.")
     (corpus / "b.txt").write_text("Beta keeps the second snow leopard.")
@@ -121,7 +121,7 @@ def test_a_file_deleted_while_the_folder_is_indexed_is_skipped(corpus, embedder)
 def test_a_file_name_that_is_not_utf8_is_indexed_saved_and_reloaded(corpus, embedder):
     import os
 
-    from qa.index import CorpusIndex
+    from qa.index.sync import CorpusIndex
 
     (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
     with open(os.path.join(os.fsencode(corpus), b"caf\xe9 \xff.txt"), "wb") as handle:
@@ -162,7 +162,7 @@ def _edit_manifest(corpus, **changes):
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_garbage_pointer_or_manifest_is_detected_and_rebuilt(corpus, embedder, damage):
-    from qa.index import CorpusIndex
+    from qa.index.sync import CorpusIndex
 
     (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
     CorpusIndex.open(corpus, embedder=embedder)
@@ -219,7 +219,7 @@ def test_the_corpus_folder_itself_is_refused_as_index_folder(corpus, embedder):
 
 
 def test_an_empty_folder_is_marked_and_an_unmarked_old_index_adopted(corpus, tmp_path, embedder):
-    from qa.index import MARKER, CorpusIndex
+    from qa.index.sync import MARKER, CorpusIndex
 
     (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
     empty = tmp_path / "empty"
@@ -237,7 +237,7 @@ def test_an_empty_folder_is_marked_and_an_unmarked_old_index_adopted(corpus, tmp
 
 
 def test_a_file_swapped_for_a_link_outside_while_indexing_is_not_read(corpus, tmp_path, embedder):
-    from qa.index import CorpusIndex
+    from qa.index.sync import CorpusIndex
 
     secret = tmp_path / "secret.txt"
     secret.write_text("The vault code is 4711 and the password is swordfish.")
@@ -257,7 +257,7 @@ def test_a_file_swapped_for_a_link_outside_while_indexing_is_not_read(corpus, tm
 
 
 def test_a_link_inside_the_folder_is_still_read(corpus):
-    from qa.documents import find_files, read_document
+    from qa.ingest.documents import find_files, read_document
 
     (corpus / "real.txt").write_text("Alpha keeps the first snow leopard.")
     (corpus / "alias.txt").symlink_to(corpus / "real.txt")
@@ -286,9 +286,9 @@ def _reading_seconds(path, text: str) -> float:
     import contextlib
     import time
 
-    from qa.documents import read_document
     from qa.errors import DocumentError
-    from qa.passages import PassageSplitter
+    from qa.ingest.documents import read_document
+    from qa.ingest.splitter import PassageSplitter
 
     path.write_text(text)
     best = float("inf")
@@ -312,7 +312,7 @@ def test_reading_crafted_input_takes_linear_time(corpus, name):
 
 
 def test_html_text_and_title_survive_the_linear_reader(corpus):
-    from qa.documents import read_document
+    from qa.ingest.documents import read_document
 
     path = corpus / "page.html"
     path.write_text(
@@ -332,7 +332,7 @@ def test_html_text_and_title_survive_the_linear_reader(corpus):
 def test_twenty_mb_of_one_character_lines_is_refused_at_once(seeds_assistant, tmp_path):
     import time
 
-    from qa.ui import ChatApp
+    from qa.web.app import ChatApp
 
     upload = tmp_path / "lines.txt"
     upload.write_bytes(b"x\n" * 10_000_000)  # 20 MB: ten million one-character sentences
@@ -348,8 +348,8 @@ def test_twenty_mb_of_one_character_lines_is_refused_at_once(seeds_assistant, tm
 
 
 def test_budgets_refuse_fragmented_and_oversized_documents(corpus, embedder, monkeypatch):
-    import qa.passages
-    from qa.index import CorpusIndex
+    import qa.ingest.splitter
+    from qa.index.sync import CorpusIndex
 
     (corpus / "prose.txt").write_text("The city zoo keeps three snow leopards from Nepal.\n" * 50)
     (corpus / "words.txt").write_text("word\n" * 12_000)  # one short word a line
@@ -357,7 +357,7 @@ def test_budgets_refuse_fragmented_and_oversized_documents(corpus, embedder, mon
     (corpus / "dense.txt").write_text(
         "The zoo opened. It has cats. Many came. They left. Rain fell. Night came.\n" * 4000
     )
-    monkeypatch.setattr(qa.passages, "SENTENCE_BUDGET", 20_000)
+    monkeypatch.setattr(qa.ingest.splitter, "SENTENCE_BUDGET", 20_000)
     report = CorpusIndex(corpus, embedder=embedder).sync()
     assert report.added == ["prose.txt"]
     assert "12,000 lines of 5.0 characters on average" in report.skipped["words.txt"]
@@ -434,7 +434,7 @@ def _upload(app, folder, name, text):
 def test_uploads_of_one_name_at_the_same_moment_all_keep_their_file(zoo_assistant, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from qa.ui import ChatApp
+    from qa.web.app import ChatApp
 
     app = ChatApp(zoo_assistant)
     texts = [f"Keeper number {n} feeds the {n * 7 + 1} penguins at noon." for n in range(4)]
@@ -454,7 +454,7 @@ def test_uploads_of_one_name_at_the_same_moment_all_keep_their_file(zoo_assistan
 def test_askers_during_uploads_always_see_one_generation(zoo_assistant, tmp_path):
     import threading
 
-    from qa.ui import ChatApp
+    from qa.web.app import ChatApp
 
     app = ChatApp(zoo_assistant)
     failures, answered = [], []
@@ -490,7 +490,7 @@ def test_index_files_are_readable_as_the_umask_allows(corpus, embedder):
     import os
     import stat
 
-    from qa.index import CorpusIndex
+    from qa.index.sync import CorpusIndex
 
     (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
     previous = os.umask(0o022)
@@ -530,7 +530,7 @@ def test_a_read_only_up_to_date_index_still_answers(corpus, embedder):
     import subprocess
     import sys
 
-    from qa.index import CorpusIndex
+    from qa.index.sync import CorpusIndex
 
     from .conftest import ROOT
 
@@ -580,8 +580,8 @@ def test_a_full_disk_while_saving_keeps_the_previous_index(
     zoo_assistant, tmp_path, file_size_limit
 ):
     from qa.errors import IndexError_
-    from qa.index import CorpusIndex
-    from qa.ui import ChatApp
+    from qa.index.sync import CorpusIndex
+    from qa.web.app import ChatApp
 
     index = zoo_assistant.index
     current = (index.index_dir / "CURRENT").read_text()
@@ -617,7 +617,7 @@ def test_a_milvus_lite_file_open_in_another_process_is_reported_locked(tmp_path)
 
     pytest.importorskip("milvus_lite")
     from qa.errors import StoreError
-    from qa.milvus import MilvusStore
+    from qa.search.milvus import MilvusStore
 
     path = tmp_path / "store.db"
     holder = subprocess.Popen(
@@ -639,7 +639,7 @@ def test_a_milvus_lite_file_open_in_another_process_is_reported_locked(tmp_path)
 def test_the_app_notices_deleted_and_edited_files(zoo_assistant):
     import time
 
-    from qa.ui import ChatApp
+    from qa.web.app import ChatApp
 
     app = ChatApp(zoo_assistant)
     folder = zoo_assistant.index.folder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import NOT_IN_SOURCES
-from qa.scope import Scope
+from qa.pipeline.policy import NOT_IN_SOURCES
+from qa.pipeline.scope import Scope
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_a_follow_up_is_judged_with_its_resolved_query(scope):
 
 def test_the_chat_and_the_cli_say_which_words_no_source_mentions(seeds_assistant):
     from qa.cli import format_answer
-    from qa.render import answer_html
+    from qa.web.render import answer_html
 
     answer = seeds_assistant.ask("Who founded <b>Zanzibarian</b> Airways?")
     assert answer.abstain_reason == NOT_IN_SOURCES

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.corpus import Corpus
-from qa.dense import DenseSettings
 from qa.errors import IndexError_, IndexFolderError
-from qa.storage import (
+from qa.index.corpus import Corpus
+from qa.index.generations import (
     MARKER,
     claim_index_dir,
     claim_name,
@@ -17,6 +16,7 @@ from qa.storage import (
     save,
     upload_copy,
 )
+from qa.settings import DenseSettings
 
 from .fakes import FINGERPRINT, make_corpus
 

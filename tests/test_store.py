@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.corpus import Corpus
-from qa.dense import DenseSettings
-from qa.lexical import LexicalSettings
-from qa.milvus import MilvusStore
-from qa.store import EmbeddedStore, Store, open_store
+from qa.index.corpus import Corpus
+from qa.search.milvus import MilvusStore
+from qa.search.store import EmbeddedStore, Store, open_store
+from qa.settings import DenseSettings, LexicalSettings
 
 from .fakes import FINGERPRINT, make_corpus
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eval import squad, sweep
-from qa.passages import PassageSettings
+from qa.settings import PassageSettings
 
 from .conftest import require_data
 

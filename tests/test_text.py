@@ -7,7 +7,7 @@ import re
 import pytest
 from wordfreq import zipf_frequency
 
-from qa.text import _zipf, repair_splits, terms
+from qa.ingest.text import _zipf, repair_splits, terms
 
 from .conftest import SEEDS
 
@@ -45,7 +45,7 @@ def test_terms_fold_case_and_accents_and_stem():
 def test_the_cached_frequency_table_is_wordfreq_s_and_a_damaged_one_is_replaced(
     tmp_path, monkeypatch
 ):
-    from qa import text
+    from qa.ingest import text
 
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path))
     text._frequencies.cache_clear()

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embedding import resolve_model
-from qa.reader import MODEL_FILE
-from qa.train import (
+from qa.models.embedder import resolve_model
+from qa.models.reader import MODEL_FILE
+from qa.training.train import (
     DEV_ARTICLES,
     TEST_ARTICLES,
     Example,
@@ -201,15 +201,15 @@ def test_a_continued_run_refuses_a_student_and_names_its_files_by_sha256(tmp_pat
 def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data(
     tmp_path, monkeypatch
 ):
-    from qa import reader as reading
-    from qa import train as training
+    from qa.models import reader as reading
+    from qa.training import train as training
 
     models = tmp_path / "models"
     models.mkdir()
     monkeypatch.setattr(reading, "MODEL_FOLDER", models)
     monkeypatch.setattr(reading, "MODEL_FILE", models / "reader.onnx")
     monkeypatch.setattr(reading, "CARD_FILE", models / "READER.md")
-    first = json.loads((Path(training.__file__).parent / "models" / "reader.json").read_text())
+    first = json.loads((Path(reading.__file__).parent / "reader.json").read_text())
     first["command"] = "python -m qa.train reader --ship"
     (models / "reader.json").write_text(json.dumps(first))
     (models / "training.png").write_bytes(b"first curve")
@@ -419,7 +419,7 @@ def test_a_student_takes_every_other_teacher_layer_ending_at_the_top(tmp_path, c
 def test_the_shipped_reader_rebuilt_from_its_onnx_weights_reads_as_the_onnx_file_does():
     import torch
 
-    from qa.reader import Reader, encode
+    from qa.models.reader import Reader, encode
 
     model_dir = resolve_model(None)
     weights = onnx_weights(MODEL_FILE)
@@ -461,7 +461,7 @@ def test_teacher_logits_must_match_the_students_tokens():
 
 @pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
 def test_teacher_logits_are_computed_once_and_recomputed_for_other_examples(tmp_path, monkeypatch):
-    from qa import reader as reading
+    from qa.models import reader as reading
 
     model_dir = resolve_model(None)
     tok = reading.tokenizer(model_dir)
@@ -496,7 +496,7 @@ def test_teacher_logits_are_computed_once_and_recomputed_for_other_examples(tmp_
 @pytest.mark.slow  # about a minute: two model loads, the teacher's pass, training, export
 @pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
 def test_a_distilled_student_trains_and_exports_beside_the_run_only(tmp_path, monkeypatch):
-    from qa import train as training
+    from qa.training import train as training
 
     data = tmp_path / "data"
     (data / "squad").mkdir(parents=True)

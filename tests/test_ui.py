@@ -14,8 +14,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from qa import Assistant
-from qa.render import answer_html, document_html, escape
-from qa.ui import build, free_port, launch, safe_filename
+from qa.web.app import build, free_port, launch, safe_filename
+from qa.web.render import answer_html, document_html, escape
 
 from .browser import CHROMIUM, chromium
 from .conftest import ROOT, SEEDS, STORES, store_spec
@@ -614,7 +614,7 @@ def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server
         )
         assert cut == []
         shown = page.locator("#qa-examples").first.inner_text()
-        from qa.ui import EXAMPLES
+        from qa.web.app import EXAMPLES
 
         for example in EXAMPLES:
             assert example in shown

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.vectors import VectorRows, map_vectors, save_vectors
+from qa.index.vectors import VectorRows, map_vectors, save_vectors
 
 
 def _unit_rows(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
@@ -28,9 +28,9 @@ def test_float16_round_trip_keeps_cosines_to_a_thousandth(tmp_path):
 
 
 def test_saving_in_blocks_writes_every_row(tmp_path, monkeypatch):
-    import qa.vectors
+    import qa.index.vectors
 
-    monkeypatch.setattr(qa.vectors, "SAVE_BLOCK", 7)  # several blocks and a rest
+    monkeypatch.setattr(qa.index.vectors, "SAVE_BLOCK", 7)  # several blocks and a rest
     vectors = _unit_rows(50, dim=4)
     save_vectors(tmp_path / "v.npy", vectors, np.float32)
     np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), vectors)

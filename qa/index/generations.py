@@ -1,0 +1,415 @@
+"""Storage: an index folder's generations on disk, and the file system care they need.
+
+Layout of an index folder (default ``<corpus>/.qa-index``)::
+
+    CURRENT              name of the generation folder in use (replaced atomically)
+    gen-<n>/manifest.json    format, model, settings, every file's content hash, array checksums
+    gen-<n>/documents.jsonl  text, title and sentence/passage spans of each document
+    gen-<n>/spans.npz        sentence and passage spans of all documents, in order
+    gen-<n>/sentence_vectors.npy, passage_vectors.npy   float16 and float32 (VECTOR_DTYPES),
+                             L2-normalised
+    gen-<n>/dense.faiss      the FAISS index over passage vectors (kind in the manifest)
+    gen-<n>/bm25_*           the BM25 index (bm25s) and its term statistics
+    .lock                held while a process updates the index
+    QA-INDEX             marks the folder as qa's: qa writes and deletes only in a marked folder
+
+An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
+mid-write leaves the previous index loadable. The vector files are memory-mapped, never
+read whole: a million passages' vectors (about 3.6 GB with their sentences) need not fit in
+memory, and queries read the few rows they need from the files as float32 (qa/vectors.py),
+so none stay in the process's resident memory. (Indexes written before kept every array in
+one ``vectors.npz``; they still load, and are rewritten in the new layout at once.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import IndexError_ as CorruptIndexError
+from qa.errors import IndexFolderError
+from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays
+from qa.index.dense import DenseIndex
+from qa.index.lexical import TERMS_FILE, LexicalIndex
+from qa.index.vectors import VECTOR_DTYPES, map_vectors, save_vectors
+from qa.ingest.documents import Document, file_sha256
+from qa.settings import DenseSettings
+
+log = logging.getLogger(__name__)
+
+# How the vectors lie on disk, apart from what they mean (qa.index.FORMAT_VERSION, which a
+# Milvus collection is also keyed on): 1 (no "storage" in the manifest) float32 sentence
+# vectors; 2 float16 sentence vectors. An index of an older storage still loads as it is, and
+# is rewritten in this one at once (nothing is re-embedded).
+STORAGE_VERSION = 2
+INDEX_DIRNAME = ".qa-index"
+UPLOAD_PREFIX = ".upload-"  # an upload's copy in the corpus until it is indexed (qa.ui)
+# mkstemp's eight random characters: only names qa made this way are ever removed
+STALE_UPLOAD = re.compile(re.escape(UPLOAD_PREFIX) + r"[a-z0-9_]{8}\.[a-z]+")
+STALE_UPLOAD_SECONDS = 3600  # older than any upload still copying or waiting for the lock
+MARKER = "QA-INDEX"  # written into every index folder qa makes; see claim_index_dir
+GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_]+")  # what tempfile.mkdtemp(prefix="gen-") makes
+
+
+# ----- reading a generation -----------------------------------------------------------------
+
+
+def load(
+    index_dir: Path,
+    fingerprint: dict,
+    dense: DenseSettings,
+    embedded: bool = True,
+    lexical_embedded: bool = True,
+) -> tuple[dict[str, DocumentEntry], StoredArrays | None]:
+    """The stored entries and arrays of the current generation, ({}, None) without one.
+
+    Raises IndexError_ when the index is unusable: built with another ``fingerprint`` (format,
+    model, passage settings), a storage this qa cannot read, a file that fails its checksum.
+    FAISS is read only when ``embedded``, and only when it is what ``dense`` would build.
+    """
+    generation = current_generation(index_dir)
+    if generation is None:
+        return {}, None
+    manifest = read_manifest(generation)
+    for key, value in fingerprint.items():
+        if manifest.get(key) != value:
+            raise CorruptIndexError(f"built with {key}={manifest.get(key)!r}, now {value!r}")
+    storage = manifest.get("storage", 1)
+    if storage not in range(1, STORAGE_VERSION + 1):
+        raise CorruptIndexError(f"stored as {storage!r}, which this qa cannot read")
+    for name, expected in manifest["checksums"].items():
+        path = generation / name
+        if not path.exists() or file_sha256(path) != expected:
+            raise CorruptIndexError(f"{name} is missing or does not match its checksum")
+    try:
+        # Materialise once: indexing an NpzFile re-reads the whole array on every access.
+        legacy = (generation / "vectors.npz").exists()
+        with np.load(generation / ("vectors.npz" if legacy else "spans.npz")) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        if not legacy:
+            for name in VECTOR_FILES:
+                arrays[name] = map_vectors(generation / f"{name}.npy")
+        for vectors, spans in zip(VECTOR_FILES, ("sentences", "passages")):
+            if arrays[vectors].ndim != 2 or arrays[vectors].dtype.kind != "f":
+                raise ValueError(
+                    f"{vectors} are {arrays[vectors].dtype} of {arrays[vectors].ndim} axes"
+                )
+            if len(arrays[vectors]) != len(arrays[spans]):
+                raise ValueError(f"{len(arrays[vectors])} {vectors} for {len(arrays[spans])} spans")
+        entries = {}
+        with open(generation / "documents.jsonl", encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                doc_id = record["document"]["doc_id"]
+                info = manifest["documents"][doc_id]
+                s0, s1, p0, p1 = record["rows"]
+                entries[doc_id] = DocumentEntry(
+                    document=Document.from_dict(record["document"]),
+                    size=info["size"],
+                    mtime_ns=info["mtime_ns"],
+                    ctime_ns=info.get("ctime_ns", 0),  # none before: hashed once
+                    sentences=arrays["sentences"][s0:s1],
+                    passages=arrays["passages"][p0:p1],
+                    sentence_vectors=arrays["sentence_vectors"][s0:s1],
+                    passage_vectors=arrays["passage_vectors"][p0:p1],
+                )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CorruptIndexError(f"unreadable index data ({error!r})") from error
+    stored = StoredArrays(
+        list(entries),
+        arrays["sentence_vectors"],
+        arrays["passage_vectors"],
+        load_dense(generation, manifest, dense) if embedded else None,
+        load_lexical(generation, lexical_embedded),
+        storage,
+    )
+    return entries, stored
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The generation folder ``CURRENT`` names, None without one; raises when ``CURRENT``
+    is garbage or names anything but a generation folder here (``../x`` included)."""
+    current = index_dir / "CURRENT"
+    if not current.exists():
+        return None
+    try:
+        name = current.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorruptIndexError(f"unreadable CURRENT pointer ({error})") from error
+    if not GENERATION_NAME.fullmatch(name) or not (index_dir / name).is_dir():
+        raise CorruptIndexError(f"CURRENT names no generation folder ({name[:40]!r})")
+    return index_dir / name
+
+
+def load_lexical(generation: Path, bm25: bool) -> LexicalIndex | None:
+    """The stored BM25 index, or None (rebuilt from the text) when absent or unreadable."""
+    if not (generation / TERMS_FILE).exists():
+        return None
+    try:
+        return LexicalIndex.load(generation, bm25=bm25)
+    except Exception as error:  # checksummed, so rare; bm25s raises many types: rebuild
+        log.warning("Rebuilding the BM25 index of %s: %s", generation.parent, error)
+        return None
+
+
+def load_dense(generation: Path, manifest: dict, settings: DenseSettings) -> DenseIndex | None:
+    """The stored FAISS index when it is what ``settings`` would build, else None."""
+    description = manifest.get("dense")
+    if not description or description.get("settings") != settings.to_dict():
+        return None
+    if description["kind"] != settings.kind_for(description["vectors"]):
+        return None
+    try:
+        return DenseIndex.load(generation / "dense.faiss", description)
+    except (RuntimeError, ValueError, KeyError) as error:  # checksummed, so rare: rebuild it
+        log.warning("Rebuilding the dense index of %s: %s", generation.parent, error)
+        return None
+
+
+def read_manifest(generation: Path) -> dict:
+    """The generation's manifest, checked to be the shape ``save`` writes (a JSON object whose
+    ``documents`` and ``checksums`` are objects, the latter naming files of the generation);
+    raises CorruptIndexError otherwise."""
+    try:
+        manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CorruptIndexError(f"unreadable manifest ({error})") from error
+    if not isinstance(manifest, dict):
+        raise CorruptIndexError(f"the manifest is a JSON {type(manifest).__name__}, not an object")
+    manifest.setdefault("checksums", {})
+    for key in ("documents", "checksums"):
+        if not isinstance(manifest.get(key), dict):
+            raise CorruptIndexError(f"the manifest's {key!r} is not an object")
+    if any("/" in name or name.startswith(".") for name in manifest["checksums"]):
+        raise CorruptIndexError("the manifest lists files outside its generation folder")
+    return manifest
+
+
+# ----- writing a generation -----------------------------------------------------------------
+
+
+def save(index_dir: Path, corpus: Corpus, fingerprint: dict) -> Corpus:
+    """Write ``corpus`` as a new generation, point ``CURRENT`` at it, delete older ones.
+
+    Returns the corpus serving its vectors from the files just written (memory-mapped, so
+    memory holds only what is read). On an OSError (a full disk) the partial generation is
+    removed and IndexError_ says so: the previous generation stays in use.
+    """
+    generation = None
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        generation = Path(tempfile.mkdtemp(prefix="gen-", dir=index_dir))
+        os.chmod(generation, default_mode(directory=True))
+        write_generation(generation, corpus, fingerprint)
+        replace_text(index_dir / "CURRENT", generation.name)
+    except OSError as error:
+        if generation is not None:
+            shutil.rmtree(generation, ignore_errors=True)
+        raise CorruptIndexError(
+            f"Could not save the index in {index_dir} ({error.strerror or error}); "
+            "the previous index is kept."
+        ) from error
+    for old in index_dir.glob("gen-*"):
+        if old != generation:
+            shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
+    for temporary in index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
+        temporary.unlink(missing_ok=True)
+    return corpus.with_vectors(*(map_vectors(generation / f"{name}.npy") for name in VECTOR_FILES))
+
+
+def write_generation(generation: Path, corpus: Corpus, fingerprint: dict) -> None:
+    """Write every file of ``corpus`` into the (new, empty) folder ``generation``."""
+    entries = list(corpus.entries.values())
+    with open(generation / "documents.jsonl", "w", encoding="utf-8") as handle:
+        s = p = 0
+        for entry in entries:
+            rows = [s, s + len(entry.sentences), p, p + len(entry.passages)]
+            s, p = rows[1], rows[3]
+            record = {"document": entry.document.to_dict(), "rows": rows}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    dim = corpus.passage_vectors.shape[1] if len(corpus.passage_vectors) else 0
+    np.savez(
+        generation / "spans.npz",
+        sentences=np.concatenate([e.sentences for e in entries] or [np.zeros((0, 2), np.int64)]),
+        passages=np.concatenate([e.passages for e in entries] or [np.zeros((0, 4), np.int64)]),
+    )
+    sentence_vectors = corpus.sentence_vectors
+    sentence_vectors = sentence_vectors.reshape(-1, dim) if dim else sentence_vectors
+    for name, vectors in zip(VECTOR_FILES, (sentence_vectors, corpus.passage_vectors)):
+        save_vectors(generation / f"{name}.npy", vectors, VECTOR_DTYPES[name])
+    corpus.dense.save(generation / "dense.faiss")
+    corpus.lexical.save(generation)
+    manifest = fingerprint | {
+        "storage": STORAGE_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dense": corpus.dense.to_dict(),
+        "documents": {
+            doc_id: {
+                "sha256": e.document.sha256,
+                "size": e.size,
+                "mtime_ns": e.mtime_ns,
+                "ctime_ns": e.ctime_ns,
+                "title": e.document.title,
+                "sentences": len(e.sentences),
+                "passages": len(e.passages),
+            }
+            for doc_id, e in corpus.entries.items()
+        },
+        "checksums": {path.name: file_sha256(path) for path in sorted(generation.iterdir())},
+    }
+    (generation / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    for path in generation.iterdir():
+        _fsync(path)
+
+
+# ----- the folder ---------------------------------------------------------------------------
+
+
+def claim_index_dir(index_dir: Path, corpus_folder: Path) -> None:
+    """Make sure the index folder is qa's before anything is written or deleted in it.
+
+    qa replaces ``CURRENT`` and deletes ``gen-*`` folders, so a folder chosen with
+    ``--index-dir`` that holds anything else (the corpus, a home folder) is refused rather
+    than damaged. A new or empty folder is marked with ``QA-INDEX``; an unmarked folder
+    holding only an index of earlier versions (``CURRENT``, ``gen-*``, ``.lock``) is adopted.
+    """
+    folder = index_dir
+    if folder.resolve() == corpus_folder.resolve():
+        raise IndexFolderError(
+            f"The index folder {folder} is the corpus folder itself; "
+            "choose a folder of its own for the index."
+        )
+    if (folder / MARKER).is_file():
+        return
+    if folder.is_dir() and not holds_only_an_index(folder):
+        examples = ", ".join(sorted(p.name for p in folder.iterdir())[:3])
+        raise IndexFolderError(
+            f"{folder} is not empty and is not a qa index (it holds {examples}...); qa "
+            "will not write or delete there. Choose an empty or new folder for the index."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    replace_text(folder / MARKER, "This folder is a qa index: qa rewrites what is in it.\n")
+
+
+def holds_only_an_index(folder: Path) -> bool:
+    """Whether ``folder`` is empty or holds nothing but what earlier versions of qa wrote (an
+    index from before the ``QA-INDEX`` mark): ``.lock``, ``gen-*`` folders, and a ``CURRENT``
+    naming one (or its temporary files, or the mark's)."""
+    for path in folder.iterdir():
+        name = path.name
+        if name == "CURRENT" and path.is_file():
+            pointer = path.read_bytes()[:100].decode("ascii", "replace").strip()
+            if not GENERATION_NAME.fullmatch(pointer):
+                return False  # someone else's file called CURRENT
+            continue
+        # CURRENT.* and QA-INDEX.* are those files being written (``replace_text``): another
+        # process claiming the same new folder at the same moment left its marker half-written.
+        qa_file = name == ".lock" or name.startswith(("CURRENT.", MARKER + "."))
+        if not (path.is_file() if qa_file else GENERATION_NAME.fullmatch(name) and path.is_dir()):
+            return False
+    return True
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process may update the index in ``folder`` (and take its lock)."""
+    lock = folder / ".lock"
+    return os.access(folder, os.W_OK) and (not lock.exists() or os.access(lock, os.W_OK))
+
+
+def remove_stale_uploads(folder: Path) -> None:
+    """Delete the hidden copies that uploads killed mid-way left in the corpus folder.
+
+    Only names of the form qa gives them, and only those untouched for an hour: a live
+    upload's copy is younger (it is indexed, or waits at most 10 minutes for the lock).
+    """
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    for path in folder.glob(UPLOAD_PREFIX + "*"):
+        try:
+            if STALE_UPLOAD.fullmatch(path.name) and path.lstat().st_mtime < cutoff:
+                path.unlink()
+                log.warning("Removed %s, left by an upload that did not finish", path)
+        except OSError as error:  # gone already, or not ours to remove: leave it
+            log.warning("Could not remove %s: %s", path, error)
+
+
+def claim_name(source: Path, target: Path) -> Path:
+    """Give ``source`` the name ``target``, or ``target-1``, ``target-2``... when taken: a
+    hard link fails rather than replace an existing file, so two uploads of one name at the
+    same moment both keep their file."""
+    n = 0
+    while True:
+        name = target if n == 0 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(source, name)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links on this file system: create exclusively, then replace
+            try:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                n += 1
+                continue
+            os.replace(source, name)
+            return name
+        os.unlink(source)
+        return name
+
+
+def upload_copy(source: Path, target: Path) -> Path:
+    """A hidden copy of ``source`` beside ``target``, named as the index's sweep of copies
+    left by killed uploads expects (``UPLOAD_PREFIX``, 8 characters, ``target``'s suffix).
+    Created with the mode open() gives under the umask: mkstemp's 0600 would hide the
+    document, once it has its name, from other users."""
+    while True:
+        temporary = target.with_name(
+            f"{UPLOAD_PREFIX}{secrets.token_hex(4)}{target.suffix.lower()}"
+        )
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as copy, open(source, "rb") as original:
+                shutil.copyfileobj(original, copy)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return temporary
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode open() or mkdir() would give under this process's umask. mkstemp and mkdtemp
+    give 0600 and 0700, which would keep other users from reading the index."""
+    try:
+        with open("/proc/self/status") as status:
+            umask = next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):  # not Linux: read it by setting it
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file, flushed, then renamed."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    os.fchmod(fd, default_mode())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,492 @@
+"""Index: keeps a folder's corpus up to date, and serves it.
+
+``CorpusIndex`` is the building side: it reads the folder, finds new, changed and deleted
+files (by size, modification and change time, else content hash), reads and embeds only those
+(``read_entry``, ``embed_entries``; on Ray, ``qa.distributed``), assembles a new ``Corpus``
+(``qa.corpus``) aside and swaps it in whole under ``lock``, saves it as a new generation of the
+index folder (``qa.storage``) and hands it to its store (``qa.store``) to search. Later stages
+read the current corpus through its methods (``passage``, ``sentence``...), which the index
+passes on.
+
+Unchanged files keep their vectors. The change time (ctime) is what makes skipping them safe:
+a program can set a file's mtime back after editing it, but not its ctime, which the system
+sets to now on every write and every mtime change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import DocumentError, FolderError
+from qa.errors import IndexError_ as CorruptIndexError
+from qa.index import generations as storage
+from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays, searchable_passage
+from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION, UPLOAD_PREFIX
+from qa.ingest.documents import Document, document_id, file_sha256, find_files, read_document
+from qa.ingest.splitter import PassageSplitter
+from qa.ingest.text import repair_splits
+from qa.models.embedder import Embedder
+from qa.search.store import Store, open_store
+from qa.settings import DenseSettings, LexicalSettings, PassageSettings
+from qa.values import Passage, Sentence
+
+__all__ = [  # with what moved to qa.corpus and qa.storage, still importable from here
+    "INDEX_DIRNAME",
+    "MARKER",
+    "STORAGE_VERSION",
+    "UPLOAD_PREFIX",
+    "VECTOR_FILES",
+    "CorpusIndex",
+    "DocumentEntry",
+    "Passage",
+    "Sentence",
+    "StoredArrays",
+    "SyncReport",
+    "embed_entries",
+    "read_entry",
+    "searchable_passage",
+    "skip",
+]
+
+log = logging.getLogger(__name__)
+
+# 2: vectors and terms of split-repaired text (text.repair_splits); 3: passages searched
+# with their document's title (searchable_passage)
+FORMAT_VERSION = 3
+EMBED_BATCH = 512  # texts per encode call while indexing many files
+
+
+@dataclass
+class SyncReport:
+    """What an update did: documents embedded, reused, removed, skipped (with reasons)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    rebuilt_reason: str | None = None
+    upgraded_from: int | None = None  # the older storage version rewritten (nothing embedded)
+    # Documents whose passages were (re)written to, or removed from, a store that is not the
+    # index folder's own (Milvus): only those of new, changed and deleted files.
+    store_written: list[str] = field(default_factory=list)
+    store_removed: list[str] = field(default_factory=list)
+    # Documents of an interrupted Ray build taken from its saved parts, not embedded again
+    # (qa.distributed).
+    resumed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt_reason)
+
+
+class CorpusIndex:
+    """All passages of a folder, kept up to date with its files, searchable by vector and by
+    terms in its ``store``: FAISS and BM25 in this process by default, or a Milvus collection
+    (see ``qa.store``). ``corpus`` is the current ``Corpus``; replaced whole, never changed."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        index_dir: str | os.PathLike | None = None,
+        embedder: Embedder | None = None,
+        settings: PassageSettings | None = None,
+        dense: DenseSettings | None = None,
+        store: str | Store | None = None,
+        lexical: LexicalSettings | None = None,
+    ):
+        self.folder = Path(folder)
+        self.index_dir = Path(index_dir) if index_dir else self.folder / INDEX_DIRNAME
+        self.embedder = embedder or Embedder()
+        self.settings = settings or PassageSettings()
+        self.splitter = PassageSplitter(self.settings)
+        self.lexical_settings = lexical or LexicalSettings()
+        self.dense_settings = dense or DenseSettings()
+        # Held by a reader for a whole question (Assistant) and by an update only while it swaps
+        # in the corpus it built aside: a question sees one generation, never a mix of two.
+        self.lock = threading.RLock()
+        self.store = open_store(store)
+        self.store.place(self.folder, self.index_dir)
+        self.corpus = Corpus.empty(self.dense_settings, self.lexical_settings, self.fingerprint())
+        self.last_sync: SyncReport | None = None
+
+    @classmethod
+    def open(
+        cls,
+        folder,
+        index_dir=None,
+        embedder=None,
+        settings=None,
+        progress=None,
+        dense=None,
+        store=None,
+        lexical=None,
+    ):
+        """Load the persisted index of ``folder`` and bring it up to date with the files."""
+        index = cls(folder, index_dir, embedder, settings, dense, store, lexical)
+        index.sync(progress=progress)
+        return index
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+    def fingerprint(self) -> dict:
+        """What the stored vectors and spans depend on: format, model and passage settings."""
+        return {
+            "format": FORMAT_VERSION,
+            "model": self.embedder.model_name,
+            "settings": self.settings.to_dict(),
+        }
+
+    # ----- reading: the current corpus, as later stages see it ---------------------------
+
+    def __len__(self) -> int:
+        """Number of passages."""
+        return len(self.corpus)
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.corpus.documents
+
+    def document(self, doc_id: str) -> Document:
+        """The document ``doc_id``; raises KeyError when the index does not hold it."""
+        return self.corpus.document(doc_id)
+
+    def passage(self, i: int) -> Passage:
+        return self.corpus.passage(i)
+
+    def sentence(self, j: int) -> Sentence | None:
+        return self.corpus.sentence(j)
+
+    def sentences_of(self, doc_id: str) -> range:
+        return self.corpus.sentences_of(doc_id)
+
+    def sentence_ranges(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.corpus.sentence_ranges(ids)
+
+    def passage_holding(self, j: int) -> int:
+        return self.corpus.passage_holding(j)
+
+    def passage_rows(self, ids: np.ndarray) -> np.ndarray:
+        return self.corpus.passage_rows(ids)
+
+    def sentence_rows(self, ids: np.ndarray) -> np.ndarray:
+        return self.corpus.sentence_rows(ids)
+
+    def sentence_similarity(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        return self.corpus.sentence_similarity(ids, vector)
+
+    def idf(self, term: str) -> float:
+        return self.corpus.idf(term)
+
+    # ----- searching: the store, over the current corpus ---------------------------------
+
+    def search_dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` passages by inner product with a normalised ``vector``: (ids, scores)."""
+        return self.store.search_dense(self.corpus, vector, k)
+
+    def search_lexical(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` passages by BM25 over ``terms``, none scoring 0: (ids, scores)."""
+        return self.store.search_lexical(self.corpus, terms, k)
+
+    def score_lexical(self, terms: list[str], ids: np.ndarray) -> np.ndarray:
+        """The BM25 scores of passages ``ids`` for ``terms``."""
+        return self.store.score_lexical(self.corpus, terms, ids)
+
+    # ----- keeping it up to date ----------------------------------------------------------
+
+    def sync(self, progress=None, embed_files=None) -> SyncReport:
+        """Re-read the folder; embed new and changed files, drop deleted ones, persist.
+
+        ``progress`` is called as ``progress(fraction, message)`` while documents are embedded.
+        ``embed_files(todo, report, progress)`` embeds the new and changed files elsewhere
+        (``qa.distributed``: on Ray) instead of in this process (``_embed_files``).
+        """
+        from filelock import FileLock, Timeout
+
+        began = time.perf_counter()
+        if not self.folder.is_dir():
+            raise FolderError(f"Not a folder: {self.folder}")
+        storage.claim_index_dir(self.index_dir, self.folder)
+        lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
+        try:
+            if storage.writable(self.index_dir):
+                with lock:
+                    report = self._sync_locked(progress, embed_files=embed_files)
+            else:  # read-only use: no lock to take, as nothing will be written
+                report = self._sync_locked(progress, save=False, embed_files=embed_files)
+        except Timeout as error:
+            raise CorruptIndexError(
+                f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
+            ) from error
+        self._onnx_encoder(export=False)
+        report.seconds = time.perf_counter() - began
+        self.last_sync = report
+        return report
+
+    def add_file(self, path: Path, doc_id: str, final_path: Path | None = None) -> Document:
+        """Read, embed and index one file now (used by uploads), then persist.
+
+        With ``final_path``, the file is moved there only after it was read and embedded, so
+        a file that cannot be indexed never enters the corpus. The name is claimed atomically:
+        when ``final_path`` exists by then (another upload of the same name), the file gets
+        the next free name (``name-1.txt``...), never replaces it; the returned Document's
+        ``doc_id`` is the name it got. Raises ``DocumentError``.
+        """
+        from filelock import FileLock
+
+        storage.claim_index_dir(self.index_dir, self.folder)
+        with FileLock(str(self.index_dir / ".lock"), timeout=600):
+            entry = self._embed([self._read_file(Path(path), doc_id)])[0]
+            if final_path is not None:
+                final_path = storage.claim_name(Path(path), Path(final_path))
+                doc_id = document_id(final_path.relative_to(self.folder))
+                entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
+                entry.stamp(final_path.stat())
+            previous = self.corpus
+            self._publish({**self.corpus.entries, doc_id: entry})
+            try:
+                self._save(previous)
+            except CorruptIndexError:
+                if final_path is not None:  # the upload did not happen: leave no trace of it
+                    final_path.unlink(missing_ok=True)
+                raise
+            self.store.index(self.corpus)
+        return entry.document
+
+    def prepare_questions(self) -> None:
+        """Get question embedding ready: the ONNX export (made now if missing, which loads the
+        model), else the model. ``qa index`` and the chat's start call it."""
+        self._onnx_encoder(export=True)
+        self.embedder.load_for_questions()
+
+    def _onnx_encoder(self, export: bool) -> None:
+        """Embed with the model's ONNX export; with ``export``, make it first when missing.
+
+        A later cold start then needs no torch, and indexing runs 2.3x faster. Without
+        ``export`` it is made only when the model is loaded anyway, so opening an unchanged
+        index never imports torch for it.
+        """
+        from qa.models.embedder import resolve_model
+        from qa.models.onnx_encoder import encoder_file
+
+        try:
+            location = resolve_model(self.embedder.model_name)
+        except Exception:  # no model: nothing can be embedded either way
+            return
+        if not Path(location).is_dir():  # a hub name: no local files to export from
+            return
+        path = encoder_file(location)
+        if path.exists():
+            self.embedder.use_onnx(path)
+        elif (export or self.embedder._model is not None) and _onnx_available():
+            self.embedder.export_onnx(path)
+
+    def _sync_locked(self, progress, save: bool = True, embed_files=None) -> SyncReport:
+        report = SyncReport()
+        if save:
+            storage.remove_stale_uploads(self.folder)
+        try:
+            stored, arrays = storage.load(
+                self.index_dir,
+                self.fingerprint(),
+                self.dense_settings,
+                embedded=self.store.embedded,
+                lexical_embedded=self.store.lexical_embedded,
+            )
+        except CorruptIndexError as error:
+            log.warning("Rebuilding the index in %s: %s", self.index_dir, error)
+            report.rebuilt_reason = str(error)
+            stored, arrays = {}, None
+        files = find_files(self.folder)
+        todo: list[tuple[str, Path]] = []
+        entries: dict[str, DocumentEntry] = {}
+        for doc_id, path in files.items():
+            try:
+                stat = path.stat()
+                old = stored.get(doc_id)
+                if old and old.same_stat(stat):
+                    entries[doc_id] = old
+                    report.unchanged.append(doc_id)
+                    continue
+                sha = file_sha256(path)
+            except OSError as error:  # gone or unreadable since it was listed: skip it alone
+                log.warning("Skipped %s: %s", doc_id, error.strerror)
+                report.skipped[doc_id] = f"the file could not be opened ({error.strerror})"
+                continue
+            if old and old.document.sha256 == sha:
+                old.stamp(stat)
+                entries[doc_id] = old
+                report.unchanged.append(doc_id)
+                continue
+            todo.append((doc_id, path))
+            (report.changed if old else report.added).append(doc_id)
+        report.removed = sorted(set(stored) - set(files))
+        if todo:
+            self._onnx_encoder(export=True)
+        entries.update((embed_files or self._embed_files)(todo, report, progress))
+        # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
+        # index takes a minute to train).
+        if arrays is not None and arrays.storage < STORAGE_VERSION:
+            report.upgraded_from = arrays.storage
+            log.info("Rewriting the vectors of %s in storage %d", self.index_dir, STORAGE_VERSION)
+        if report.modified:
+            arrays = None
+        previous = self.corpus
+        rebuilt = self._publish(entries, arrays)
+        if (
+            report.modified
+            or report.skipped
+            or rebuilt  # other dense settings, or an index from before these were stored
+            or report.upgraded_from is not None
+            or not (self.index_dir / "CURRENT").exists()
+        ):
+            if save:
+                self._save(previous)
+            else:
+                log.warning("%s is read-only: the update is used but not saved", self.index_dir)
+        report.store_written, report.store_removed = self.store.index(self.corpus)
+        return report
+
+    def _embed_files(self, todo, report: SyncReport, progress) -> dict[str, DocumentEntry]:
+        """Read, split and embed the files ``todo`` ((doc_id, path) pairs) in this process;
+        a file that cannot be read is skipped and taken out of ``report``'s added/changed."""
+        entries: dict[str, DocumentEntry] = {}
+        # Small files share encode calls: one call per file made SciFact's abstracts (14 texts
+        # each) embed 1.8x slower than batches of EMBED_BATCH texts.
+        batch: list[tuple[DocumentEntry, list[str]]] = []
+        for n, (doc_id, path) in enumerate(todo):
+            if progress:
+                progress(n / len(todo), f"Indexing {doc_id}")
+            try:
+                batch.append(self._read_file(path, doc_id))
+            except DocumentError as error:
+                skip(report, doc_id, error.reason)
+                continue
+            if sum(len(texts) for _, texts in batch) >= EMBED_BATCH:
+                for entry in self._embed(batch):
+                    entries[entry.document.doc_id] = entry
+                batch = []
+        for entry in self._embed(batch):
+            entries[entry.document.doc_id] = entry
+        if progress and todo:
+            progress(1.0, "Indexed")
+        return entries
+
+    def _publish(self, entries: dict[str, DocumentEntry], stored: StoredArrays | None = None):
+        """Make ``entries`` the corpus: assembled aside (FAISS and BM25 built), then swapped
+        in at once under ``self.lock``. Returns whether a search structure was built anew."""
+        corpus, rebuilt = Corpus.assemble(
+            dict(sorted(entries.items())),
+            self.settings.titles,
+            self.dense_settings,
+            self.lexical_settings,
+            self.fingerprint(),
+            embedded=self.store.embedded,
+            lexical_embedded=self.store.lexical_embedded,
+            stored=stored,
+        )
+        with self.lock:
+            self.corpus = corpus
+        return rebuilt
+
+    def _save(self, previous: Corpus) -> None:
+        """Save the current corpus as a new generation, then serve its vectors from the files.
+
+        When it cannot be saved (a full disk) the ``previous`` corpus is served again and
+        IndexError_ says so: the previous generation stays in use, on disk and here.
+        """
+        try:
+            saved = storage.save(self.index_dir, self.corpus, self.fingerprint())
+        except CorruptIndexError:
+            with self.lock:
+                self.corpus = previous
+            raise
+        with self.lock:
+            self.corpus = saved
+
+    def _read_file(self, path: Path, doc_id: str) -> tuple[DocumentEntry, list[str]]:
+        """The file's entry without vectors yet, and the texts to embed for it."""
+        return read_entry(path, doc_id, self.folder, self.splitter)
+
+    def _embed(self, batch: list[tuple[DocumentEntry, list[str]]]) -> list[DocumentEntry]:
+        """Fill in the vectors of read entries, encoding all their texts in one call."""
+        return embed_entries(self.embedder, batch)
+
+
+def read_entry(
+    path: Path, doc_id: str, folder: Path, splitter: PassageSplitter
+) -> tuple[DocumentEntry, list[str]]:
+    """A file's entry without vectors yet, and the texts to embed for it (its sentences',
+    then its passages'). Raises DocumentError. (A function, so Ray workers run the same code.)
+    """
+    try:  # before reading: a change made while it is read then shows at the next sync
+        stat = path.stat()
+    except OSError as error:
+        raise DocumentError(
+            str(path), f"the file could not be opened ({error.strerror})"
+        ) from error
+    document = read_document(path, doc_id, root=folder)
+    sentences, passages = splitter.run(document)
+    text = document.text
+    sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)
+    passage_rows = np.array(
+        [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
+    )
+    # Vectors of the split-repaired text ("Ch ina" -> "China"); spans stay on the raw text.
+    title = document.title if splitter.settings.titles else ""
+    texts = [repair_splits(text[s.start : s.end]) for s in sentences] + [
+        searchable_passage(title, text[p.start : p.end]) for p in passages
+    ]
+    entry = DocumentEntry(
+        document=document,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        ctime_ns=stat.st_ctime_ns,
+        sentences=sentence_spans.reshape(-1, 2),
+        passages=passage_rows.reshape(-1, 4),
+        sentence_vectors=None,
+        passage_vectors=None,
+    )
+    return entry, texts
+
+
+def embed_entries(
+    embedder: Embedder, batch: list[tuple[DocumentEntry, list[str]]]
+) -> list[DocumentEntry]:
+    """Fill in the vectors of read entries, encoding all their texts in one call."""
+    if not batch:
+        return []
+    vectors = embedder.encode([t for _, texts in batch for t in texts])
+    offset = 0
+    for entry, texts in batch:
+        own = vectors[offset : offset + len(texts)]
+        offset += len(texts)
+        entry.sentence_vectors = own[: len(entry.sentences)]
+        entry.passage_vectors = own[len(entry.sentences) :]
+    return [entry for entry, _ in batch]
+
+
+def skip(report: SyncReport, doc_id: str, reason: str) -> None:
+    """Record that ``doc_id`` could not be indexed, and why."""
+    log.warning("Skipped %s: %s", doc_id, reason)
+    report.skipped[doc_id] = reason
+    for bucket in (report.added, report.changed):
+        if doc_id in bucket:
+            bucket.remove(doc_id)
+
+
+def _onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tokenizers"))

@@ -1,0 +1,4 @@
+"""The models qa runs: the sentence embedder (``embedder``, with its checked ONNX export in
+``onnx_encoder``) and the extractive reader (``reader``: the ONNX session and how a
+question-window pair is encoded and decoded). The reader's files lie beside them.
+"""

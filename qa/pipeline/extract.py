@@ -1,0 +1,277 @@
+"""Extraction: pick the sentences inside retrieved passages that answer the question.
+
+Each candidate sentence gets a score, a weighted sum of signals:
+
+- ``dense``: cosine similarity of the (resolved) question and the sentence;
+- ``lexical``: the share of the question's term weight (IDF) the sentence holds; for a
+  follow-up, the new question's own terms count as much as the whole resolved query's;
+- ``passage``: how well the best retrieved passage holding the sentence scored, relative to
+  the best passage;
+- ``untyped`` (penalty): the question wants a date, number, person or place and the sentence
+  has none that the question does not already state (0.5 when it has only a looser match,
+  e.g. some name where a person's name was asked for);
+- ``echo`` (penalty): the sentence says nothing beyond the question's own words;
+- ``byline`` (bonus): the question asks who wrote or published the text and the sentence is
+  an attribution line ("Source: ...", "(Author: ...)", "By ...").
+
+The best sentences are returned verbatim with their passage as context and, where the
+question is typed, the answering phrase inside them (``focus_start``/``focus_end``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from qa.index.sync import CorpusIndex
+from qa.ingest.text import repair_splits, terms, words
+from qa.pipeline.focus import Phrase, find_focus, type_match
+from qa.settings import ExtractionSettings
+from qa.values import Candidate, Extract, Passage, PassageReading, Query, Sentence
+
+# A sentence opening like this leans on the one before for what it is about.
+_POINTS_BACK = re.compile(
+    r"^\W*(?:it|its|this|that|these|those|they|their|he|she|his|her|such|the\s+(?:move|"
+    r"deal|agreement|plan|project|decision|country|company|government|group|report|event))\b",
+    re.IGNORECASE,
+)
+
+
+
+
+class Extractor:
+    """Scores the sentences of retrieved passages and returns the best as ``Extract``s."""
+
+    def __init__(self, index: CorpusIndex, settings: ExtractionSettings | None = None):
+        self.index = index  # for sentences beyond the candidates: neighbours, bylines
+        self.settings = settings or ExtractionSettings()
+
+    def run(
+        self,
+        query: Query,
+        candidates: list[Candidate],
+        k: int = 3,
+        readings: list[PassageReading] | None = None,
+        reader_weight: float = 0.0,
+    ) -> list[Extract]:
+        """The ``k`` best extracts (a sentence or two adjacent ones), best first, disjoint.
+
+        For a follow-up, the question as asked and its own vector count towards the signals
+        beside the resolved query. ``readings`` are the reader's answers in the passages it
+        read: a sentence holding the start of one gets its ``has_answer`` as the ``reader``
+        signal (0 otherwise), weighted ``reader_weight`` against the other signals' sum, and
+        the answer becomes the extract's focus.
+        """
+        s = self.settings
+        owners = self._candidates(candidates[: s.passages], query.attribution)
+        if not owners:
+            return []
+        ids = np.array(sorted(owners), dtype=np.int64)
+        sentences = {j: owners[j][2] for j in owners}
+        texts = [sentences[int(j)].text for j in ids]
+        signals = self.signals(query, ids, texts, owners)
+        if query.follow_up and query.question_vector is not None:
+            own = self.index.sentence_similarity(ids, query.question_vector)
+            signals["dense"] = (signals["dense"] + own) / 2
+        scores = (
+            s.w_dense * signals["dense"]
+            + s.w_lexical * signals["lexical"]
+            + s.w_passage * signals["passage"]
+            - s.w_untyped * signals["untyped"]
+            - s.w_echo * signals["echo"]
+            + s.w_byline * signals["byline"]
+        )
+        answers: dict[int, PassageReading] = {}
+        if readings is not None:
+            answers = _answers([sentences[int(j)] for j in ids], readings)
+            signals["reader"] = np.array(
+                [answers[int(j)].has_answer if int(j) in answers else 0.0 for j in ids]
+            )
+            signals["sentence"] = scores
+            scores = (1 - reader_weight) * scores + reader_weight * signals["reader"]
+        query_terms = set(query.terms) | set(query.question_terms)
+        extracts: list[Extract] = []
+        taken: list[tuple[int, int]] = []  # sentence-id ranges already quoted
+        for o in np.argsort(-scores, kind="stable"):
+            if len(extracts) == k:
+                break
+            j = int(ids[o])
+            spans = [self._span(sentences[j], query_terms)] if s.join_neighbours else []
+            for first, last in [*spans, (sentences[j], sentences[j])]:
+                if not any(first.id <= b and a <= last.id for a, b in taken):
+                    break  # extracts never overlap: else the sentence alone, if it is free
+            else:
+                continue
+            taken.append((first.id, last.id))
+            extracts.append(
+                self._extract(
+                    first,
+                    last,
+                    owners[j][1],
+                    float(scores[o]),
+                    {name: float(values[o]) for name, values in signals.items()},
+                    query,
+                    answers.get(j),
+                )
+            )
+        return extracts
+
+    def _span(self, sentence: Sentence, query_terms: set[str]) -> tuple[Sentence, Sentence]:
+        """The sentences (first, last) to quote for a best ``sentence``: it alone, or it with
+        one neighbour when the answer runs across them.
+
+        A sentence that opens with a word pointing back ("It", "This agreement") is joined to
+        the one before when the other holds question terms it lacks, whichever of the two
+        scored best; it is joined to the next also when it announces it (ends in a colon)
+        or the sentence splitter cut mid-sentence (the next starts in lower case). Only within
+        one paragraph of one document.
+        """
+        text = sentence.text
+        own = set(terms(repair_splits(text)))
+
+        def adds_question_terms(other: Sentence) -> bool:
+            return bool((set(terms(repair_splits(other.text))) - own) & query_terms)
+
+        previous = self.index.sentence(sentence.id - 1)
+        following = self.index.sentence(sentence.id + 1)
+        if (
+            self._joined(previous, sentence)
+            and _POINTS_BACK.match(text)
+            and adds_question_terms(previous)
+        ):
+            return previous, sentence
+        if self._joined(sentence, following):
+            after = following.text
+            if text.rstrip().endswith(":") or after[:1].islower():
+                return sentence, following
+            if _POINTS_BACK.match(after) and adds_question_terms(following):
+                return sentence, following
+        return sentence, sentence
+
+    def _joined(self, a: Sentence | None, b: Sentence | None) -> bool:
+        """Sentences ``a`` and ``b`` exist, are consecutive in one document and paragraph."""
+        if a is None or b is None or a.doc_id != b.doc_id:
+            return False
+        gap = self.index.document(a.doc_id).text[a.end : b.start]
+        return "\n\n" not in gap and len(gap) < 5
+
+    def _candidates(
+        self, candidates: list[Candidate], byline: re.Pattern | None = None
+    ) -> dict[int, tuple[float, Passage, Sentence]]:
+        """Sentence id -> (relevance in [0, 1] of its best passage, that passage, the sentence).
+
+        For a question about authorship or source, the attribution lines of the documents
+        retrieved are candidates too: they usually sit at the end, far from the topic.
+        """
+        if not candidates:
+            return {}
+        index = self.index
+        top = max(c.score for c in candidates)
+        bottom = min(c.score for c in candidates)
+        spread = top - bottom if top - bottom > 1e-9 else 1.0
+        owner: dict[int, tuple[float, Passage, Sentence]] = {}
+        for c in candidates:
+            relevance = (c.score - bottom) / spread if len(candidates) > 1 else 1.0
+            for j in c.passage.sentences:
+                if j not in owner:
+                    owner[j] = (relevance, c.passage, index.sentence(j))
+                elif owner[j][0] < relevance:
+                    owner[j] = (relevance, c.passage, owner[j][2])
+        if byline is not None:
+            self._add_bylines(owner, candidates, byline)
+        long_enough = {
+            j: v for j, v in owner.items() if len(words(v[2].text)) >= self.settings.min_words
+        }
+        return long_enough or owner
+
+    def _add_bylines(self, owner, candidates: list[Candidate], byline: re.Pattern) -> None:
+        index = self.index
+        for doc_id in dict.fromkeys(c.doc_id for c in candidates):
+            for j in index.sentences_of(doc_id):
+                if j in owner:
+                    continue
+                sentence = index.sentence(j)
+                if byline.match(sentence.text):
+                    owner[j] = (0.0, index.passage(index.passage_holding(j)), sentence)
+
+    def signals(self, query: Query, ids, texts, candidates) -> dict:
+        """Every signal for every candidate sentence, as arrays in ``ids`` order."""
+        sentence_terms = [set(terms(repair_splits(text))) for text in texts]
+        query_terms = set(query.terms)
+        question_terms = set(query.question_terms)
+        lexical_all = self._coverage(query_terms, sentence_terms)
+        lexical_now = self._coverage(question_terms, sentence_terms)
+        kind = query.kind
+        untyped = np.array([1.0 - type_match(query.question, t, kind) for t in texts])
+        echo = np.array([1.0 if len(st - query_terms) < 2 else 0.0 for st in sentence_terms])
+        line = query.attribution
+        byline = np.array([1.0 if line is not None and line.match(t) else 0.0 for t in texts])
+        return {
+            "dense": self.index.sentence_similarity(ids, query.vector),
+            "lexical": (lexical_all + lexical_now) / 2,
+            "passage": np.array([candidates[int(j)][0] for j in ids]),
+            "untyped": untyped,
+            "echo": echo,
+            "byline": byline,
+        }
+
+    def _coverage(self, query_terms: set[str], sentence_terms: list[set[str]]) -> np.ndarray:
+        if not query_terms:
+            return np.zeros(len(sentence_terms))
+        # sorted: a set's order changes with each process's string hashing, and with it the
+        # last bits of the sums
+        weights = {t: self.index.idf(t) for t in sorted(query_terms)}
+        total = sum(weights.values())
+        return np.array(
+            [sum(w for t, w in weights.items() if t in st) / total for st in sentence_terms]
+        )
+
+    def _extract(
+        self,
+        first: Sentence,
+        last: Sentence,
+        passage: Passage,
+        score: float,
+        signals: dict,
+        query: Query,
+        answer: PassageReading | None = None,
+    ) -> Extract:
+        document = self.index.document(first.doc_id)
+        start, end = first.start, last.end
+        text = document.text[start:end]
+        context_start = min(passage.start, start)
+        context_end = max(passage.end, end)
+        if answer is not None and start <= answer.start and answer.end <= end:
+            focus = Phrase(answer.start - start, answer.end - start, "reader")
+        else:
+            focus = find_focus(query.question, text, query.kind) if query.kind else None
+        return Extract(
+            doc_id=first.doc_id,
+            title=document.title,
+            start=start,
+            end=end,
+            text=text,
+            score=score,
+            context_start=context_start,
+            context_end=context_end,
+            context=document.text[context_start:context_end],
+            page=document.page_at(start),
+            focus_start=start + focus.start if focus else None,
+            focus_end=start + focus.end if focus else None,
+            signals=signals,
+        )
+
+
+def _answers(sentences: list[Sentence], readings: list[PassageReading]) -> dict:
+    """Sentence id -> the most confident reading whose answer starts in it."""
+    found: dict[int, PassageReading] = {}
+    for r in readings:
+        if r.end <= r.start:
+            continue
+        for sentence in sentences:
+            if sentence.doc_id == r.doc_id and sentence.start <= r.start < sentence.end:
+                if sentence.id not in found or found[sentence.id].has_answer < r.has_answer:
+                    found[sentence.id] = r
+                break
+    return found

@@ -1,0 +1,101 @@
+"""Policy: answer, abstain (and say why) or ask back. One rule for every caller: the web chat,
+the ``/ask`` API, the command line and Python all get it through ``Assistant.ask``.
+
+- Ask back (``clarify``): a question that opens a conversation and leans on an earlier one
+  that does not exist ("And when was it signed?") is not searched: any answer would guess what
+  "it" is. The reply asks what the pronoun names.
+- Abstain, most telling reason first: the question names what no source mentions
+  (``NOT_IN_SOURCES``); the reader finds no answer in the passages it read
+  (``NO_READER_ANSWER``); the best extract scores under the threshold (``LOW_CONFIDENCE``);
+  a year or count was asked for and the best extract has none (``MISSING_TYPE``).
+
+The thresholds live in ``qa.settings`` with the measurements that chose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.pipeline.conversation import missing_antecedent
+from qa.pipeline.focus import demands_type
+from qa.settings import Settings
+from qa.values import Extract, PassageReading, Query
+
+LOW_CONFIDENCE = "low confidence"
+MISSING_TYPE = "no phrase of the kind asked for"
+NOT_IN_SOURCES = "asks about what the sources never mention"
+NO_READER_ANSWER = "the reader finds no answer in the best passages"
+NO_REFERENT = "leans on an earlier question that was not asked"
+
+
+def clarification(question: str, history: Sequence[str]) -> str | None:
+    """The pronoun to ask about when ``question`` cannot be searched without an earlier
+    question that the conversation does not have; None when it can be answered."""
+    return missing_antecedent(question, list(history))
+
+
+def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
+    """Whether ``extract`` cannot answer ``question`` for want of the year or count it asks
+    for (see README, Abstention; for other types, missing one only lowers the score)."""
+    if extract is None or extract.signals.get("untyped", 0.0) < 1.0:
+        return False
+    return question.demands_type if isinstance(question, Query) else demands_type(question)
+
+
+def threshold(settings: Settings, reader_on: bool) -> float:
+    """The confidence under which qa abstains: calibrated with the reader, or without."""
+    return settings.abstain_below if reader_on else settings.abstain_below_without_reader
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why qa abstains (None: it answers), and the extracts it offers."""
+
+    reason: str | None
+    extracts: list[Extract]
+
+    @property
+    def abstained(self) -> bool:
+        return self.reason is not None
+
+
+def decide(
+    query: Query,
+    extracts: list[Extract],
+    readings: list[PassageReading] | None,
+    unknown: list[str],
+    settings: Settings,
+) -> Decision:
+    """Answer or abstain; when answering, further extracts only if they too clear the bar."""
+    bar = threshold(settings, readings is not None)
+    confidence = extracts[0].score if extracts else 0.0
+    if unknown:  # the most telling reason first: the user learns what is missing
+        reason = NOT_IN_SOURCES
+    elif readings is not None and not any(
+        r.has_answer >= settings.reader.no_answer_below for r in readings
+    ):
+        reason = NO_READER_ANSWER
+    elif confidence < bar:
+        reason = LOW_CONFIDENCE
+    elif lacks_demanded_type(query, extracts[0] if extracts else None):
+        reason = MISSING_TYPE
+    else:
+        reason = None
+    if reason is None:
+        extracts = [extracts[0]] + [e for e in extracts[1:] if e.score >= bar]
+    return Decision(reason, extracts)
+
+
+__all__ = [
+    "LOW_CONFIDENCE",
+    "MISSING_TYPE",
+    "NOT_IN_SOURCES",
+    "NO_READER_ANSWER",
+    "NO_REFERENT",
+    "Decision",
+    "clarification",
+    "decide",
+    "lacks_demanded_type",
+    "threshold",
+]

@@ -1,0 +1,50 @@
+"""Query: a question worked out once, then handed to every stage.
+
+It holds the question as asked and as resolved with the conversation (``text``, what retrieval
+searches), their vectors, and what the stages read off the words: the terms, the kind of phrase
+asked for, whether a sentence without one cannot answer, and the attribution lines it asks
+about. Each is computed the first time a stage asks for it, then kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The question's target is the text's author ("Who wrote...") or its source ("Which newspaper...").
+_AUTHOR_QUESTION = re.compile(
+    r"\bwho\s+(?:\w+\s+)?(?:wrote|authored|penned)\b|\bwritten\s+by\b"
+    r"|\b(?:which|what|who)\s+(?:\w+\s+){0,2}(?:author|writer)\b",
+    re.IGNORECASE,
+)
+_SOURCE_QUESTION = re.compile(
+    r"\bwho\s+(?:\w+\s+)?(?:published|reported|supplied)\b"
+    r"|\b(?:which|what)\s+(?:\w+\s+){0,2}(?:newspaper|agency|outlet|publication|publisher"
+    r"|source|paper)\b",
+    re.IGNORECASE,
+)
+AUTHOR_LINE = re.compile(r"^\W*(?:author|by|written by|words by)\b\s*:?", re.IGNORECASE)
+SOURCE_LINE = re.compile(r"^\W*(?:source|sources|via|published (?:in|by))\b\s*:?", re.IGNORECASE)
+
+
+def attribution(question: str) -> re.Pattern | None:
+    """The pattern of the attribution lines ``question`` asks about, if it asks about one."""
+    if _AUTHOR_QUESTION.search(question):
+        return AUTHOR_LINE
+    if _SOURCE_QUESTION.search(question):
+        return SOURCE_LINE
+    return None
+
+
+def reader_question(question: str, query: str) -> str:
+    """What the reader reads with: the question as asked, then (for a follow-up) the earlier
+    question it leans on, so that "it" has something to point at while the question word
+    that decides the answer's kind comes first."""
+    if query == question or not query.endswith(question):
+        return query
+    earlier = query[: -len(question)].strip()
+    return f"{question} {earlier}"
+
+
+
+
+__all__ = ["attribution", "reader_question"]
