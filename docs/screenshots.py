@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import Assistant  # noqa: E402
-from qa.web.app import build, launch  # noqa: E402
+from qa.web.layout import build  # noqa: E402
+from qa.web.server import launch  # noqa: E402
 from tests.browser import chromium  # noqa: E402 (the UI tests' browser)
 
 QUESTION = "Where was the road transport agreement signed?"

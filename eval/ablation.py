@@ -5,7 +5,7 @@ asks dev questions with each weight as shipped, at half, at one and a half times
 (the signal switched off), the other weights as shipped, and reports per setting:
 
 - gold dev split (the seeds, 43 items): answer hit@1 (the top extract holds a gold answer);
-- SQuAD dev articles (``qa.train.split_of``), open corpus of all 48 articles: answer hit@1,
+- SQuAD dev articles (``qa.training.squad.split_of``), open corpus of all 48 articles: answer hit@1,
   EM and F1 of the answer text (the bold phrase, else the extract).
 
 The reader is on, as shipped; it reads the same passages whatever the weights (retrieval does

@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
     parser.add_argument("--articles", type=positive_int, help="only the first M")
     parser.add_argument("--limit", type=positive_int, help="N questions of each kind")
     add_data_options(parser)
-    parser.add_argument("--store", help="where vectors and BM25 live (see qa.store)")
+    parser.add_argument("--store", help="where vectors and BM25 live (see qa.search.store)")
     return run_on_data(run, parser.parse_args(argv), embedder)
 
 

@@ -4,7 +4,7 @@ qa abstains when the confidence is under ``Settings.abstain_below`` or no passag
 reader ``has_answer`` of ``ReaderSettings.no_answer_below`` (besides the rules that need no
 threshold). This experiment asks whether a logistic regression over more of the signals an
 answer carries separates on-topic unanswerable questions better, on **dev data only** (the
-SQuAD dev articles of ``qa.train.split_of`` with odd paragraphs held out, and the gold dev
+SQuAD dev articles of ``qa.training.squad.split_of`` with odd paragraphs held out, and the gold dev
 split), each question answered once with both thresholds at 0:
 
 - signals: the confidence, the reader's best margin (logit of ``answerability``), the top

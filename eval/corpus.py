@@ -55,7 +55,7 @@ def open_corpus(
 
     Returns the Assistant (shipped settings) and facts about the index for the summary. Every
     indexed text is checked against what was written, since the gold offsets refer to it.
-    ``store`` (see ``qa.store.open_store``) shares the index folder, so switching stores
+    ``store`` (see ``qa.search.store.open_store``) shares the index folder, so switching stores
     embeds nothing again. Without ``reader``, answers are the sentence scores' alone.
     """
     began = time.perf_counter()

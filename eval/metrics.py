@@ -1,7 +1,8 @@
 """Metric glue for the eval commands (eval/squad.py, eval/scifact.py and the others).
 
 - SQuAD v1.1 answer scores: the official normalisation, exact match and token F1, max over the
-  gold answers (the same arithmetic as the official ``evaluate-v1.1.py``).
+  gold answers (the same arithmetic as the official ``evaluate-v1.1.py``), and ROC AUC; defined
+  in ``qa.training.squad`` (shared with the reader's training) and imported here.
 - Rankings as ranx runs: every ranking is a list of ids, best first; ranx sees the score
   ``len(ranking) - position`` so its order is exactly ours (ties cannot reorder anything).
 - Span relevance by character offsets, first-occurrence grouping (passages to documents or
@@ -10,13 +11,18 @@
 
 from __future__ import annotations
 
-import re
-import string
 import warnings
-from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
+
+# The SQuAD answer scores and ROC AUC live with the SQuAD loaders, which the reader's training
+# shares (qa/training/squad.py); eval imports them from there, never the other way round.
+from qa.training.squad import exact_match as exact_match
+from qa.training.squad import f1 as f1
+from qa.training.squad import normalize_answer as normalize_answer
+from qa.training.squad import roc_auc as roc_auc
+from qa.training.squad import token_f1 as token_f1
 
 # A relevant id that no run contains: a question none of whose gold spans fits in any passage
 # still counts (as a miss) instead of silently leaving the average.
@@ -24,45 +30,6 @@ UNREACHABLE = "<unreachable>"
 
 # The most false abstentions (answerable questions abstained on) a chosen threshold may cost.
 MAX_FALSE_ABSTENTIONS = 0.05
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = frozenset(string.punctuation)
-
-
-# ----- SQuAD answer scores ------------------------------------------------------------------
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lower-case, drop punctuation and a/an/the, collapse spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """Token-overlap F1 of one prediction against one gold answer, after normalisation."""
-    predicted = normalize_answer(prediction).split()
-    expected = normalize_answer(gold).split()
-    common = Counter(predicted) & Counter(expected)
-    overlap = sum(common.values())
-    if overlap == 0:
-        return 0.0
-    precision = overlap / len(predicted)
-    recall = overlap / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact_match(prediction: str, golds: Iterable[str]) -> float:
-    """1.0 when the normalised prediction equals any normalised gold answer, else 0.0."""
-    normalized = normalize_answer(prediction)
-    return float(any(normalized == normalize_answer(gold) for gold in golds))
-
-
-def f1(prediction: str, golds: Iterable[str]) -> float:
-    """The best token F1 of ``prediction`` over the gold answers (0.0 when there are none)."""
-    return max((token_f1(prediction, gold) for gold in golds), default=0.0)
-
 
 # ----- spans and rankings -------------------------------------------------------------------
 
@@ -193,17 +160,6 @@ def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -
         "abstain_f1": float(f1),
         "false_abstentions": float(false),
     }
-
-
-def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """P(a random positive scores above a random negative), ties counting half."""
-    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
-    if not len(positive) or not len(negative):
-        return float("nan")
-    ordered = np.sort(negative)
-    below = np.searchsorted(ordered, positive, side="left")
-    ties = np.searchsorted(ordered, positive, side="right") - below
-    return float((below + ties / 2).sum() / (len(positive) * len(negative)))
 
 
 def best_threshold(

@@ -100,14 +100,16 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
             query = Query.of(question, vector)
             timed("dense", lambda v=vector: index.corpus.dense_search(v, 50))
             timed("bm25", lambda t=query.terms: index.corpus.lexical.scores(t))
-            candidates = timed("retrieve", lambda q=query: retriever.run(q, 10))
+            candidates = timed(
+                "retrieve", lambda q=query: retriever.run(q, index.corpus, index.store, 10)
+            )
             readings = None
             if stage is not None:
                 readings = timed("read", lambda q=query, c=candidates: stage.run(q, c))
             timed(
                 "extract",
                 lambda q=query, c=candidates, r=readings: extractor.run(
-                    q, c, readings=r, reader_weight=assistant.settings.reader.weight
+                    q, index.corpus, c, readings=r, reader_weight=assistant.settings.reader.weight
                 ),
             )
     if stage is not None:

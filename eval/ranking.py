@@ -27,7 +27,7 @@ def rank_passages(
     rankings, seconds = [], []
     for query, vector in zip(queries, vectors):
         began = time.perf_counter()
-        found = assistant.retriever.run(Query.of(query, vector), k=k)
+        found = assistant.retrieve(Query.of(query, vector), k=k)
         seconds.append(time.perf_counter() - began)
         rankings.append([c.passage.id for c in found])
     return rankings, seconds

@@ -3,7 +3,7 @@
 The same SQuAD articles are indexed from scratch three ways, each into a fresh index folder:
 in one process (``CorpusIndex.sync``), and on a local Ray (started once, ``--ray-cpus``
 CPUs) with 1 and with 2 embedding actors of one CPU (one encoder thread) each
-(``qa.distributed``), and once more with 1 actor of 2 CPUs. Printed: characters per second of
+(``qa.index.on_ray``), and once more with 1 actor of 2 CPUs. Printed: characters per second of
 each (medians of ``--runs``), the scaling ratio from 1 to 2 one-CPU workers, and the overhead
 of Ray against one process on the same 2 threads (1 actor of 2 CPUs). Each build's time
 includes starting its actors (each loads the ONNX encoder) but not starting Ray. Writes

@@ -1,6 +1,6 @@
 """The reader, measured: ``python -m eval.reader [--split test|dev] [--limit N] [--calibrate]``.
 
-SQuAD v1.1 dev is split by article once, before training (``qa.train.split_of``: 12 test
+SQuAD v1.1 dev is split by article once, before training (``qa.training.squad.split_of``: 12 test
 articles never used for training or any choice, 6 dev articles for choices, 30 training
 articles). For the questions of one split's articles, with the reader and without it:
 
@@ -31,7 +31,7 @@ import numpy as np
 from qa import Assistant
 from qa.assistant import default_folder
 from qa.models.embedder import Embedder
-from qa.training.train import article_number
+from qa.training.squad import article_number
 
 from . import metrics
 from .cli import add_data_options, positive_int, run_on_data

@@ -319,7 +319,7 @@ def _ask_pass(assistant: Assistant, questions: list[str]) -> dict:
 
 def memory_parts_mb(index: CorpusIndex) -> dict:
     """What the process's own memory holds, by part (MB, from the objects' sizes)."""
-    postings = index.corpus.lexical._postings
+    postings = index.corpus.lexical.postings
     bm25 = 0.0
     if postings is not None:  # memory-mapped when loaded, the process's own when built
         arrays = (postings.data, postings.indices, postings.indptr)

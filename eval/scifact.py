@@ -123,7 +123,7 @@ def document_ranking(
     index = assistant.index
     asked = Query.of(query, vector)
     while True:
-        found = assistant.retriever.run(asked, k=passages)
+        found = assistant.retrieve(asked, k=passages)
         ranking = metrics.first_occurrences(c.doc_id.removesuffix(".txt") for c in found)
         if len(ranking) >= depth or len(found) < passages or passages >= len(index):
             return ranking[:depth]

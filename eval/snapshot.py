@@ -6,7 +6,8 @@ compare OLD NEW`` says which differ. Run ``dump`` at the old and the new commit,
 The questions: the whole gold set on the seeds (with its histories), with and without the
 reader, and ``--squad`` seeded SQuAD dev questions (default 300) on the 48-article corpus, with
 and without the reader. Floats are compared to 9 decimals: sums over a set of strings change
-their last bits with each process's string hashing.
+their last bits with each process's string hashing. A field that only one snapshot has is no
+difference while its value is None (a field added to ``Answer`` since, unset).
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def differences(old: dict, new: dict) -> list[str]:
             continue
         for n, (a, b) in enumerate(zip(old[key], new[key])):
             a, b = rounded(a), rounded(b)
+            a = {f: v for f, v in a.items() if f in b or v is not None}
+            b = {f: v for f, v in b.items() if f in a or v is not None}
             if a != b:
                 fields = sorted(f for f in set(a) | set(b) if a.get(f) != b.get(f))
                 found.append(f"{key}[{n}] {a.get('question')!r}: {', '.join(fields)}")

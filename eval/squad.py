@@ -5,35 +5,38 @@ lines) and places every gold answer in it. Per configuration: passage and paragr
 MRR@20 (a passage is relevant when it holds a gold span whole; a paragraph when the question
 was written on it), and of the answer: hit@1 (the top extract holds a gold span), EM, F1,
 abstentions, latency. Also the SQuAD helpers of the other eval commands: the corpus with odd
-paragraphs held out (eval/abstention.py), the split by article (qa.train.split_of), and the
-answer records scored the same way.
+paragraphs held out (eval/abstention.py), the questions of one split of the articles
+(``qa.training.squad.split_of``), and the answer records scored the same way. The loader and
+the split are the reader's training's (``qa.training.squad``), imported here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 
 from qa import Answer, Assistant, Extract
 from qa.assistant import clean_question
 from qa.models.embedder import Embedder
-from qa.training.train import article_number, split_of
+from qa.training.squad import FILE as FILE
+from qa.training.squad import SquadData as SquadData
+from qa.training.squad import SquadQuestion as SquadQuestion
+from qa.training.squad import article_number, split_of
+from qa.training.squad import load_squad as load_squad
+from qa.training.squad import read_articles as read_articles
+from qa.training.squad import slug as slug
+from qa.training.squad import squad_data as squad_data
 
 from . import metrics
 from .cli import positive_int
-from .data import require
 from .gold import normalize
 from .ranking import batches, rank_passages
 from .runner import Benchmark, Evaluation, Loaded, Plot
 from .runner import run as run_benchmark
 
-FILE = Path("squad") / "dev-v1.1.json"
 DEPTH = 20  # passage hit@k and MRR are cut here
 POOL = 50  # passages ranked per question: enough to fill 20 paragraphs, = the fusion pool
 
@@ -92,116 +95,6 @@ REFERENCE = [
 # ----- data ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SquadQuestion:
-    """A SQuAD question with its gold answers as texts and as spans of one corpus document."""
-
-    qid: str
-    question: str
-    answers: tuple[str, ...]
-    doc_id: str
-    spans: tuple[tuple[int, int], ...]
-    paragraph: str  # "<doc_id>#<n>", the paragraph the question was written on
-    # SQuAD 2.0 unanswerable questions: where a reader would be tempted to answer (the
-    # "plausible answers" their writers were shown), for training the no-answer score.
-    plausible: tuple[tuple[int, int], ...] = ()
-
-
-@dataclass
-class SquadData:
-    """The SQuAD corpus (file name -> text), its questions and each document's paragraphs."""
-
-    documents: dict[str, str]
-    questions: list[SquadQuestion]
-    paragraphs: dict[str, list[tuple[int, int]]]  # doc_id -> (start, end) of each paragraph
-
-
-def slug(title: str) -> str:
-    """A file-name-safe lower-case form of a title: ``Super_Bowl_50`` -> ``super-bowl-50``."""
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "article"
-
-
-def load_squad(path: Path, articles: int | None = None, limit: int | None = None) -> SquadData:
-    """Read SQuAD v1.1 into one document per article and questions with absolute gold spans.
-
-    A document is the title (underscores as spaces), a blank line, then the paragraphs joined
-    by blank lines; an answer's span is its paragraph's offset plus ``answer_start``. Keeps the
-    first ``articles`` articles and then the first ``limit`` of their questions, in file order.
-    """
-    data = json.loads(require(path).read_text(encoding="utf-8"))["data"]
-    squad = squad_data(data[:articles] if articles is not None else data)
-    if limit is not None:
-        squad.questions = squad.questions[:limit]
-    return squad
-
-
-def read_articles(path: Path) -> tuple[list[dict], bool]:
-    """The whole articles of a SQuAD-format file (v1.1 or v2.0), and whether the file was cut
-    short: some public copies end part-way through an article, whose whole predecessors are
-    still good data (the cut one is dropped)."""
-    text = require(path).read_text(encoding="utf-8")
-    try:
-        return json.loads(text)["data"], False
-    except json.JSONDecodeError:
-        pass
-    decoder, articles = json.JSONDecoder(), []
-    at = text.index("[", text.index('"data"')) + 1
-    while True:
-        while at < len(text) and text[at] in " \t\r\n,":
-            at += 1
-        try:
-            article, at = decoder.raw_decode(text, at)
-        except json.JSONDecodeError:
-            return articles, True
-        articles.append(article)
-
-
-def squad_data(articles: Sequence[dict]) -> SquadData:
-    """``load_squad``'s documents and questions, from a list of SQuAD article dicts. A SQuAD
-    2.0 question marked ``is_impossible`` has no answers and no spans."""
-    documents: dict[str, str] = {}
-    questions: list[SquadQuestion] = []
-    paragraphs: dict[str, list[tuple[int, int]]] = {}
-    for number, article in enumerate(articles):
-        doc_id = f"{number:02d}_{slug(article['title'])}.txt"
-        parts = [article["title"].replace("_", " ")]
-        offset = len(parts[0]) + 2
-        spans: list[tuple[int, int]] = []
-        first_question = len(questions)
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            spans.append((offset, offset + len(context)))
-            for qa in paragraph["qas"]:
-                gold, plausible = [], []
-                for answer in qa["answers"]:
-                    start = offset + answer["answer_start"]
-                    gold.append((start, start + len(answer["text"])))
-                for answer in qa.get("plausible_answers", []):
-                    start = offset + answer["answer_start"]
-                    plausible.append((start, start + len(answer["text"])))
-                questions.append(
-                    SquadQuestion(
-                        qid=qa["id"],
-                        question=qa["question"],
-                        answers=tuple(answer["text"] for answer in qa["answers"]),
-                        doc_id=doc_id,
-                        spans=tuple(gold),
-                        paragraph=f"{doc_id}#{len(spans) - 1}",
-                        plausible=tuple(plausible),
-                    )
-                )
-            parts.append(context)
-            offset += len(context) + 2
-        text = documents[doc_id] = "\n\n".join(parts)
-        paragraphs[doc_id] = spans
-        for q in questions[first_question:]:
-            for (start, end), answer in zip(q.spans, q.answers):
-                if text[start:end] != answer:
-                    raise ValueError(f"SQuAD {q.qid}: {text[start:end]!r} is not {answer!r}")
-    questions = [replace(q, spans=tuple(dict.fromkeys(q.spans))) for q in questions]
-    return SquadData(documents, questions, paragraphs)
-
-
 def held_out(data: SquadData) -> tuple[dict[str, str], list[SquadQuestion], list[SquadQuestion]]:
     """The corpus with odd-numbered paragraphs held out, and its (answerable, unanswerable)
     questions; answerable questions' spans are moved to where their paragraph now lies.
@@ -235,8 +128,8 @@ def held_out(data: SquadData) -> tuple[dict[str, str], list[SquadQuestion], list
 
 
 def questions_of(data: SquadData, split: str, limit: int | None) -> list[SquadQuestion]:
-    """The questions of the articles of one split (``qa.train.split_of``), a seeded sample of
-    ``limit`` of them in file order when there are more."""
+    """The questions of the articles of one split (``qa.training.squad.split_of``), a seeded
+    sample of ``limit`` of them in file order when there are more."""
     chosen = [q for q in data.questions if split_of(article_number(q.doc_id)) == split]
     if limit is not None and limit < len(chosen):
         rng = np.random.default_rng(0)

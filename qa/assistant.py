@@ -11,7 +11,7 @@ from pathlib import Path
 from qa import config
 from qa.config import MAX_QUESTION_CHARS, default_folder
 from qa.errors import DocumentNotFound, QuestionError, SettingsError, UsageError
-from qa.index import generations as storage
+from qa.index import generations
 from qa.index.sync import CorpusIndex, SyncReport
 from qa.ingest.documents import Document, file_sha256, find_files
 from qa.ingest.text import is_meaningful
@@ -24,7 +24,7 @@ from qa.pipeline.read import ReadingStage
 from qa.pipeline.retrieve import Retriever
 from qa.pipeline.scope import Scope
 from qa.settings import Settings
-from qa.values import Answer, Query
+from qa.values import Answer, Candidate, Query
 
 
 def clean_question(question: object) -> str:
@@ -67,8 +67,6 @@ def clean_history(history: object) -> list[str]:
     return cleaned
 
 
-
-
 TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
 
 
@@ -99,8 +97,8 @@ class Assistant:
     def __init__(self, index: CorpusIndex, settings: Settings | None = None):
         self.index = index
         self.settings = settings or Settings()
-        self.retriever = Retriever(index, self.settings.retrieval)
-        self.extractor = Extractor(index, self.settings.extraction)
+        self.retriever = Retriever(self.settings.retrieval)
+        self.extractor = Extractor(self.settings.extraction)
         self._reading: ReadingStage | None = None
         self._lock = index.lock  # held for a whole answer; index updates swap under it
         self._scope: tuple[object, Scope] | None = None
@@ -126,8 +124,8 @@ class Assistant:
         ``model`` (a path or sentence-transformers name) overrides ``settings.model``.
         ``store`` is where passages are searched: ``"faiss"`` (in this process, the default,
         or ``$QA_STORE``), ``"milvus-lite:PATH.db"`` or ``"milvus://HOST:PORT"`` (see
-        ``qa.store.open_store``). Raises ``StoreError`` when the store cannot be reached.
-        ``ray`` (a ``qa.distributed.RaySettings``) embeds new and changed files on Ray.
+        ``qa.search.store.open_store``). Raises ``StoreError`` when the store cannot be reached.
+        ``ray`` (a ``qa.index.on_ray.RaySettings``) embeds new and changed files on Ray.
         """
         settings = settings or Settings()
         if model is not None:
@@ -195,7 +193,7 @@ class Assistant:
 
     @property
     def index_dir(self) -> Path:
-        """The folder of the index (also where ``qa.feedback`` keeps its marks)."""
+        """The folder of the index (also where ``qa.web.feedback`` keeps its marks)."""
         return self.index.index_dir
 
     def summary(self) -> CorpusSummary:
@@ -238,7 +236,7 @@ class Assistant:
         if not name or Path(name).name != name or name.startswith("."):
             raise UsageError(f"{name!r} is not a plain file name")
         target = self.index.folder / name
-        temporary = storage.upload_copy(Path(source), target)
+        temporary = generations.upload_copy(Path(source), target)
         try:
             document = self.index.add_file(temporary, name, final_path=target)
         finally:
@@ -257,7 +255,7 @@ class Assistant:
             raise DocumentNotFound(f"No file {doc_id!r} in {self.index.folder}")
         trash = self.index.folder / TRASH_DIRNAME
         trash.mkdir(exist_ok=True)
-        return storage.claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
+        return generations.claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
 
     @property
     def last_sync(self) -> SyncReport | None:
@@ -328,7 +326,8 @@ class Assistant:
         timings = {"embed": embed_seconds}
         with self._lock:
             mark = time.perf_counter()
-            candidates = self.retriever.run(query, k=max(10, k))
+            corpus = self.index.corpus  # one generation throughout: swaps wait for the lock
+            candidates = self.retriever.run(query, corpus, self.index.store, k=max(10, k))
             timings["retrieve"] = time.perf_counter() - mark
             readings = None
             stage = self.reading()
@@ -339,6 +338,7 @@ class Assistant:
             mark = time.perf_counter()
             extracts = self.extractor.run(
                 query,
+                corpus,
                 candidates,
                 k=k,
                 readings=readings,
@@ -363,6 +363,11 @@ class Assistant:
             if readings is None
             else round(max((r.has_answer for r in readings), default=0.0), 4),
         )
+
+    def retrieve(self, query: Query, k: int = 10) -> list[Candidate]:
+        """The ``k`` passages retrieval ranks best for ``query``, as answering sees them."""
+        with self._lock:
+            return self.retriever.run(query, self.index.corpus, self.index.store, k=k)
 
     def abstain_threshold(self) -> float:
         """The confidence under which qa abstains: calibrated with the reader, or without."""

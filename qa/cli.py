@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "milvus-lite:PATH.db or milvus://HOST:PORT[?collection=NAME]",
     )
     common.add_argument(
-        "--no-reader", action="store_true", help="answer without the reader (qa/reader.py)"
+        "--no-reader", action="store_true", help="answer without the reader (qa/models/reader.py)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_answer(answer, bold))
             return 0
         if args.command == "serve":
-            from qa.web.app import serve
+            from qa.web.server import serve
 
             serve(args.folder, host=args.host, port=args.port, index_dir=args.index_dir,
                   model=args.model, store=args.store, settings=_settings(args))  # fmt: skip

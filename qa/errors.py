@@ -18,11 +18,11 @@ class DocumentError(QAError):
         self.reason = reason
 
 
-class IndexError_(QAError):
+class CorruptIndexError(QAError):
     """The persisted index is missing, corrupt or was built differently; it will be rebuilt."""
 
 
-class IndexFolderError(IndexError_):
+class IndexFolderError(CorruptIndexError):
     """The index folder holds things qa did not write there: qa refuses to use it."""
 
 
@@ -35,7 +35,7 @@ class StoreError(QAError):
 
 
 class ClusterError(QAError):
-    """Ray could not be started or reached, or a build on it failed (qa.distributed)."""
+    """Ray could not be started or reached, or a build on it failed (qa.index.on_ray)."""
 
 
 class SettingsError(QAError, ValueError):

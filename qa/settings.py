@@ -166,7 +166,7 @@ class ReaderSettings(Configurable):
     """Whether the reader reads, how many of the best passages, and how its score counts.
 
     ``weight``: share of the reader's ``has_answer`` in an extract's score (the rest is the
-    sentence score of ``qa.extraction``). ``no_answer_below``: when no passage read gets a
+    sentence score of ``qa.pipeline.extract``). ``no_answer_below``: when no passage read gets a
     ``has_answer`` this high, qa abstains (``NO_READER_ANSWER``). Both were chosen on dev data
     only (gold dev split, SQuAD dev articles); see docs/reader.md.
     """
@@ -191,7 +191,7 @@ class ReaderSettings(Configurable):
     # abstained on 4 of 35 answerable gold dev items: the reader is less sure of itself on
     # news text than on Wikipedia.
     no_answer_below: float = 0.0016
-    # Another reader file (e.g. a smaller student of ``python -m qa.train reader
+    # Another reader file (e.g. a smaller student of ``python -m qa.training reader
     # --export-only``) to compare in the pipeline; "" is the packaged MODEL_FILE.
     model: str = ""
 

@@ -80,7 +80,8 @@ class Query:
     """One question, as the pipeline reads it.
 
     ``question`` is the cleaned question as asked; ``text`` the same resolved with the
-    conversation (``qa.conversation.resolve``; equal to ``question`` unless it is a follow-up).
+    conversation (``qa.pipeline.conversation.resolve``; equal to ``question`` unless it is a
+    follow-up).
     ``vector`` embeds ``text``; ``question_vector`` embeds ``question`` when it differs.
     """
 
@@ -110,7 +111,7 @@ class Query:
 
     @cached_property
     def kind(self) -> str | None:
-        """The kind of phrase the question asks for (``qa.focus.question_type``)."""
+        """The kind of phrase the question asks for (``qa.pipeline.focus.question_type``)."""
         return question_type(self.question)
 
     @cached_property
@@ -127,6 +128,7 @@ class Query:
     def reader_text(self) -> str:
         """What the reader reads with (``reader_question``)."""
         return reader_question(self.question, self.text)
+
 
 NO_ANSWER = "The sources do not answer this."
 

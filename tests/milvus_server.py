@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from qa.search.milvus import flock_held
+from qa.search.lease import flock_held
 
 START_SECONDS = 180  # it started in ~12 s on an idle 2-core machine; much slower under load
 STOP_SECONDS = 20  # a graceful stop (SIGTERM) before it is killed

@@ -239,9 +239,32 @@ def test_ask_many_matches_ask(store_assistant):
         assert abs(a.confidence - b.confidence) < 1e-3
 
 
+def test_a_bare_follow_up_is_asked_back_in_python_too(seeds_assistant):
+    """The ask-back lives in the pipeline's policy, not the web chat: Python gets it. It
+    searches nothing and cites nothing; with the earlier question, the same words are answered;
+    in a batch, the other questions are answered as if asked alone."""
+    from qa.pipeline.policy import NO_REFERENT
+
+    back = seeds_assistant.ask("And when was it signed?")
+    assert back.clarify == "it" and back.abstained and back.abstain_reason == NO_REFERENT
+    assert back.extracts == [] and back.related == [] and back.timings == {}
+    assert back.message.startswith("What does “it” refer to?")
+    asked = "Where was the road transport agreement signed?"
+    answered = seeds_assistant.ask("And when was it signed?", history=[asked])
+    assert answered.clarify is None and not answered.abstained
+    batch = seeds_assistant.ask_many(["And when was it signed?", asked], k=2)
+    assert batch[0].clarify == "it"
+    alone = seeds_assistant.ask(asked, k=2)
+    assert [(e.doc_id, e.start) for e in batch[1].extracts] == [
+        (e.doc_id, e.start) for e in alone.extracts
+    ]
+    # "Who founded it in Shanghai in 2001?" has words enough of its own to search with.
+    assert seeds_assistant.ask("Who founded it in Shanghai in 2001?").clarify is None
+
+
 def test_a_missing_year_or_count_abstains_but_a_missing_name_does_not(corpus, embedder):
-    """Only a year or a count must be there (see qa.focus.demands_type): SQuAD answers "who"
-    with plain nouns ("contractors") as often as not."""
+    """Only a year or a count must be there (see qa.pipeline.focus.demands_type): SQuAD answers
+    "who" with plain nouns ("contractors") as often as not."""
     (corpus / "works.txt").write_text(
         "Before the foundation is dug, contractors are required to verify and mark the "
         "existing utility lines. The road convention was adopted at the summit in Astana, "

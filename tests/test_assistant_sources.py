@@ -14,8 +14,9 @@ import pytest
 from qa import Assistant
 from qa.assistant import TRASH_DIRNAME, CorpusSummary, SourceInfo
 from qa.errors import DocumentError, DocumentNotFound, UsageError
+from qa.pipeline.policy import NO_REFERENT
 from qa.values import Answer
-from qa.web.app import PANEL_EMPTY, ChatApp, Clarification
+from qa.web.callbacks import PANEL_EMPTY, ChatApp
 
 from .conftest import SEEDS
 
@@ -157,10 +158,15 @@ def test_trash_document_moves_the_file_aside_and_refresh_drops_it(own_assistant,
 # ----- the chat keeps Answer objects in its state, dicts only where they leave ------------
 
 
-def test_chat_state_holds_answers_and_clarifications(own_assistant):
+def test_chat_state_holds_answers_including_the_ask_back(own_assistant):
     app = ChatApp(own_assistant, watch=False)
     state = app.respond("And when was it signed?", [], [], [])
-    assert state[2:] == ([], [Clarification("And when was it signed?", "it")], PANEL_EMPTY)
+    (asked_back,) = state[3]
+    assert state[2] == [] and state[4] == PANEL_EMPTY  # the ask-back is no history
+    assert isinstance(asked_back, Answer) and asked_back.clarify == "it"
+    assert asked_back.abstained and asked_back.abstain_reason == NO_REFERENT
+    assert asked_back.question == "And when was it signed?" and asked_back.extracts == []
+    assert "What does “it” refer to?" in state[1][-1]["content"]
     _, messages, questions, answers, panel = app.respond(
         "Where was the road transport agreement signed?", *state[1:4]
     )
@@ -168,14 +174,15 @@ def test_chat_state_holds_answers_and_clarifications(own_assistant):
     assert isinstance(answers[1], Answer) and "Dushanbe" in answers[1].extracts[0].text
     assert "Dushanbe" in panel and 'id="qa-cited"' in panel
     assert app.pick("1:1:123", answers) == panel  # marker [1] of turn 1
-    assert app.pick("0:1:123", answers) == PANEL_EMPTY  # the clarification cites nothing
+    assert app.pick("0:1:123", answers) == PANEL_EMPTY  # the ask-back cites nothing
 
     app.feedback(answers, gr.LikeData(None, {"index": 3, "value": "", "liked": True}))
     app.feedback(answers, gr.LikeData(None, {"index": 1, "value": "", "liked": False}))
     up, down = (json.loads(line) for line in app.feedback_path.read_text().splitlines())
     assert app.feedback_path == own_assistant.index_dir / "feedback.jsonl"
-    assert up["rating"] == "up" and up["history"] == []  # the clarification is no history
+    assert up["rating"] == "up" and up["history"] == []  # the ask-back is no history
     assert up["message"] == answers[1].message and up["abstain_reason"] is None
     top = answers[1].extracts[0]
     assert (up["extracts"][0]["doc_id"], up["extracts"][0]["start"]) == (top.doc_id, top.start)
-    assert down["abstain_reason"] == "clarify" and down["extracts"] == []
+    assert down["abstain_reason"] == NO_REFERENT and down["extracts"] == []
+    assert down["abstained"] and down["message"] == answers[0].message

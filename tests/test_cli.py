@@ -70,6 +70,19 @@ def test_history_option_resolves_a_follow_up(cli_corpus, capsys):
     assert "September 2014" in data["extracts"][0]["text"]
 
 
+def test_a_bare_follow_up_is_asked_back_not_answered(cli_corpus, capsys):
+    """The ask-back is the pipeline's policy (qa.pipeline.policy), so the CLI gives it too:
+    before, only the web chat did, and this question was answered "2002" at high confidence."""
+    code = main(["ask", "And when was it signed?", "--folder", str(cli_corpus)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("What does “it” refer to?")
+    assert "characters" not in out  # nothing cited
+    code = main(["ask", "And when was it signed?", "--folder", str(cli_corpus), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["clarify"] == "it" and data["extracts"] == [] and data["related"] == []
+
+
 def test_abstention_is_said_plainly(cli_corpus, capsys):
     code = main(["ask", "Who won the 2018 football World Cup?", "--folder", str(cli_corpus)])
     out = capsys.readouterr().out

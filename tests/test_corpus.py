@@ -1,4 +1,5 @@
-"""qa.corpus on the hand-made corpus (tests/fakes.py): ids, spans, vectors as stages read them."""
+"""qa.index.corpus on the hand-made corpus (tests/fakes.py): ids, spans, vectors as stages
+read them."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_ids_run_through_the_documents_in_order_and_spans_cut_their_text(corpus)
 
 
 def test_vectors_are_served_as_float32_rows_and_entries_view_the_global_arrays(corpus):
-    assert corpus.sentence_vectors.dtype == np.float16  # stored half size (qa.vectors)
+    assert corpus.sentence_vectors.dtype == np.float16  # stored half size (qa.index.vectors)
     rows = corpus.sentence_rows(np.array([2, 0]))
     assert rows.dtype == np.float32
     np.testing.assert_array_equal(rows[1], corpus.sentence_vectors[0].astype(np.float32))

@@ -1,4 +1,4 @@
-"""Indexing on Ray (qa/distributed.py): a real local Ray with 2 CPUs, the real model, FAISS and
+"""Indexing on Ray (qa/index/on_ray.py): a real local Ray with 2 CPUs, the real model, FAISS and
 a real Milvus server. A Ray build must answer exactly as a build in one process does."""
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def test_the_ray_options_of_qa_index():
 
 
 def test_a_saved_part_is_resumed_only_while_its_file_is_unchanged(embedder, tmp_path):
+    from qa.index.entries import embed_entries, read_entry
     from qa.index.on_ray import _resume, _save_part
-    from qa.index.sync import embed_entries, read_entry
     from qa.ingest.splitter import PassageSplitter
 
     folder = _copy(SEEDS, tmp_path / "corpus")

@@ -35,7 +35,7 @@ def test_building_an_index_exports_a_question_encoder_that_agrees(seeds_assistan
 
 
 def test_an_encoder_runs_the_threads_it_is_given(seeds_assistant, embedder):
-    # A Ray actor's encoder runs one thread per CPU it reserved (qa.distributed), and the
+    # A Ray actor's encoder runs one thread per CPU it reserved (qa.index.on_ray), and the
     # vectors do not depend on the thread count.
     path = encoder_file(resolve_model(embedder.model_name))
     location = resolve_model(embedder.model_name)

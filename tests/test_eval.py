@@ -163,6 +163,10 @@ def test_snapshot_differences_ignore_the_last_bits_and_name_what_changed():
     assert differences({"gold": [answer]}, {"gold": [drifted]}) == []
     assert differences({"gold": [answer]}, {"gold": [moved]}) == ["gold[0] 'Who?': extracts"]
     assert differences({"gold": [answer]}, {"squad": [answer]}) != []
+    # A field added since the old snapshot is no change while unset, and one when set.
+    assert differences({"gold": [answer]}, {"gold": [{**answer, "clarify": None}]}) == []
+    asked = {**answer, "clarify": "it"}
+    assert differences({"gold": [answer]}, {"gold": [asked]}) == ["gold[0] 'Who?': clarify"]
 
 
 def test_the_abstention_regression_fits_one_class_and_separates_two():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from eval.feedback import candidates
+from qa.pipeline.policy import NO_REFERENT
+from qa.values import Answer
 from qa.web import feedback
 
 EXTRACT = {
@@ -47,3 +49,20 @@ def test_a_wrong_answer_is_a_candidate_to_fill_in(tmp_path):
     (item,) = candidates(path)
     assert item["answers"] == [] and item["doc"] is None
     assert "marked wrong" in item["note"] and "a.txt" in item["note"]
+
+
+def test_an_ask_back_keeps_its_reason_and_cites_nothing():
+    """A bare follow-up asked back (``Answer.clarify``) is recorded with the Answer's own
+    reason, ``NO_REFERENT``, and no spans."""
+    asked_back = Answer(
+        question="And when was it signed?",
+        query="And when was it signed?",
+        abstained=True,
+        confidence=0.0,
+        extracts=[],
+        abstain_reason=NO_REFERENT,
+        clarify="it",
+    )
+    line = feedback.record(asked_back.to_dict(), "down", [], {})
+    assert line["abstained"] and line["abstain_reason"] == NO_REFERENT
+    assert line["extracts"] == [] and line["message"] == asked_back.message

@@ -117,7 +117,7 @@ def test_the_runtime_never_imports_training_or_eval():
 
 def test_answering_in_a_fresh_process_loads_no_training_module():
     code = (
-        "import sys; from qa import Assistant; import qa.cli, qa.web.app; "
+        "import sys; from qa import Assistant; import qa.cli, qa.web.server; "
         "print(sorted(m for m in sys.modules if m.startswith(('qa.training', 'eval'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -290,7 +290,7 @@ def test_bm25_is_stored_and_reloaded_not_rebuilt(seeds_copy, embedder, monkeypat
         == first.index.corpus.lexical.document_frequency
     )
     # read through maps of the stored arrays, not into the process's own memory
-    assert isinstance(second.index.corpus.lexical._postings.data, np.memmap)
+    assert isinstance(second.index.corpus.lexical.postings.data, np.memmap)
     monkeypatch.undo()
 
     # an index saved before BM25 was stored: rebuilt from the text once, then stored

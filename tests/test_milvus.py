@@ -10,8 +10,10 @@ import pytest
 
 from qa import Assistant
 from qa.errors import StoreError
-from qa.search.milvus import MilvusStore, default_collection, document_key
-from qa.search.store import EmbeddedStore, open_store
+from qa.search.local import EmbeddedStore
+from qa.search.milvus import MilvusStore
+from qa.search.milvus_rows import default_collection, document_key
+from qa.search.store import open_store
 from qa.settings import PassageSettings
 
 from .conftest import SEEDS, store_spec
@@ -261,7 +263,7 @@ def test_an_exact_collection_finds_what_faiss_finds(seeds_assistant, tmp_path, e
 def test_a_lost_server_loses_nothing(milvus_corpus, tmp_path, embedder):
     """The server goes away: the chat keeps the conversation and says why; an upload is kept
     in the corpus and the local index, and the next update writes it to the store."""
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     spec = store_spec("milvus-lite", tmp_path)
     with Assistant.from_folder(milvus_corpus, embedder=embedder, store=spec) as assistant:

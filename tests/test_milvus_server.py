@@ -76,7 +76,7 @@ def test_the_server_going_away_mid_question_and_coming_back(embedder, milvus_ser
 
 HOLD = """
 import sys, time
-from qa.milvus import MilvusStore
+from qa.search.milvus import MilvusStore
 store = MilvusStore(sys.argv[1], sys.argv[2])
 with store.lease():
     print("held", flush=True)

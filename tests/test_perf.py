@@ -81,6 +81,6 @@ def test_ask_at_scale_times_ask_on_a_copied_corpus(seeds_assistant):
 
 def test_memory_parts_count_the_bm25_arrays(seeds_assistant):
     parts = scale.memory_parts_mb(seeds_assistant.index)
-    postings = seeds_assistant.index.corpus.lexical._postings
+    postings = seeds_assistant.index.corpus.lexical.postings
     expected = (postings.data.nbytes + postings.indices.nbytes + postings.indptr.nbytes) / 1e6
     assert parts["bm25_arrays"] == pytest.approx(expected) and parts["bm25_arrays"] > 0

@@ -20,11 +20,11 @@ from qa.models.reader import (
     encode,
     groups,
     shared_reader,
-    token_targets,
     tokenizer,
 )
 from qa.pipeline.policy import NO_READER_ANSWER
 from qa.settings import ReaderSettings
+from qa.training.model import token_targets
 
 SUPER_BOWL = (
     "Super Bowl 50 was an American football game to determine the champion of the National "
@@ -151,7 +151,7 @@ def test_reading_needs_no_torch(tmp_path):
     import sys
 
     code = (
-        "import sys; from qa.reader import shared_reader; r = shared_reader(); "
+        "import sys; from qa.models.reader import shared_reader; r = shared_reader(); "
         "r.run('Who won?', ['The Broncos won.']); "
         "print('torch' in sys.modules)"
     )

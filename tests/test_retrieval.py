@@ -79,13 +79,15 @@ def test_dense_scores_mix_the_passage_and_its_best_sentence(seeds_assistant):
         ]
     )
     for weight in (0.0, 0.5, 1.0):
-        retriever = Retriever(index, RetrievalSettings(sentence_weight=weight))
+        retriever = Retriever(RetrievalSettings(sentence_weight=weight))
         got = retriever._dense(index.corpus, ids, vector)
         assert np.allclose(got, (1 - weight) * own + weight * best, atol=1e-5)
     # The fused ranking reports the mixed dense score of each passage it returns.
     query = Query("?", "?", vector)  # no terms: the dense side alone decides
     assert query.terms == []
-    found = Retriever(index, RetrievalSettings(sentence_weight=0.5)).run(query, k=3)
+    found = Retriever(RetrievalSettings(sentence_weight=0.5)).run(
+        query, index.corpus, index.store, k=3
+    )
     for c in found:
         i = c.passage.id
         assert c.dense == pytest.approx(0.5 * own[i] + 0.5 * best[i], abs=1e-5)
@@ -106,7 +108,7 @@ def test_hybrid_retrieval_fuses_min_max_scaled_dense_and_bm25(tmp_path):
     index.corpus = corpus
     vector = corpus.passage_rows(np.array([0]))[0]
     query = Query.of("Where do walruses sleep afloat?", vector)
-    found = Retriever(index, RetrievalSettings(sentence_weight=0.0)).run(query, k=3)
+    found = Retriever(RetrievalSettings(sentence_weight=0.0)).run(query, corpus, index.store, k=3)
     dense = corpus.passage_rows(np.arange(3)) @ vector
     lexical = corpus.lexical.scores(query.terms)
     assert lexical[0] > 0 and lexical[2] > 0  # "afloat" in a.txt, "walruses" in b.txt

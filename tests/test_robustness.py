@@ -21,7 +21,8 @@ import pytest
 from gradio_client import Client
 
 from qa import Assistant
-from qa.web.app import build, free_port
+from qa.web.layout import build
+from qa.web.server import free_port
 
 from .conftest import ROOT, SEEDS
 
@@ -215,8 +216,8 @@ READ_AND_SPLIT = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from eval.scale import peak_rss_mb
-    from qa.documents import read_document
-    from qa.passages import PassageSplitter, PassageSettings
+    from qa.ingest.documents import read_document
+    from qa.ingest.splitter import PassageSplitter; from qa.settings import PassageSettings
 
     path = Path(sys.argv[1])
     began = time.perf_counter()
@@ -310,7 +311,8 @@ def test_a_50_mb_text_file_is_indexed_with_progress_in_bounded_memory(tmp_path, 
 def test_the_served_app_refuses_an_upload_over_the_limit(tmp_path):
     from gradio_client import handle_file
 
-    from qa.web.app import MAX_UPLOAD_BYTES, serve
+    from qa.web.callbacks import MAX_UPLOAD_BYTES
+    from qa.web.server import serve
 
     folder = tmp_path / "corpus"
     folder.mkdir()

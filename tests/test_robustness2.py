@@ -32,7 +32,7 @@ def test_a_bad_earlier_question_is_reported_as_the_history(seeds_assistant, earl
 def test_api_history_of_the_wrong_type_is_a_clear_error(seeds_assistant):
     import gradio as gr
 
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     with pytest.raises(gr.Error, match="history must be a list"):
         ChatApp(seeds_assistant).api_ask(QUESTION, history="Who signed it?")
@@ -332,7 +332,7 @@ def test_html_text_and_title_survive_the_linear_reader(corpus):
 def test_twenty_mb_of_one_character_lines_is_refused_at_once(seeds_assistant, tmp_path):
     import time
 
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     upload = tmp_path / "lines.txt"
     upload.write_bytes(b"x\n" * 10_000_000)  # 20 MB: ten million one-character sentences
@@ -434,7 +434,7 @@ def _upload(app, folder, name, text):
 def test_uploads_of_one_name_at_the_same_moment_all_keep_their_file(zoo_assistant, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     app = ChatApp(zoo_assistant)
     texts = [f"Keeper number {n} feeds the {n * 7 + 1} penguins at noon." for n in range(4)]
@@ -454,7 +454,7 @@ def test_uploads_of_one_name_at_the_same_moment_all_keep_their_file(zoo_assistan
 def test_askers_during_uploads_always_see_one_generation(zoo_assistant, tmp_path):
     import threading
 
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     app = ChatApp(zoo_assistant)
     failures, answered = [], []
@@ -579,16 +579,19 @@ def file_size_limit():
 def test_a_full_disk_while_saving_keeps_the_previous_index(
     zoo_assistant, tmp_path, file_size_limit
 ):
-    from qa.errors import IndexError_
+    from qa.errors import CorruptIndexError
     from qa.index.sync import CorpusIndex
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     index = zoo_assistant.index
     current = (index.index_dir / "CURRENT").read_text()
     before = sorted(index.documents)
     big = "".join(f"Gallery {n} shows {n + 2} paintings of the harbour.\n" for n in range(300))
     (index.folder / "big.txt").write_text(big)
-    with file_size_limit(60_000), pytest.raises(IndexError_, match="Could not save the index"):
+    with (
+        file_size_limit(60_000),
+        pytest.raises(CorruptIndexError, match="Could not save the index"),
+    ):
         zoo_assistant.refresh()
     with file_size_limit(60_000):
         status = _upload(ChatApp(zoo_assistant), tmp_path / "up", "more.txt", big)
@@ -639,7 +642,7 @@ def test_a_milvus_lite_file_open_in_another_process_is_reported_locked(tmp_path)
 def test_the_app_notices_deleted_and_edited_files(zoo_assistant):
     import time
 
-    from qa.web.app import ChatApp
+    from qa.web.callbacks import ChatApp
 
     app = ChatApp(zoo_assistant)
     folder = zoo_assistant.index.folder

@@ -1,11 +1,12 @@
-"""qa.storage: a generation saved and read back, damage refused, names claimed (no model)."""
+"""qa.index.generations: a generation saved and read back, damage refused, names claimed (no
+model)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from qa.errors import IndexError_, IndexFolderError
+from qa.errors import CorruptIndexError, IndexFolderError
 from qa.index.corpus import Corpus
 from qa.index.generations import (
     MARKER,
@@ -41,11 +42,11 @@ def test_a_saved_generation_reads_back_the_same(tmp_path, corpus):
         np.testing.assert_array_equal(entry.passages, corpus.entries[doc_id].passages)
     np.testing.assert_array_equal(stored.passage_vectors, corpus.passage_vectors)
     assert len(stored.dense) == len(corpus) and len(stored.lexical) == len(corpus)
-    with pytest.raises(IndexError_, match="model"):
+    with pytest.raises(CorruptIndexError, match="model"):
         load(index_dir, FINGERPRINT | {"model": "another"}, DenseSettings())
     generation = current_generation(index_dir)
     (generation / "spans.npz").write_bytes(b"garbage")
-    with pytest.raises(IndexError_, match="checksum"):
+    with pytest.raises(CorruptIndexError, match="checksum"):
         load(index_dir, FINGERPRINT, DenseSettings())
 
 

@@ -1,4 +1,5 @@
-"""qa.store (and the Store protocol qa.milvus fits) on the hand-made corpus (tests/fakes.py)."""
+"""qa.search.store (and the Store protocol qa.search.milvus fits) on the hand-made corpus
+(tests/fakes.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 import pytest
 
 from qa.index.corpus import Corpus
+from qa.search.local import EmbeddedStore
 from qa.search.milvus import MilvusStore
-from qa.search.store import EmbeddedStore, Store, open_store
+from qa.search.store import Store, open_store
 from qa.settings import DenseSettings, LexicalSettings
 
 from .fakes import FINGERPRINT, make_corpus

@@ -1,4 +1,4 @@
-"""qa.text: term analysis and the repair of words split by PDF extraction."""
+"""qa.ingest.text: term analysis and the repair of words split by PDF extraction."""
 
 from __future__ import annotations
 

@@ -16,27 +16,18 @@ import pytest
 
 from qa.models.embedder import resolve_model
 from qa.models.reader import MODEL_FILE
-from qa.training.train import (
-    DEV_ARTICLES,
-    TEST_ARTICLES,
-    Example,
+from qa.training.cli import main
+from qa.training.examples import Example, TrainSettings, build_examples, extra_examples
+from qa.training.export import export, quantise_weights
+from qa.training.loop import train
+from qa.training.model import distill_loss, reader_loss, span_loss, span_model
+from qa.training.squad import DEV_ARTICLES, TEST_ARTICLES, split_of
+from qa.training.teacher import (
     TeacherLogits,
-    TrainSettings,
-    build_examples,
-    distill_loss,
-    export,
-    extra_examples,
     from_teacher,
-    main,
     onnx_weights,
-    quantise_weights,
-    reader_loss,
-    span_loss,
-    span_model,
-    split_of,
     teacher_layers,
     teacher_logits,
-    train,
 )
 
 FILLER = (
@@ -202,7 +193,8 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     tmp_path, monkeypatch
 ):
     from qa.models import reader as reading
-    from qa.training import train as training
+    from qa.training.card import SOURCES
+    from qa.training.export import ship
 
     models = tmp_path / "models"
     models.mkdir()
@@ -210,7 +202,7 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     monkeypatch.setattr(reading, "MODEL_FILE", models / "reader.onnx")
     monkeypatch.setattr(reading, "CARD_FILE", models / "READER.md")
     first = json.loads((Path(reading.__file__).parent / "reader.json").read_text())
-    first["command"] = "python -m qa.train reader --ship"
+    first["command"] = "python -m qa.training reader --ship"
     (models / "reader.json").write_text(json.dumps(first))
     (models / "training.png").write_bytes(b"first curve")
     out = tmp_path / "run"
@@ -218,7 +210,7 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     (out / "reader.onnx").write_bytes(b"the continued model")
     (out / "training.png").write_bytes(b"second curve")
     (out / "history.json").write_text(json.dumps({"seconds": 600, "train": [[25, 1.0]], "dev": []}))
-    sha = next(iter(training.SOURCES))
+    sha = next(iter(SOURCES))
     settings = TrainSettings(
         init_from="base.onnx",
         init_sha256=first["sha256"],
@@ -228,7 +220,7 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     )
     facts = {k: first[k] for k in first if k.startswith(("dev_", "span_", "margin_", "agree"))}
     facts |= {"check_windows": 1000, "bytes": 19, "sha256": "ab" * 32}
-    training.ship(out, facts, settings, "python -m qa.train reader --init-from base.onnx --ship")
+    ship(out, facts, settings, "python -m qa.training reader --init-from base.onnx --ship")
     record = json.loads((models / "reader.json").read_text())
     assert record["continued_from"]["sha256"] == first["sha256"]
     assert (models / "training-first-run.png").read_bytes() == b"first curve"
@@ -237,7 +229,7 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     assert "--init-from base.onnx --ship" in card and first["sha256"][:12] in card
     assert "PhongNTDo/guide_train_MRC_transformers" in card and "1,000 of their questions" in card
     # A run that did not start from the shipped file records no first run.
-    training.ship(out, facts, TrainSettings(init_sha256="00"), "python -m qa.train reader")
+    ship(out, facts, TrainSettings(init_sha256="00"), "python -m qa.training reader")
     assert "continued_from" not in json.loads((models / "reader.json").read_text())
 
 
@@ -496,7 +488,7 @@ def test_teacher_logits_are_computed_once_and_recomputed_for_other_examples(tmp_
 @pytest.mark.slow  # about a minute: two model loads, the teacher's pass, training, export
 @pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
 def test_a_distilled_student_trains_and_exports_beside_the_run_only(tmp_path, monkeypatch):
-    from qa.training import train as training
+    from qa.training import cli
 
     data = tmp_path / "data"
     (data / "squad").mkdir(parents=True)
@@ -506,7 +498,7 @@ def test_a_distilled_student_trains_and_exports_beside_the_run_only(tmp_path, mo
     argv = ["reader", "--data", str(data), "--out", str(out), "--epochs", "1", "--layers", "2"]
     argv += ["--teacher", str(MODEL_FILE), "--export-only", "--check", "20"]
     # A few steps do not make a reader that survives int8: the check is --ship's, tested above.
-    monkeypatch.setattr(training, "export", functools.partial(export, min_agreement=0.0))
+    monkeypatch.setattr(cli, "export", functools.partial(export, min_agreement=0.0))
     assert main(argv) == 0
     assert (out / "model.pt").exists() and (out / "teacher.npz").exists()
     assert (out / "reader.onnx").exists()

@@ -14,8 +14,10 @@ import pytest
 from gradio_client import Client, handle_file
 
 from qa import Assistant
-from qa.web.app import build, free_port, launch, safe_filename
+from qa.web.callbacks import safe_filename
+from qa.web.layout import build
 from qa.web.render import answer_html, document_html, escape
+from qa.web.server import free_port, launch
 
 from .browser import CHROMIUM, chromium
 from .conftest import ROOT, SEEDS, STORES, store_spec
@@ -137,6 +139,17 @@ def test_api_follow_up_uses_history(client):
         api_name="/ask",
     )
     assert "September 2014" in result["extracts"][0]["text"]
+
+
+def test_api_asks_back_a_bare_follow_up_as_python_does(client, server):
+    """/ask, the chat and Python share one policy: the same question back, the same dict."""
+    _, assistant = server
+    result = client.predict("And when was it signed?", api_name="/ask")
+    assert result["clarify"] == "it" and result["abstained"] is True and result["extracts"] == []
+    direct = assistant.ask("And when was it signed?").to_dict()
+    assert {k: v for k, v in result.items() if k != "timings"} == {
+        k: v for k, v in direct.items() if k != "timings"
+    }
 
 
 def test_api_blank_question_is_a_clear_error(client):
@@ -614,7 +627,7 @@ def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server
         )
         assert cut == []
         shown = page.locator("#qa-examples").first.inner_text()
-        from qa.web.app import EXAMPLES
+        from qa.web.callbacks import EXAMPLES
 
         for example in EXAMPLES:
             assert example in shown

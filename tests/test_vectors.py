@@ -1,4 +1,4 @@
-"""Vector files: float16 storage round trip and row reads (qa.vectors); no model needed."""
+"""Vector files: float16 storage round trip and row reads (qa.index.vectors); no model needed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Corpus: the documents of one index generation, read-only, with what stages read of them.
 
 A ``Corpus`` is made once from its documents' entries (``Corpus.assemble``) and never changed:
-an update assembles a new one aside and the index swaps it in whole (``qa.index``), so a
+an update assembles a new one aside and the index swaps it in whole (``qa.index.sync``), so a
 question reads one generation throughout. Stages read it through methods: ``passage(i)``,
 ``sentence(j)``, ``document(doc_id)``, the vectors of given rows, term weights. Its arrays
 run through the documents in order: passage ``i`` and sentence ``j`` are positions in them,
@@ -9,7 +9,7 @@ which is what stores and FAISS speak in.
 
 It also carries the in-process search structures built over it: FAISS over the passage
 vectors and the BM25 index (bm25s; only its term statistics when another store searches),
-which the embedded store (``qa.store``) searches and the index folder saves with it.
+which the embedded store (``qa.search.store``) searches and the index folder saves with it.
 """
 
 from __future__ import annotations
@@ -65,10 +65,6 @@ class DocumentEntry:
         self.size, self.mtime_ns, self.ctime_ns = stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
-
-
-
-
 @dataclass
 class StoredArrays:
     """The arrays of a loaded generation, reusable while its documents stay the same."""
@@ -78,7 +74,9 @@ class StoredArrays:
     passage_vectors: np.ndarray
     dense: DenseIndex | None
     lexical: LexicalIndex | None
-    storage: int = 0  # the layout they were read from (qa.storage.STORAGE_VERSION: current)
+    storage: int = (
+        0  # the layout they were read from (qa.index.generations.STORAGE_VERSION: current)
+    )
 
 
 class Corpus:
@@ -95,7 +93,7 @@ class Corpus:
         fingerprint: dict | None = None,
     ):
         self.entries = entries
-        # What its vectors and spans depend on (format, model, passage settings; qa.index):
+        # What its vectors and spans depend on (format, model, passage settings; qa.index.sync):
         # a store keys what it keeps on it.
         self.fingerprint = fingerprint or {}
         self.doc_ids = list(entries)

@@ -16,7 +16,7 @@ Layout of an index folder (default ``<corpus>/.qa-index``)::
 An update writes a whole new generation and then swaps ``CURRENT``, so a process killed
 mid-write leaves the previous index loadable. The vector files are memory-mapped, never
 read whole: a million passages' vectors (about 3.6 GB with their sentences) need not fit in
-memory, and queries read the few rows they need from the files as float32 (qa/vectors.py),
+memory, and queries read the few rows they need from the files as float32 (qa/index/vectors.py),
 so none stay in the process's resident memory. (Indexes written before kept every array in
 one ``vectors.npz``; they still load, and are rewritten in the new layout at once.)
 """
@@ -35,8 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import IndexError_ as CorruptIndexError
-from qa.errors import IndexFolderError
+from qa.errors import CorruptIndexError, IndexFolderError
 from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays
 from qa.index.dense import DenseIndex
 from qa.index.lexical import TERMS_FILE, LexicalIndex
@@ -46,13 +45,13 @@ from qa.settings import DenseSettings
 
 log = logging.getLogger(__name__)
 
-# How the vectors lie on disk, apart from what they mean (qa.index.FORMAT_VERSION, which a
+# How the vectors lie on disk, apart from what they mean (qa.index.sync.FORMAT_VERSION, which a
 # Milvus collection is also keyed on): 1 (no "storage" in the manifest) float32 sentence
 # vectors; 2 float16 sentence vectors. An index of an older storage still loads as it is, and
 # is rewritten in this one at once (nothing is re-embedded).
 STORAGE_VERSION = 2
 INDEX_DIRNAME = ".qa-index"
-UPLOAD_PREFIX = ".upload-"  # an upload's copy in the corpus until it is indexed (qa.ui)
+UPLOAD_PREFIX = ".upload-"  # an upload's copy in the corpus until it is indexed (qa.web)
 # mkstemp's eight random characters: only names qa made this way are ever removed
 STALE_UPLOAD = re.compile(re.escape(UPLOAD_PREFIX) + r"[a-z0-9_]{8}\.[a-z]+")
 STALE_UPLOAD_SECONDS = 3600  # older than any upload still copying or waiting for the lock
@@ -72,7 +71,7 @@ def load(
 ) -> tuple[dict[str, DocumentEntry], StoredArrays | None]:
     """The stored entries and arrays of the current generation, ({}, None) without one.
 
-    Raises IndexError_ when the index is unusable: built with another ``fingerprint`` (format,
+    Raises CorruptIndexError when the index is unusable: built with another ``fingerprint`` (format,
     model, passage settings), a storage this qa cannot read, a file that fails its checksum.
     FAISS is read only when ``embedded``, and only when it is what ``dense`` would build.
     """
@@ -202,7 +201,7 @@ def save(index_dir: Path, corpus: Corpus, fingerprint: dict) -> Corpus:
 
     Returns the corpus serving its vectors from the files just written (memory-mapped, so
     memory holds only what is read). On an OSError (a full disk) the partial generation is
-    removed and IndexError_ says so: the previous generation stays in use.
+    removed and CorruptIndexError says so: the previous generation stays in use.
     """
     generation = None
     try:

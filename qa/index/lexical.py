@@ -111,8 +111,6 @@ def bm25_scores(postings: Postings, query: list[str]) -> np.ndarray:
     return scores
 
 
-
-
 class LexicalIndex:
     """BM25 over a list of texts; ``save`` and ``load`` it with the index (tokenising a
     million passages again took minutes).
@@ -146,6 +144,11 @@ class LexicalIndex:
             self._model.index(corpus_terms, show_progress=False)
             self._postings = Postings.from_bm25s(self._model)
         return self
+
+    @property
+    def postings(self) -> Postings | None:
+        """BM25's arrays (memory-mapped when loaded), or None without BM25 here."""
+        return self._postings
 
     def __len__(self) -> int:
         return self._size

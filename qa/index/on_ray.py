@@ -95,6 +95,7 @@ class RayBuilder:
         self.settings = settings
         self.written: list[str] = []  # documents the workers wrote to the store
         self.resumed: list[str] = []  # documents taken from an earlier build's parts
+        self._writer: dict | None = None  # how workers write to the store, if they do
 
     def __call__(self, todo, report, progress) -> dict:
         from qa.index.sync import skip
@@ -121,21 +122,13 @@ class RayBuilder:
                 _save_part(parts, found)  # its rows are in the store: a resume may use it
                 for entry in found:
                     entries[entry.document.doc_id] = entry
-                self.written += [e.document.doc_id for e in found if self._remote_store]
-                if hasattr(index.store, "check_lease"):
-                    index.store.check_lease()  # still ours; renewed
+                self.written += [e.document.doc_id for e in found if self._writer]
+                index.store.keep_writing()  # a shared store's lease: still ours, renewed
                 done += len(batch["doc_id"])
                 if progress:
                     progress(done / len(todo), f"Indexed {done} of {len(todo)} files on Ray")
         log.info("Embedded %d files on Ray in %.1f s", done, time.perf_counter() - began)
         return entries
-
-    @property
-    def _remote_store(self) -> bool:
-        """Whether the workers write to the store: a Milvus server (milvus-lite serves only
-        the process that opened it, so its rows are written here, by the store's sync)."""
-        store = self.index.store
-        return getattr(store, "uri", "").startswith(("http://", "https://"))
 
     def _pipeline(self, ray, todo):
         index, settings = self.index, self.settings
@@ -144,19 +137,10 @@ class RayBuilder:
 
         model = index.embedder.model_name
         onnx = encoder_file(resolve_model(model))
-        milvus = None
-        if self._remote_store:
-            store = index.store
-            dim = self._dimension()
-            bm25 = None if store.lexical_embedded else index.lexical_settings.to_dict()
-            store.prepare(index.fingerprint(), dim, bm25)
-            milvus = {
-                "uri": store.uri,
-                "token": store.token,
-                "collection": store.collection,
-                "with_terms": not store.lexical_embedded,
-                "timeout": store.timeout,
-            }
+        store = index.store
+        bm25 = None if store.lexical_embedded else index.lexical_settings.to_dict()
+        # Workers write rows straight into a store that takes them from other processes.
+        self._writer = store.remote_writer(index.fingerprint(), self._dimension, bm25)
         items = [{"doc_id": doc_id, "path": str(Path(path).resolve())} for doc_id, path in todo]
         # One block per batch: Ray hands each block to one actor and returns it whole, so
         # fewer blocks than actors leave actors idle, and a block is what a part saves.
@@ -169,7 +153,7 @@ class RayBuilder:
                 "passages": index.settings.to_dict(),
                 "model": model,
                 "onnx": ray.put(onnx.read_bytes()) if onnx.exists() else None,
-                "milvus": milvus,
+                "writer": self._writer,
                 "threads": settings.cpus_per_worker,
             },
             batch_size=settings.batch_size,
@@ -191,7 +175,7 @@ class FileIndexer:
     their rows to a Milvus server when given one."""
 
     def __init__(
-        self, folder: str, passages: dict, model: str, onnx, milvus: dict | None, threads: int = 1
+        self, folder: str, passages: dict, model: str, onnx, writer: dict | None, threads: int = 1
     ):
         from qa.ingest.splitter import PassageSplitter
         from qa.models.embedder import Embedder
@@ -211,19 +195,15 @@ class FileIndexer:
             self.embedder.use_onnx(Path(name), threads)
             self.embedder.onnx_encoder()  # loaded now: the file goes next
             os.unlink(name)
-        self.milvus = milvus
-        self.client = None
-        if milvus is not None:
-            from pymilvus import MilvusClient
+        self.writer = None
+        if writer is not None:  # the store's own writer, as the store described it
+            from qa.search.store import open_writer
 
-            self.client = MilvusClient(
-                uri=milvus["uri"], token=milvus["token"], timeout=milvus["timeout"]
-            )
+            self.writer = open_writer(writer)
 
     def __call__(self, batch: dict) -> dict:
         from qa.errors import DocumentError
-        from qa.index.sync import embed_entries, read_entry
-        from qa.search.milvus import document_rows, write_documents
+        from qa.index.entries import embed_entries, read_entry
 
         read, errors = {}, {}
         for doc_id, path in zip(batch["doc_id"], batch["path"]):
@@ -233,13 +213,8 @@ class FileIndexer:
             except DocumentError as error:
                 errors[doc_id] = error.reason
         entries = embed_entries(self.embedder, list(read.values()))
-        if self.client is not None and entries:
-            titles = self.splitter.settings.titles
-            write_documents(
-                self.client,
-                self.milvus["collection"],
-                (document_rows(e, titles, self.milvus["with_terms"]) for e in entries),
-            )
+        if self.writer is not None and entries:
+            self.writer(entries, self.splitter.settings.titles)
         packed = {e.document.doc_id: _pack(e) for e in entries}
         ids = [str(d) for d in batch["doc_id"]]
         return {

@@ -2,11 +2,11 @@
 
 ``CorpusIndex`` is the building side: it reads the folder, finds new, changed and deleted
 files (by size, modification and change time, else content hash), reads and embeds only those
-(``read_entry``, ``embed_entries``; on Ray, ``qa.distributed``), assembles a new ``Corpus``
-(``qa.corpus``) aside and swaps it in whole under ``lock``, saves it as a new generation of the
-index folder (``qa.storage``) and hands it to its store (``qa.store``) to search. Later stages
-read the current corpus through its methods (``passage``, ``sentence``...), which the index
-passes on.
+(``qa.index.entries``; on Ray, ``qa.index.on_ray``), assembles a new ``Corpus``
+(``qa.index.corpus``) aside and swaps it in whole under ``lock``, saves it as a new generation
+of the index folder (``qa.index.generations``) and hands it to its store (``qa.search``) to
+search. Later stages read the current corpus through its methods (``passage``,
+``sentence``...), which the index passes on.
 
 Unchanged files keep their vectors. The change time (ctime) is what makes skipping them safe:
 a program can set a file's mtime back after editing it, but not its ctime, which the system
@@ -25,20 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import DocumentError, FolderError
-from qa.errors import IndexError_ as CorruptIndexError
-from qa.index import generations as storage
+from qa.errors import CorruptIndexError, DocumentError, FolderError
+from qa.index import generations
 from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays, searchable_passage
+from qa.index.entries import embed_entries, read_entry
 from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION, UPLOAD_PREFIX
-from qa.ingest.documents import Document, document_id, file_sha256, find_files, read_document
+from qa.ingest.documents import Document, document_id, file_sha256, find_files
 from qa.ingest.splitter import PassageSplitter
-from qa.ingest.text import repair_splits
 from qa.models.embedder import Embedder
 from qa.search.store import Store, open_store
 from qa.settings import DenseSettings, LexicalSettings, PassageSettings
 from qa.values import Passage, Sentence
 
-__all__ = [  # with what moved to qa.corpus and qa.storage, still importable from here
+__all__ = [  # with names of qa.index.corpus and qa.index.generations, importable from here
     "INDEX_DIRNAME",
     "MARKER",
     "STORAGE_VERSION",
@@ -80,7 +79,7 @@ class SyncReport:
     store_written: list[str] = field(default_factory=list)
     store_removed: list[str] = field(default_factory=list)
     # Documents of an interrupted Ray build taken from its saved parts, not embedded again
-    # (qa.distributed).
+    # (qa.index.on_ray).
     resumed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -92,7 +91,7 @@ class SyncReport:
 class CorpusIndex:
     """All passages of a folder, kept up to date with its files, searchable by vector and by
     terms in its ``store``: FAISS and BM25 in this process by default, or a Milvus collection
-    (see ``qa.store``). ``corpus`` is the current ``Corpus``; replaced whole, never changed."""
+    (``qa.search``). ``corpus`` is the current ``Corpus``; replaced whole, never changed."""
 
     def __init__(
         self,
@@ -210,17 +209,17 @@ class CorpusIndex:
 
         ``progress`` is called as ``progress(fraction, message)`` while documents are embedded.
         ``embed_files(todo, report, progress)`` embeds the new and changed files elsewhere
-        (``qa.distributed``: on Ray) instead of in this process (``_embed_files``).
+        (``qa.index.on_ray``: on Ray) instead of in this process (``_embed_files``).
         """
         from filelock import FileLock, Timeout
 
         began = time.perf_counter()
         if not self.folder.is_dir():
             raise FolderError(f"Not a folder: {self.folder}")
-        storage.claim_index_dir(self.index_dir, self.folder)
+        generations.claim_index_dir(self.index_dir, self.folder)
         lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
         try:
-            if storage.writable(self.index_dir):
+            if generations.writable(self.index_dir):
                 with lock:
                     report = self._sync_locked(progress, embed_files=embed_files)
             else:  # read-only use: no lock to take, as nothing will be written
@@ -245,11 +244,11 @@ class CorpusIndex:
         """
         from filelock import FileLock
 
-        storage.claim_index_dir(self.index_dir, self.folder)
+        generations.claim_index_dir(self.index_dir, self.folder)
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
             entry = self._embed([self._read_file(Path(path), doc_id)])[0]
             if final_path is not None:
-                final_path = storage.claim_name(Path(path), Path(final_path))
+                final_path = generations.claim_name(Path(path), Path(final_path))
                 doc_id = document_id(final_path.relative_to(self.folder))
                 entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
                 entry.stamp(final_path.stat())
@@ -289,15 +288,15 @@ class CorpusIndex:
         path = encoder_file(location)
         if path.exists():
             self.embedder.use_onnx(path)
-        elif (export or self.embedder._model is not None) and _onnx_available():
+        elif (export or self.embedder.loaded) and _onnx_available():
             self.embedder.export_onnx(path)
 
     def _sync_locked(self, progress, save: bool = True, embed_files=None) -> SyncReport:
         report = SyncReport()
         if save:
-            storage.remove_stale_uploads(self.folder)
+            generations.remove_stale_uploads(self.folder)
         try:
-            stored, arrays = storage.load(
+            stored, arrays = generations.load(
                 self.index_dir,
                 self.fingerprint(),
                 self.dense_settings,
@@ -404,10 +403,10 @@ class CorpusIndex:
         """Save the current corpus as a new generation, then serve its vectors from the files.
 
         When it cannot be saved (a full disk) the ``previous`` corpus is served again and
-        IndexError_ says so: the previous generation stays in use, on disk and here.
+        CorruptIndexError says so: the previous generation stays in use, on disk and here.
         """
         try:
-            saved = storage.save(self.index_dir, self.corpus, self.fingerprint())
+            saved = generations.save(self.index_dir, self.corpus, self.fingerprint())
         except CorruptIndexError:
             with self.lock:
                 self.corpus = previous
@@ -422,59 +421,6 @@ class CorpusIndex:
     def _embed(self, batch: list[tuple[DocumentEntry, list[str]]]) -> list[DocumentEntry]:
         """Fill in the vectors of read entries, encoding all their texts in one call."""
         return embed_entries(self.embedder, batch)
-
-
-def read_entry(
-    path: Path, doc_id: str, folder: Path, splitter: PassageSplitter
-) -> tuple[DocumentEntry, list[str]]:
-    """A file's entry without vectors yet, and the texts to embed for it (its sentences',
-    then its passages'). Raises DocumentError. (A function, so Ray workers run the same code.)
-    """
-    try:  # before reading: a change made while it is read then shows at the next sync
-        stat = path.stat()
-    except OSError as error:
-        raise DocumentError(
-            str(path), f"the file could not be opened ({error.strerror})"
-        ) from error
-    document = read_document(path, doc_id, root=folder)
-    sentences, passages = splitter.run(document)
-    text = document.text
-    sentence_spans = np.array([(s.start, s.end) for s in sentences], dtype=np.int64)
-    passage_rows = np.array(
-        [(p.start, p.end, p.first_sentence, p.last_sentence) for p in passages], dtype=np.int64
-    )
-    # Vectors of the split-repaired text ("Ch ina" -> "China"); spans stay on the raw text.
-    title = document.title if splitter.settings.titles else ""
-    texts = [repair_splits(text[s.start : s.end]) for s in sentences] + [
-        searchable_passage(title, text[p.start : p.end]) for p in passages
-    ]
-    entry = DocumentEntry(
-        document=document,
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        ctime_ns=stat.st_ctime_ns,
-        sentences=sentence_spans.reshape(-1, 2),
-        passages=passage_rows.reshape(-1, 4),
-        sentence_vectors=None,
-        passage_vectors=None,
-    )
-    return entry, texts
-
-
-def embed_entries(
-    embedder: Embedder, batch: list[tuple[DocumentEntry, list[str]]]
-) -> list[DocumentEntry]:
-    """Fill in the vectors of read entries, encoding all their texts in one call."""
-    if not batch:
-        return []
-    vectors = embedder.encode([t for _, texts in batch for t in texts])
-    offset = 0
-    for entry, texts in batch:
-        own = vectors[offset : offset + len(texts)]
-        offset += len(texts)
-        entry.sentence_vectors = own[: len(entry.sentences)]
-        entry.passage_vectors = own[len(entry.sentences) :]
-    return [entry for entry, _ in batch]
 
 
 def skip(report: SyncReport, doc_id: str, reason: str) -> None:

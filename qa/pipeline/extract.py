@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from qa.index.sync import CorpusIndex
+from qa.index.corpus import Corpus
 from qa.ingest.text import repair_splits, terms, words
 from qa.pipeline.focus import Phrase, find_focus, type_match
 from qa.settings import ExtractionSettings
@@ -38,18 +38,16 @@ _POINTS_BACK = re.compile(
 )
 
 
-
-
 class Extractor:
     """Scores the sentences of retrieved passages and returns the best as ``Extract``s."""
 
-    def __init__(self, index: CorpusIndex, settings: ExtractionSettings | None = None):
-        self.index = index  # for sentences beyond the candidates: neighbours, bylines
+    def __init__(self, settings: ExtractionSettings | None = None):
         self.settings = settings or ExtractionSettings()
 
     def run(
         self,
         query: Query,
+        corpus: Corpus,
         candidates: list[Candidate],
         k: int = 3,
         readings: list[PassageReading] | None = None,
@@ -57,22 +55,23 @@ class Extractor:
     ) -> list[Extract]:
         """The ``k`` best extracts (a sentence or two adjacent ones), best first, disjoint.
 
-        For a follow-up, the question as asked and its own vector count towards the signals
-        beside the resolved query. ``readings`` are the reader's answers in the passages it
-        read: a sentence holding the start of one gets its ``has_answer`` as the ``reader``
-        signal (0 otherwise), weighted ``reader_weight`` against the other signals' sum, and
-        the answer becomes the extract's focus.
+        ``corpus`` is the generation the candidates come from: sentences beyond them
+        (neighbours, bylines) are read from it. For a follow-up, the question as asked and its
+        own vector count towards the signals beside the resolved query. ``readings`` are the
+        reader's answers in the passages it read: a sentence holding the start of one gets its
+        ``has_answer`` as the ``reader`` signal (0 otherwise), weighted ``reader_weight``
+        against the other signals' sum, and the answer becomes the extract's focus.
         """
         s = self.settings
-        owners = self._candidates(candidates[: s.passages], query.attribution)
+        owners = self._candidates(corpus, candidates[: s.passages], query.attribution)
         if not owners:
             return []
         ids = np.array(sorted(owners), dtype=np.int64)
         sentences = {j: owners[j][2] for j in owners}
         texts = [sentences[int(j)].text for j in ids]
-        signals = self.signals(query, ids, texts, owners)
+        signals = self.signals(corpus, query, ids, texts, owners)
         if query.follow_up and query.question_vector is not None:
-            own = self.index.sentence_similarity(ids, query.question_vector)
+            own = corpus.sentence_similarity(ids, query.question_vector)
             signals["dense"] = (signals["dense"] + own) / 2
         scores = (
             s.w_dense * signals["dense"]
@@ -97,7 +96,7 @@ class Extractor:
             if len(extracts) == k:
                 break
             j = int(ids[o])
-            spans = [self._span(sentences[j], query_terms)] if s.join_neighbours else []
+            spans = [self._span(corpus, sentences[j], query_terms)] if s.join_neighbours else []
             for first, last in [*spans, (sentences[j], sentences[j])]:
                 if not any(first.id <= b and a <= last.id for a, b in taken):
                     break  # extracts never overlap: else the sentence alone, if it is free
@@ -106,6 +105,7 @@ class Extractor:
             taken.append((first.id, last.id))
             extracts.append(
                 self._extract(
+                    corpus,
                     first,
                     last,
                     owners[j][1],
@@ -117,7 +117,9 @@ class Extractor:
             )
         return extracts
 
-    def _span(self, sentence: Sentence, query_terms: set[str]) -> tuple[Sentence, Sentence]:
+    def _span(
+        self, corpus: Corpus, sentence: Sentence, query_terms: set[str]
+    ) -> tuple[Sentence, Sentence]:
         """The sentences (first, last) to quote for a best ``sentence``: it alone, or it with
         one neighbour when the answer runs across them.
 
@@ -133,15 +135,15 @@ class Extractor:
         def adds_question_terms(other: Sentence) -> bool:
             return bool((set(terms(repair_splits(other.text))) - own) & query_terms)
 
-        previous = self.index.sentence(sentence.id - 1)
-        following = self.index.sentence(sentence.id + 1)
+        previous = corpus.sentence(sentence.id - 1)
+        following = corpus.sentence(sentence.id + 1)
         if (
-            self._joined(previous, sentence)
+            self._joined(corpus, previous, sentence)
             and _POINTS_BACK.match(text)
             and adds_question_terms(previous)
         ):
             return previous, sentence
-        if self._joined(sentence, following):
+        if self._joined(corpus, sentence, following):
             after = following.text
             if text.rstrip().endswith(":") or after[:1].islower():
                 return sentence, following
@@ -149,15 +151,15 @@ class Extractor:
                 return sentence, following
         return sentence, sentence
 
-    def _joined(self, a: Sentence | None, b: Sentence | None) -> bool:
+    def _joined(self, corpus: Corpus, a: Sentence | None, b: Sentence | None) -> bool:
         """Sentences ``a`` and ``b`` exist, are consecutive in one document and paragraph."""
         if a is None or b is None or a.doc_id != b.doc_id:
             return False
-        gap = self.index.document(a.doc_id).text[a.end : b.start]
+        gap = corpus.document(a.doc_id).text[a.end : b.start]
         return "\n\n" not in gap and len(gap) < 5
 
     def _candidates(
-        self, candidates: list[Candidate], byline: re.Pattern | None = None
+        self, corpus: Corpus, candidates: list[Candidate], byline: re.Pattern | None = None
     ) -> dict[int, tuple[float, Passage, Sentence]]:
         """Sentence id -> (relevance in [0, 1] of its best passage, that passage, the sentence).
 
@@ -166,7 +168,6 @@ class Extractor:
         """
         if not candidates:
             return {}
-        index = self.index
         top = max(c.score for c in candidates)
         bottom = min(c.score for c in candidates)
         spread = top - bottom if top - bottom > 1e-9 else 1.0
@@ -175,40 +176,41 @@ class Extractor:
             relevance = (c.score - bottom) / spread if len(candidates) > 1 else 1.0
             for j in c.passage.sentences:
                 if j not in owner:
-                    owner[j] = (relevance, c.passage, index.sentence(j))
+                    owner[j] = (relevance, c.passage, corpus.sentence(j))
                 elif owner[j][0] < relevance:
                     owner[j] = (relevance, c.passage, owner[j][2])
         if byline is not None:
-            self._add_bylines(owner, candidates, byline)
+            self._add_bylines(corpus, owner, candidates, byline)
         long_enough = {
             j: v for j, v in owner.items() if len(words(v[2].text)) >= self.settings.min_words
         }
         return long_enough or owner
 
-    def _add_bylines(self, owner, candidates: list[Candidate], byline: re.Pattern) -> None:
-        index = self.index
+    def _add_bylines(
+        self, corpus: Corpus, owner, candidates: list[Candidate], byline: re.Pattern
+    ) -> None:
         for doc_id in dict.fromkeys(c.doc_id for c in candidates):
-            for j in index.sentences_of(doc_id):
+            for j in corpus.sentences_of(doc_id):
                 if j in owner:
                     continue
-                sentence = index.sentence(j)
+                sentence = corpus.sentence(j)
                 if byline.match(sentence.text):
-                    owner[j] = (0.0, index.passage(index.passage_holding(j)), sentence)
+                    owner[j] = (0.0, corpus.passage(corpus.passage_holding(j)), sentence)
 
-    def signals(self, query: Query, ids, texts, candidates) -> dict:
+    def signals(self, corpus: Corpus, query: Query, ids, texts, candidates) -> dict:
         """Every signal for every candidate sentence, as arrays in ``ids`` order."""
         sentence_terms = [set(terms(repair_splits(text))) for text in texts]
         query_terms = set(query.terms)
         question_terms = set(query.question_terms)
-        lexical_all = self._coverage(query_terms, sentence_terms)
-        lexical_now = self._coverage(question_terms, sentence_terms)
+        lexical_all = self._coverage(corpus, query_terms, sentence_terms)
+        lexical_now = self._coverage(corpus, question_terms, sentence_terms)
         kind = query.kind
         untyped = np.array([1.0 - type_match(query.question, t, kind) for t in texts])
         echo = np.array([1.0 if len(st - query_terms) < 2 else 0.0 for st in sentence_terms])
         line = query.attribution
         byline = np.array([1.0 if line is not None and line.match(t) else 0.0 for t in texts])
         return {
-            "dense": self.index.sentence_similarity(ids, query.vector),
+            "dense": corpus.sentence_similarity(ids, query.vector),
             "lexical": (lexical_all + lexical_now) / 2,
             "passage": np.array([candidates[int(j)][0] for j in ids]),
             "untyped": untyped,
@@ -216,12 +218,14 @@ class Extractor:
             "byline": byline,
         }
 
-    def _coverage(self, query_terms: set[str], sentence_terms: list[set[str]]) -> np.ndarray:
+    def _coverage(
+        self, corpus: Corpus, query_terms: set[str], sentence_terms: list[set[str]]
+    ) -> np.ndarray:
         if not query_terms:
             return np.zeros(len(sentence_terms))
         # sorted: a set's order changes with each process's string hashing, and with it the
         # last bits of the sums
-        weights = {t: self.index.idf(t) for t in sorted(query_terms)}
+        weights = {t: corpus.idf(t) for t in sorted(query_terms)}
         total = sum(weights.values())
         return np.array(
             [sum(w for t, w in weights.items() if t in st) / total for st in sentence_terms]
@@ -229,6 +233,7 @@ class Extractor:
 
     def _extract(
         self,
+        corpus: Corpus,
         first: Sentence,
         last: Sentence,
         passage: Passage,
@@ -237,7 +242,7 @@ class Extractor:
         query: Query,
         answer: PassageReading | None = None,
     ) -> Extract:
-        document = self.index.document(first.doc_id)
+        document = corpus.document(first.doc_id)
         start, end = first.start, last.end
         text = document.text[start:end]
         context_start = min(passage.start, start)

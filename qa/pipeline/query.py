@@ -45,6 +45,4 @@ def reader_question(question: str, query: str) -> str:
     return f"{question} {earlier}"
 
 
-
-
 __all__ = ["attribution", "reader_question"]

@@ -5,22 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from qa.index.corpus import Corpus
-from qa.index.sync import CorpusIndex
+from qa.search.store import Store
 from qa.settings import RetrievalSettings
 from qa.values import Candidate, Query
 
 
 class Retriever:
-    """Ranks the passages of a ``CorpusIndex``."""
+    """Ranks the passages of a corpus, searched in its store."""
 
-    def __init__(self, index: CorpusIndex, settings: RetrievalSettings | None = None):
-        self.index = index
+    def __init__(self, settings: RetrievalSettings | None = None):
         self.settings = settings or RetrievalSettings()
 
-    def run(self, query: Query, k: int = 10) -> list[Candidate]:
-        """The ``k`` best passages, best first."""
+    def run(self, query: Query, corpus: Corpus, store: Store, k: int = 10) -> list[Candidate]:
+        """The ``k`` best passages of ``corpus`` (one generation, searched in ``store``), best
+        first."""
         s = self.settings
-        corpus, store = self.index.corpus, self.index.store  # one generation throughout
         if len(corpus) == 0:
             return []
         query_terms, query_vector = query.terms, query.vector

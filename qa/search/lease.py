@@ -28,6 +28,7 @@ import os
 import socket
 import time
 import uuid
+from pathlib import Path
 
 from qa.errors import StoreError
 
@@ -59,14 +60,14 @@ class Lease:
         self.held = False
 
     def __enter__(self) -> Lease:
-        self.store._call(self._acquire)
-        self.store._held = self
+        self.store.call(self._acquire)
+        self.store.held = self
         return self
 
     def __exit__(self, *exc) -> None:
-        self.store._held = None
+        self.store.held = None
         try:
-            self.store._call(self._release)
+            self.store.call(self._release)
         except StoreError as error:  # it expires by itself; do not hide the real failure
             log.warning("Could not release the lease on %s: %s", self.store.collection, error)
 
@@ -183,3 +184,36 @@ def _exists(error: Exception) -> bool:
 def _missing(error: Exception) -> bool:
     message = _message(error)
     return "not found" in message or "not exist" in message
+
+
+def lite_locked(uri: str) -> bool:
+    """Whether another process holds milvus-lite's lock on its data folder ``uri``.
+
+    milvus-lite finds that in its server process and pymilvus says only "Open local milvus
+    failed", so after a failure qa tries the same lock (an flock of ``uri/LOCK``) itself.
+    """
+    try:
+        from milvus_lite.db import LOCK_FILENAME
+    except ImportError:  # no milvus-lite: cannot tell
+        return False
+    return flock_held(Path(uri) / LOCK_FILENAME)
+
+
+def flock_held(path: Path) -> bool:
+    """Whether another process holds an flock on ``path`` (False when it cannot tell: no such
+    file, or not a Unix system)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)  # flock needs no write access
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock when it was taken
+    return False

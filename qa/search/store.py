@@ -7,8 +7,8 @@ kept, because the index swaps in a new corpus after an update while a store's ro
 rewritten: a question then resolves its hits in the generation it reads, never a mix.
 
 The embedded default searches in-process: FAISS over the passage vectors and BM25 (bm25s),
-both built with the corpus (``qa.corpus``) and saved in the index folder. A Milvus store
-(``qa.milvus``) keeps the passages, their vectors and a BM25 index in a Milvus collection
+both built with the corpus (``qa.index.corpus``) and saved in the index folder. A Milvus store
+(``qa.search.milvus``) keeps the passages, their vectors and a BM25 index in a Milvus collection
 instead, from one local file (milvus-lite) to a cluster. Either way the index folder keeps the
 document texts, spans and vectors, so every extract is cut from the stored text and its
 offsets are exact.
@@ -18,9 +18,10 @@ A store speaks in passage ids: positions in the corpus's passages (``Corpus.pass
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Protocol, runtime_checkable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -35,10 +36,10 @@ class Store(Protocol):
     """The search side of an index: dense and lexical search over a corpus's passages."""
 
     # Whether FAISS and BM25 live in (and are saved with) the index folder: the corpus then
-    # builds them (qa.corpus.Corpus.assemble).
+    # builds them (qa.index.corpus.Corpus.assemble).
     embedded: bool
     # Whether BM25 runs in this process (bm25s, saved in the index folder) even when dense
-    # search does not: a Milvus server older than 2.5 has no BM25 function (qa.milvus).
+    # search does not: a Milvus server older than 2.5 has no BM25 function (qa.search.milvus).
     lexical_embedded: bool
 
     def place(self, folder: Path, index_dir: Path) -> None:
@@ -63,36 +64,38 @@ class Store(Protocol):
     def describe(self) -> dict:
         """What the store is, for results and logs (never a secret)."""
 
+    def keep_writing(self) -> None:
+        """Raise ``StoreError`` unless this process may still write (a shared store's lease,
+        renewed); nothing to check for a store only this process writes."""
+
+    def remote_writer(self, fingerprint: dict, dimension, bm25: dict | None) -> dict | None:
+        """What other processes (Ray workers) need to write rows straight into the store, as
+        plain data for ``open_writer``; None when only this process can write it.
+        ``dimension()`` gives the vector length, computed only when needed."""
+
     def close(self) -> None:
         """Release connections; the store may not be used afterwards."""
 
 
-class EmbeddedStore:
-    """FAISS and bm25s in this process: the search structures the corpus carries."""
+# The stores qa knows, by the scheme of their description: "module:function" of a function
+# taken (the description without its query, the ?options) that returns the store. Imported
+# only when named, so that pymilvus loads only for Milvus. To add a store: one module with
+# such a function and a class following ``Store``, and one line here.
+STORES = {
+    EMBEDDED: "qa.search.local:open_local",
+    "milvus-lite": "qa.search.milvus:open_lite",
+    "milvus": "qa.search.milvus:open_server",
+    "http": "qa.search.milvus:open_server",
+    "https": "qa.search.milvus:open_server",
+}
+# Who writes rows for other processes, by ``remote_writer``'s "kind" (see ``open_writer``).
+WRITERS = {"milvus": "qa.search.milvus:RowWriter"}
+OPTIONS = ("collection", "index")
 
-    embedded = True
-    lexical_embedded = True
 
-    def place(self, folder: Path, index_dir: Path) -> None:
-        pass
-
-    def index(self, corpus: Corpus) -> tuple[list[str], list[str]]:
-        return [], []  # the corpus built FAISS and BM25 as it was assembled
-
-    def search_dense(self, corpus, vector, k):
-        return corpus.dense_search(vector, k)
-
-    def search_lexical(self, corpus, terms, k):
-        return corpus.lexical.search(list(terms), k)
-
-    def score_lexical(self, corpus, terms, ids):
-        return corpus.lexical.scores(list(terms))[ids]
-
-    def describe(self) -> dict:
-        return {"kind": EMBEDDED}
-
-    def close(self) -> None:
-        pass
+def _load(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def open_store(spec: str | Store | None) -> Store:
@@ -105,32 +108,24 @@ def open_store(spec: str | Store | None) -> Store:
     """
     if isinstance(spec, Store):
         return spec
-    if spec is None or spec.strip() in ("", EMBEDDED):
-        return EmbeddedStore()
-    spec = spec.strip()
+    spec = (spec or EMBEDDED).strip() or EMBEDDED
     base, _, query = spec.partition("?")
     options = {key: values[-1] for key, values in parse_qs(query).items()}
-    unknown = set(options) - {"collection", "index"}
+    unknown = set(options) - set(OPTIONS)
     if unknown:
         raise SettingsError(
             f"Unknown store option(s) {sorted(unknown)} in {spec!r}: use collection or index"
         )
-    index_type = options.get("index", "AUTOINDEX")
-    if base.startswith("milvus-lite:"):
-        from qa.search.milvus import MilvusStore
+    scheme = base.split(":", 1)[0]
+    if scheme not in STORES or (scheme == EMBEDDED and base != EMBEDDED):
+        raise SettingsError(
+            f"Unknown store {spec!r}: use 'faiss' (default), 'milvus-lite:PATH.db' or "
+            "'milvus://HOST:PORT'"
+        )
+    return _load(STORES[scheme])(base, options)
 
-        path = base.removeprefix("milvus-lite:")
-        return MilvusStore.local(path, options.get("collection"), index_type=index_type)
-    if base.startswith(("milvus://", "http://", "https://")):
-        from qa.search.milvus import MilvusStore
 
-        parts = urlsplit(base)
-        if not parts.hostname:
-            raise SettingsError(f"No host in store {spec!r}: use milvus://HOST:PORT")
-        scheme = "http" if parts.scheme == "milvus" else parts.scheme
-        uri = f"{scheme}://{parts.hostname}:{parts.port or 19530}"
-        return MilvusStore(uri, options.get("collection"), index_type=index_type)
-    raise SettingsError(
-        f"Unknown store {spec!r}: use 'faiss' (default), 'milvus-lite:PATH.db' or "
-        "'milvus://HOST:PORT'"
-    )
+def open_writer(description: dict):
+    """The writer ``Store.remote_writer`` described: called with entries and whether titles
+    are searched, it writes their rows into the store from this process."""
+    return _load(WRITERS[description["kind"]])(description)

@@ -37,9 +37,8 @@ def record(answer: dict, rating: str, history: list[str], settings: dict) -> dic
         "history": list(history),
         "query": answer.get("query"),
         "abstained": bool(answer.get("abstained", not answer.get("extracts"))),
-        # A bare follow-up asked back (qa.ui) has no reason of Answer's: "clarify".
-        "abstain_reason": answer.get("abstain_reason")
-        or ("clarify" if "clarify" in answer else None),
+        # A bare follow-up asked back (``Answer.clarify``) has its own: ``policy.NO_REFERENT``.
+        "abstain_reason": answer.get("abstain_reason"),
         "message": answer.get("message"),
         "extracts": [{k: e.get(k) for k in _SPAN_KEYS} for e in answer.get("extracts", [])],
         "settings": settings,

@@ -117,7 +117,7 @@ def snippet(text: str, limit: int = 160) -> str:
 
 
 def share_href(doc_id: str, start: int, end: int) -> str:
-    """The app's address for one span (see ``qa.ui.ChatApp.open_shared``), relative."""
+    """The app's address for one span (see ``qa.web.callbacks.ChatApp.open_shared``), relative."""
     return "?" + urlencode({"doc": doc_id, "start": start, "end": end})
 
 

@@ -1,0 +1,114 @@
+"""Train qa's reader: ``python -m qa.training reader [--out DIR] [--epochs N] [--ship]``.
+The command line of the training (see the package's docstring): it checks the options, trains
+or resumes into ``--out`` (``loop.train``), and with ``--ship`` or ``--export-only`` exports
+the model with the settings it was trained with (``export.export``), recording the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from qa.ingest.documents import file_sha256
+
+from .examples import TrainSettings
+from .export import EXPORT_CHECK, export, record_of, ship
+from .loop import train
+from .squad import FILE as SQUAD_FILE
+from .squad import DataMissingError, data_dir, require
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from qa.models.embedder import resolve_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.training", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("what", choices=["reader"])
+    parser.add_argument("--out", type=Path, default=Path("build/reader"))
+    parser.add_argument("--data", type=Path, default=None, help="folder holding squad/")
+    parser.add_argument("--epochs", type=float, default=TrainSettings.epochs)
+    parser.add_argument("--questions", type=int, default=None, help="sample N training questions")
+    parser.add_argument("--ship", action="store_true", help="export int8 ONNX into qa/models/")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export and check int8 ONNX as --ship does, but write it and reader.json into --out "
+        "only (qa/models/ untouched): to compare a variant before shipping it",
+    )
+    parser.add_argument(
+        "--layers", type=int, default=TrainSettings.layers, help="keep the first N layers"
+    )
+    parser.add_argument(
+        "--teacher", default=None, help="distil from this ONNX reader (e.g. qa/models/reader.onnx)"
+    )
+    parser.add_argument(
+        "--init-from-teacher",
+        action="store_true",
+        help="start a --layers student from the --teacher's own layers and head",
+    )
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="more training data: a SQuAD-format file of other articles (repeatable)",
+    )
+    parser.add_argument(
+        "--init-from", default=None, help="go on training this ONNX reader (all its layers)"
+    )
+    parser.add_argument("--learning-rate", type=float, default=TrainSettings.learning_rate)
+    parser.add_argument(
+        "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
+    )
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="stop (checkpointed) after N steps"
+    )
+    args = parser.parse_args(argv)
+    if args.init_from_teacher and not args.teacher:
+        parser.error("--init-from-teacher needs --teacher")
+    if args.ship and args.export_only:
+        parser.error("--ship and --export-only: choose one")
+    if args.init_from and (args.init_from_teacher or args.layers != TrainSettings.layers):
+        parser.error("--init-from continues a whole reader: not with --init-from-teacher/--layers")
+    try:
+        squad_path = require(data_dir(args.data) / SQUAD_FILE)
+    except DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in [*args.extra, *([Path(args.init_from)] if args.init_from else [])]:
+        if not Path(path).is_file():
+            print(f"error: no such file: {path}", file=sys.stderr)
+            return 2
+
+    settings = TrainSettings(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        max_train_questions=args.questions,
+        layers=args.layers,
+        teacher=args.teacher,
+        init_from_teacher=args.init_from_teacher,
+        extra=tuple(str(path) for path in args.extra),
+        extra_sha256=tuple(file_sha256(Path(path)) for path in args.extra),
+        init_from=args.init_from,
+        init_sha256=file_sha256(Path(args.init_from)) if args.init_from else None,
+    )
+    model_dir = resolve_model(None)
+    weights = train(args.out, squad_path, settings, model_dir, args.stop_after)
+    if (args.ship or args.export_only) and weights is not None:
+        # Export with the settings the model was trained with, not this command line's.
+        saved = args.out / "settings.json"
+        if saved.exists():
+            settings = TrainSettings.from_dict(json.loads(saved.read_text()))
+        facts = export(weights, args.out, squad_path, settings, model_dir, check=args.check)
+        command = " ".join(["python -m qa.training", *(sys.argv[1:] if argv is None else argv)])
+        if args.ship:
+            ship(args.out, facts, settings, command)
+        else:  # the model and its facts stay in --out, beside the run
+            record = record_of(args.out, facts, settings, command)
+            (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(json.dumps(facts, indent=2))
+    return 0

@@ -1,0 +1,270 @@
+"""What each event of the web chat does (``ChatApp``): ask, show a citation's source, open a
+shared span, clear, keep a thumbs up or down, say what answers come from, list, show, upload
+and remove documents (``safe_filename``, ``MAX_UPLOAD_BYTES``), and the ``/ask`` API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+import unicodedata
+from pathlib import Path
+
+import gradio as gr
+
+from qa.assistant import Assistant
+from qa.errors import DocumentError, DocumentNotFound, QAError, StoreError
+from qa.ingest.documents import SUPPORTED_SUFFIXES
+from qa.values import Answer
+from qa.web import feedback
+from qa.web.render import answer_html, clarify_html, document_html, escape
+from qa.web.watch import FolderWatch
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+EXAMPLES = [
+    "Where was the road transport agreement signed?",
+    "Who announced that China would set up CNISCO?",
+    "What share of UNESCO's World Heritage List are cultural sites of SCO countries?",
+    "Which countries held joint anti-terrorism exercises in October 2002?",
+]
+PANEL_EMPTY = "<p class='qa-hint'>Ask a question: the cited source appears here.</p>"
+VIEWER_EMPTY = "<p class='qa-hint'>Choose a document to show it here.</p>"
+
+
+def safe_filename(name: str) -> str:
+    """A plain file name from an uploaded name: no folders, no hidden or odd characters."""
+    name = unicodedata.normalize("NFKC", Path(str(name).replace("\\", "/")).name)
+    name = re.sub(r"[^\w.\- ]+", "_", name).strip(" .")
+    stem, suffix = os.path.splitext(name)
+    if not stem:
+        stem = "upload"
+    return f"{stem[:100]}{suffix.lower()}"
+
+
+class ChatApp:
+    """The state-free callbacks of the web UI, bound to one Assistant and corpus folder."""
+
+    def __init__(self, assistant: Assistant, watch: bool = True):
+        self.assistant = assistant
+        # Files added, edited or deleted behind the app's back are noticed before a question.
+        self.watch = FolderWatch(assistant) if watch else None
+        self.started = time.time()
+
+    def _notice_changes(self) -> None:
+        if self.watch is not None:
+            self.watch.check()
+
+    # ----- chat -----------------------------------------------------------------------
+
+    def respond(self, question: str, messages: list, questions: list, answers: list):
+        """Answer ``question`` in the conversation; returns the new UI state.
+
+        ``answers`` (a ``gr.State``, kept on the server) holds each turn's ``Answer``:
+        objects, made into dicts only where they leave the app (the ``/ask`` API, feedback
+        lines). A bare follow-up is asked back (``Answer.clarify``) and is no history.
+        """
+        messages = list(messages or [])
+        questions = list(questions or [])
+        answers = list(answers or [])
+        self._notice_changes()
+        try:
+            answer = self.assistant.ask(question, history=questions)
+        except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
+            gr.Warning(str(error))
+            return (question, messages, questions, answers, gr.update())
+        answers.append(answer)
+        messages.append({"role": "user", "content": escape(answer.question)})
+        if answer.clarify:  # a search would answer about whatever the pronoun happens to match
+            messages.append({"role": "assistant", "content": clarify_html(answer.clarify)})
+            return ("", messages, questions, answers, PANEL_EMPTY)
+        questions.append(answer.question)
+        messages.append({"role": "assistant", "content": answer_html(answer)})
+        return ("", messages, questions, answers, self.source_panel(answer, 0))
+
+    def source_panel(self, answer: Answer | None, choice: int | None) -> str:
+        """The document of citation ``choice`` of ``answer``, with the span highlighted."""
+        if not answer or choice is None or not 0 <= int(choice) < len(answer.extracts):
+            return PANEL_EMPTY
+        extracts = answer.extracts
+        chosen = extracts[int(choice)]
+        try:
+            document = self.assistant.document(chosen.doc_id)
+        except KeyError:
+            return f"<p>{escape(chosen.doc_id)} is no longer in the index.</p>"
+        others = [
+            (e.start, e.end) for e in extracts if e is not chosen and e.doc_id == chosen.doc_id
+        ]
+        return document_html(
+            document, (chosen.start, chosen.end), others, label=f"[{int(choice) + 1}]"
+        )
+
+    def pick(self, picked: str, answers: list) -> str:
+        """A citation marker clicked in the chat: ``picked`` is "turn:number:nonce" (page.js)."""
+        try:
+            turn, number = (int(part) for part in str(picked).split(":")[:2])
+        except ValueError:
+            return gr.update()
+        if not answers or not 0 <= turn < len(answers):
+            return gr.update()
+        return self.source_panel(answers[turn], number - 1)
+
+    def select_message(self, answers: list, event: gr.SelectData):
+        """Clicking an answer in the chat shows its first citation."""
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        turn = int(index) // 2
+        if not answers or turn >= len(answers):
+            return gr.update()
+        return self.source_panel(answers[turn], 0)
+
+    def open_shared(self, request: gr.Request) -> str:
+        """The span a share link names (``?doc=ID&start=S&end=E``), shown when the page opens."""
+        params = request.query_params if request else {}
+        if "doc" not in params:
+            return gr.update()
+        doc_id = params["doc"]
+        try:
+            document = self.assistant.document(doc_id)
+            start, end = int(params.get("start", "")), int(params.get("end", ""))
+        except (KeyError, ValueError):
+            return f"<p>The shared link names {escape(doc_id)}, which is not in the index.</p>"
+        if not 0 <= start < end <= len(document.text):
+            return f"<p>The shared link's span is not in {escape(doc_id)} as indexed now.</p>"
+        return document_html(document, (start, end), label="Shared span")
+
+    @staticmethod
+    def clear():
+        """A new conversation: nothing of the old one is kept, shown or used for follow-ups."""
+        return "", [], [], [], PANEL_EMPTY
+
+    def feedback(self, answers: list, event: gr.LikeData) -> None:
+        """Append the thumbs up or down on an answer, with its question, spans and settings."""
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        turn = int(index) // 2
+        if not answers or turn >= len(answers) or event.liked not in (True, False):
+            return  # not an answer, or a mark taken back: nothing to keep
+        history = [a.question for a in answers[:turn] if not a.clarify]
+        line = feedback.record(
+            answers[turn].to_dict(),
+            "up" if event.liked else "down",
+            history,
+            self.assistant.settings.to_dict(),
+        )
+        try:
+            feedback.append(self.feedback_path, line)
+        except OSError as error:  # a read-only index folder: say so, keep serving
+            gr.Warning(f"Could not save the feedback in {self.feedback_path}: {error}")
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.assistant.index_dir / feedback.FEEDBACK_NAME
+
+    def loaded(self) -> str:
+        """What answers come from: documents, passages and when the index last changed."""
+        summary = self.assistant.summary()
+        stamp = self.started if summary.indexed_at is None else summary.indexed_at
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+        counts = f"{plural(summary.documents, 'document')}, {plural(summary.passages, 'passage')}"
+        return f"<p class='qa-loaded'>Answering from {counts} · last indexed {when}</p>"
+
+    # ----- sources --------------------------------------------------------------------
+
+    def sources_table(self) -> list[list]:
+        return [[s.title, s.doc_id, s.size, s.passages] for s in self.assistant.sources()]
+
+    def show_document(self, doc_id: str | None) -> str:
+        if not doc_id:
+            return VIEWER_EMPTY
+        try:
+            return document_html(self.assistant.document(doc_id))
+        except KeyError:
+            return f"<p>{escape(doc_id)} is not in the index.</p>"
+
+    def upload(self, files, progress=gr.Progress()):  # noqa: B008 (Gradio's injection idiom)
+        """Copy uploaded files into the corpus and index them; report each file's outcome."""
+        files = files or []
+        if not isinstance(files, list):
+            files = [files]
+        lines = []
+        for n, file in enumerate(files):
+            source = Path(getattr(file, "name", file))
+            progress((n, len(files)), desc=f"Indexing {source.name}")
+            lines.append(self._add_one(source))
+        choices = sorted(self.assistant.documents)
+        status = "\n".join(lines) or "No file chosen."
+        return status, self.sources_table(), gr.update(choices=choices)
+
+    def _add_one(self, source: Path) -> str:
+        name = safe_filename(source.name)
+        if Path(name).suffix not in SUPPORTED_SUFFIXES:
+            return f"✗ {name}: not a supported type ({', '.join(sorted(SUPPORTED_SUFFIXES))})."
+        size = source.stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
+        same = self.assistant.duplicate_of(source)
+        if same is not None:
+            return f"= {name}: the same content as {same}, already indexed. Not added again."
+        try:
+            # The name is only proposed: it is claimed atomically once the file is indexed, so
+            # same-name uploads at one moment each keep their file ("name-1.txt"...).
+            added = self.assistant.add_document(source, name)
+        except DocumentError as error:
+            return f"✗ {name}: {error.reason}. Nothing was changed."
+        except StoreError as error:  # raised after the file was added and indexed locally
+            return f"⚠ {name}: added, but {error} The next update stores it."
+        except QAError as error:  # the index could not be saved (a full disk)
+            return f"✗ {name}: {error} Nothing was changed."
+        return f"✓ {added.doc_id}: indexed, {plural(added.passages, 'passage')}."
+
+    def remove(self, doc_id: str | None):
+        """Move ``doc_id``'s file to the trash folder and drop its passages from the index."""
+        moved = None
+        if doc_id:
+            # Flattened name, never replacing an earlier removal: nothing is destroyed.
+            with contextlib.suppress(DocumentNotFound):  # no such file in the corpus folder
+                moved = self.assistant.trash_document(doc_id)
+        if moved is None:
+            message = f"✗ {doc_id}: not found." if doc_id else "Choose a document to remove."
+            return message, self.sources_table(), gr.update(), gr.update(), self.loaded()
+        try:
+            self.assistant.refresh()
+        except QAError as error:  # the file is in the trash; the next update drops it
+            return f"⚠ {doc_id}: moved to {moved}, but {error}", *self._after_change()
+        where = moved.relative_to(self.assistant.folder).as_posix()
+        return f"✓ {doc_id}: removed (the file is in {where}).", *self._after_change()
+
+    def _after_change(self):
+        choices = sorted(self.assistant.documents)
+        return (
+            self.sources_table(),
+            gr.update(choices=choices, value=None),
+            VIEWER_EMPTY,
+            self.loaded(),
+        )
+
+    # ----- API ------------------------------------------------------------------------
+
+    def api_ask(self, question: str, history: list[str] | None = None) -> dict:
+        """Answer ``question`` (``history``: earlier questions, oldest first) as a dict."""
+        self._notice_changes()
+        try:
+            return self.assistant.ask(question, history=history).to_dict()
+        except (QAError, ValueError) as error:
+            raise gr.Error(str(error)) from error
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 passage``, ``2 passages``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+__all__ = [
+    "EXAMPLES",
+    "MAX_UPLOAD_BYTES",
+    "PANEL_EMPTY",
+    "VIEWER_EMPTY",
+    "ChatApp",
+    "plural",
+    "safe_filename",
+]

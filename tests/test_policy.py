@@ -1,0 +1,86 @@
+"""qa.pipeline.policy on hand-made values (no model): the order of abstention reasons, the
+bar for further extracts, and the ask-back rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from qa.pipeline import policy
+from qa.settings import Settings
+from qa.values import Extract, Passage, PassageReading, Query
+
+
+def extract(score: float, untyped: float = 0.0) -> Extract:
+    return Extract("a.txt", "A", 0, 5, "Hello", score, 0, 5, "Hello", signals={"untyped": untyped})
+
+
+def reading(has_answer: float) -> PassageReading:
+    return PassageReading(Passage(0, "a.txt", 0, 5, "Hello", 0, 1), 0, 5, has_answer)
+
+
+QUERY = Query.of("Where is the harbour?", np.zeros(3, np.float32))
+YEAR = Query.of("In what year was the harbour built?", np.zeros(3, np.float32))
+SETTINGS = Settings()
+
+
+def test_an_unknown_word_is_the_first_reason_given():
+    decision = policy.decide(QUERY, [extract(0.9)], [reading(0.0)], ["Atlantis"], SETTINGS)
+    assert decision.reason == policy.NOT_IN_SOURCES
+
+
+def test_no_reader_answer_comes_before_low_confidence():
+    decision = policy.decide(QUERY, [extract(0.1)], [reading(0.0)], [], SETTINGS)
+    assert decision.reason == policy.NO_READER_ANSWER
+    decision = policy.decide(QUERY, [extract(0.1)], [reading(0.9)], [], SETTINGS)
+    assert decision.reason == policy.LOW_CONFIDENCE
+
+
+def test_the_bar_depends_on_whether_the_reader_read():
+    on = SETTINGS.abstain_below
+    off = SETTINGS.abstain_below_without_reader
+    assert on != off
+    between = (on + off) / 2
+    with_reader = policy.decide(QUERY, [extract(between)], [reading(0.9)], [], SETTINGS)
+    without = policy.decide(QUERY, [extract(between)], None, [], SETTINGS)
+    assert with_reader.abstained != without.abstained
+    assert policy.threshold(SETTINGS, True) == on and policy.threshold(SETTINGS, False) == off
+
+
+def test_a_missing_year_abstains_only_when_a_year_is_asked_for():
+    assert policy.decide(YEAR, [extract(0.9, 1.0)], None, [], SETTINGS).reason == (
+        policy.MISSING_TYPE
+    )
+    assert policy.decide(QUERY, [extract(0.9, 1.0)], None, [], SETTINGS).reason is None
+
+
+def test_further_extracts_are_offered_only_above_the_bar():
+    bar = SETTINGS.abstain_below_without_reader
+    decision = policy.decide(
+        QUERY, [extract(0.9), extract(bar + 0.01), extract(bar - 0.01)], None, [], SETTINGS
+    )
+    assert decision.reason is None and [e.score for e in decision.extracts] == [0.9, bar + 0.01]
+
+
+def test_nothing_found_is_low_confidence():
+    assert policy.decide(QUERY, [], None, [], SETTINGS).reason == policy.LOW_CONFIDENCE
+
+
+def test_ask_back_only_for_a_bare_follow_up_that_opens_a_conversation():
+    assert policy.clarification("And when was it signed?", []) == "it"
+    assert policy.clarification("And when was it signed?", ["Where was it agreed?"]) is None
+    assert policy.clarification("Who founded it in Shanghai in 2001?", []) is None
+    assert policy.clarification("Where was the agreement signed?", []) is None
+
+
+def test_settings_tree_round_trips_and_refuses_unknown_keys():
+    import pytest
+
+    from qa.errors import SettingsError
+
+    changed = replace(SETTINGS, reader=replace(SETTINGS.reader, passages=2), abstain_below=0.2)
+    assert Settings.from_dict(changed.to_dict()) == changed
+    assert Settings.from_dict({}) == SETTINGS  # every key has its default
+    with pytest.raises(SettingsError, match="no setting colour"):
+        Settings.from_dict({"reader": {"colour": "blue"}})
