@@ -507,3 +507,82 @@ def test_a_distilled_student_trains_and_exports_beside_the_run_only(tmp_path, mo
     assert (record["settings"]["layers"], record["settings"]["teacher"]) == (2, str(MODEL_FILE))
     assert record["check_windows"] <= 20 and "dev_int8" in record
     assert {p.name: p.read_bytes() for p in MODEL_FILE.parent.iterdir()} == shipped
+
+
+def _fake_squad2(squad: Path, path: Path) -> Path:
+    """SQuAD 2.0's labelled half in small: articles 0 (train) and 12 (test) of the fake SQuAD
+    file, their paragraphs in another order (as in the real file), each with its answerable
+    question and an unanswerable one whose decoy is the year in the first paragraph."""
+    articles = []
+    for article in (json.loads(squad.read_text())["data"][n] for n in (0, 12)):
+        first, second = article["paragraphs"]
+        year = next(y for _, _, y, _ in FACTS if y in first["context"])
+        trap = {
+            "id": f"{article['title']}-died",
+            "question": "In what year did she die in the garden?",
+            "answers": [],
+            "plausible_answers": [{"text": year, "answer_start": first["context"].index(year)}],
+            "is_impossible": True,
+        }
+        articles.append(
+            {
+                "title": article["title"],
+                "paragraphs": [second, {**first, "qas": first["qas"] + [trap]}],
+            }
+        )
+    path.write_text(json.dumps({"version": "v2.0", "data": articles}))
+    return path
+
+
+def test_squad2_lies_on_the_squad_corpus_and_trains_only_on_training_articles(tmp_path):
+    from qa.training.examples import squad2_examples
+    from qa.training.squad import article_number, load_squad, load_squad2
+
+    squad = _fake_squad(tmp_path / "squad.json")
+    squad2 = _fake_squad2(squad, tmp_path / "squad2.json")
+    data = load_squad2(squad2, squad)
+    assert data.documents == load_squad(squad).documents  # the same corpus, names and text
+    assert {article_number(q.doc_id) for q in data.questions} == {0, 12}
+    traps = [q for q in data.questions if not q.spans]
+    assert len(traps) == 2 and all(q.plausible for q in traps)
+    for q in traps:  # the decoy's span is where its paragraph lies in the corpus document
+        ((start, end),) = q.plausible
+        assert data.documents[q.doc_id][start:end] in ("1815", "1867", "1912")
+    examples = squad2_examples(squad2, squad, TrainSettings(random_negative=1.0))
+    assert examples.questions == 1  # article 0's trap only: article 12 is a test article
+    assert {e.qid for e in examples.examples} == {"Article_0-died"}
+    assert all(e.answer is None for e in examples.examples)
+    assert "1815" in next(e.window for e in examples.examples if e.kind == "plausible")
+    # A paragraph SQuAD v1.1 does not have is refused, not guessed at.
+    broken = json.loads(squad2.read_text())
+    broken["data"][0]["paragraphs"][0]["context"] += " Changed."
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="paragraphs not in SQuAD"):
+        load_squad2(tmp_path / "broken.json", squad)
+
+
+@pytest.mark.skipif(not MODEL_FILE.is_file(), reason="no reader model shipped")
+def test_eval_squad2_scores_abstention_as_the_official_script_does(tmp_path, embedder):
+    """``python -m eval.squad2`` end to end on the small files: the test articles' questions
+    on their open corpus, reader on and off, the official scoring and the trade-off plot."""
+    from eval import squad2 as eval_squad2
+
+    data = tmp_path / "data"
+    (data / "squad").mkdir(parents=True)
+    (data / "squad2").mkdir()
+    squad = _fake_squad(data / "squad" / "dev-v1.1.json")
+    _fake_squad2(squad, data / "squad2" / "dev-v2.0-labelled-half.json")
+    out = tmp_path / "out"
+    assert eval_squad2.main(["--data", str(data), "--out", str(out)], embedder=embedder) == 0
+    summary = json.loads((out / "squad2_test.json").read_text())
+    assert summary["articles"] == [12] and summary["corpus_articles"] == [12]
+    assert (out / "squad2_test_tradeoff.png").stat().st_size > 1000
+    for side in ("reader", "no_reader"):
+        figures = summary[side]
+        assert figures["answerable"] == 2 and figures["unanswerable"] == 1
+        # overall = the mean over questions, unanswerable ones scoring 1 when abstained
+        expected = (2 * figures["has_ans_f1"] + figures["no_ans_accuracy"]) / 3
+        assert figures["f1"] == pytest.approx(expected)
+        assert figures["no_ans_accuracy"] == figures["abstain_recall"]
+    curve = summary["tradeoff"]["no_answer_below"]
+    assert curve[0]["false"] <= curve[-1]["false"] and curve[0]["recall"] <= curve[-1]["recall"]

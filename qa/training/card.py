@@ -36,6 +36,18 @@ def _extra_data(settings: dict) -> str:
     )
 
 
+def _squad2_data(settings: dict) -> str:
+    if not settings.get("squad2"):
+        return ""
+    return (
+        " SQuAD 2.0's human-written unanswerable questions on the 8 training articles of its"
+        " labelled development half (CC BY-SA 4.0; sha256"
+        f" `{settings['squad2_sha256'][:12]}`; never a dev or test article), each giving the"
+        " passage holding the answer its writer made it look like it asks for as a negative,"
+        " besides the BM25 one."
+    )
+
+
 def _first_run(record: dict) -> str:
     before = record.get("continued_from")
     if not before:
@@ -59,6 +71,7 @@ def model_card(record: dict) -> str:
         if s.get("max_train_questions")
         else ""
     )
+    more = _extra_data(s) + _squad2_data(s)
     return f"""# qa reader (int8 ONNX)
 
 An extractive reader: given a question and a window of text (one of qa's passages, at most
@@ -75,7 +88,7 @@ writes text: every answer is a span of the source.
   {record["split"]["dev"]} are dev (checkpoint checks, calibration); the other 30 train.
   Each training question gives its answer-holding passage, the passage of the training
   articles that BM25 ranks highest among those without its answer, and with probability
-  {s["random_negative"]} a random answer-free passage of its article.{sampled}{_extra_data(s)}
+  {s["random_negative"]} a random answer-free passage of its article.{sampled}{more}
 - **Training**: `{record["command"]}` at commit `{record["commit"]}`: {s["epochs"]} epochs,
   batch {s["batch_size"]}, AdamW lr {s["learning_rate"]} (warm-up {s["warmup"]:.0%}, linear
   decay), weight decay {s["weight_decay"]}, seed {s["seed"]}, at most {s["max_tokens"]}

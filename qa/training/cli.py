@@ -18,7 +18,7 @@ from .examples import TrainSettings
 from .export import EXPORT_CHECK, export, record_of, ship
 from .loop import train
 from .squad import FILE as SQUAD_FILE
-from .squad import DataMissingError, data_dir, require
+from .squad import SQUAD2_FILE, DataMissingError, data_dir, require
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--init-from", default=None, help="go on training this ONNX reader (all its layers)"
     )
+    parser.add_argument(
+        "--squad2",
+        action="store_true",
+        help="add SQuAD 2.0's unanswerable questions of the training articles (DATA/squad2/)",
+    )
     parser.add_argument("--learning-rate", type=float, default=TrainSettings.learning_rate)
     parser.add_argument(
         "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
@@ -76,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--init-from continues a whole reader: not with --init-from-teacher/--layers")
     try:
         squad_path = require(data_dir(args.data) / SQUAD_FILE)
+        squad2_path = require(data_dir(args.data) / SQUAD2_FILE) if args.squad2 else None
     except DataMissingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -95,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_sha256=tuple(file_sha256(Path(path)) for path in args.extra),
         init_from=args.init_from,
         init_sha256=file_sha256(Path(args.init_from)) if args.init_from else None,
+        squad2=str(squad2_path) if squad2_path else None,
+        squad2_sha256=file_sha256(squad2_path) if squad2_path else None,
     )
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)

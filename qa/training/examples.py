@@ -24,6 +24,7 @@ from qa.models import reader as reading
 from .squad import (
     article_number,
     load_squad,
+    load_squad2,
     normalize_answer,
     read_articles,
     slug,
@@ -74,6 +75,10 @@ class TrainSettings:
     # from the packaged sentence encoder; its sha256 names the file it was.
     init_from: str | None = None
     init_sha256: str | None = None
+    # SQuAD 2.0's labelled half: the human-written unanswerable questions of the reader's
+    # *training* articles (``squad2_examples``), and the file's sha256.
+    squad2: str | None = None
+    squad2_sha256: str | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -146,8 +151,27 @@ def extra_examples(paths: Sequence[Path], squad_path: Path, settings: TrainSetti
     return _examples(data, list(data.documents), settings, rng, None)
 
 
+def squad2_examples(path: Path, squad_path: Path, settings: TrainSettings) -> SplitData:
+    """Negatives from SQuAD 2.0's human-written unanswerable questions (``load_squad2``) on the
+    reader's training articles only (``split_of``: never a dev or test article). Each gives the
+    window holding its writer's decoy (kind "plausible": "no answer" must win even with the
+    tempting phrase in view), the BM25 top window, and perhaps a random one. Its answerable
+    questions are SQuAD v1.1's, already in the base data."""
+    data = load_squad2(path, squad_path)
+    chosen = sorted(
+        {q.doc_id for q in data.questions if split_of(article_number(q.doc_id)) == "train"}
+    )
+    rng = random.Random(settings.seed + 2)  # neither the base data's draws nor the extras'
+    return _examples(data, chosen, settings, rng, None, unanswerable_only=True)
+
+
 def _examples(
-    data, doc_ids: Sequence[str], settings: TrainSettings, rng: random.Random, limit: int | None
+    data,
+    doc_ids: Sequence[str],
+    settings: TrainSettings,
+    rng: random.Random,
+    limit: int | None,
+    unanswerable_only: bool = False,
 ) -> SplitData:
     from qa.index.lexical import LexicalIndex
 
@@ -167,7 +191,9 @@ def _examples(
         return any(windows[w][1] <= s and e <= windows[w][2] for s, e in spans)
 
     lexical = LexicalIndex().index(texts)
-    questions = [q for q in data.questions if q.doc_id in by_doc]
+    questions = [
+        q for q in data.questions if q.doc_id in by_doc and not (unanswerable_only and q.spans)
+    ]
     if limit is not None and limit < len(questions):
         questions = rng.sample(questions, limit)
     out = SplitData(len(questions))

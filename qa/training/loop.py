@@ -19,7 +19,14 @@ import numpy as np
 
 from qa.models import reader as reading
 
-from .examples import Example, SplitData, TrainSettings, build_examples, extra_examples
+from .examples import (
+    Example,
+    SplitData,
+    TrainSettings,
+    build_examples,
+    extra_examples,
+    squad2_examples,
+)
 from .model import reader_loss, span_model, tensors
 from .squad import exact_match, f1, roc_auc
 from .teacher import from_teacher, teacher_logits
@@ -106,6 +113,11 @@ def train(
     train_data = build_examples(squad_path, "train", settings, settings.max_train_questions)
     if settings.extra:
         more = extra_examples([Path(x) for x in settings.extra], squad_path, settings)
+        train_data = SplitData(
+            train_data.questions + more.questions, train_data.examples + more.examples
+        )
+    if settings.squad2:
+        more = squad2_examples(Path(settings.squad2), squad_path, settings)
         train_data = SplitData(
             train_data.questions + more.questions, train_data.examples + more.examples
         )

@@ -117,6 +117,50 @@ def load_squad(path: Path, articles: int | None = None, limit: int | None = None
     return squad
 
 
+SQUAD2_FILE = Path("squad2") / "dev-v2.0-labelled-half.json"
+
+
+def load_squad2(path: Path, squad_path: Path) -> SquadData:
+    """SQuAD 2.0's labelled half (``path``) on SQuAD v1.1 dev's corpus (``squad_path``): the
+    same 48 documents, with the same names and text, and the SQuAD 2.0 questions of its 16
+    articles, unanswerable ones with no spans and their writers' ``plausible`` decoys.
+
+    Its paragraphs are byte-identical to v1.1's, but some articles hold fewer of them or in
+    another order: each v1.1 paragraph takes the questions of the SQuAD 2.0 paragraph with its
+    text (none when it has no counterpart). So ``split_of(article_number(doc_id))`` splits the
+    questions as the reader's split does, and a corpus built for SQuAD v1.1 serves them.
+    A paragraph of the file that is not in v1.1 dev is refused."""
+    base = json.loads(require(squad_path).read_text(encoding="utf-8"))["data"]
+    found, cut = read_articles(path)
+    if cut:
+        raise ValueError(f"{path} is cut short")
+    by_title = {article["title"]: article for article in found}
+    unknown = sorted(set(by_title) - {article["title"] for article in base})
+    if unknown:
+        raise ValueError(f"{path}: articles not in SQuAD v1.1 dev: {unknown}")
+    articles = []
+    for article in base:
+        other = by_title.get(article["title"])
+        if other is None:
+            articles.append({**article, "paragraphs": [
+                {**p, "qas": []} for p in article["paragraphs"]
+            ]})  # fmt: skip
+            continue
+        questions: dict[str, list] = {}
+        for paragraph in other["paragraphs"]:
+            questions.setdefault(paragraph["context"], []).extend(paragraph["qas"])
+        contexts = {p["context"] for p in article["paragraphs"]}
+        stray = [c[:40] for c in questions if c not in contexts]
+        if stray:
+            raise ValueError(f"{path}: {article['title']} has paragraphs not in SQuAD: {stray}")
+        paragraphs = [
+            {"context": p["context"], "qas": questions.pop(p["context"], [])}
+            for p in article["paragraphs"]
+        ]
+        articles.append({**article, "paragraphs": paragraphs})
+    return squad_data(articles)
+
+
 def read_articles(path: Path) -> tuple[list[dict], bool]:
     """The whole articles of a SQuAD-format file (v1.1 or v2.0), and whether the file was cut
     short: some public copies end part-way through an article, whose whole predecessors are
