@@ -13,7 +13,10 @@ articles). For the questions of one split's articles, with the reader and withou
   article) questions, the ROC AUC of the reader's ``answerability`` and of the confidence.
 
 ``--calibrate`` (dev split only) sweeps the reader's weight in an extract's score and the
-``no_answer_below`` threshold, and prints the choices with the figures that justify them.
+``no_answer_below`` threshold, and prints the choices with the figures that justify them:
+the best abstention F1 over SQuAD dev (held-out paragraphs), the gold dev split and SQuAD
+2.0's dev articles (people's unanswerable questions; ``--no-squad2`` leaves them out)
+pooled, false abstentions <= 5% on each.
 Writes ``<out>/reader_<split>.json``.
 """
 
@@ -31,7 +34,7 @@ import numpy as np
 from qa import Assistant
 from qa.assistant import default_folder
 from qa.models.embedder import Embedder
-from qa.training.squad import article_number
+from qa.training.squad import SQUAD2_FILE, article_number, load_squad2
 
 from . import metrics
 from .cli import add_data_options, positive_int, run_on_data
@@ -50,6 +53,7 @@ from .squad import (
     questions_of,
     top_extract,
 )
+from .squad2 import split_questions
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the reader's share of an extract's score (--calibrate)
 CONFIDENCE_GRID = np.round(np.arange(0.0, 0.61, 0.025), 3)  # abstain_below tried with each
@@ -167,6 +171,8 @@ def calibrate(
     answerable,
     unanswerable,
     gold_items,
+    squad2: tuple[Assistant, list] | None = None,
+    weights: Sequence[float] = WEIGHTS,
 ) -> dict:
     """Dev only: for each reader weight, answer hit@1 / EM / F1 on the open corpus, and the
     pair of thresholds (``abstain_below`` on the confidence, ``no_answer_below`` on the
@@ -176,23 +182,30 @@ def calibrate(
     Both thresholds are chosen together because the confidence now mixes in the reader's
     score. The gold dev split is in because the seeds are news text with PDF artefacts and
     bylines, where the reader is less sure than on Wikipedia: a threshold chosen on SQuAD dev
-    alone (0.0141) abstained on 4 of the 35 answerable gold dev items.
+    alone (0.0141) abstained on 4 of the 35 answerable gold dev items. ``squad2``: SQuAD
+    2.0's dev articles (their corpus, their questions), a third set pooled with the two, with
+    the same 5% limit: people's unanswerable questions, not only held-out paragraphs.
     """
+    from .squad2 import records as squad2_records
+
     table = {}
     # The reader's output does not depend on the weight: read each (question, window) once.
     model = assistant_open.reading().reader
     model.memo_size = max(
         model.memo_size, 20 * (len(questions) + len(answerable) + len(unanswerable))
     )
-    for weight in WEIGHTS:
+    for weight in weights:
         open_records = answer_records(
             with_reader(assistant_open, weight=weight, no_answer_below=0.0), questions, 500
         )
         records = []
-        for base, ask in (
+        sets = [
             (assistant_held, lambda a: abstention_records(a, answerable, unanswerable)),
             (assistant_gold, lambda a: gold_records(a, gold_items)),
-        ):
+        ]
+        if squad2 is not None:
+            sets.append((squad2[0], lambda a: squad2_records(a, squad2[1])))
+        for base, ask in sets:
             changed = with_reader(base, weight=weight, no_answer_below=0.0)
             records.append(
                 ask(Assistant(changed.index, replace(changed.settings, abstain_below=0.0)))
@@ -211,14 +224,16 @@ def calibrate(
             "confidence_auc": roc_auc(confidence[~unanswered], confidence[unanswered]),
         }
         o = table[weight]["open"]
-        squad, gold = scores["sets"]
+        names = ["SQuAD", "gold", "SQuAD2"][: len(scores["sets"])]
+        parts = "; ".join(
+            f"{name} R {part['abstain_recall']:.3f} P {part['abstain_precision']:.3f} "
+            f"false {part['false_abstentions']:.3f}"
+            for name, part in zip(names, scores["sets"])
+        )
         print(
             f"weight {weight:.2f}: hit@1 {o['answer_hit@1']:.3f} EM {o['exact_match']:.3f} "
             f"F1 {o['f1']:.3f}; abstain_below {below:.3f} no_answer_below {threshold:.4f}: "
-            f"SQuAD R {squad['abstain_recall']:.3f} P {squad['abstain_precision']:.3f} "
-            f"false {squad['false_abstentions']:.3f}; gold R {gold['abstain_recall']:.3f} "
-            f"P {gold['abstain_precision']:.3f} false {gold['false_abstentions']:.3f}; "
-            f"pooled F1 {scores['pooled']['abstain_f1']:.3f}",
+            f"{parts}; pooled F1 {scores['pooled']['abstain_f1']:.3f}",
             flush=True,
         )
     return table
@@ -266,8 +281,22 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         gold = Assistant.from_folder(default_folder(), embedder=embedder)
         gold = with_reader(gold, **changes)
         items = [item for item in load_gold(GOLD) if item.split == "dev"]
+        squad2 = None
+        if not getattr(args, "no_squad2", False):
+            data2 = load_squad2(args.data / SQUAD2_FILE, args.data / SQUAD_FILE)
+            questions2, documents2 = split_questions(data2, "dev", args.limit)
+            corpus2, _ = open_corpus(args.out / "cache" / "squad2-dev", documents2, embedder)
+            squad2 = (with_reader(corpus2, **changes), questions2)
         summary["calibration"] = calibrate(
-            whole, held, gold, questions, answerable, unanswerable, items
+            whole,
+            held,
+            gold,
+            questions,
+            answerable,
+            unanswerable,
+            items,
+            squad2,
+            weights=getattr(args, "weights", None) or WEIGHTS,
         )
     else:
         for label, enabled in (("reader", True), ("no_reader", False)):
@@ -331,6 +360,17 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
         "--passages", type=positive_int, help="passages read (default: the shipped)"
     )
     parser.add_argument("--weight", type=float, help="the reader's weight (default: shipped)")
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        help=f"reader weights swept by --calibrate (default: {' '.join(map(str, WEIGHTS))})",
+    )
+    parser.add_argument(
+        "--no-squad2",
+        action="store_true",
+        help="calibrate on SQuAD dev and gold dev only, as before SQuAD 2.0 was added",
+    )
     parser.add_argument(
         "--model", help="another reader ONNX file to measure (default: qa/models/reader.onnx)"
     )

@@ -55,6 +55,20 @@ def test_a_missing_year_abstains_only_when_a_year_is_asked_for():
     assert policy.decide(QUERY, [extract(0.9, 1.0)], None, [], SETTINGS).reason is None
 
 
+def test_a_confident_reader_is_not_overruled_by_the_type_check():
+    """The count asked for worded as the type check does not expect ("10,000 troops" for "how
+    many soldiers"): the reader's span there, at 0.9999, is not refused as MISSING_TYPE."""
+    count = Query.of("How many soldiers took part?", np.zeros(3, np.float32))
+    vouched = replace(extract(0.9, 1.0), signals={"untyped": 1.0, "reader": 0.9999})
+    assert policy.decide(count, [vouched], [reading(0.9999)], [], SETTINGS).reason is None
+    doubtful = replace(vouched, signals={"untyped": 1.0, "reader": 0.3})
+    assert policy.decide(count, [doubtful], [reading(0.3)], [], SETTINGS).reason == (
+        policy.MISSING_TYPE
+    )
+    # Without the reader, nothing vouches: the type check stands.
+    assert policy.decide(count, [vouched], None, [], SETTINGS).reason == policy.MISSING_TYPE
+
+
 def test_further_extracts_are_offered_only_above_the_bar():
     bar = SETTINGS.abstain_below_without_reader
     decision = policy.decide(

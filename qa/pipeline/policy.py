@@ -7,7 +7,8 @@ the ``/ask`` API, the command line and Python all get it through ``Assistant.ask
 - Abstain, most telling reason first: the question names what no source mentions
   (``NOT_IN_SOURCES``); the reader finds no answer in the passages it read
   (``NO_READER_ANSWER``); the best extract scores under the threshold (``LOW_CONFIDENCE``);
-  a year or count was asked for and the best extract has none (``MISSING_TYPE``).
+  a year or count was asked for and the best extract has none (``MISSING_TYPE``), unless
+  the reader points inside it and prefers its span to no answer (``vouched``).
 
 The thresholds live in ``qa.settings`` with the measurements that chose them.
 """
@@ -41,6 +42,11 @@ def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
     if extract is None or extract.signals.get("untyped", 0.0) < 1.0:
         return False
     return question.demands_type if isinstance(question, Query) else demands_type(question)
+
+
+def vouched(extract: Extract, settings: Settings) -> bool:
+    """Whether the reader points inside ``extract`` and prefers that span to no answer."""
+    return extract.signals.get("reader", 0.0) > settings.reader.vouches_above
 
 
 def threshold(settings: Settings, reader_on: bool) -> float:
@@ -78,7 +84,9 @@ def decide(
         reason = NO_READER_ANSWER
     elif confidence < bar:
         reason = LOW_CONFIDENCE
-    elif lacks_demanded_type(query, extracts[0] if extracts else None):
+    elif lacks_demanded_type(query, extracts[0] if extracts else None) and not (
+        readings is not None and vouched(extracts[0], settings)
+    ):
         reason = MISSING_TYPE
     else:
         reason = None
