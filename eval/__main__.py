@@ -4,7 +4,9 @@ Prints a table per split, writes ``eval/results/gold.json`` (summaries, settings
 ``eval/results/gold_<config>.csv`` per configuration (question, expected, top extract, hit,
 score). ``--calibrate`` chooses the abstention threshold on the dev split and reports test.
 ``--feedback FILE`` turns the chat's marked answers into gold candidates instead (see
-``eval/feedback.py``).
+``eval/feedback.py``). After the gold set, the test split of the real-file set is reported
+(``eval/realdocs.py``; skipped with ``--no-realdocs``, with another ``--store``, and when a
+caller passes its own Assistant).
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
         help="write the answers marked in the chat (FILE: feedback.jsonl in the index folder) "
         "as gold candidates to OUT/feedback_candidates.jsonl, and stop",
     )
+    parser.add_argument(
+        "--no-realdocs",
+        action="store_true",
+        help="leave out the real-file set's test split (eval/realdocs/README.md)",
+    )
     args = parser.parse_args(argv)
     if args.feedback:
         from .feedback import main as feedback_main
@@ -151,6 +158,10 @@ def main(argv: list[str] | None = None, assistant: Assistant | None = None) -> d
           + ", ".join(f"{n}={report['configs'][n]['abstain_below']}" for n in names))  # fmt: skip
     (out / f"gold{tag}.json").write_text(json.dumps(report, indent=1, default=float))
     print(f"wrote {out / f'gold{tag}.json'} and {len(names)} CSV file(s) in {out}")
+    if assistant is None and args.store is None and not args.no_realdocs:
+        from .realdocs import section
+
+        section(out, base.embedder, reader=not args.no_reader)
     if assistant is None:
         base.close()
     return report

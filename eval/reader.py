@@ -63,6 +63,7 @@ def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[d
     """Per question: answerable or not, abstained, why, the scores a threshold would use."""
     questions = list(answerable) + list(unanswerable)
     records = []
+    unread = 0.0 if assistant.reading() is not None else None  # an asked-back question
     for n, (q, answer) in enumerate(zip(questions, ask_questions(assistant, questions, 500))):
         extract = top_extract(assistant, answer)[0]
         records.append(
@@ -72,7 +73,7 @@ def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[d
                 "abstained": answer.abstained,
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
-                "answerability": answer.answerability,
+                "answerability": unread if answer.answerability is None else answer.answerability,
                 "hit": n < len(answerable) and holds_answer(extract, q),
             }
         )
@@ -117,6 +118,7 @@ def summarize_abstention(records: list[dict]) -> dict:
 def gold_records(assistant: Assistant, items) -> list[dict]:
     """Gold items (with their history), in the shape of ``abstention_records``."""
     records = []
+    unread = 0.0 if assistant.reading() is not None else None  # an asked-back question
     for item in items:
         answer = assistant.ask(item.question, history=item.history)
         records.append(
@@ -124,7 +126,7 @@ def gold_records(assistant: Assistant, items) -> list[dict]:
                 "unanswerable": not item.answerable,
                 "abstained": answer.abstained,
                 "confidence": answer.confidence,
-                "answerability": answer.answerability,
+                "answerability": unread if answer.answerability is None else answer.answerability,
             }
         )
     return records

@@ -65,6 +65,9 @@ def records(assistant: Assistant, questions) -> list[dict]:
     """Per question, as qa answered it: the official EM / F1, whether it was unanswerable,
     abstained and why, the answer text, the scores a threshold would use, answer hit."""
     out = []
+    # A question asked back (Answer.clarify) is read by nobody: its answerability is 0 when
+    # the reader is on, so that thresholds apply to every record alike.
+    unread = 0.0 if assistant.reading() is not None else None
     for q, answer in zip(questions, ask_questions(assistant, questions, 500)):
         extract, text = top_extract(assistant, answer)
         unanswerable = not q.spans
@@ -81,7 +84,8 @@ def records(assistant: Assistant, questions) -> list[dict]:
                 "abstained": answer.abstained,
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
-                "answerability": answer.answerability,
+                "answerability": unread if answer.answerability is None else answer.answerability,
+                "clarify": answer.clarify,
                 "answer": "" if answer.abstained else text,
                 "em": em,
                 "f1": f1,
@@ -112,6 +116,7 @@ def summarize(rows: list[dict]) -> dict:
         "always_abstain_f1": len(no) / max(1, len(rows)),
         **metrics.abstention_scores(abstained, unanswerable),
         "answered_from_decoy": _mean(r["decoy"] for r in no if not r["abstained"]),
+        "asked_back": sum(bool(r["clarify"]) for r in rows),
         "confidence_auc": roc_auc(confidence[~unanswerable], confidence[unanswerable]),
         "reasons": {},
     }

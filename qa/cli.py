@@ -92,15 +92,17 @@ def format_answer(answer: Answer, bold: tuple[str, str] = ("**", "**")) -> str:
                 head += f": {bold[0]}{text[a:b]}{bold[1]}"
             text = f"{text[:a]}{bold[0]}{text[a:b]}{bold[1]}{text[b:]}"
         lines.append(f"{head} [confidence {band}, {extract.score:.2f}]")
-        lines.append(textwrap.indent(textwrap.fill(f"“{text}”", 96), "  "))
+        # A sentence of wrapped text keeps its line breaks in the source: shown as one line.
+        lines.append(textwrap.indent(textwrap.fill(f"“{' '.join(text.split())}”", 96), "  "))
         lines.append(f"  — {_cite(extract)}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
 
 def _cite(extract) -> str:
-    page = f", page {extract.page}" if extract.page else ""
-    return f"{extract.title} [{extract.doc_id}, characters {extract.start}–{extract.end}{page}]"
+    where = extract.location or (f"page {extract.page}" if extract.page else None)
+    where = f", {where}" if where else ""  # "page 3", "slide 2", "§ Installation"
+    return f"{extract.title} [{extract.doc_id}, characters {extract.start}–{extract.end}{where}]"
 
 
 def main(argv: list[str] | None = None) -> int:

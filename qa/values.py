@@ -152,6 +152,9 @@ class Extract:
     context_end: int
     context: str
     page: int | None = None
+    # Where the extract is, as a citation names it: "page 3", "slide 2", "§ Installation"
+    # (``Document.location_at``); None for text without locations.
+    location: str | None = None
     focus_start: int | None = None
     focus_end: int | None = None
     signals: dict[str, float] = field(default_factory=dict)
@@ -201,7 +204,9 @@ class Answer:
             )
         if self.abstained and self.unknown:
             return f"{NO_ANSWER} No source mentions {', '.join(self.unknown)}."
-        return NO_ANSWER if self.abstained or not self.extracts else self.extracts[0].text
+        if self.abstained or not self.extracts:
+            return NO_ANSWER
+        return " ".join(self.extracts[0].text.split())  # one line, as a wrapped source is not
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -35,6 +35,12 @@ def test_markdown_title_is_first_heading(corpus):
     path = corpus / "notes.md"
     path.write_text("Intro line\n\n## The Real Title ##\n\nBody text here.")
     assert read_document(path, "notes.md").title == "The Real Title"
+    # A setext heading counts too (PyYAML's README was titled by its second heading).
+    path.write_text("PyYAML\n======\n\nInstallation\n------------\n\nRun pip.\n")
+    assert read_document(path, "notes.md").title == "PyYAML"
+    # Code is not a heading; a file without one is titled by its first line, as before.
+    path.write_text("    # not a title\n\nFirst words here.\n")
+    assert read_document(path, "notes.md").title == "# not a title"
 
 
 def test_html_visible_text_and_title(corpus):
@@ -110,3 +116,79 @@ def test_utf16_with_bom_is_decoded(corpus):
     path = corpus / "wide.txt"
     path.write_bytes("Wide text.".encode("utf-16"))
     assert read_document(path, "wide.txt").text == "Wide text."
+
+
+def test_formats_are_chosen_by_one_registry(corpus):
+    """A suffix outside the registry is refused in plain words; a PDF under another name is
+    still read as one (by its magic bytes), as before the registry."""
+    from qa.errors import DocumentError
+    from qa.ingest.formats import FORMATS, SUPPORTED_SUFFIXES, reader_for
+
+    assert frozenset(FORMATS) == SUPPORTED_SUFFIXES and ".txt" in FORMATS
+    odd = corpus / "notes.xyz"
+    odd.write_text("Some text.")
+    with pytest.raises(DocumentError, match="not of a format qa reads"):
+        read_document(odd, "notes.xyz")
+    assert reader_for(corpus / "scan.txt", b"%PDF-1.4 ...") is FORMATS[".pdf"]
+
+
+@pytest.mark.parametrize(
+    ("markup", "kept", "dropped"),
+    [
+        (  # Texinfo's navigation line, above and below the node
+            '<div class="nav-panel"><p>Next: <a href="a">Usage</a>, Previous: <a>Top</a> '
+            "[<a>Contents</a>][<a>Index</a>]</p></div><h1>Invoking grep</h1>"
+            '<p>Run grep with a pattern.</p><div class="nav-panel"><p>Next: x</p></div>',
+            "Run grep with a pattern.",
+            "Next:",
+        ),
+        (  # DocBook's navheader / navfooter tables
+            '<div class="navheader"><table><tr><td>Prev</td><td>Next</td></tr></table></div>'
+            '<div class="chapter"><h2>Setup</h2><p>Edit the file.</p></div>'
+            '<div class="navfooter"><table><tr><td>Home</td></tr></table></div>',
+            "Edit the file.",
+            "Prev",
+        ),
+        (  # HTML5: the page's header, nav, aside, footer; an article's footer (byline) stays
+            "<header><nav><ul><li>Home</li></ul></nav></header><main><article><h1>Guide</h1>"
+            "<p>The guide text.</p><footer>By Ann Lee</footer></article></main>"
+            "<aside>Related links</aside><footer>Copyright 2024</footer>",
+            "By Ann Lee",
+            "Copyright",
+        ),
+        (  # Sphinx: related links bar and sidebar by role and class
+            '<div class="related" role="navigation"><ul><li>index</li></ul></div>'
+            '<div class="body"><p>Call open() first.</p></div>'
+            '<div class="sphinxsidebar" role="navigation"><h3>Table of Contents</h3></div>',
+            "Call open() first.",
+            "Table of Contents",
+        ),
+    ],
+)
+def test_html_page_furniture_is_left_out(corpus, markup, kept, dropped):
+    path = corpus / "manual.html"
+    path.write_text(f"<html><body>{markup}</body></html>")
+    text = read_document(path, "manual.html").text
+    assert kept in text and dropped not in text
+
+
+def test_an_unclosed_furniture_container_does_not_swallow_the_page(corpus):
+    path = corpus / "page.html"
+    path.write_text(
+        '<html><body><div class="sidebar"><p>Menu</p>'
+        "<p>The whole manual text follows, long enough to matter for the reader.</p>"
+    )
+    assert "The whole manual text follows" in read_document(path, "page.html").text
+
+
+def test_html_source_line_breaks_inside_a_paragraph_are_spaces_but_not_in_pre(corpus):
+    """A manual's HTML source wrapped at 80 columns: "...(eg. 20 to 30 times) than" / "normal"
+    was read as two lines, so the sentence was cut at the source's line break."""
+    path = corpus / "manual.html"
+    path.write_text(
+        "<html><body><p>Your program will run much slower (eg. 20 to 30 times) than\n"
+        "normal, and use a lot more memory.</p><pre>make\nmake install</pre></body></html>"
+    )
+    text = read_document(path, "manual.html").text
+    assert "than normal, and use a lot more memory." in text
+    assert "make\nmake install" in text

@@ -67,3 +67,20 @@ def test_pairs_never_cross_paragraphs_and_extracts_never_overlap(corpus, embedde
             assert "\n\n" not in e.text
         spans = sorted((e.start, e.end) for e in extracts)
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+
+
+def test_the_next_term_of_a_definition_list_is_not_run_into_the_answer(corpus, embedder):
+    """An HTML definition list: "...owned by this user and group." then, on the next line,
+    the next term "backup". A lower-case start on a new line is a new block, not a sentence
+    the splitter cut (it was quoted as "...owned by this user and group.\\nbackup")."""
+    (corpus / "users.html").write_text(
+        "<html><body><dl><dt>root</dt><dd>The superuser owns the system files.</dd>"
+        "<dt>www-data</dt><dd>Web servers run as this account. The files of the web sites "
+        "are owned by this user and group.</dd><dt>backup</dt><dd>Backups run as this "
+        "account.</dd></dl></body></html>",
+        encoding="utf-8",
+    )
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    answer = assistant.ask("Who owns the files of the web sites?")
+    assert not answer.abstained
+    assert answer.extracts[0].text.endswith("owned by this user and group.")

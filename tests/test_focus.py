@@ -182,3 +182,25 @@ def test_a_words_first_term_is_its_term_and_none_for_a_stopword():
     for word in ("Signed", "agreements", "Dushanbe", "2014", "Ch", "ina"):
         assert _first_term(word) == terms(word)[0]
     assert _first_term("the") is None and terms("the") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase", "whole"),
+    [
+        ("set ORT_DISABLE_TELEMETRY=1 to stop it", "ORT", "ORT_DISABLE_TELEMETRY"),
+        ("write to list@freelists.org for help.", "freelists.org", "list@freelists.org"),
+        ("about 10,000 troops", "000", "10,000"),
+        ("see /etc/passwd.", "passwd", "/etc/passwd"),  # the sentence's full stop left out
+        ("version 3.11.7 is out", "11", "3.11.7"),
+        ("use the -v flag", "v", "-v"),
+        ("It was signed in 2014.", "2014", "2014"),  # already whole: unchanged
+        ("(Dushanbe), Tajikistan", "Dushanbe", "Dushanbe"),
+        ("on 8, 9 and 10", "8", "8"),  # a list, not a number
+    ],
+)
+def test_an_answer_phrase_is_never_cut_inside_a_token(text, phrase, whole):
+    from qa.pipeline.focus import whole_tokens
+
+    start = text.index(phrase)
+    a, b = whole_tokens(text, start, start + len(phrase))
+    assert text[a:b] == whole

@@ -318,3 +318,12 @@ def test_a_reader_file_that_fails_to_load_fails_each_time_it_is_asked_for(tmp_pa
             shared_reader(broken)
     assert str(broken) not in module._shared
     assert shared_reader(tmp_path / "none.onnx") is None  # no file: answer without a reader
+
+
+def test_readers_are_chosen_by_one_registry_keyed_by_the_model_files_suffix(tmp_path):
+    from qa.errors import ReaderModelError
+    from qa.models.reader import READERS, Reader, reader_class
+
+    assert READERS[".onnx"] is Reader and reader_class(tmp_path / "r.ONNX") is Reader
+    with pytest.raises(ReaderModelError, match="not a reader model qa loads"):
+        reader_class(tmp_path / "reader.bin")

@@ -524,10 +524,18 @@ def _fake_squad2(squad: Path, path: Path) -> Path:
             "plausible_answers": [{"text": year, "answer_start": first["context"].index(year)}],
             "is_impossible": True,
         }
+        bare = {  # a bare follow-up: qa asks back what "it" is (an abstention)
+            "id": f"{article['title']}-bare",
+            "question": "Why did it close?",
+            "answers": [],
+            "plausible_answers": [],
+            "is_impossible": True,
+        }
+        extra = [bare] if article["title"] == "Article_12" else []
         articles.append(
             {
                 "title": article["title"],
-                "paragraphs": [second, {**first, "qas": first["qas"] + [trap]}],
+                "paragraphs": [second, {**first, "qas": first["qas"] + [trap, *extra]}],
             }
         )
     path.write_text(json.dumps({"version": "v2.0", "data": articles}))
@@ -543,8 +551,8 @@ def test_squad2_lies_on_the_squad_corpus_and_trains_only_on_training_articles(tm
     data = load_squad2(squad2, squad)
     assert data.documents == load_squad(squad).documents  # the same corpus, names and text
     assert {article_number(q.doc_id) for q in data.questions} == {0, 12}
-    traps = [q for q in data.questions if not q.spans]
-    assert len(traps) == 2 and all(q.plausible for q in traps)
+    traps = [q for q in data.questions if q.plausible]
+    assert len(traps) == 2 and all(not q.spans for q in traps)
     for q in traps:  # the decoy's span is where its paragraph lies in the corpus document
         ((start, end),) = q.plausible
         assert data.documents[q.doc_id][start:end] in ("1815", "1867", "1912")
@@ -579,9 +587,10 @@ def test_eval_squad2_scores_abstention_as_the_official_script_does(tmp_path, emb
     assert (out / "squad2_test_tradeoff.png").stat().st_size > 1000
     for side in ("reader", "no_reader"):
         figures = summary[side]
-        assert figures["answerable"] == 2 and figures["unanswerable"] == 1
+        assert figures["answerable"] == 2 and figures["unanswerable"] == 2
+        assert figures["asked_back"] == 1  # "Why did it close?": abstained, read by nobody
         # overall = the mean over questions, unanswerable ones scoring 1 when abstained
-        expected = (2 * figures["has_ans_f1"] + figures["no_ans_accuracy"]) / 3
+        expected = (2 * figures["has_ans_f1"] + 2 * figures["no_ans_accuracy"]) / 4
         assert figures["f1"] == pytest.approx(expected)
         assert figures["no_ans_accuracy"] == figures["abstain_recall"]
     curve = summary["tradeoff"]["no_answer_below"]

@@ -58,8 +58,9 @@ __all__ = [  # with names of qa.index.corpus and qa.index.generations, importabl
 log = logging.getLogger(__name__)
 
 # 2: vectors and terms of split-repaired text (text.repair_splits); 3: passages searched
-# with their document's title (searchable_passage)
-FORMAT_VERSION = 3
+# with their document's title (searchable_passage); 4: sentences by layout blocks (wrapped
+# lines joined, Markdown's own blocks; qa.ingest.splitter.layout_blocks)
+FORMAT_VERSION = 4
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 
 

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Document:
-    """One source file as text. ``pages`` holds the start offset of each PDF page."""
+    """One source file as text. ``pages`` holds the start offset of each PDF page;
+    ``locations`` the sorted ``(start offset, label)`` pairs a citation names ("page 3",
+    "slide 2", "§ Installation")."""
 
     doc_id: str
     title: str
@@ -31,12 +33,23 @@ class Document:
     sha256: str
     kind: str = "text"
     pages: tuple[int, ...] = field(default=())
+    locations: tuple[tuple[int, str], ...] = field(default=())
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based PDF page holding ``offset``, or None for documents without pages."""
         if not self.pages:
             return None
         return max(1, bisect_right(self.pages, offset))
+
+    def location_at(self, offset: int) -> str | None:
+        """Where ``offset`` is, as a person would cite it: the label of the last location
+        starting at or before it ("slide 3", "§ Installation"), "page n" for a PDF saved
+        without locations, or None (plain text, or text before the first heading)."""
+        if self.locations:
+            index = bisect_right(self.locations, offset, key=lambda location: location[0])
+            return self.locations[index - 1][1] if index else None
+        page = self.page_at(offset)
+        return f"page {page}" if page else None
 
     def to_dict(self) -> dict:
         return {
@@ -46,6 +59,7 @@ class Document:
             "sha256": self.sha256,
             "kind": self.kind,
             "pages": list(self.pages),
+            "locations": [list(location) for location in self.locations],
         }
 
     @classmethod
@@ -57,6 +71,7 @@ class Document:
             sha256=data["sha256"],
             kind=data.get("kind", "text"),
             pages=tuple(data.get("pages", ())),
+            locations=tuple((int(start), str(label)) for start, label in data.get("locations", ())),
         )
 
 
@@ -157,7 +172,7 @@ def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
     if not parsed.text.strip():
         raise DocumentError(str(path), "the file is empty: there is no text to index")
     title = parsed.title or _fallback_title(parsed.text, doc_id)
-    return Document(doc_id, title, parsed.text, sha256, parsed.kind, parsed.pages)
+    return Document(doc_id, title, parsed.text, sha256, parsed.kind, parsed.pages, parsed.locations)
 
 
 def _fallback_title(text: str, doc_id: str) -> str:

@@ -1,5 +1,7 @@
 """The formats qa reads: a registry from file suffix to reader. A reader takes the file's path
-and bytes and returns ``Parsed`` (text, title, kind, pages), or raises ``DocumentError``.
+and bytes and returns ``Parsed`` (text, title, kind, pages, locations), or raises
+``DocumentError``. The zip formats (.docx, .pptx, .odt, .epub) are known by their suffix: a zip
+that is not the format its name says is refused with a plain reason.
 
 To add a format: write its reader in a module of this package, then add one line here.
 """
@@ -10,9 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa.errors import DocumentError
+from qa.ingest.epub import read_epub
 from qa.ingest.html import read_html
+from qa.ingest.office import read_docx, read_pptx
+from qa.ingest.opendocument import read_odt
 from qa.ingest.pdf import read_pdf
 from qa.ingest.plain import Parsed, read_markdown, read_plain
+from qa.ingest.rtf import read_rtf
 
 Reader = Callable[[Path, bytes], Parsed]
 
@@ -23,6 +29,11 @@ FORMATS: dict[str, Reader] = {
     ".html": read_html,
     ".htm": read_html,
     ".pdf": read_pdf,
+    ".docx": read_docx,
+    ".pptx": read_pptx,
+    ".odt": read_odt,
+    ".epub": read_epub,
+    ".rtf": read_rtf,
 }
 SUPPORTED_SUFFIXES = frozenset(FORMATS)
 PDF_MAGIC = b"%PDF-"  # a PDF under another name is still read as one

@@ -1,5 +1,9 @@
 """HTML: the visible text, one line per block, and the title (``<title>``, else the first
-``<h1>``), read by a single forward scan in linear time."""
+``<h1>``), read by a single forward scan in linear time. Page furniture is left out:
+``<nav>``, ``<aside>``, the page's ``<header>`` and ``<footer>`` (not an article's), and
+containers marked as navigation, menus, sidebars, tables of contents, page headers or
+footers by their class, id or role (Sphinx, DocBook, Texinfo, mdBook manuals mark theirs
+so), unless that would leave most of the text out (an unclosed container)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,17 @@ _RAW_TEXT_TAGS = {"script", "style"}  # their content is not markup, and not sho
 
 
 _TAG_NAME = re.compile(r"[^\s/>]+")
+_FURNITURE_TAGS = {"nav", "aside"}
+_CONTAINERS = {"div", "ul", "ol", "table", "section", "header", "footer", "nav", "aside", "p", "td"}
+_VOID_TAGS = {"br", "img", "hr", "input", "meta", "link", "area", "base", "col", "source", "wbr"}
+_ATTRIBUTE = re.compile(r"""\b(class|id|role)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+_FURNITURE_NAME = re.compile(
+    r"(?:[\w]*[-_])?(?:nav\w*|menu\w*|sidebar|sphinxsidebar\w*|toc|breadcrumbs?|footer|header"
+    r"|related|pagination|skip\w*|navigation|banner|contentinfo|complementary)(?:[-_][\w-]*)?",
+    re.I,
+)
+# Left out as furniture, the rest must keep this share of the text, or nothing is left out.
+CONTENT_SHARE = 0.2
 
 
 def _read_html(markup: str) -> tuple[str, str | None]:
@@ -44,8 +59,15 @@ def _read_html(markup: str) -> tuple[str, str | None]:
             break
         html.text(markup[pos:lt])
         pos = _read_markup(markup, lt, html)
-    lines = (" ".join(line.split()) for line in "".join(html.parts).splitlines())
-    return "\n".join(line for line in lines if line), html.title()
+    content, everything = _lines(html.parts), _lines(html.all_parts)
+    if len(content) < CONTENT_SHARE * len(everything):  # a container left open, most likely
+        content = everything
+    return content, html.title()
+
+
+def _lines(parts: list[str]) -> str:
+    lines = (" ".join(line.split()) for line in "".join(parts).splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 def _read_markup(markup: str, lt: int, html: _HtmlText) -> int:
@@ -68,11 +90,24 @@ def _read_markup(markup: str, lt: int, html: _HtmlText) -> int:
     if closing:
         html.end(name)
         return gt + 1
-    html.start(name, self_closing=markup[gt - 1] == "/")
+    html.start(name, self_closing=markup[gt - 1] == "/", furniture=_furniture(name, markup, lt, gt))
     if name in _RAW_TEXT_TAGS:
         close = re.compile(f"</{name}", re.IGNORECASE).search(markup, gt + 1)
         return len(markup) if close is None else close.start()
     return gt + 1
+
+
+def _furniture(name: str, markup: str, lt: int, gt: int) -> bool:
+    """Whether the element opened by ``markup[lt:gt]`` is page furniture (module docstring)."""
+    if name in _FURNITURE_TAGS:
+        return True
+    if name not in _CONTAINERS:
+        return False
+    for match in _ATTRIBUTE.finditer(markup, lt, gt):
+        value = match.group(2) or match.group(3) or match.group(4) or ""
+        if any(_FURNITURE_NAME.fullmatch(token) for token in value.split()):
+            return True
+    return False
 
 
 class _HtmlText:
@@ -80,8 +115,12 @@ class _HtmlText:
     text of the first ``<title>`` and of the first ``<h1>``)."""
 
     def __init__(self):
-        self.parts: list[str] = []
+        self.parts: list[str] = []  # the text without page furniture
+        self.all_parts: list[str] = []  # with it
         self.hidden = dict.fromkeys(_HIDDEN_TAGS, 0)
+        self.open: dict[str, int] = {}  # elements open, by name
+        self.depth_pre = 0  # inside <pre>: the source's line breaks are the text's
+        self.furniture: list[tuple[str, int]] = []  # furniture open: its name and its level
         self.depth = {"title": 0, "h1": 0}
         self.found: dict[str, list[str]] = {"title": [], "h1": []}
         self.done: set[str] = set()
@@ -93,14 +132,27 @@ class _HtmlText:
         for tag, depth in self.depth.items():
             if depth and tag not in self.done:
                 self.found[tag].append(text)
+        if not self.depth_pre:  # in HTML a line break of the source is a space, but in <pre>
+            text = text.replace("\r", " ").replace("\n", " ")
         if not any(self.hidden.values()):
-            self.parts.append(text)
+            self.all_parts.append(text)
+            if not self.furniture:
+                self.parts.append(text)
 
-    def start(self, name: str, self_closing: bool) -> None:
+    def start(self, name: str, self_closing: bool, furniture: bool = False) -> None:
         if name in _BLOCK_TAGS:
             self.parts.append("\n")
-        if self_closing:
+            self.all_parts.append("\n")
+        if self_closing or name in _VOID_TAGS:
             return
+        if name == "pre":
+            self.depth_pre += 1
+        level = self.open.get(name, 0)
+        if name in ("header", "footer") and not (self.open.get("article") or self.open.get("main")):
+            furniture = True  # the page's own header or footer, not an article's
+        if furniture:
+            self.furniture.append((name, level))
+        self.open[name] = level + 1
         if name == "body":
             self.hidden["head"] = 0  # an unclosed <head> ends where the body begins
         if name in self.hidden:
@@ -111,6 +163,13 @@ class _HtmlText:
     def end(self, name: str) -> None:
         if name in _BLOCK_TAGS:
             self.parts.append("\n")
+            self.all_parts.append("\n")
+        if name == "pre" and self.depth_pre:
+            self.depth_pre -= 1
+        if self.open.get(name):
+            self.open[name] -= 1
+            if self.furniture and self.furniture[-1] == (name, self.open[name]):
+                self.furniture.pop()
         if self.hidden.get(name):
             self.hidden[name] -= 1
         if self.depth.get(name):

@@ -3,15 +3,19 @@ kept, and the title from the file's metadata."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from qa.errors import DocumentError
 from qa.ingest.plain import Parsed, clip_title
 
+log = logging.getLogger(__name__)
+
 
 def read_pdf(path: Path, data: bytes) -> Parsed:
     text, title, pages = _read_pdf(path, data)
-    return Parsed(text, title, "pdf", pages)
+    locations = tuple((start, f"page {n}") for n, start in enumerate(pages, 1))
+    return Parsed(text, title, "pdf", pages, locations)
 
 
 def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]]:
@@ -37,7 +41,9 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]
     except DocumentError:
         raise
     except Exception as error:  # pypdf raises many types on damaged files
-        reason = f"the PDF could not be read ({type(error).__name__}: {error})"
+        # The library's own words go to the log, not to the person who uploaded the file.
+        log.warning("%s: pypdf could not read it: %s: %s", path, type(error).__name__, error)
+        reason = "the PDF could not be read (it may be damaged or not a PDF)"
         raise DocumentError(str(path), reason) from error
     text = "\n\n".join(parts)
     if not text.strip():

@@ -16,6 +16,7 @@ import blingfire
 
 from qa.errors import DocumentError
 from qa.ingest.documents import Document
+from qa.ingest.plain import markdown_parser
 from qa.settings import PassageSettings
 
 # Budgets of one document, so that a crafted file cannot hold the index for hours (20 MB of
@@ -63,26 +64,195 @@ BOILERPLATE = re.compile(
 
 
 def split_sentences(
-    text: str, max_chars: int = 1000, limit: int | None = None
+    text: str, max_chars: int = 1000, limit: int | None = None, layout: str = "lines"
 ) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``: whitespace-trimmed, non-empty, in order, never overlapping.
+    """Sentence spans of ``text``: whitespace-trimmed, non-empty, in order, never overlapping
+    (``split_blocks`` without the blocks)."""
+    return split_blocks(text, max_chars, limit, layout)[0]
 
-    Lines are split separately so that titles and list items do not run into the next
-    sentence; a "sentence" longer than ``max_chars`` is cut at white space. With ``limit``,
-    splitting stops once there are more than ``limit`` spans.
+
+def split_blocks(
+    text: str, max_chars: int = 1000, limit: int | None = None, layout: str = "lines"
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Sentence spans of ``text`` and the block each lies in.
+
+    A sentence never crosses a block (``layout_blocks``: paragraphs, headings, list items,
+    table rows, code lines), so titles and list items do not run into the next sentence, but
+    a line break inside a paragraph of wrapped text is no boundary: the sentence keeps the
+    source's line breaks. A "sentence" longer than ``max_chars`` is cut at white space. With
+    ``limit``, splitting stops once there are more than ``limit`` spans.
     """
     spans: list[tuple[int, int]] = []
-    for line_match in re.finditer(r"[^\r\n]+", text):
-        line = line_match.group()
-        if not line.strip():
+    owners: list[int] = []
+    for number, (start, end, role) in enumerate(layout_blocks(text, layout)):
+        if role == "prose" and (marker := _MARKER.match(text, start, end)):
+            start = marker.end()  # a list item is quoted from its first word, not its bullet
+        elif role == "heading" and (marker := _HEADING_MARK.match(text, start, end)):
+            start = marker.end()  # "## Install" is quoted as "Install"
+            end = start + len(_without_closing_hashes(text[start:end]))  # "## A ##"
+        block = text[start:end]
+        if role == "prose":
+            pieces = _line_sentences(block.replace("\r", " ").replace("\n", " "))
+        else:  # a heading, table row or code line is one "sentence"
+            pieces = [_trim(block, 0, len(block))]
+        for a, b in pieces:
+            for piece in _cut_long(block, a, b, max_chars):
+                spans.append((start + piece[0], start + piece[1]))
+                owners.append(number)
+            if limit is not None and len(spans) > limit:
+                return spans, owners  # over the budget: the caller refuses the document
+    return spans, owners
+
+
+# ----- layout: which lines belong together ------------------------------------------------------
+
+LAYOUTS = ("lines", "wrapped", "markdown")  # how a format's text is laid out (see layout_blocks)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
+_ITEM = re.compile(r"[ \t]*(?:[-*+\u2022\u25aa\u2013]|\(?\d{1,3}[.)]|\(?[a-zA-Z][.)])[ \t]+\S")
+_MARKER = re.compile(r"[ \t]*(?:[-*+\u2022\u25aa\u2013]|\(?\d{1,3}[.)])[ \t]+(?=\S)")
+_HEADING_MARK = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]|$)")
+_RULE = re.compile(r"[ \t]*([=\-*_~])(?:[ \t]*\1){2,}[ \t]*$")  # ===, ---, ***: no content
+_COLUMNS = re.compile(r"\S(?:\t|   )\s*\S")  # a tab or 3+ spaces between words: aligned columns
+_FIELD = re.compile(r"[ \t]*[A-Z][\w .()/-]{0,30}:[ \t]")  # "Version: 1.2": a form's field
+WRAPPED_WIDTH = 50  # a run of lines this wide or wider is wrapped prose, if nothing says else
+WRAP_MAX = 120  # a longer line is a paragraph of its own (news and web text: one a line)
+SHORT_LINE = 0.6  # a line this much shorter than its run's width ends on purpose (a title)
+
+
+def layout_blocks(text: str, layout: str = "lines") -> list[tuple[int, int, str]]:
+    """The blocks of ``text``: (start, end, role), role "prose", "heading", "row" or "code".
+
+    - ``lines`` (HTML's text, which qa writes one block a line): every line is a block.
+    - ``wrapped`` (plain text, PDF): a paragraph hard-wrapped over several lines is one block.
+      Lines are joined unless a blank line, a list item, a heading mark, aligned columns, a
+      form field, a change of indentation by 4 or more, or a line ending well short of its
+      run's width (a title, an address line) says the break is meant; runs narrower than
+      ``WRAPPED_WIDTH`` keep their lines apart, and so does a line longer than ``WRAP_MAX``
+      (text written a paragraph a line, as news and web pages are).
+    - ``markdown``: CommonMark's own blocks (markdown-it-py): paragraphs and list items are
+      prose, ATX and setext headings are headings (the underline is no content), table rows
+      are rows, and each line of a code block is code.
+    """
+    if layout == "markdown":
+        return _markdown_blocks(text)
+    lines = [(m.start(), m.start() + len(m.group().rstrip("\r\n"))) for m in _LINE.finditer(text)]
+    lines = [(a, b) for a, b in lines if text[a:b].strip()]
+    if layout != "wrapped":
+        return [(a, b, "prose") for a, b in lines]
+    blocks: list[tuple[int, int, str]] = []
+    run: list[tuple[int, int]] = []
+    for a, b in lines:
+        if run and text[run[-1][1] : a].count("\n") + text[run[-1][1] : a].count("\r") > 1:
+            blocks += _wrapped_run(text, run)  # a blank line between them
+            run = []
+        run.append((a, b))
+    if run:
+        blocks += _wrapped_run(text, run)
+    return blocks
+
+
+def _wrapped_run(text: str, run: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """The blocks of a run of lines with no blank line between them (``layout_blocks``)."""
+    width = max((b - a for a, b in run if b - a <= WRAP_MAX), default=0)
+    blocks, start = [], run[0][0]
+    for (a, b), (c, d) in zip(run, run[1:]):
+        if not _joins(text[start:b], text[a:b], text[c:d], width):
+            blocks.append((start, b, "prose"))
+            start = c
+    blocks.append((start, run[-1][1], "prose"))
+    return blocks
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _joins(block: str, line: str, following: str, width: int) -> bool:
+    """Whether ``following`` goes on the block that ``line`` ends (``layout_blocks``)."""
+    if (
+        _ITEM.match(following)
+        or _HEADING_MARK.match(following)
+        or _HEADING_MARK.match(line)
+        or _RULE.match(following)
+        or _RULE.match(line)
+        or _COLUMNS.search(line.strip())
+        or _COLUMNS.search(following.strip())
+        or _FIELD.match(following)
+    ):
+        return False
+    if len(line.rstrip()) > WRAP_MAX:
+        return False  # nobody wraps by hand this wide: a paragraph a line, as web text is
+    if _ITEM.match(block) and _indent(following) > _indent(block):
+        return True  # a list item's hanging indent: its next line
+    return (
+        width >= WRAPPED_WIDTH
+        and abs(_indent(following) - _indent(line)) < 4
+        and len(line.strip()) >= SHORT_LINE * width
+    )
+
+
+def _markdown_blocks(text: str, depth: int = 0) -> list[tuple[int, int, str]]:
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+
+    def span(first: int, last: int) -> tuple[int, int]:  # lines [first, last) as characters
+        start, end = starts[first], starts[last] if last < len(starts) else len(text)
+        while end > start and text[end - 1] in "\r\n":
+            end -= 1
+        return start, end
+
+    blocks: list[tuple[int, int, str]] = []
+    heading = False
+    for token in markdown_parser().parse(text):
+        if token.type == "heading_open":
+            heading = True
+        elif token.type == "heading_close":
+            heading = False
+        if token.map is None:
             continue
-        base = line_match.start()
-        for start, end in _line_sentences(line):
-            for piece in _cut_long(line, start, end, max_chars):
-                spans.append((base + piece[0], base + piece[1]))
-        if limit is not None and len(spans) > limit:
-            break
-    return spans
+        first, last = token.map
+        if token.type == "inline" and token.level > 0 and not _in_table(token):
+            blocks.append((*span(first, last), "heading" if heading else "prose"))
+        elif token.type == "tr_open":
+            blocks.append((*span(first, last), "row"))
+        elif token.type == "fence" and token.info.strip().startswith("{") and depth < 3:
+            # A MyST directive (```{note}): prose written in a fence, read as Markdown.
+            start, end = span(first + 1, _fence_end(text, span, token))
+            inner = _markdown_blocks(text[start:end], depth + 1)
+            blocks += [(a + start, b + start, role) for a, b, role in inner]
+        elif token.type in ("fence", "code_block", "html_block"):
+            role = "prose" if token.type == "html_block" else "code"
+            inner = (
+                range(first + 1, _fence_end(text, span, token))
+                if token.type == "fence"
+                else range(first, last)
+            )
+            blocks += [(*span(n, n + 1), role) for n in inner]
+    blocks = [(a, b, role) for a, b, role in blocks if text[a:b].strip()]
+    return sorted(set(blocks))
+
+
+def _without_closing_hashes(heading: str) -> str:
+    """An ATX heading's text without its closing run of #s (which follows white space), by
+    string methods: a regex for it backtracked quadratically on a line of many spaces."""
+    body = heading.rstrip(" \t")
+    hashes = len(body) - len(body.rstrip("#"))
+    if hashes and (hashes == len(body) or body[-hashes - 1] in " \t"):
+        return body[:-hashes].rstrip(" \t")
+    return heading
+
+
+def _fence_end(text: str, span, token) -> int:
+    """The line after a fence's content: its closing line, or its end when left unclosed."""
+    first, last = token.map
+    if last - 1 > first:
+        closing = text[slice(*span(last - 1, last))].strip()
+        if closing and set(closing) == {token.markup[0]} and len(closing) >= len(token.markup):
+            return last - 1
+    return last
+
+
+def _in_table(token) -> bool:
+    return token.level >= 4  # a cell's inline: table > thead/tbody > tr > th/td > inline
 
 
 def check_budget(document: Document, spans: list[tuple[int, int]] | None = None) -> None:
@@ -172,6 +342,19 @@ def _cut_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int
     return pieces
 
 
+# CommonMark's block parser takes ~2.7 s a MB here, 4 times the rest of splitting: past this,
+# a Markdown file is split as wrapped text (its blank lines, list items and # headings).
+MARKDOWN_PARSE_LIMIT = 4_000_000
+
+
+def layout_of(document: Document) -> str:
+    """How ``document``'s text is laid out (``layout_blocks``): Markdown by its name, HTML's
+    text one block a line, anything else (plain text, PDF) possibly hard-wrapped."""
+    if document.doc_id.lower().endswith((".md", ".markdown")):
+        return "markdown" if len(document.text) <= MARKDOWN_PARSE_LIMIT else "wrapped"
+    return "lines" if document.kind == "html" else "wrapped"
+
+
 def is_boilerplate(sentence: str) -> bool:
     """True for page furniture such as cookie banners and "Comments are closed."."""
     return BOILERPLATE.match(" ".join(sentence.split())) is not None
@@ -188,15 +371,18 @@ class PassageSplitter:
         over the budgets of one document (see ``check_budget``)."""
         text = document.text
         check_budget(document)  # before splitting: 20 MB of short lines take minutes to split
-        spans = split_sentences(text, self.settings.max_sentence_chars, SENTENCE_BUDGET)
+        spans, owners = split_blocks(
+            text, self.settings.max_sentence_chars, SENTENCE_BUDGET, layout_of(document)
+        )
         check_budget(document, spans)
-        spans = [span for span in spans if not is_boilerplate(text[span[0] : span[1]])]
-        sentences = [SentenceSpan(document.doc_id, start, end) for start, end in spans]
-        return sentences, self._windows(document, sentences)
+        kept = [n for n, (a, b) in enumerate(spans) if not is_boilerplate(text[a:b])]
+        sentences = [SentenceSpan(document.doc_id, *spans[n]) for n in kept]
+        return sentences, self._windows(document, sentences, [owners[n] for n in kept])
 
-    def _windows(self, document: Document, sentences: list[SentenceSpan]) -> list[PassageSpan]:
+    def _windows(
+        self, document: Document, sentences: list[SentenceSpan], blocks: list[int]
+    ) -> list[PassageSpan]:
         settings = self.settings
-        text = document.text
         passages: list[PassageSpan] = []
         first = 0
         while first < len(sentences):
@@ -205,9 +391,8 @@ class PassageSplitter:
                 length = sentences[last].end - sentences[first].start
                 if length > settings.max_chars:
                     break
-                gap = text[sentences[last - 1].end : sentences[last].start]
                 current = sentences[last - 1].end - sentences[first].start
-                if "\n" in gap and current >= settings.min_paragraph_chars:
+                if blocks[last] != blocks[last - 1] and current >= settings.min_paragraph_chars:
                     break
                 last += 1
             passages.append(
@@ -217,8 +402,7 @@ class PassageSplitter:
             )
             if last >= len(sentences):
                 break
-            gap = text[sentences[last - 1].end : sentences[last].start]
             # Overlap only inside a paragraph: across a paragraph break it would only repeat.
-            overlap = 0 if "\n" in gap else settings.overlap
+            overlap = 0 if blocks[last] != blocks[last - 1] else settings.overlap
             first = max(last - overlap, first + 1)
         return passages

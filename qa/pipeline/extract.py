@@ -26,7 +26,7 @@ import numpy as np
 
 from qa.index.corpus import Corpus
 from qa.ingest.text import repair_splits, terms, words
-from qa.pipeline.focus import Phrase, find_focus, type_match
+from qa.pipeline.focus import Phrase, find_focus, type_match, whole_tokens
 from qa.settings import ExtractionSettings
 from qa.values import Candidate, Extract, Passage, PassageReading, Query, Sentence
 
@@ -126,8 +126,8 @@ class Extractor:
         A sentence that opens with a word pointing back ("It", "This agreement") is joined to
         the one before when the other holds question terms it lacks, whichever of the two
         scored best; it is joined to the next also when it announces it (ends in a colon)
-        or the sentence splitter cut mid-sentence (the next starts in lower case). Only within
-        one paragraph of one document.
+        or the sentence splitter cut mid-sentence (the next starts in lower case, on the same
+        line). Only within one paragraph of one document.
         """
         text = sentence.text
         own = set(terms(repair_splits(text)))
@@ -145,7 +145,11 @@ class Extractor:
             return previous, sentence
         if self._joined(corpus, sentence, following):
             after = following.text
-            if text.rstrip().endswith(":") or after[:1].islower():
+            # A lower-case start means the splitter cut a sentence, but only inside a line: on
+            # a new line it is a new block, such as the next term of a definition list.
+            gap = corpus.document(sentence.doc_id).text[sentence.end : following.start]
+            cut = after[:1].islower() and "\n" not in gap
+            if text.rstrip().endswith(":") or cut:
                 return sentence, following
             if _POINTS_BACK.match(after) and adds_question_terms(following):
                 return sentence, following
@@ -251,6 +255,8 @@ class Extractor:
             focus = Phrase(answer.start - start, answer.end - start, "reader")
         else:
             focus = find_focus(query.question, text, query.kind) if query.kind else None
+        if focus is not None:  # never part of an identifier, path, address or number
+            focus = Phrase(*whole_tokens(text, focus.start, focus.end), focus.kind)
         return Extract(
             doc_id=first.doc_id,
             title=document.title,
@@ -262,6 +268,7 @@ class Extractor:
             context_end=context_end,
             context=document.text[context_start:context_end],
             page=document.page_at(start),
+            location=document.location_at(start),
             focus_start=start + focus.start if focus else None,
             focus_end=start + focus.end if focus else None,
             signals=signals,

@@ -243,6 +243,43 @@ def _longest(found: list[Phrase]) -> list[Phrase]:
     return sorted(kept, key=lambda c: c.start)
 
 
+# Characters that join a token such as an identifier, a path, an e-mail or web address, a
+# version or a number: an answer phrase is never cut between two of them.
+_JOINS = frozenset("_@./-+#%~:")
+
+
+def _joined(text: str, left: int, right: int) -> bool:
+    """Whether ``text[left]`` and ``text[right]`` (adjacent) belong to one token."""
+    a, b = text[left], text[right]
+    if a == ",":  # 10,000: a thousands separator between digits
+        return b.isdigit() and left > 0 and text[left - 1].isdigit()
+    if b == ",":
+        return a.isdigit() and right + 1 < len(text) and text[right + 1].isdigit()
+    if a.isalnum() and b.isalnum():
+        return True
+    joins = (a.isalnum() or a in _JOINS) and (b.isalnum() or b in _JOINS)
+    return joins and (a.isalnum() or b.isalnum())
+
+
+def whole_tokens(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` widened to whole tokens: ``ORT`` of ``ORT_DISABLE_TELEMETRY`` becomes
+    the whole name, ``freelists.org`` of ``list@freelists.org`` the whole address, ``000`` of
+    ``10,000`` the number. A full stop or colon the widening took at the end (the sentence's
+    own) is left out again."""
+    if not 0 <= start < end <= len(text):
+        return start, end
+    a, b = start, end
+    while a > 0 and _joined(text, a - 1, a):
+        a -= 1
+    while b < len(text) and _joined(text, b - 1, b):
+        b += 1
+    while b > end and text[b - 1] in ".:-":
+        b -= 1
+    while a < start and text[a] == ":":
+        a += 1
+    return a, b
+
+
 def type_match(question: str, text: str, kind: str | None = None) -> float:
     """1.0 when ``text`` holds a phrase of the type ``question`` asks for, 0.5 when it holds
     only a looser one (any name, for a person or a place), 0.0 when none; 1.0 when untyped."""

@@ -102,7 +102,10 @@ def build(assistant: Assistant) -> gr.Blocks:
                     )
                 with gr.Column(scale=2):
                     files = gr.File(
-                        label="Add documents (txt, md, html, pdf): indexed when dropped",
+                        label=(
+                            "Add documents (txt, md, html, pdf, docx, pptx, odt, epub, rtf): "
+                            "indexed when dropped"
+                        ),
                         file_count="multiple",
                         file_types=sorted(SUPPORTED_SUFFIXES),
                         elem_id="qa-upload",

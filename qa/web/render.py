@@ -7,6 +7,7 @@ or markup.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from qa.ingest.documents import Document
@@ -30,26 +31,31 @@ def confidence_label(score: float) -> str:
 
 
 def cite(extract: Extract) -> str:
-    """``title — file, characters a–b (page n)``, escaped."""
-    page = f", page {extract.page}" if extract.page else ""
+    """``title — file, characters a–b, where`` (where: "page n", "slide n", "§ Heading"),
+    escaped."""
     return (
         f"<i>{escape(extract.title)}</i> — <code>{escape(extract.doc_id)}</code>, "
-        f"characters {extract.start}–{extract.end}{page}"
+        f"characters {extract.start}–{extract.end}{escape(_page(extract))}"
     )
 
 
 def quote(extract: Extract) -> str:
-    """The extract's text, escaped, with its answering phrase (if any) in bold."""
+    """The extract's text, escaped, with its answering phrase (if any) in bold; white space
+    collapsed (a sentence of hard-wrapped text keeps the source's line breaks)."""
     text = extract.text
     if extract.focus_start is not None and extract.focus_end is not None:
         a, b = extract.focus_start - extract.start, extract.focus_end - extract.start
         if 0 <= a < b <= len(text):
             return (
-                escape(text[:a])
-                + f'<strong class="qa-focus">{escape(text[a:b])}</strong>'
-                + escape(text[b:])
+                escape(_flat(text[:a]))
+                + f'<strong class="qa-focus">{escape(_flat(text[a:b]))}</strong>'
+                + escape(_flat(text[b:]))
             )
-    return escape(text)
+    return escape(_flat(text))
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
 
 
 def clarify_html(pronoun: str) -> str:
@@ -97,14 +103,16 @@ def source_item(n: int, extract: Extract) -> str:
     return (
         f"<li{secondary}>{marker(n, extract)} "
         f'<span class="qa-src-title">{escape(extract.title)}</span> — '
-        f"<code>{escape(extract.doc_id)}</code>{_page(extract)} · {label} confidence "
+        f"<code>{escape(extract.doc_id)}</code>{escape(_page(extract))} · {label} confidence "
         f"({extract.score:.2f}) · {share_link(extract)}"
         f'<span class="qa-snippet">“{escape(snippet(extract.text))}”</span></li>'
     )
 
 
 def _page(extract: Extract) -> str:
-    return f", page {extract.page}" if extract.page else ""
+    """ ", where" the extract is (its location, else its PDF page), or ""; not escaped."""
+    where = extract.location or (f"page {extract.page}" if extract.page else None)
+    return f", {where}" if where else ""
 
 
 def snippet(text: str, limit: int = 160) -> str:
@@ -158,9 +166,9 @@ def document_html(
     out.append(escape(text[position:]))
     where = ""
     if cited:
-        page = document.page_at(cited[0])
+        location = document.location_at(cited[0])
         where = f" · {label + ' ' if label else ''}characters {cited[0]}–{cited[1]}" + (
-            f", page {page}" if page else ""
+            f", {escape(location)}" if location else ""
         )
     back = (  # shown on narrow screens only (CSS), where the panel is below the chat
         '<button type="button" class="qa-back">↑ Back to the answer</button>' if label else ""
