@@ -277,8 +277,12 @@ CRAFTED = {
     "title-spaces.md": lambda n: "# " + " " * n + "x" + " " * n + "y\nBody text.\n",
     "title-hashes.md": lambda n: "#" * n + " " * n + "\n# x " + "#" * n + "\nBody text.\n",
     # Hard-wrapped text is joined into paragraphs (layout_blocks): its line tests, crafted.
-    "rule-dashes.txt": lambda n: "A line of prose long enough to be wrapped text here.\n"
-    + "-" + " -" * n + "x\nMore text.\n",
+    "rule-dashes.txt": lambda n: (
+        "A line of prose long enough to be wrapped text here.\n"
+        + "-"
+        + " -" * n
+        + "x\nMore text.\n"
+    ),
     "wrapped-lines.txt": lambda n: ("word " * 12 + "\n") * (n // 10),
     "one-paragraph.md": lambda n: ("word " * 12 + "\n") * (n // 10),
     "fences.md": lambda n: "```{note}\n" * (n // 10) + "text\n",
