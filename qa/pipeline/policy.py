@@ -8,7 +8,7 @@ the ``/ask`` API, the command line and Python all get it through ``Assistant.ask
   (``NOT_IN_SOURCES``); the reader finds no answer in the passages it read
   (``NO_READER_ANSWER``); the best extract scores under the threshold (``LOW_CONFIDENCE``);
   a year or count was asked for and the best extract has none (``MISSING_TYPE``), unless
-  the reader points inside it and prefers its span to no answer (``vouched``).
+  the reader points inside it and is all but certain of its span (``vouched``).
 
 The thresholds live in ``qa.settings`` with the measurements that chose them.
 """
@@ -45,7 +45,8 @@ def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
 
 
 def vouched(extract: Extract, settings: Settings) -> bool:
-    """Whether the reader points inside ``extract`` and prefers that span to no answer."""
+    """Whether the reader points inside ``extract`` and is all but certain of its span
+    (``ReaderSettings.vouches_above``)."""
     return extract.signals.get("reader", 0.0) > settings.reader.vouches_above
 
 
