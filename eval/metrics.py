@@ -193,3 +193,19 @@ def best_threshold(
     above = min((c for c in values if c > max(best)), default=max(best))
     chosen = (below + above) / 2
     return round(float(chosen), 4), abstention_scores(forced | (confidence < chosen), unanswerable)
+
+
+def abstention_details(records: Sequence[dict]) -> dict:
+    """What the abstention records (``unanswerable``, ``abstained``, ``reason``,
+    ``answerability``) say beyond the counts: why qa abstained, by reason and kind of
+    question, and the ROC AUC of the reader's answerability when the reader read."""
+    details: dict = {"reasons": {}}
+    if records and records[0]["answerability"] is not None:
+        unanswerable = np.array([r["unanswerable"] for r in records])
+        reader = np.array([r["answerability"] for r in records])
+        details["answerability_auc"] = roc_auc(reader[~unanswerable], reader[unanswerable])
+    for r in records:
+        if r["abstained"]:
+            label = f"{r['reason']} ({'unanswerable' if r['unanswerable'] else 'answerable'})"
+            details["reasons"][label] = details["reasons"].get(label, 0) + 1
+    return details

@@ -103,15 +103,8 @@ def summarize_abstention(records: list[dict]) -> dict:
         **scores,
         "answerable_hit@1": float(np.mean([r["hit"] for r in records if not r["unanswerable"]])),
         "confidence_auc": roc_auc(confidence[~unanswerable], confidence[unanswerable]),
-        "reasons": {},
+        **metrics.abstention_details(records),
     }
-    if records and records[0]["answerability"] is not None:
-        reader = np.array([r["answerability"] for r in records])
-        summary["answerability_auc"] = roc_auc(reader[~unanswerable], reader[unanswerable])
-    for r in records:
-        if r["abstained"]:
-            label = f"{r['reason']} ({'unanswerable' if r['unanswerable'] else 'answerable'})"
-            summary["reasons"][label] = summary["reasons"].get(label, 0) + 1
     return summary
 
 

@@ -118,15 +118,8 @@ def summarize(rows: list[dict]) -> dict:
         "answered_from_decoy": _mean(r["decoy"] for r in no if not r["abstained"]),
         "asked_back": sum(bool(r["clarify"]) for r in rows),
         "confidence_auc": roc_auc(confidence[~unanswerable], confidence[unanswerable]),
-        "reasons": {},
+        **metrics.abstention_details(rows),
     }
-    if rows and rows[0]["answerability"] is not None:
-        reader = np.array([r["answerability"] for r in rows])
-        summary["answerability_auc"] = roc_auc(reader[~unanswerable], reader[unanswerable])
-    for r in rows:
-        if r["abstained"]:
-            label = f"{r['reason']} ({'unanswerable' if r['unanswerable'] else 'answerable'})"
-            summary["reasons"][label] = summary["reasons"].get(label, 0) + 1
     return summary
 
 
