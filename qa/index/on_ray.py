@@ -77,9 +77,7 @@ def build_on_ray(index, settings: RaySettings | None = None, progress=None):
     """
     settings = settings or RaySettings()
     builder = RayBuilder(index, settings)
-    store = index.store
-    lease = store.lease() if hasattr(store, "lease") else contextlib.nullcontext()
-    with lease:
+    with index.store.lease():
         report = index.sync(progress=progress, embed_files=builder)
     report.store_written = sorted(set(report.store_written) | set(builder.written))
     report.resumed = sorted(builder.resumed)

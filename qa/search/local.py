@@ -3,6 +3,7 @@ and the index folder keeps (``qa.index.dense``, ``qa.index.lexical``). The defau
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from qa.index.corpus import Corpus
@@ -32,6 +33,9 @@ class EmbeddedStore:
 
     def describe(self) -> dict:
         return {"kind": EMBEDDED}
+
+    def lease(self) -> AbstractContextManager:
+        return nullcontext()  # only this process writes it
 
     def keep_writing(self) -> None:
         pass  # only this process writes it

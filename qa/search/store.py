@@ -19,6 +19,7 @@ A store speaks in passage ids: positions in the corpus's passages (``Corpus.pass
 from __future__ import annotations
 
 import importlib
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs
@@ -63,6 +64,10 @@ class Store(Protocol):
 
     def describe(self) -> dict:
         """What the store is, for results and logs (never a secret)."""
+
+    def lease(self) -> AbstractContextManager:
+        """Exclusive writing while it is held (a shared store's lease; nothing to hold for a
+        store only this process writes)."""
 
     def keep_writing(self) -> None:
         """Raise ``StoreError`` unless this process may still write (a shared store's lease,
