@@ -94,7 +94,7 @@ STORES = {
     "https": "qa.search.milvus:open_server",
 }
 # Who writes rows for other processes, by ``remote_writer``'s "kind" (see ``open_writer``).
-WRITERS = {"milvus": "qa.search.milvus:RowWriter"}
+WRITERS = {"milvus": "qa.search.milvus_rows:RowWriter"}
 OPTIONS = ("collection", "index")
 
 
