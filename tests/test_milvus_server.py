@@ -130,10 +130,10 @@ def test_a_dead_writers_lease_expires_and_a_lost_lease_stops_writing(milvus_serv
     store = _store(milvus_server, "leased_b", wait=30)
     dead = Lease(store, seconds=2)
     dead.__enter__()  # a writer that dies holding the lease: never released
-    store._held = None
+    store.held = None
     other = _store(milvus_server, "leased_b", wait=30)
     with other.lease():  # taken over once the 2 s lease has expired
-        facts = other.client.describe_collection(other._held.holder)["properties"]["qa_lease"]
+        facts = other.client.describe_collection(other.held.holder)["properties"]["qa_lease"]
         assert json.loads(facts)["expires"] > time.time()
         with pytest.raises(StoreError, match="Lost the write lease"):
             dead.check()  # the dead writer, had it come back, would stop here
