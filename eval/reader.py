@@ -42,7 +42,7 @@ from .configs import with_reader
 from .corpus import open_corpus
 from .gold import GOLD, load_gold
 from .metrics import MAX_FALSE_ABSTENTIONS, roc_auc
-from .report import write_json
+from .report import model_suffix, write_json
 from .squad import FILE as SQUAD_FILE
 from .squad import (
     answer_records,
@@ -309,9 +309,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     name += "".join(
         f"_{key}{value}" for key, value in changes.items() if key not in ("enabled", "model")
     )
-    if "model" in changes:  # a path: its folder and name, e.g. _model-reader3-reader
-        model = Path(changes["model"])
-        name += f"_model-{model.parent.name}-{model.stem}"
+    name += model_suffix(changes.get("model"))
     write_json(args.out / f"{name}.json", summary)
     whole.close()
     held.close()

@@ -110,3 +110,12 @@ def plot_curves(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def model_suffix(model: str | None) -> str:
+    """A results file's mark for a reader other than the shipped one: its folder and name,
+    e.g. ``_model-reader3-reader`` (empty for the shipped reader)."""
+    if not model:
+        return ""
+    path = Path(model)
+    return f"_model-{path.parent.name}-{path.stem}"

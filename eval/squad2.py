@@ -37,7 +37,7 @@ from .cli import add_data_options, positive_int, run_on_data
 from .configs import with_reader
 from .corpus import open_corpus
 from .metrics import roc_auc
-from .report import write_json
+from .report import model_suffix, write_json
 from .squad import FILE as SQUAD_FILE
 from .squad import ask_questions, holds_answer, top_extract
 
@@ -242,9 +242,7 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     summary["seconds"] = round(time.perf_counter() - began, 1)
     report(summary)
     name = f"squad2_{args.split}"
-    if "model" in changes:
-        model = Path(changes["model"])
-        name += f"_model-{model.parent.name}-{model.stem}"
+    name += model_suffix(changes.get("model"))
     write_json(args.out / f"{name}.json", summary)
     corpus.close()
     return summary
