@@ -46,6 +46,7 @@ from .report import model_suffix, write_json
 from .squad import FILE as SQUAD_FILE
 from .squad import (
     answer_records,
+    answerability,
     ask_questions,
     held_out,
     holds_answer,
@@ -53,6 +54,7 @@ from .squad import (
     questions_of,
     top_extract,
 )
+from .squad2 import records as squad2_records
 from .squad2 import split_questions
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the reader's share of an extract's score (--calibrate)
@@ -63,7 +65,7 @@ def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[d
     """Per question: answerable or not, abstained, why, the scores a threshold would use."""
     questions = list(answerable) + list(unanswerable)
     records = []
-    unread = 0.0 if assistant.reading() is not None else None  # an asked-back question
+    reader_on = assistant.reading() is not None
     for n, (q, answer) in enumerate(zip(questions, ask_questions(assistant, questions, 500))):
         extract = top_extract(assistant, answer)[0]
         records.append(
@@ -73,7 +75,7 @@ def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[d
                 "abstained": answer.abstained,
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
-                "answerability": unread if answer.answerability is None else answer.answerability,
+                "answerability": answerability(answer, reader_on),
                 "hit": n < len(answerable) and holds_answer(extract, q),
             }
         )
@@ -111,7 +113,7 @@ def summarize_abstention(records: list[dict]) -> dict:
 def gold_records(assistant: Assistant, items) -> list[dict]:
     """Gold items (with their history), in the shape of ``abstention_records``."""
     records = []
-    unread = 0.0 if assistant.reading() is not None else None  # an asked-back question
+    reader_on = assistant.reading() is not None
     for item in items:
         answer = assistant.ask(item.question, history=item.history)
         records.append(
@@ -119,7 +121,7 @@ def gold_records(assistant: Assistant, items) -> list[dict]:
                 "unanswerable": not item.answerable,
                 "abstained": answer.abstained,
                 "confidence": answer.confidence,
-                "answerability": unread if answer.answerability is None else answer.answerability,
+                "answerability": answerability(answer, reader_on),
             }
         )
     return records
@@ -181,8 +183,6 @@ def calibrate(
     2.0's dev articles (their corpus, their questions), a third set pooled with the two, with
     the same 5% limit: people's unanswerable questions, not only held-out paragraphs.
     """
-    from .squad2 import records as squad2_records
-
     table = {}
     # The reader's output does not depend on the weight: read each (question, window) once.
     model = assistant_open.reading().reader

@@ -177,6 +177,14 @@ class PassageMap:
         return metrics.first_occurrences(keys)[:depth]
 
 
+def answerability(answer: Answer, reader_on: bool) -> float | None:
+    """The reader's answerability of ``answer``, as a threshold would read it: a question asked
+    back (``Answer.clarify``) was read by nobody, so 0 when the reader is on (None when off)."""
+    if answer.answerability is None and reader_on:
+        return 0.0
+    return answer.answerability
+
+
 def top_extract(assistant: Assistant, answer: Answer) -> tuple[Extract | None, str]:
     """The answer's best extract (an abstention's best candidate) and the text to score.
 

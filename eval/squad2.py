@@ -39,7 +39,7 @@ from .corpus import open_corpus
 from .metrics import roc_auc
 from .report import model_suffix, write_json
 from .squad import FILE as SQUAD_FILE
-from .squad import ask_questions, holds_answer, top_extract
+from .squad import answerability, ask_questions, holds_answer, top_extract
 
 SPLITS = ("dev", "test")
 
@@ -65,9 +65,7 @@ def records(assistant: Assistant, questions) -> list[dict]:
     """Per question, as qa answered it: the official EM / F1, whether it was unanswerable,
     abstained and why, the answer text, the scores a threshold would use, answer hit."""
     out = []
-    # A question asked back (Answer.clarify) is read by nobody: its answerability is 0 when
-    # the reader is on, so that thresholds apply to every record alike.
-    unread = 0.0 if assistant.reading() is not None else None
+    reader_on = assistant.reading() is not None
     for q, answer in zip(questions, ask_questions(assistant, questions, 500)):
         extract, text = top_extract(assistant, answer)
         unanswerable = not q.spans
@@ -84,7 +82,7 @@ def records(assistant: Assistant, questions) -> list[dict]:
                 "abstained": answer.abstained,
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
-                "answerability": unread if answer.answerability is None else answer.answerability,
+                "answerability": answerability(answer, reader_on),
                 "clarify": answer.clarify,
                 "answer": "" if answer.abstained else text,
                 "em": em,

@@ -59,3 +59,13 @@ def test_every_registry_line_names_something_that_exists():
 
     for target in [*store.STORES.values(), *store.WRITERS.values()]:
         assert callable(store._load(target)), target
+
+
+def test_the_local_store_refuses_options_rather_than_ignore_them():
+    """ "faiss?index=FLAT" was refused before the registry; the registry kept it so."""
+    import pytest
+
+    from qa.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="takes no options"):
+        open_store("faiss?index=FLAT")

@@ -5,6 +5,7 @@ shares: ``Parsed``, what a format's reader returns, and ``clip_title``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -80,10 +81,12 @@ def clip_title(title: str) -> str:
 TITLE_SCAN = 65_536  # a Markdown title is the first heading within this many characters
 
 
+@functools.cache
 def markdown_parser():
     """CommonMark's block parser (markdown-it-py, with tables): blocks only. Its inline rules
     are off: qa needs no emphasis or links, and they take superlinear time on crafted input
-    (200 kB of "[" took 15 s; without them, 2 MB take 0.03 s)."""
+    (200 kB of "[" took 15 s; without them, 2 MB take 0.03 s). Made once per process (0.8 ms
+    each, twice per Markdown file otherwise); ``parse`` keeps its state per call."""
     from markdown_it import MarkdownIt
 
     parser = MarkdownIt("commonmark").enable("table")

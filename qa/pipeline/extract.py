@@ -147,8 +147,7 @@ class Extractor:
             after = following.text
             # A lower-case start means the splitter cut a sentence, but only inside a line: on
             # a new line it is a new block, such as the next term of a definition list.
-            gap = corpus.document(sentence.doc_id).text[sentence.end : following.start]
-            cut = after[:1].islower() and "\n" not in gap
+            cut = after[:1].islower() and "\n" not in _gap(corpus, sentence, following)
             if text.rstrip().endswith(":") or cut:
                 return sentence, following
             if _POINTS_BACK.match(after) and adds_question_terms(following):
@@ -159,7 +158,7 @@ class Extractor:
         """Sentences ``a`` and ``b`` exist, are consecutive in one document and paragraph."""
         if a is None or b is None or a.doc_id != b.doc_id:
             return False
-        gap = corpus.document(a.doc_id).text[a.end : b.start]
+        gap = _gap(corpus, a, b)
         return "\n\n" not in gap and len(gap) < 5
 
     def _candidates(
@@ -273,6 +272,11 @@ class Extractor:
             focus_end=start + focus.end if focus else None,
             signals=signals,
         )
+
+
+def _gap(corpus: Corpus, a: Sentence, b: Sentence) -> str:
+    """The text between sentence ``a`` and the next one, ``b``, of the same document."""
+    return corpus.document(a.doc_id).text[a.end : b.start]
 
 
 def _answers(sentences: list[Sentence], readings: list[PassageReading]) -> dict:

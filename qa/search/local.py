@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from qa.errors import SettingsError
 from qa.index.corpus import Corpus
 from qa.search.store import EMBEDDED
 
@@ -48,5 +49,9 @@ class EmbeddedStore:
 
 
 def open_local(base: str, options: dict) -> EmbeddedStore:
-    """``faiss``: takes no options."""
+    """``faiss``: takes no options (``faiss?index=FLAT`` is refused, not ignored)."""
+    if options:
+        raise SettingsError(
+            f"The store 'faiss' takes no options, not {sorted(options)}: they are for Milvus"
+        )
     return EmbeddedStore()
