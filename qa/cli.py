@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 
@@ -106,6 +107,16 @@ def _cite(extract) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``qa`` command; returns its exit status."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # ``qa ask ... | head -4``: the reader has what it wanted
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="qa", description="Answer questions from a folder of documents, with citations."
     )

@@ -163,13 +163,13 @@ def load_lexical(generation: Path, bm25: bool) -> LexicalIndex | None:
 def load_dense(generation: Path, manifest: dict, settings: DenseSettings) -> DenseIndex | None:
     """The stored FAISS index when it is what ``settings`` would build, else None."""
     description = manifest.get("dense")
-    if not description or description.get("settings") != settings.to_dict():
-        return None
-    if description["kind"] != settings.kind_for(description["vectors"]):
-        return None
     try:
+        if not description or description.get("settings") != settings.to_dict():
+            return None
+        if description["kind"] != settings.kind_for(description["vectors"]):
+            return None
         return DenseIndex.load(generation / "dense.faiss", description)
-    except (RuntimeError, ValueError, KeyError) as error:  # checksummed, so rare: rebuild it
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:  # rare: rebuild it
         log.warning("Rebuilding the dense index of %s: %s", generation.parent, error)
         return None
 
@@ -180,12 +180,13 @@ def read_manifest(generation: Path) -> dict:
     raises CorruptIndexError otherwise."""
     try:
         manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CorruptIndexError(f"unreadable manifest ({error})") from error
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: 100,000 "["
+        raise CorruptIndexError(f"unreadable manifest ({type(error).__name__})") from error
     if not isinstance(manifest, dict):
         raise CorruptIndexError(f"the manifest is a JSON {type(manifest).__name__}, not an object")
     manifest.setdefault("checksums", {})
-    for key in ("documents", "checksums"):
+    manifest.setdefault("dense", {})
+    for key in ("documents", "checksums", "dense"):
         if not isinstance(manifest.get(key), dict):
             raise CorruptIndexError(f"the manifest's {key!r} is not an object")
     if any("/" in name or name.startswith(".") for name in manifest["checksums"]):
@@ -218,7 +219,7 @@ def save(index_dir: Path, corpus: Corpus, fingerprint: dict) -> Corpus:
             "the previous index is kept."
         ) from error
     for old in index_dir.glob("gen-*"):
-        if old != generation:
+        if old != generation and is_generation(old):
             shutil.rmtree(old, ignore_errors=True)  # a live map of its files stays valid
     for temporary in index_dir.glob("CURRENT.*"):  # left by a writer killed mid-way
         temporary.unlink(missing_ok=True)
@@ -287,6 +288,12 @@ def claim_index_dir(index_dir: Path, corpus_folder: Path) -> None:
             f"The index folder {folder} is the corpus folder itself; "
             "choose a folder of its own for the index."
         )
+    lock = folder / ".lock"
+    if (lock.exists() or lock.is_symlink()) and (lock.is_symlink() or not lock.is_file()):
+        raise IndexFolderError(
+            "The index folder's .lock is not a plain file (a folder or a link?); qa takes "
+            "turns with other processes through it, so remove it and try again."
+        )
     if (folder / MARKER).is_file():
         return
     if folder.is_dir() and not holds_only_an_index(folder):
@@ -313,9 +320,28 @@ def holds_only_an_index(folder: Path) -> bool:
         # CURRENT.* and QA-INDEX.* are those files being written (``replace_text``): another
         # process claiming the same new folder at the same moment left its marker half-written.
         qa_file = name == ".lock" or name.startswith(("CURRENT.", MARKER + "."))
-        if not (path.is_file() if qa_file else GENERATION_NAME.fullmatch(name) and path.is_dir()):
+        if not (path.is_file() if qa_file else is_generation(path)):
             return False
     return True
+
+
+# Every file a generation folder of any qa version holds (``vectors.npz``: before spans.npz).
+GENERATION_FILE = re.compile(
+    r"manifest\.json|documents\.jsonl|spans\.npz|vectors\.npz|"
+    r"(sentence|passage)_vectors\.npy|dense\.faiss|bm25_[a-z_]+\.(npy|json)"
+)
+
+
+def is_generation(path: Path) -> bool:
+    """Whether ``path`` looks like a generation folder qa wrote: named ``gen-*``, a real folder
+    (not a link) holding only files of the names qa writes. Judged by what is inside, not the
+    name alone: a user's ``gen-ai/weights.bin`` must never be adopted and then deleted."""
+    if not GENERATION_NAME.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+        return False
+    return all(
+        GENERATION_FILE.fullmatch(child.name) and child.is_file() and not child.is_symlink()
+        for child in path.iterdir()
+    )
 
 
 def writable(folder: Path) -> bool:

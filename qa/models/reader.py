@@ -73,7 +73,10 @@ def tokenizer(model_dir: str | os.PathLike, max_tokens: int = MAX_TOKENS):
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
-    tok.enable_truncation(max_tokens, strategy="only_second")
+    # Longest first: a normal question is never cut (the window is, as "only_second" would),
+    # and a question too long to leave room for a window is cut too rather than raising
+    # "Truncation error" (a 1,786-character question did, in the chat and /ask).
+    tok.enable_truncation(max_tokens, strategy="longest_first")
     tok.no_padding()
     return tok
 

@@ -6,6 +6,7 @@ and remove documents (``safe_filename``, ``MAX_UPLOAD_BYTES``), and the ``/ask``
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import time
@@ -22,6 +23,7 @@ from qa.web import feedback
 from qa.web.render import answer_html, clarify_html, document_html, escape
 from qa.web.watch import FolderWatch
 
+log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 EXAMPLES = [
     "Where was the road transport agreement signed?",
@@ -153,8 +155,9 @@ class ChatApp:
         )
         try:
             feedback.append(self.feedback_path, line)
-        except OSError as error:  # a read-only index folder: say so, keep serving
-            gr.Warning(f"Could not save the feedback in {self.feedback_path}: {error}")
+        except OSError:  # a read-only index folder, a full disk: say so, keep serving
+            log.warning("could not save feedback in %s", self.feedback_path, exc_info=True)
+            gr.Warning("Your feedback could not be saved (the index folder is full or read-only).")
 
     @property
     def feedback_path(self) -> Path:

@@ -7,6 +7,7 @@ conversation before it, the answer's spans, and the settings that produced it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -46,12 +47,22 @@ def record(answer: dict, rating: str, history: list[str], settings: dict) -> dic
 
 
 def append(path: Path, line: dict) -> None:
-    """Append ``line`` to the JSONL file ``path`` in one write (created when missing)."""
+    """Append ``line`` to the JSONL file ``path`` as one whole line (created when missing).
+
+    A write cut short (a full disk) is taken back, so the file never ends in part of a line,
+    and raises OSError; a line left in part by a process killed mid-write is ended first, so
+    the new line is not glued to it (and lost with it when read back)."""
     data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
     with _lock:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
         try:
-            os.write(fd, data)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            written = os.write(fd, data)
+            if written != len(data):
+                os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, f"wrote {written} of {len(data)} bytes")
         finally:
             os.close(fd)
 

@@ -1,0 +1,213 @@
+"""Robustness, round three (issue #35): small inputs that buy hours of work, data lost at
+the edges, raw errors with server paths.
+
+Each test names the class it guards (the issue's number in brackets) and failed before its
+fix; docs/robustness.md has a row for each under "Round three".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.errors import IndexFolderError
+
+
+def _tree(folder):
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+# ----- [1] user folders named gen-* are not an old index -------------------------------------
+
+
+@pytest.mark.parametrize("pointer", [False, True])
+def test_user_folders_named_gen_are_not_adopted_as_an_index(tmp_path, pointer):
+    """[1] Before: a folder holding only ``gen-ai/weights.bin`` and ``gen-art/x.png`` (and a
+    ``CURRENT`` naming one) was adopted as an old index, and both folders were deleted."""
+    from qa.index.generations import claim_index_dir
+
+    corpus, home = tmp_path / "corpus", tmp_path / "home"
+    corpus.mkdir()
+    (home / "gen-ai").mkdir(parents=True)
+    (home / "gen-ai" / "weights.bin").write_bytes(b"\x00" * 64)
+    (home / "gen-art").mkdir()
+    (home / "gen-art" / "x.png").write_bytes(b"\x89PNG")
+    if pointer:
+        (home / "CURRENT").write_text("gen-ai")
+    before = _tree(home)
+    with pytest.raises(IndexFolderError, match="not a qa index"):
+        claim_index_dir(home, corpus)
+    assert _tree(home) == before
+
+
+def test_a_generation_folder_is_judged_by_what_it_holds(tmp_path):
+    """[1] Only a real folder of the files qa writes counts: no other file, subfolder or link."""
+    from qa.index.generations import is_generation
+
+    ours = tmp_path / "gen-k2x9q1ab"
+    ours.mkdir()
+    assert is_generation(ours)  # a writer killed before its first file
+    for name in ("manifest.json", "documents.jsonl", "spans.npz", "passage_vectors.npy",
+                 "dense.faiss", "bm25_terms.json", "bm25_indptr.npy"):  # fmt: skip
+        (ours / name).write_bytes(b"x")
+    assert is_generation(ours)
+    (ours / "sub").mkdir()
+    assert not is_generation(ours)
+    (ours / "sub").rmdir()
+    (ours / "notes.txt").write_text("mine")
+    assert not is_generation(ours)
+    link = tmp_path / "gen-link"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    assert not is_generation(link)
+
+
+# ----- [2] feedback on a full disk or killed mid-write ---------------------------------------
+
+
+def test_a_feedback_line_cut_short_is_taken_back_and_a_torn_line_not_glued(tmp_path):
+    """[2] Before: ``os.write``'s count was not checked, so a full disk left part of a record,
+    and the next record was glued to it and lost with it when read back. The full disk is a
+    child process's file-size limit (``RLIMIT_FSIZE``): the kernel then writes a record in part,
+    as on a full disk (a real one would need a mount)."""
+    import subprocess
+    import sys
+
+    from qa.web import feedback
+
+    path = tmp_path / feedback.FEEDBACK_NAME
+    line = feedback.record({"question": "Who?", "extracts": []}, "up", [], {})
+    feedback.append(path, line)
+    whole = path.read_bytes()
+    child = f"""
+import resource, signal, sys
+from pathlib import Path
+from qa.web import feedback
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({len(whole) + 7}, resource.RLIM_INFINITY))
+try:
+    feedback.append(Path(sys.argv[1]), feedback.record({{"question": "Lost?"}}, "up", [], {{}}))
+except OSError as error:
+    print("refused", error)
+"""
+    done = subprocess.run([sys.executable, "-c", child, str(path)], capture_output=True, text=True)
+    assert done.stdout.startswith("refused"), done.stderr
+    assert path.read_bytes() == whole  # the torn part taken back
+    with open(path, "ab") as handle:  # as left by a process killed mid-write
+        handle.write(b'{"time": "2026-12-06T0')
+    feedback.append(path, feedback.record({"question": "Where?", "extracts": []}, "down", [], {}))
+    assert [m["question"] for m in feedback.read(path)] == ["Who?", "Where?"]
+
+
+# ----- [6] questions long enough to fill the reader's window ---------------------------------
+
+LONG_QUESTIONS = {
+    "natural": (
+        "I have been reading about the Shanghai Cooperation Organisation and its history, and "
+        "I would like to know, taking into account everything that was said at the summits, "
+    )
+    * 11
+    + "where was the road transport agreement signed?",
+    "cjk": "上海合作组织" * 333 + "?",
+    "terms": " ".join("abcdefghij"[i % 10] for i in range(1000)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_QUESTIONS))
+def test_a_question_under_the_limit_but_over_the_readers_window_is_answered(seeds_assistant, kind):
+    """[6] Before: a bare ``Exception: Truncation error`` from the reader's tokenizer."""
+    from qa.config import MAX_QUESTION_CHARS
+
+    question = LONG_QUESTIONS[kind]
+    assert 1000 < len(question) < MAX_QUESTION_CHARS
+    assert seeds_assistant.reading is not None  # the reader is on, and reads it
+    answer = seeds_assistant.ask(question)
+    assert answer.question == question and (answer.extracts or answer.abstained)
+
+
+# ----- [12] qa ask ... | head -----------------------------------------------------------------
+
+
+def test_qa_ask_into_a_closed_pipe_ends_quietly(tmp_path):
+    """[12] Before: ``qa ask ... | head -4`` ended in a ``BrokenPipeError`` traceback. The
+    pipe's reading end is closed before the answer is written, as ``head`` does once it has
+    its lines."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "qa", "ask", "Where are the snow leopards from?",
+               "--folder", str(corpus), "--no-reader"]  # fmt: skip
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env
+    )
+    child.stdout.close()
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=300) == 1
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+# ----- [11] damaged-index kinds that still gave tracebacks -----------------------------------
+
+
+def _manifest(corpus):
+    index_dir = corpus / ".qa-index"
+    return index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json"
+
+
+def _read(corpus):
+    import json
+
+    return json.loads(_manifest(corpus).read_text())
+
+
+def _without(mapping, key):
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def _edit_manifest(corpus, **changes):
+    import json
+
+    path = _manifest(corpus)
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+DAMAGE = {
+    "dense-a-list": lambda c: _edit_manifest(c, dense=[1, 2]),
+    "dense-without-kind": lambda c: _edit_manifest(c, dense=_without(_read(c)["dense"], "kind")),
+    "deeply-nested": lambda c: _manifest(c).write_text("[" * 100_000),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_manifest_is_detected_and_rebuilt(corpus, embedder, damage):
+    """[11] Before: ``AttributeError`` ("dense" a list) and ``RecursionError`` (100,000 "[")."""
+    from qa.index.sync import CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    CorpusIndex.open(corpus, embedder=embedder)
+    DAMAGE[damage](corpus)
+    report = CorpusIndex(corpus, embedder=embedder).sync()
+    assert report.added == ["zoo.txt"] or report.unchanged == ["zoo.txt"]
+    assert CorpusIndex(corpus, embedder=embedder).sync().unchanged == ["zoo.txt"]
+
+
+def test_a_lock_that_is_a_folder_is_a_clear_error(corpus, embedder):
+    """[11] Before: a raw ``IsADirectoryError`` naming the server's path."""
+    from qa.index.sync import CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    CorpusIndex.open(corpus, embedder=embedder)
+    (corpus / ".qa-index" / ".lock").unlink(missing_ok=True)
+    (corpus / ".qa-index" / ".lock").mkdir()
+    with pytest.raises(IndexFolderError, match=r"\.lock is not a plain file") as raised:
+        CorpusIndex(corpus, embedder=embedder).sync()
+    assert str(corpus) not in str(raised.value)
