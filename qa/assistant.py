@@ -252,10 +252,13 @@ class Assistant:
         """
         files = find_files(self.index.folder)  # only files inside the corpus
         if doc_id not in files:
-            raise DocumentNotFound(f"No file {doc_id!r} in {self.index.folder}")
+            raise DocumentNotFound(f"No document {doc_id!r} in the corpus folder.")
         trash = self.index.folder / TRASH_DIRNAME
         trash.mkdir(exist_ok=True)
-        return generations.claim_name(files[doc_id], trash / doc_id.replace("/", "__"))
+        try:
+            return generations.claim_name(files[doc_id], trash / generations.trash_name(doc_id))
+        except FileNotFoundError as error:  # removed by another session at the same moment
+            raise DocumentNotFound(f"{doc_id!r} was removed meanwhile.") from error
 
     @property
     def last_sync(self) -> SyncReport | None:

@@ -211,3 +211,133 @@ def test_a_lock_that_is_a_folder_is_a_clear_error(corpus, embedder):
     with pytest.raises(IndexFolderError, match=r"\.lock is not a plain file") as raised:
         CorpusIndex(corpus, embedder=embedder).sync()
     assert str(corpus) not in str(raised.value)
+
+
+# ----- [9] two sessions removing one document; [10] deep paths ------------------------------
+
+
+@pytest.fixture
+def small_assistant(corpus, embedder):
+    from dataclasses import replace
+
+    from qa import Assistant
+    from qa.settings import Settings
+
+    settings = Settings()
+    settings = replace(settings, reader=replace(settings.reader, enabled=False))
+    for n in range(12):
+        (corpus / f"doc{n}.txt").write_text(f"Document {n} tells of {n} snow leopards.")
+    return Assistant.from_folder(corpus, embedder=embedder, settings=settings)
+
+
+def test_two_sessions_removing_one_document_at_once(small_assistant):
+    """[9] Before: the slower one got a raw ``FileNotFoundError`` with absolute paths, and
+    empty junk files were left in ``.qa-trash/``. Now one removes it, the other is told it
+    was removed meanwhile (``DocumentNotFound``), and the trash holds the file once."""
+    import threading
+
+    from qa.assistant import TRASH_DIRNAME
+    from qa.errors import DocumentNotFound
+
+    folder = small_assistant.folder
+    outcomes: list[str] = []
+    for n in range(12):
+        barrier = threading.Barrier(4)
+
+        def remove(doc_id=f"doc{n}.txt", barrier=barrier):
+            barrier.wait()
+            try:
+                small_assistant.trash_document(doc_id)
+                outcomes.append("moved")
+            except DocumentNotFound as error:
+                assert str(folder) not in str(error)
+                outcomes.append("gone")
+
+        threads = [threading.Thread(target=remove) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert outcomes.count("moved") == 12 and outcomes.count("gone") == 36
+    trash = sorted((folder / TRASH_DIRNAME).iterdir())
+    # One file per document (the one that won the race may be named doc7-1.txt), no junk.
+    assert sorted(p.read_text() for p in trash) == sorted(
+        f"Document {n} tells of {n} snow leopards." for n in range(12)
+    )
+
+
+def test_a_source_gone_meanwhile_leaves_nothing_in_the_trash(tmp_path):
+    """[9] ``claim_name`` on a file another process moved first: FileNotFoundError, nothing
+    left behind."""
+    from qa.index.generations import claim_name
+
+    (tmp_path / "trash").mkdir()
+    with pytest.raises(FileNotFoundError):
+        claim_name(tmp_path / "gone.txt", tmp_path / "trash" / "gone.txt")
+    assert list((tmp_path / "trash").iterdir()) == []
+
+
+def test_a_document_deeper_than_a_file_name_can_be_removed(small_assistant):
+    """[10] Before: a relative path over 255 bytes flattened into a trash name the file
+    system refuses (``OSError: File name too long``), so the document could never be removed."""
+    from qa.assistant import TRASH_DIRNAME
+
+    folder = small_assistant.folder
+    deep = folder / ("a" * 120) / ("é" * 60)  # 120 + 120 bytes of folders
+    deep.mkdir(parents=True)
+    (deep / ("leopards-" + "x" * 100 + ".txt")).write_text("Deep down live two snow leopards.")
+    small_assistant.refresh()
+    (doc_id,) = [d for d in small_assistant.documents if "/" in d]
+    assert len(doc_id.encode()) > 255
+    moved = small_assistant.trash_document(doc_id)
+    assert moved.parent == folder / TRASH_DIRNAME and len(moved.name.encode()) <= 255
+    assert moved.suffix == ".txt" and moved.read_text().startswith("Deep down")
+    assert doc_id not in small_assistant.refresh().unchanged
+    assert doc_id not in small_assistant.documents
+    # A second deep document of the same name keeps the first removal.
+    (deep / ("leopards-" + "x" * 100 + ".txt")).write_text("Two more snow leopards.")
+    small_assistant.refresh()
+    again = small_assistant.trash_document(doc_id)
+    assert again != moved and moved.read_text().startswith("Deep down")
+
+
+# ----- [14] the source panel of a 5 MB one-line document; a share link's bad numbers ---------
+
+
+def test_the_source_panel_shows_a_window_of_a_huge_document():
+    """[14] Before: a citation (or share link) into a 5 MB one-line document sent the whole
+    5 MB as HTML. Now the panel shows ``SHOWN_CHARS`` around the span and says so."""
+    from qa.ingest.documents import Document
+    from qa.web.render import SHOWN_CHARS, document_html
+
+    text = "Snow leopards roam the high mountains. " * 130_000  # 5.1 M characters, one line
+    document = Document("huge.txt", "Huge", text, "0" * 64)
+    start = text.index("Snow", 2_600_000)
+    html = document_html(document, (start, start + 13), [(start + 39, start + 52)], label="[1]")
+    assert len(html) < 2 * SHOWN_CHARS
+    assert '<mark class="qa-cited" id="qa-cited">Snow leopards</mark>' in html
+    assert '<mark class="qa-other">Snow leopards</mark>' in html
+    assert f"of {len(text):,}" in html  # says it shows a part
+    shown = document_html(document)  # the viewer, without a citation: the start
+    assert len(shown) < 2 * SHOWN_CHARS and "Showing characters 0–40,000" in shown
+    small = Document("small.txt", "Small", "Two snow leopards.", "0" * 64)
+    assert "Showing" not in document_html(small, (4, 8))
+
+
+def test_a_share_link_with_a_start_that_is_not_a_number_says_so(seeds_assistant):
+    """[14] Before: ``?doc=ID&start=abc`` said the document "is not in the index". The
+    request is a stand-in holding only the query (the browser test opens real links)."""
+    from types import SimpleNamespace
+
+    from qa.web.callbacks import ChatApp
+
+    app = ChatApp(seeds_assistant, watch=False)
+    doc_id = sorted(seeds_assistant.documents)[0]
+    said = app.open_shared(
+        SimpleNamespace(query_params={"doc": doc_id, "start": "abc", "end": "5"})
+    )
+    assert "not character positions" in said
+    said = app.open_shared(
+        SimpleNamespace(query_params={"doc": "gone.txt", "start": "0", "end": "5"})
+    )
+    assert "not in the index" in said

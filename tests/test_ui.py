@@ -755,6 +755,8 @@ def test_browser_share_link_opens_the_app_on_one_span(page, server):
     source_says(page, "not in the index")
     page.goto(server[0] + f"?doc={top.doc_id}&start=5&end=999999999")
     source_says(page, "span is not in")
+    page.goto(server[0] + f"?doc={top.doc_id}&start=abc&end=5")
+    source_says(page, "not character positions")
 
 
 def source_says(page, text: str) -> None:

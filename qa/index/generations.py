@@ -23,6 +23,7 @@ one ``vectors.npz``; they still load, and are rewritten in the new layout at onc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -369,7 +370,8 @@ def remove_stale_uploads(folder: Path) -> None:
 def claim_name(source: Path, target: Path) -> Path:
     """Give ``source`` the name ``target``, or ``target-1``, ``target-2``... when taken: a
     hard link fails rather than replace an existing file, so two uploads of one name at the
-    same moment both keep their file."""
+    same moment both keep their file. Raises FileNotFoundError when ``source`` is gone (another
+    process moved it first), leaving nothing behind."""
     n = 0
     while True:
         name = target if n == 0 else target.with_name(f"{target.stem}-{n}{target.suffix}")
@@ -378,16 +380,43 @@ def claim_name(source: Path, target: Path) -> Path:
         except FileExistsError:
             n += 1
             continue
+        except FileNotFoundError:
+            raise
         except OSError:  # no hard links on this file system: create exclusively, then replace
             try:
                 os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             except FileExistsError:
                 n += 1
                 continue
-            os.replace(source, name)
+            try:
+                os.replace(source, name)
+            except OSError:
+                name.unlink(missing_ok=True)  # not an empty file left in its place
+                raise
             return name
-        os.unlink(source)
+        try:
+            os.unlink(source)
+        except FileNotFoundError:  # another process moved it meanwhile, and keeps its link
+            name.unlink(missing_ok=True)
+            raise
         return name
+
+
+def trash_name(relative: str, limit: int = 255) -> str:
+    """The flat name in the trash for the corpus file at ``relative`` (folders joined by
+    ``__``), at most ``limit`` bytes less room for ``claim_name``'s ``-n``: a deep path's
+    flattened name can exceed the file system's limit (255 bytes), which made such a file
+    impossible to remove. A long one keeps a hash of the whole path and the end of its name."""
+    flat = relative.replace("/", "__")
+    room = limit - 8
+    if len(flat.encode("utf-8", "surrogateescape")) <= room:
+        return flat
+    digest = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    stem, suffix = os.path.splitext(relative.rsplit("/", 1)[-1])
+    suffix = suffix if len(suffix.encode("utf-8", "surrogateescape")) <= 16 else ""
+    keep = room - len(digest) - 2 - len(suffix.encode("utf-8", "surrogateescape"))
+    stem = stem.encode("utf-8", "surrogateescape")[:keep].decode("utf-8", "ignore")
+    return f"{digest}__{stem}{suffix}"
 
 
 def upload_copy(source: Path, target: Path) -> Path:

@@ -128,9 +128,12 @@ class ChatApp:
         doc_id = params["doc"]
         try:
             document = self.assistant.document(doc_id)
-            start, end = int(params.get("start", "")), int(params.get("end", ""))
-        except (KeyError, ValueError):
+        except KeyError:
             return f"<p>The shared link names {escape(doc_id)}, which is not in the index.</p>"
+        try:
+            start, end = int(params.get("start", "")), int(params.get("end", ""))
+        except ValueError:
+            return "<p>The shared link's start and end are not character positions.</p>"
         if not 0 <= start < end <= len(document.text):
             return f"<p>The shared link's span is not in {escape(doc_id)} as indexed now.</p>"
         return document_html(document, (start, end), label="Shared span")
@@ -230,11 +233,11 @@ class ChatApp:
         if moved is None:
             message = f"✗ {doc_id}: not found." if doc_id else "Choose a document to remove."
             return message, self.sources_table(), gr.update(), gr.update(), self.loaded()
+        where = moved.relative_to(self.assistant.folder).as_posix()
         try:
             self.assistant.refresh()
         except QAError as error:  # the file is in the trash; the next update drops it
-            return f"⚠ {doc_id}: moved to {moved}, but {error}", *self._after_change()
-        where = moved.relative_to(self.assistant.folder).as_posix()
+            return f"⚠ {doc_id}: moved to {where}, but {error}", *self._after_change()
         return f"✓ {doc_id}: removed (the file is in {where}).", *self._after_change()
 
     def _after_change(self):

@@ -137,6 +137,24 @@ def share_link(extract: Extract) -> str:
     )
 
 
+# The most of a document the source panel shows: a citation into a 5 MB one-line document
+# sent all 5 MB of HTML to the page. 40,000 characters is ten pages around the span.
+SHOWN_CHARS = 40_000
+
+
+def shown_window(length: int, cited: tuple[int, int] | None) -> tuple[int, int]:
+    """The characters of a document of ``length`` that the panel shows: all of a short one,
+    else ``SHOWN_CHARS`` centred on the ``cited`` span (from the start without one)."""
+    if length <= SHOWN_CHARS:
+        return 0, length
+    if not cited:
+        return 0, SHOWN_CHARS
+    middle = (cited[0] + cited[1]) // 2
+    first = min(max(0, middle - SHOWN_CHARS // 2), length - SHOWN_CHARS)
+    first = min(first, cited[0])  # a span longer than the window starts it
+    return first, min(length, first + SHOWN_CHARS)
+
+
 def document_html(
     document: Document,
     cited: tuple[int, int] | None = None,
@@ -146,6 +164,7 @@ def document_html(
     """The whole document, escaped, with the ``cited`` span highlighted (``id="qa-cited"``)
     and ``others`` marked lightly. Overlaps resolve in favour of the cited span."""
     text = document.text
+    first, last = shown_window(len(text), cited)
     marks: list[tuple[int, int, str]] = []
     if cited:
         marks.append((cited[0], cited[1], "qa-cited"))
@@ -154,16 +173,20 @@ def document_html(
             continue
         marks.append((start, end, "qa-other"))
     marks.sort()
-    out, position = [], 0
+    out, position = [], first
     for start, end, kind in marks:
-        start, end = max(start, position), min(end, len(text))
+        start, end = max(start, position), min(end, last)
         if start >= end:
             continue
         out.append(escape(text[position:start]))
         element_id = ' id="qa-cited"' if kind == "qa-cited" else ""
         out.append(f'<mark class="{kind}"{element_id}>{escape(text[start:end])}</mark>')
         position = end
-    out.append(escape(text[position:]))
+    out.append(escape(text[position:last]))
+    if (first, last) != (0, len(text)):
+        out.insert(
+            0, f'<p class="qa-hint">Showing characters {first:,}–{last:,} of {len(text):,}.</p>'
+        )
     where = ""
     if cited:
         location = document.location_at(cited[0])
