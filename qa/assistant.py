@@ -11,7 +11,7 @@ from pathlib import Path
 from qa import config
 from qa.config import MAX_QUESTION_CHARS, default_folder
 from qa.errors import DocumentNotFound, QuestionError, SettingsError, UsageError
-from qa.index import generations
+from qa.index import uploads
 from qa.index.sync import CorpusIndex, SyncReport
 from qa.ingest.documents import Document, file_sha256, find_files
 from qa.ingest.text import is_meaningful
@@ -236,7 +236,7 @@ class Assistant:
         if not name or Path(name).name != name or name.startswith("."):
             raise UsageError(f"{name!r} is not a plain file name")
         target = self.index.folder / name
-        temporary = generations.upload_copy(Path(source), target)
+        temporary = uploads.upload_copy(Path(source), target)
         try:
             document = self.index.add_file(temporary, name, final_path=target)
         finally:
@@ -256,7 +256,7 @@ class Assistant:
         trash = self.index.folder / TRASH_DIRNAME
         trash.mkdir(exist_ok=True)
         try:
-            return generations.claim_name(files[doc_id], trash / generations.trash_name(doc_id))
+            return uploads.claim_name(files[doc_id], trash / uploads.trash_name(doc_id))
         except FileNotFoundError as error:  # removed by another session at the same moment
             raise DocumentNotFound(f"{doc_id!r} was removed meanwhile.") from error
 

@@ -95,7 +95,7 @@ def test_a_cold_process_on_a_built_index_answers_without_importing_torch(tmp_pat
 def test_a_damaged_export_falls_back_to_the_model(tmp_path, monkeypatch, embedder, caplog):
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     path = encoder_file(resolve_model(embedder.model_name))
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not an onnx file")
     fresh = Embedder()
     fresh._model = embedder.model

@@ -269,7 +269,7 @@ def test_two_sessions_removing_one_document_at_once(small_assistant):
 def test_a_source_gone_meanwhile_leaves_nothing_in_the_trash(tmp_path):
     """[9] ``claim_name`` on a file another process moved first: FileNotFoundError, nothing
     left behind."""
-    from qa.index.generations import claim_name
+    from qa.index.uploads import claim_name
 
     (tmp_path / "trash").mkdir()
     with pytest.raises(FileNotFoundError):
@@ -341,3 +341,114 @@ def test_a_share_link_with_a_start_that_is_not_a_number_says_so(seeds_assistant)
         SimpleNamespace(query_params={"doc": "gone.txt", "start": "0", "end": "5"})
     )
     assert "not in the index" in said
+
+
+# ----- [8] the cached question encoder; [13] one export per model, not per install ------------
+
+
+def test_a_cached_encoder_that_was_changed_is_not_used_and_is_made_again(
+    seeds_assistant, tmp_path, monkeypatch, embedder, caplog
+):
+    """[8] Before: the export was checked only when made, so another valid ONNX model in its
+    place failed every command, and one with changed weights was used silently. Now its
+    SHA-256 must be the one recorded when it was exported; else it is not used, and the
+    next update makes it again. The index also records the model's files it was built with."""
+    import shutil
+
+    from qa import Assistant
+    from qa.errors import ModelError
+    from qa.models.cache import record_path, verified
+    from qa.models.embedder import Embedder, resolve_model
+    from qa.models.onnx_encoder import OnnxEncoder, encoder_file
+
+    good = encoder_file(resolve_model(embedder.model_name))  # made for seeds_assistant
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    path = encoder_file(resolve_model(embedder.model_name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(good, path)
+    shutil.copy(record_path(good), record_path(path))
+    assert verified(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(
+        reversed(data[len(data) // 2 : len(data) // 2 + 64])
+    )
+    path.write_bytes(bytes(data))  # changed weights: still a loadable model
+    assert not verified(path)
+    with pytest.raises(ModelError, match="not the file qa exported"):
+        OnnxEncoder(path, resolve_model(embedder.model_name))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "zoo.txt").write_text("The zoo keeps three snow leopards. They came from Nepal.")
+    fresh = Embedder()
+    fresh._model = embedder.model  # loaded: the update may export
+    assistant = Assistant.from_folder(corpus, embedder=fresh)
+    assert "was changed; it is made again" in caplog.text
+    assert verified(path) and fresh.onnx_encoder() is not None
+    assert "Nepal" in assistant.ask("Where did the snow leopards come from?").extracts[0].text
+    manifest = assistant.index_dir / (assistant.index_dir / "CURRENT").read_text()
+    import json
+
+    stored = json.loads((manifest / "manifest.json").read_text())
+    assert stored["model_files"] == fresh.digest and len(fresh.digest) == 64
+
+
+def test_two_installs_of_one_model_share_one_export(tmp_path, monkeypatch, embedder):
+    """[13] Before: the export was keyed by the model folder's path and file times, so each
+    new install left its own 90 MB encoder in ``~/.cache/qa``."""
+    import shutil
+
+    from qa.models.embedder import resolve_model
+    from qa.models.onnx_encoder import encoder_file
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    installed = resolve_model(embedder.model_name)
+    first = shutil.copytree(installed, tmp_path / "venv1" / "model")
+    second = shutil.copytree(installed, tmp_path / "venv2" / "model")
+    assert encoder_file(str(first)) == encoder_file(str(second)) == encoder_file(installed)
+    (second / "config.json").write_text((second / "config.json").read_text() + " ")
+    assert encoder_file(str(second)) != encoder_file(str(first))  # another model's files
+
+
+# ----- [5] the cached word-frequency table ---------------------------------------------------
+
+
+def _bomb(path, megabytes=200):
+    """A zip of ``megabytes`` of zeros deflated into a few hundred kB, as an .npz member."""
+    import zipfile
+
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("words.npy", "w") as member,
+    ):
+        for _ in range(megabytes):
+            member.write(bytes(1 << 20))
+
+
+def test_a_changed_word_frequency_cache_is_not_used_and_is_replaced(tmp_path, monkeypatch):
+    """[5] Before: a 2 MB zip bomb in the cached table cost 10 s and 4.1 GB at every start and
+    was never replaced, and tampered values were used silently. Now the file must match the
+    SHA-256 recorded when qa wrote it, else it is made again from wordfreq; and even with a
+    matching record, a compressed member (which could expand beyond the file) is refused."""
+    from qa.ingest import text
+    from qa.models.cache import record, verified
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    text._frequencies.cache_clear()
+    try:
+        table = text._frequencies()
+        (path,) = (tmp_path / "cache").glob("wordfreq-en-*.npz")
+        assert verified(path) and table.get("leopard") is not None
+        text.WordFrequencies(["leopard"], [0.5]).save(tmp_path / "forged.npz")
+        path.write_bytes((tmp_path / "forged.npz").read_bytes())  # tampered values
+        text._frequencies.cache_clear()
+        assert text._frequencies().get("leopard") == table.get("leopard")
+        assert verified(path)  # made again
+        _bomb(path)
+        text._frequencies.cache_clear()
+        assert text._frequencies().get("leopard") == table.get("leopard") and verified(path)
+        _bomb(path)
+        record(path)  # a record forged too: the shape check still refuses it
+        with pytest.raises(ValueError, match="not a word-frequency table"):
+            text.WordFrequencies.load(path)
+    finally:
+        text._frequencies.cache_clear()

@@ -8,15 +8,8 @@ import pytest
 
 from qa.errors import CorruptIndexError, IndexFolderError
 from qa.index.corpus import Corpus
-from qa.index.generations import (
-    MARKER,
-    claim_index_dir,
-    claim_name,
-    current_generation,
-    load,
-    save,
-    upload_copy,
-)
+from qa.index.generations import MARKER, claim_index_dir, current_generation, load, save
+from qa.index.uploads import claim_name, upload_copy
 from qa.settings import DenseSettings
 
 from .fakes import FINGERPRINT, make_corpus

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import CorruptIndexError, DocumentError, FolderError
-from qa.index import generations
+from qa.index import generations, uploads
 from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays, searchable_passage
 from qa.index.entries import embed_entries, read_entry
-from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION, UPLOAD_PREFIX
+from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION
+from qa.index.uploads import UPLOAD_PREFIX
 from qa.ingest.documents import Document, document_id, file_sha256, find_files
 from qa.ingest.splitter import PassageSplitter
 from qa.models.embedder import Embedder
@@ -145,6 +146,8 @@ class CorpusIndex:
         return {
             "format": FORMAT_VERSION,
             "model": self.embedder.model_name,
+            # The model's files, not only its name: vectors of a changed model are made again.
+            "model_files": self.embedder.digest,
             "settings": self.settings.to_dict(),
         }
 
@@ -249,7 +252,7 @@ class CorpusIndex:
         with FileLock(str(self.index_dir / ".lock"), timeout=600):
             entry = self._embed([self._read_file(Path(path), doc_id)])[0]
             if final_path is not None:
-                final_path = generations.claim_name(Path(path), Path(final_path))
+                final_path = uploads.claim_name(Path(path), Path(final_path))
                 doc_id = document_id(final_path.relative_to(self.folder))
                 entry.document = dataclasses.replace(entry.document, doc_id=doc_id)
                 entry.stamp(final_path.stat())
@@ -277,6 +280,7 @@ class CorpusIndex:
         ``export`` it is made only when the model is loaded anyway, so opening an unchanged
         index never imports torch for it.
         """
+        from qa.models.cache import discard, verified
         from qa.models.embedder import resolve_model
         from qa.models.onnx_encoder import encoder_file
 
@@ -287,6 +291,9 @@ class CorpusIndex:
         if not Path(location).is_dir():  # a hub name: no local files to export from
             return
         path = encoder_file(location)
+        if path.exists() and not verified(path):
+            log.warning("The cached question encoder %s was changed; it is made again", path)
+            discard(path)
         if path.exists():
             self.embedder.use_onnx(path)
         elif (export or self.embedder.loaded) and _onnx_available():
@@ -295,7 +302,7 @@ class CorpusIndex:
     def _sync_locked(self, progress, save: bool = True, embed_files=None) -> SyncReport:
         report = SyncReport()
         if save:
-            generations.remove_stale_uploads(self.folder)
+            uploads.remove_stale_uploads(self.folder)
         try:
             stored, arrays = generations.load(
                 self.index_dir,

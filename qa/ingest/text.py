@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.config import cache_dir
+from qa.models.cache import discard, record, record_path, verified
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,11 @@ def _frequencies() -> dict[str, float] | WordFrequencies:
         cache_dir() / f"wordfreq-en-{WordFrequencies.FORMAT}-{stat.st_size}-{stat.st_mtime_ns}.npz"
     )
     try:
-        return WordFrequencies.load(path)
+        if verified(path):  # not a file someone changed (a zip bomb cost 4 GB at each start)
+            return WordFrequencies.load(path)
+        discard(path)
     except Exception:  # noqa: BLE001 - not cached yet, or damaged in any way: read wordfreq's own
-        pass
+        discard(path)
     table = _wordfreq_table()
     try:
         WordFrequencies.from_dict(table).save(path)
@@ -172,15 +175,29 @@ class WordFrequencies:
                 words=np.frombuffer(blob, dtype=np.uint8),
                 frequencies=np.asarray(self.frequencies, dtype=np.float64),
             )
+            record(Path(temporary))
+            os.replace(record_path(Path(temporary)), record_path(path))
             os.replace(temporary, path)
         finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+            for left in (temporary, str(record_path(Path(temporary)))):
+                if os.path.exists(left):
+                    os.unlink(left)
 
     @classmethod
     def load(cls, path: Path) -> WordFrequencies:
+        import zipfile
+
         import numpy as np
 
+        # As ``save`` writes it: members stored, not compressed, so reading takes no more
+        # memory than the file's size, whatever the file claims.
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+        if (
+            any(m.compress_type != zipfile.ZIP_STORED for m in members)
+            or sum(m.file_size for m in members) > path.stat().st_size
+        ):
+            raise ValueError("not a word-frequency table as qa writes it")
         with np.load(path, allow_pickle=False) as stored:
             words = stored["words"].tobytes().decode("utf-8").split("\n")
             frequencies = stored["frequencies"].tolist()

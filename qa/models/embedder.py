@@ -8,6 +8,7 @@ vectors (cosine >= 0.999, checked), 2.3x faster in batches here, and no torch im
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -156,6 +157,18 @@ class Embedder:
                         log.warning("Not using %s: %s", self._onnx_path, error)
                         self._onnx_path = None
         return self._onnx
+
+    @functools.cached_property
+    def digest(self) -> str | None:
+        """SHA-256 of the model's files (``onnx_encoder.model_digest``), None for a model
+        without a local folder."""
+        from qa.models.onnx_encoder import model_digest
+
+        try:
+            location = resolve_model(self.model_name)
+        except ModelError:
+            return None
+        return model_digest(location) if Path(location).is_dir() else None
 
     def to_dict(self) -> dict:
         return {"model": self.model_name, "batch_size": self.batch_size}

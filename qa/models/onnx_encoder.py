@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import cache_dir
+from qa.errors import ModelError
+from qa.models.cache import read_json, record, record_path, verified, write_json
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +37,51 @@ _CHECK_TEXTS = [
 
 
 def encoder_file(model_dir: str) -> Path:
-    """Where the export of the model in ``model_dir`` lives: keyed by its files' names, sizes
-    and times, so a changed model never meets an old export."""
+    """Where the export of the model in ``model_dir`` lives: keyed by the model's content, so
+    a changed model never meets an old export and every install of one model shares one
+    export (keyed by path and file times, each new install left its own 90 MB file)."""
+    return cache_dir() / f"question-encoder-{model_digest(model_dir)[:16]}.onnx"
+
+
+DIGESTS_FILE = "model-digests.json"  # in the cache: a model folder's stamp -> its digest
+_DIGESTS_MOST = 64  # stamps remembered (installs, models); the file stays a few kB
+
+
+def model_digest(model_dir: str) -> str:
+    """SHA-256 of the model's files (names and bytes): what its vectors depend on. Hashing
+    90 MB takes about 0.1 s, so it is remembered in the cache under the folder's stamp (path,
+    names, sizes, times) and computed once per install; a damaged memo is recomputed."""
     folder = Path(model_dir)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
     stamp = [str(folder.resolve())] + [
-        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-        for p in sorted(folder.glob("*"))
-        if p.is_file()
+        f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
     ]
-    digest = hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:16]
-    return cache_dir() / f"question-encoder-{digest}.onnx"
+    key = hashlib.sha256("\n".join(stamp).encode("utf-8", "surrogateescape")).hexdigest()
+    memo = _read_digests()
+    if _is_digest(memo.get(key)):
+        return memo[key]
+    whole = hashlib.sha256()
+    for path in files:
+        whole.update(str(path.relative_to(folder)).encode("utf-8", "surrogateescape") + b"\0")
+        with open(path, "rb") as handle:
+            whole.update(hashlib.file_digest(handle, "sha256").digest())
+    digest = whole.hexdigest()
+    memo.pop(key, None)
+    memo[key] = digest
+    write_json(cache_dir() / DIGESTS_FILE, dict(list(memo.items())[-_DIGESTS_MOST:]))
+    return digest
+
+
+def _is_digest(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
+def _read_digests() -> dict:
+    try:
+        memo = read_json(cache_dir() / DIGESTS_FILE)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in memo.items() if isinstance(k, str) and _is_digest(v)}
 
 
 def export(model, model_dir: str, path: Path) -> bool:
@@ -76,6 +114,7 @@ def export(model, model_dir: str, path: Path) -> bool:
                     token_type_ids=token_type_ids,
                 ).last_hidden_state
 
+        model_dir_digest = model_digest(model_dir)
         names = ["input_ids", "attention_mask", "token_type_ids"]
         sample = torch.ones(2, 8, dtype=torch.long)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +132,7 @@ def export(model, model_dir: str, path: Path) -> bool:
                 opset_version=17,
                 dynamo=False,
             )
-        ours = OnnxEncoder(Path(temporary), model_dir).encode(_CHECK_TEXTS)
+        ours = OnnxEncoder(Path(temporary), model_dir, trusted=True).encode(_CHECK_TEXTS)
         theirs = model.encode(
             _CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
@@ -102,11 +141,16 @@ def export(model, model_dir: str, path: Path) -> bool:
             log.warning("ONNX export disagrees with the model (cosine %.5f); not used", agreement)
             os.unlink(temporary)
             return False
+        record(Path(temporary), model=model_dir_digest)  # the record of the kept file:
+        os.replace(record_path(Path(temporary)), record_path(path))  # before the file itself
         os.replace(temporary, path)
+        for old in path.parent.glob("question-encoder-*.onnx"):
+            if not record_path(old).exists():  # an export of qa before records: never used
+                old.unlink(missing_ok=True)
         return True
     except Exception as error:  # an optional speed-up: never a reason to fail indexing
         log.info("No ONNX encoder: %s", error)
-        for leftover in path.parent.glob("tmp*.onnx"):
+        for leftover in [*path.parent.glob("tmp*.onnx"), *path.parent.glob("tmp*.onnx.json")]:
             leftover.unlink(missing_ok=True)
         return False
 
@@ -134,10 +178,19 @@ def session_options(threads: int | None = None):
 class OnnxEncoder:
     """Embeds texts with an exported transformer, the model's tokenizer and mean pooling."""
 
-    def __init__(self, path: Path, model_dir: str, threads: int | None = None):
+    def __init__(
+        self, path: Path, model_dir: str, threads: int | None = None, trusted: bool = False
+    ):
+        """``trusted``: the file was just exported by this process (``export`` checks it),
+        else it must be ``verified`` (ModelError)."""
         import onnxruntime
         from tokenizers import Tokenizer
 
+        if not trusted and not verified(Path(path)):
+            raise ModelError(
+                f"The cached question encoder {Path(path).name} is not the file qa exported "
+                "(changed, or its record is missing); it is not used."
+            )
         model_dir = Path(model_dir)
         config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
