@@ -73,7 +73,7 @@ def _settings(args):
 def format_answer(answer: Answer, bold: tuple[str, str] = ("**", "**")) -> str:
     """A readable rendering of an answer for the terminal: the answer phrase in ``bold``
     (ANSI bold on a terminal, ``**...**`` otherwise) and each extract's confidence band."""
-    lines = []
+    lines = [f"Note: {answer.notice}", ""] if answer.notice else []
     if answer.abstained:
         lines.append(answer.message)
         if answer.related:

@@ -59,4 +59,4 @@ class DocumentNotFound(QAError, KeyError):
 
 
 class ReaderModelError(QAError, FileNotFoundError):
-    """The reader's model file is missing."""
+    """The reader's model file is missing, damaged or not a model qa loads."""

@@ -193,6 +193,9 @@ class Answer:
     # The pronoun qa asks about instead of answering, when the question leans on an earlier
     # one that the conversation does not have (``qa.pipeline.policy.clarification``).
     clarify: str | None = None
+    # Something the asker should know about how this answer was found, in qa's words (the
+    # reader model could not be used, so it was found without it); None when all went well.
+    notice: str | None = None
 
     @property
     def message(self) -> str:

@@ -452,3 +452,59 @@ def test_a_changed_word_frequency_cache_is_not_used_and_is_replaced(tmp_path, mo
             text.WordFrequencies.load(path)
     finally:
         text._frequencies.cache_clear()
+
+
+# ----- [7] a damaged reader model -------------------------------------------------------------
+
+
+def _with_reader(assistant, model):
+    from dataclasses import replace
+
+    from qa import Assistant
+
+    settings = assistant.settings
+    return Assistant(
+        assistant.index, replace(settings, reader=replace(settings.reader, model=str(model)))
+    )
+
+
+QUESTION = "Where was the road transport agreement signed?"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another-model", "shipped-file-changed"])
+def test_a_damaged_reader_means_answers_without_it_and_a_notice(
+    seeds_assistant, tmp_path, monkeypatch, damage
+):
+    """[7] Before: every question failed with a raw ONNX Runtime error naming server paths.
+    Now the question is answered without the reader, the answer's ``notice`` says so in qa's
+    words (shown in the chat, the CLI and the API), and the file is not loaded again until it
+    changes."""
+    import shutil
+
+    from qa.models import reader
+    from qa.models.embedder import resolve_model
+    from qa.models.onnx_encoder import encoder_file
+    from qa.web.render import answer_html
+
+    model = tmp_path / "reader.onnx"
+    if damage == "truncated":
+        model.write_bytes(reader.MODEL_FILE.read_bytes()[:100_000])
+    elif damage == "another-model":  # a valid ONNX model with other inputs and outputs
+        shutil.copy(encoder_file(resolve_model(None)), model)
+    else:  # the shipped file with one byte changed: its card's SHA-256 no longer matches
+        data = bytearray(reader.MODEL_FILE.read_bytes())
+        data[-1000] ^= 0xFF
+        model.write_bytes(bytes(data))
+        monkeypatch.setattr(reader, "MODEL_FILE", model.resolve())
+    assistant = _with_reader(seeds_assistant, model)
+    without = _with_reader(seeds_assistant, tmp_path / "none.onnx").ask(QUESTION)  # no file
+    answer = assistant.ask(QUESTION)
+    assert answer.notice and "without the reader" in answer.notice
+    assert "reader.onnx" in answer.notice and str(tmp_path) not in answer.notice
+    assert [e.text for e in answer.extracts] == [e.text for e in without.extracts]
+    assert "Dushanbe" in answer.extracts[0].text
+    assert "qa-notice" in answer_html(answer) and answer.to_dict()["notice"] == answer.notice
+    loads = []
+    monkeypatch.setattr("qa.assistant.shared_reader", lambda path: loads.append(path))
+    assert assistant.ask("Who signed the agreement?").notice  # not loaded again
+    assert loads == [] and assistant.reading() is None

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.errors import ReaderModelError, UsageError
+from qa.models.cache import verified
 from qa.models.onnx_encoder import session_options
 
 if TYPE_CHECKING:
@@ -180,6 +181,12 @@ class Reader:
         self.path = Path(path)
         if not self.path.is_file():
             raise ReaderModelError(f"No reader model at {self.path}")
+        expected = card().get("sha256") if self.path.resolve() == MODEL_FILE else None
+        if expected and not verified(self.path, expected):  # the shipped file, changed
+            raise ReaderModelError(
+                f"The reader model {self.path.name} is damaged: it is not the file its card "
+                "(reader.json) describes. Reinstall qa, or retrain it (docs/reader.md)."
+            )
         self.tokenizer = tokenizer(model_dir)
         self.batch_size = batch_size
         # Reading is most of a question's time (a 600-character window is ~150 tokens through
@@ -192,9 +199,16 @@ class Reader:
         # constants once, at load, instead of running int8 matmuls on 8-bit activations (which
         # cost 4.4 dev F1 points; ``quantise_weights`` in the training's export module).
         options.add_session_config_entry("session.disable_quant_qdq", "1")
-        self.session = onnxruntime.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ONNX Runtime's own words name the server's paths
+            log.warning("Cannot load the reader model %s: %s", self.path, error)
+            raise ReaderModelError(
+                f"The reader model {self.path.name} cannot be loaded (it is damaged or not a "
+                "model of this ONNX Runtime)."
+            ) from error
 
     def logits(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.session.run(

@@ -67,7 +67,15 @@ def clarify_html(pronoun: str) -> str:
 
 
 def answer_html(answer: Answer) -> str:
-    """The chat message for an answer: the best extract quoted, citations, and sources."""
+    """The chat message for an answer: the best extract quoted, citations, and sources
+    (and its ``notice``, first, when there is one)."""
+    html = _answer_html(answer)
+    if answer.notice:
+        html = f'<p class="qa-notice" role="note">⚠ {escape(answer.notice)}</p>{html}'
+    return html
+
+
+def _answer_html(answer: Answer) -> str:
     if answer.abstained or not answer.extracts:
         parts = [f"<p><b>{NO_ANSWER}</b></p>"]
         if answer.unknown:  # words of the question: escaped like document text
