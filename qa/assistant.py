@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import unicodedata
@@ -11,17 +10,17 @@ from pathlib import Path
 
 from qa import config
 from qa.config import MAX_QUESTION_CHARS, default_folder
-from qa.errors import DocumentNotFound, QAError, QuestionError, SettingsError, UsageError
+from qa.errors import DocumentNotFound, QuestionError, SettingsError, UsageError
 from qa.index import uploads
 from qa.index.sync import CorpusIndex, SyncReport
 from qa.ingest.documents import Document, file_sha256, find_files
 from qa.ingest.text import is_meaningful
 from qa.models.embedder import Embedder
-from qa.models.reader import MODEL_FILE, load_in_background, shared_reader
+from qa.models.reader import MODEL_FILE, load_in_background
 from qa.pipeline import policy
 from qa.pipeline.conversation import resolve
 from qa.pipeline.extract import Extractor
-from qa.pipeline.read import ReadingStage
+from qa.pipeline.read import ReaderSlot, ReadingStage, without_reader
 from qa.pipeline.retrieve import Retriever
 from qa.pipeline.scope import Scope
 from qa.settings import Settings
@@ -68,7 +67,6 @@ def clean_history(history: object) -> list[str]:
     return cleaned
 
 
-log = logging.getLogger(__name__)
 TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
 
 
@@ -101,10 +99,7 @@ class Assistant:
         self.settings = settings or Settings()
         self.retriever = Retriever(self.settings.retrieval)
         self.extractor = Extractor(self.settings.extraction)
-        self._reading: ReadingStage | None = None
-        # Why the reader cannot be used, with the stamp of its file then: tried again only
-        # once the file changes, so a damaged model costs one failed load, not one a question.
-        self._reader_failure: tuple[tuple, str] | None = None
+        self._reader = ReaderSlot(self.settings.reader)
         self._lock = index.lock  # held for a whole answer; index updates swap under it
         self._scope: tuple[object, Scope] | None = None
 
@@ -344,7 +339,7 @@ class Assistant:
                 try:
                     readings = stage.run(query, candidates)
                 except Exception as error:  # a model that loads but cannot read: without it
-                    self._reader_failed(_stamp(self._reader_path()), error)
+                    self._reader.failed(error)
                 timings["read"] = time.perf_counter() - mark
             mark = time.perf_counter()
             extracts = self.extractor.run(
@@ -369,7 +364,7 @@ class Assistant:
             related=extracts if decision.abstained else [],
             timings={key: round(value, 5) for key, value in timings.items()},
             abstain_reason=decision.reason,
-            notice=_without_reader(self.reader_problem()),
+            notice=without_reader(self.reader_problem()),
             unknown=unknown if decision.reason == policy.NOT_IN_SOURCES else [],
             answerability=None
             if readings is None
@@ -388,37 +383,11 @@ class Assistant:
     def reading(self) -> ReadingStage | None:
         """The reader stage, or None when it is switched off, its model is missing, or it
         cannot be used (``reader_problem`` then says why)."""
-        if not self.settings.reader.enabled:
-            return None
-        if self._reading is None:
-            path = self._reader_path()
-            stamp = _stamp(path)
-            if self._reader_failure is not None and self._reader_failure[0] == stamp:
-                return None
-            try:
-                reader = shared_reader(path)
-            except Exception as error:  # a damaged file: answer without it, and say so
-                self._reader_failed(stamp, error)
-                return None
-            if reader is None:
-                return None
-            self._reader_failure = None
-            self._reading = ReadingStage(reader, self.settings.reader)
-        return self._reading
+        return self._reader.stage()
 
     def reader_problem(self) -> str | None:
         """Why the reader, switched on, is not being used (qa's words), or None."""
-        return None if self._reader_failure is None else self._reader_failure[1]
-
-    def _reader_path(self) -> Path:
-        return Path(self.settings.reader.model or MODEL_FILE)
-
-    def _reader_failed(self, stamp: tuple, error: Exception) -> None:
-        log.warning("Answering without the reader: %s", error, exc_info=True)
-        name = self._reader_path().name
-        reason = str(error) if isinstance(error, QAError) else f"The reader model {name} failed."
-        self._reading = None
-        self._reader_failure = (stamp, reason)
+        return self._reader.problem
 
     def scope(self) -> Scope:
         """The corpus vocabulary check, rebuilt when the index has changed."""
@@ -426,21 +395,6 @@ class Assistant:
         if self._scope is None or self._scope[0] is not lexical:
             self._scope = (lexical, Scope(lexical))
         return self._scope[1]
-
-
-def _stamp(path: Path) -> tuple:
-    """What changes when a file is replaced or edited: its size, times and inode."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return ()
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-
-
-def _without_reader(problem: str | None) -> str | None:
-    if problem is None:
-        return None
-    return f"{problem} This answer was found without the reader, so it may be less precise."
 
 
 def _asked_back(question: str, pronoun: str) -> Answer:

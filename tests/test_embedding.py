@@ -127,7 +127,7 @@ def test_indexing_embeds_with_the_export_as_the_model_would(seeds_assistant, emb
 
 def test_without_an_export_indexing_uses_the_model(corpus, tmp_path, monkeypatch, embedder):
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "no-cache"))
-    monkeypatch.setattr("qa.index.sync._onnx_available", lambda: False)
+    monkeypatch.setattr("qa.models.embedder.onnx_available", lambda: False)
     (corpus / "zoo.txt").write_text("The zoo keeps three snow leopards. They came from Nepal.")
     fresh = Embedder()
     fresh._model = embedder.model

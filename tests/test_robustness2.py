@@ -611,6 +611,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_index(
     with file_size_limit(60_000):
         status = _upload(ChatApp(zoo_assistant), tmp_path / "up", "more.txt", big)
     assert status.startswith("✗ more.txt: Could not save the index") and "kept" in status
+    assert str(index.index_dir) not in status  # round three: no server paths
     assert (index.index_dir / "CURRENT").read_text() == current
     assert [p.name for p in index.index_dir.glob("gen-*")] == [current]  # no partial generation
     assert not (index.folder / "more.txt").exists()

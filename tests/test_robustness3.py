@@ -505,6 +505,162 @@ def test_a_damaged_reader_means_answers_without_it_and_a_notice(
     assert "Dushanbe" in answer.extracts[0].text
     assert "qa-notice" in answer_html(answer) and answer.to_dict()["notice"] == answer.notice
     loads = []
-    monkeypatch.setattr("qa.assistant.shared_reader", lambda path: loads.append(path))
+    monkeypatch.setattr("qa.pipeline.read.shared_reader", lambda path: loads.append(path))
     assert assistant.ask("Who signed the agreement?").notice  # not loaded again
     assert loads == [] and assistant.reading() is None
+
+
+# ----- [4] a file that cannot be read is remembered ---------------------------------------------
+
+
+def test_a_file_that_cannot_be_read_is_not_read_again_until_it_changes(
+    corpus, embedder, monkeypatch
+):
+    """[4] Before: a bad PDF (13 kB, 50 s to fail) was read again at every ``qa index``,
+    ``qa ask`` and refresh, each time under the index lock, and each sync wrote a new
+    generation. The real reading is spied on, to count the files read."""
+    import os
+
+    from qa.index.sync import CorpusIndex
+
+    (corpus / "zoo.txt").write_text("The city zoo keeps three snow leopards from Nepal.")
+    (corpus / "bad.pdf").write_bytes(b"%PDF-1.4\n" + b"\x00garbage" * 1000)
+    first = CorpusIndex(corpus, embedder=embedder).sync()
+    assert list(first.skipped) == ["bad.pdf"] and first.added == ["zoo.txt"]
+    current = (corpus / ".qa-index" / "CURRENT").read_text()
+    read = []
+    real = CorpusIndex._read_file
+
+    def spy(self, path, doc_id):
+        read.append(doc_id)
+        return real(self, path, doc_id)
+
+    monkeypatch.setattr(CorpusIndex, "_read_file", spy)
+    again = CorpusIndex(corpus, embedder=embedder).sync()  # as a new process would
+    assert read == [] and again.skipped == first.skipped and again.unchanged == ["zoo.txt"]
+    assert (corpus / ".qa-index" / "CURRENT").read_text() == current  # nothing rewritten
+    stat = (corpus / "bad.pdf").stat()
+    os.utime(corpus / "bad.pdf", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched
+    assert CorpusIndex(corpus, embedder=embedder).sync().skipped == first.skipped
+    assert read == []  # the same content: still not read
+    (corpus / "bad.pdf").write_bytes(b"%PDF-1.4\n" + b"\x00other" * 1000)
+    assert list(CorpusIndex(corpus, embedder=embedder).sync().skipped) == ["bad.pdf"]
+    assert read == ["bad.pdf"]  # changed: tried again
+    (corpus / "bad.pdf").unlink()
+    CorpusIndex(corpus, embedder=embedder).sync()
+    assert "bad.pdf" not in (corpus / ".qa-index" / "unreadable.json").read_text()
+    (corpus / ".qa-index" / "unreadable.json").write_text("[" * 100_000)  # damaged: ignored
+    assert CorpusIndex(corpus, embedder=embedder).sync().unchanged == ["zoo.txt"]
+
+
+# ----- [3] small inputs, large work: budgets while reading, and work outside the lock ---------
+
+
+def test_a_shared_stream_pdf_is_refused_before_its_text_is_extracted(tmp_path):
+    """[3] Before: a 10 kB PDF whose 40 pages share one 1 MB content stream extracted to
+    27.8 M characters (37 minutes of embedding, all under the index lock). Its pages' drawing
+    instructions are now counted before any text is extracted."""
+    from qa.errors import DocumentError
+    from qa.ingest.documents import read_document
+
+    from .pdf import make_shared_stream_pdf
+
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(make_shared_stream_pdf(pages=40, lines=50_000))
+    assert path.stat().st_size < 12_000
+    with pytest.raises(DocumentError, match="bytes of drawing instructions") as refused:
+        read_document(path, "bomb.pdf")
+    assert "hours of work" in refused.value.reason and str(tmp_path) not in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("pages", "lines", "says"),
+    [(1, 6_000, "page 1 holds over 100,000 characters"), (3, 5_000, "expands to over")],
+)
+def test_text_beyond_what_a_file_of_its_size_holds_is_refused_while_read(
+    tmp_path, pages, lines, says
+):
+    """[3] The second line of defence, under the content check: a page of more characters
+    than a page holds, and more text in all than the file's size allows (``text_budget``),
+    refused as the pages are read, not after."""
+    from qa.errors import DocumentError
+    from qa.ingest.documents import read_document
+
+    from .pdf import make_shared_stream_pdf
+
+    path = tmp_path / "dense.pdf"
+    path.write_bytes(make_shared_stream_pdf(pages=pages, lines=lines))
+    with pytest.raises(DocumentError, match=says):
+        read_document(path, "dense.pdf")
+
+
+def test_an_office_file_that_expands_beyond_its_budget_is_refused(tmp_path):
+    """[3] The same budget for every format, checked before splitting: a 30 kB .docx (a zip
+    of highly repetitive text) that holds 2.4 M characters."""
+    import zipfile
+
+    from qa.errors import DocumentError
+    from qa.ingest.documents import read_document
+
+    body = "<w:p><w:r><w:t>" + "leopard " * 300_000 + "</w:t></w:r></w:p>"
+    document = (
+        '<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.'
+        f'openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>'
+    )
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.wordprocessingml.document.main+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/relationships"><Relationship Id="r1" Type="http://schemas.openxml'
+            'formats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="word/document.xml"/></Relationships>',
+        )
+        archive.writestr("word/document.xml", document)
+    assert path.stat().st_size < 40_000
+    with pytest.raises(DocumentError, match="expands to over"):
+        read_document(path, "bomb.docx")
+
+
+def test_an_upload_is_read_and_embedded_outside_the_index_lock(small_assistant, tmp_path):
+    """[3] Before: an upload was read and embedded under the index folder's lock, so one slow
+    file held every other upload and update (a small upload sent 5 s later waited 190 s).
+    Here another process holds the lock (as a long update would): the upload is read and
+    embedded meanwhile, and only its swap waits for the lock."""
+    import threading
+
+    from filelock import FileLock
+
+    from qa.index.sync import CorpusIndex
+
+    index = small_assistant.index
+    embedded = threading.Event()
+    real = CorpusIndex._embed
+
+    def spy(self, batch):
+        entries = real(self, batch)
+        embedded.set()
+        return entries
+
+    source = tmp_path / "otters.txt"
+    source.write_text("The river otters of the zoo came from Scotland.")
+    held = FileLock(str(index.index_dir / ".lock"))
+    held.acquire()
+    try:
+        CorpusIndex._embed = spy
+        upload = threading.Thread(target=small_assistant.add_document, args=(source, "otters.txt"))
+        upload.start()
+        assert embedded.wait(120)  # embedded while the lock is held elsewhere
+        assert "otters.txt" not in small_assistant.documents  # not swapped in yet
+    finally:
+        held.release()
+        upload.join(120)
+        CorpusIndex._embed = real
+    assert "otters.txt" in small_assistant.documents

@@ -209,8 +209,9 @@ def save(index_dir: Path, corpus: Corpus, fingerprint: dict) -> Corpus:
     except OSError as error:
         if generation is not None:
             shutil.rmtree(generation, ignore_errors=True)
-        raise CorruptIndexError(
-            f"Could not save the index in {index_dir} ({error.strerror or error}); "
+        log.warning("Could not save the index in %s: %s", index_dir, error)
+        raise CorruptIndexError(  # the reason in plain words; the server's path in the log
+            f"Could not save the index ({error.strerror or type(error).__name__}); "
             "the previous index is kept."
         ) from error
     for old in index_dir.glob("gen-*"):

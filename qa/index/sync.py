@@ -15,6 +15,7 @@ sets to now on every write and every mtime change.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -30,6 +31,7 @@ from qa.index import generations, uploads
 from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays, searchable_passage
 from qa.index.entries import embed_entries, read_entry
 from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION
+from qa.index.unreadable import UnreadableFiles
 from qa.index.uploads import UPLOAD_PREFIX
 from qa.ingest.documents import Document, document_id, file_sha256, find_files
 from qa.ingest.splitter import PassageSplitter
@@ -61,6 +63,7 @@ log = logging.getLogger(__name__)
 # 2: vectors and terms of split-repaired text (text.repair_splits); 3: passages searched
 # with their document's title (searchable_passage); 4: sentences by layout blocks (wrapped
 # lines joined, Markdown's own blocks; qa.ingest.splitter.layout_blocks)
+_BUSY = "Another process has been updating the index for 10 minutes; gave up. Nothing was changed."
 FORMAT_VERSION = 4
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 
@@ -215,23 +218,15 @@ class CorpusIndex:
         ``embed_files(todo, report, progress)`` embeds the new and changed files elsewhere
         (``qa.index.on_ray``: on Ray) instead of in this process (``_embed_files``).
         """
-        from filelock import FileLock, Timeout
-
         began = time.perf_counter()
         if not self.folder.is_dir():
             raise FolderError(f"Not a folder: {self.folder}")
         generations.claim_index_dir(self.index_dir, self.folder)
-        lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
-        try:
-            if generations.writable(self.index_dir):
-                with lock:
-                    report = self._sync_locked(progress, embed_files=embed_files)
-            else:  # read-only use: no lock to take, as nothing will be written
-                report = self._sync_locked(progress, save=False, embed_files=embed_files)
-        except Timeout as error:
-            raise CorruptIndexError(
-                f"Another process has been updating {self.index_dir} for 10 minutes; gave up."
-            ) from error
+        if generations.writable(self.index_dir):
+            with self._folder_lock():
+                report = self._sync_locked(progress, embed_files=embed_files)
+        else:  # read-only use: no lock to take, as nothing will be written
+            report = self._sync_locked(progress, save=False, embed_files=embed_files)
         self._onnx_encoder(export=False)
         report.seconds = time.perf_counter() - began
         self.last_sync = report
@@ -246,11 +241,11 @@ class CorpusIndex:
         the next free name (``name-1.txt``...), never replaces it; the returned Document's
         ``doc_id`` is the name it got. Raises ``DocumentError``.
         """
-        from filelock import FileLock
-
         generations.claim_index_dir(self.index_dir, self.folder)
-        with FileLock(str(self.index_dir / ".lock"), timeout=600):
-            entry = self._embed([self._read_file(Path(path), doc_id)])[0]
+        # Read and embed before taking the lock: one slow file must not hold up the other
+        # uploads and updates (a small upload waited 190 s behind a crafted PDF).
+        entry = self._embed([self._read_file(Path(path), doc_id)])[0]
+        with self._folder_lock():
             if final_path is not None:
                 final_path = uploads.claim_name(Path(path), Path(final_path))
                 doc_id = document_id(final_path.relative_to(self.folder))
@@ -267,6 +262,23 @@ class CorpusIndex:
             self.store.index(self.corpus)
         return entry.document
 
+    @contextlib.contextmanager
+    def _folder_lock(self):
+        """The index folder's lock, which processes updating it take in turn; waiting over
+        10 minutes is a CorruptIndexError in qa's words (the server's path in the log)."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.index_dir / ".lock"), timeout=600)
+        try:
+            lock.acquire()
+        except Timeout as error:
+            log.warning("Gave up waiting for the lock of %s", self.index_dir)
+            raise CorruptIndexError(_BUSY) from error
+        try:
+            yield
+        finally:
+            lock.release()
+
     def prepare_questions(self) -> None:
         """Get question embedding ready: the ONNX export (made now if missing, which loads the
         model), else the model. ``qa index`` and the chat's start call it."""
@@ -274,30 +286,9 @@ class CorpusIndex:
         self.embedder.load_for_questions()
 
     def _onnx_encoder(self, export: bool) -> None:
-        """Embed with the model's ONNX export; with ``export``, make it first when missing.
-
-        A later cold start then needs no torch, and indexing runs 2.3x faster. Without
-        ``export`` it is made only when the model is loaded anyway, so opening an unchanged
-        index never imports torch for it.
-        """
-        from qa.models.cache import discard, verified
-        from qa.models.embedder import resolve_model
-        from qa.models.onnx_encoder import encoder_file
-
-        try:
-            location = resolve_model(self.embedder.model_name)
-        except Exception:  # no model: nothing can be embedded either way
-            return
-        if not Path(location).is_dir():  # a hub name: no local files to export from
-            return
-        path = encoder_file(location)
-        if path.exists() and not verified(path):
-            log.warning("The cached question encoder %s was changed; it is made again", path)
-            discard(path)
-        if path.exists():
-            self.embedder.use_onnx(path)
-        elif (export or self.embedder.loaded) and _onnx_available():
-            self.embedder.export_onnx(path)
+        """Embed with the model's ONNX export (``Embedder.attach_onnx``): a later cold start
+        then needs no torch, and indexing runs 2.3x faster."""
+        self.embedder.attach_onnx(export)
 
     def _sync_locked(self, progress, save: bool = True, embed_files=None) -> SyncReport:
         report = SyncReport()
@@ -318,6 +309,8 @@ class CorpusIndex:
         files = find_files(self.folder)
         todo: list[tuple[str, Path]] = []
         entries: dict[str, DocumentEntry] = {}
+        unreadable = UnreadableFiles.load(self.index_dir)
+        tried: dict[str, tuple[os.stat_result, str]] = {}  # read now: stat and SHA-256
         for doc_id, path in files.items():
             try:
                 stat = path.stat()
@@ -325,6 +318,9 @@ class CorpusIndex:
                 if old and old.same_stat(stat):
                     entries[doc_id] = old
                     report.unchanged.append(doc_id)
+                    continue
+                if known := unreadable.reason(doc_id, stat):  # failed before, unchanged since
+                    report.skipped[doc_id] = known
                     continue
                 sha = file_sha256(path)
             except OSError as error:  # gone or unreadable since it was listed: skip it alone
@@ -336,12 +332,23 @@ class CorpusIndex:
                 entries[doc_id] = old
                 report.unchanged.append(doc_id)
                 continue
+            if known := unreadable.reason(doc_id, stat, sha):  # touched, the same content
+                unreadable.remember(doc_id, stat, sha, known)
+                report.skipped[doc_id] = known
+                continue
+            tried[doc_id] = (stat, sha)
             todo.append((doc_id, path))
             (report.changed if old else report.added).append(doc_id)
         report.removed = sorted(set(stored) - set(files))
         if todo:
             self._onnx_encoder(export=True)
         entries.update((embed_files or self._embed_files)(todo, report, progress))
+        for doc_id, reason in report.skipped.items():
+            if doc_id in tried:
+                unreadable.remember(doc_id, *tried[doc_id], reason)
+        unreadable.keep_only(d for d in report.skipped if d in files)
+        if save:
+            unreadable.save(self.index_dir)
         # Unchanged documents reuse the stored arrays (memory-mapped) and FAISS index (an IVF
         # index takes a minute to train).
         if arrays is not None and arrays.storage < STORAGE_VERSION:
@@ -353,7 +360,7 @@ class CorpusIndex:
         rebuilt = self._publish(entries, arrays)
         if (
             report.modified
-            or report.skipped
+            or any(doc_id in stored for doc_id in report.skipped)  # now unreadable: dropped
             or rebuilt  # other dense settings, or an index from before these were stored
             or report.upgraded_from is not None
             or not (self.index_dir / "CURRENT").exists()
@@ -438,9 +445,3 @@ def skip(report: SyncReport, doc_id: str, reason: str) -> None:
     for bucket in (report.added, report.changed):
         if doc_id in bucket:
             bucket.remove(doc_id)
-
-
-def _onnx_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tokenizers"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qa.errors import DocumentError, FolderError
 from qa.ingest.formats import SUPPORTED_SUFFIXES, reader_for
-from qa.ingest.plain import clip_title
+from qa.ingest.plain import clip_title, over_budget, text_budget
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,9 @@ def read_document(path: Path, doc_id: str, *, root: Path | None = None) -> Docum
     except DocumentError:
         raise
     except Exception as error:  # a parser's own bug or limit, on this file only
-        reason = f"the file could not be parsed ({type(error).__name__}: {error})"
+        # The library's words (which may name server paths) go to the log, not the asker.
+        log.warning("%s could not be parsed: %s: %s", path, type(error).__name__, error)
+        reason = f"the file could not be read (it may be damaged; {type(error).__name__})"
         raise DocumentError(str(path), reason) from error
 
 
@@ -154,7 +156,7 @@ def _read_inside(path: Path, root: Path | None) -> bytes:
         if root is not None:
             real = Path(os.path.realpath(path))
             if not (real.is_relative_to(Path(root).resolve()) and _same_file(handle, real)):
-                raise DocumentError(str(path), f"it links outside {root}: not read")
+                raise DocumentError(str(path), "it links outside the corpus folder: not read")
         return handle.read()
 
 
@@ -169,6 +171,8 @@ def _same_file(handle, path: Path) -> bool:
 
 def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
     parsed = reader_for(path, data)(path, data)
+    if len(parsed.text) > text_budget(len(data)):  # a zip or Office bomb: before splitting
+        raise DocumentError(str(path), over_budget(len(parsed.text), len(data)))
     if not parsed.text.strip():
         raise DocumentError(str(path), "the file is empty: there is no text to index")
     title = parsed.title or _fallback_title(parsed.text, doc_id)

@@ -7,7 +7,15 @@ import logging
 from pathlib import Path
 
 from qa.errors import DocumentError
-from qa.ingest.plain import Parsed, clip_title
+from qa.ingest.plain import (
+    CONTENT_FLOOR,
+    CONTENT_PER_BYTE,
+    PAGE_CHARS,
+    Parsed,
+    clip_title,
+    over_budget,
+    text_budget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +35,20 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise DocumentError(str(path), "the PDF is encrypted")
+        _check_content(reader, path, len(data))
         parts: list[str] = []
         pages: list[int] = []
-        offset = 0
-        for page in reader.pages:
+        offset, budget = 0, text_budget(len(data))
+        for n, page in enumerate(reader.pages, 1):
             page_text = (page.extract_text() or "").strip()
+            if len(page_text) > PAGE_CHARS:
+                reason = f"page {n} holds over {PAGE_CHARS:,} characters, more than a page can"
+                raise DocumentError(str(path), reason + ": it was not indexed")
             pages.append(offset)
             parts.append(page_text)
             offset += len(page_text) + 2
+            if offset > budget:  # refused as it grows, not after reading every page
+                raise DocumentError(str(path), over_budget(offset, len(data)))
         title = None
         if reader.metadata and reader.metadata.title:
             title = clip_title(" ".join(str(reader.metadata.title).split())) or None
@@ -49,3 +63,22 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[int, ...]
     if not text.strip():
         raise DocumentError(str(path), "the PDF has no extractable text (scanned images?)")
     return text, title, tuple(pages)
+
+
+def _check_content(reader, path: Path, size: int) -> None:
+    """Refuse, before extracting any text, a PDF whose pages' drawing instructions together
+    are far more than its size explains (pages sharing one content stream count it each
+    time: that is what made 10 kB extract to 27.8 M characters). Decoding is cheap here:
+    pypdf decodes a shared stream once."""
+    most = max(CONTENT_FLOOR, CONTENT_PER_BYTE * size)
+    total = 0
+    for page in reader.pages:
+        contents = page.get_contents()
+        total += len(contents.get_data()) if contents is not None else 0
+        if total > most:
+            reason = (
+                f"its pages hold over {total:,} bytes of drawing instructions in a file of "
+                f"{size:,} bytes (at most {most:,}): it looks made to cost hours of work, so "
+                "it was not indexed"
+            )
+            raise DocumentError(str(path), reason)

@@ -31,6 +31,31 @@ class Parsed:
     locations: tuple[tuple[int, str], ...] = field(default=())
 
 
+# What a file may expand to, checked while it is read, before any splitting or embedding: a
+# 10 kB PDF whose 40 pages share one 1 MB content stream extracted to 27.8 M characters (37
+# minutes of embedding). Plain text and HTML hold at most a character a byte, compressed text
+# (PDF, Office, e-books) a few; a file is refused beyond TEXT_PER_BYTE, or TEXT_FLOOR.
+TEXT_FLOOR = 200_000  # characters any file may hold, however small (60 dense pages)
+TEXT_PER_BYTE = 20
+PAGE_CHARS = 100_000  # characters of one PDF page (a dense page holds about 5,000)
+CONTENT_FLOOR = 4 << 20  # bytes of a PDF's drawing instructions, all its pages together,
+CONTENT_PER_BYTE = 50  # or this many per byte of the file (content streams compress ~5x)
+
+
+def text_budget(size: int) -> int:
+    """The most characters of text a file of ``size`` bytes may hold."""
+    return max(TEXT_FLOOR, TEXT_PER_BYTE * size)
+
+
+def over_budget(chars: int, size: int) -> str:
+    """The reason a file of ``size`` bytes that expanded to ``chars`` characters is refused."""
+    return (
+        f"it expands to over {chars:,} characters from {size:,} bytes (at most "
+        f"{text_budget(size):,} for a file this size): it looks made to cost hours of work, "
+        "so it was not indexed"
+    )
+
+
 def read_plain(path: Path, data: bytes) -> Parsed:
     """A ``.txt`` file: its title is found later (the first line with a word)."""
     return Parsed(decode(data, path))

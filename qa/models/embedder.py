@@ -142,6 +142,29 @@ class Embedder:
             return True
         return False
 
+    def attach_onnx(self, export: bool) -> None:
+        """Embed with the model's ONNX export when there is a verified one; with ``export``
+        (or once the model is loaded anyway) make it first when missing. Without ``export``
+        opening an unchanged index never imports torch for it. A cached export that is not
+        the file qa made (``cache.verified``) is discarded and made again."""
+        from qa.models.cache import discard, verified
+        from qa.models.onnx_encoder import encoder_file
+
+        try:
+            location = resolve_model(self.model_name)
+        except Exception:  # no model: nothing can be embedded either way
+            return
+        if not Path(location).is_dir():  # a hub name: no local files to export from
+            return
+        path = encoder_file(location)
+        if path.exists() and not verified(path):
+            log.warning("The cached question encoder %s was changed; it is made again", path)
+            discard(path)
+        if path.exists():
+            self.use_onnx(path)
+        elif (export or self.loaded) and onnx_available():
+            self.export_onnx(path)
+
     def onnx_encoder(self):
         """The ONNX encoder qa embeds with, loaded now (so its file may then go), or None
         when there is no export to use (then the sentence-transformers model embeds)."""
@@ -193,3 +216,10 @@ def _encode_by_length(encoder, texts: list[str], progress: bool) -> np.ndarray:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
         out[rows] = vectors
     return out
+
+
+def onnx_available() -> bool:
+    """Whether the packages an ONNX export needs are installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tokenizers"))

@@ -3,11 +3,16 @@ extractive reader (``qa.models.reader``) and returns where each holds its answer
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 
-from qa.models.reader import Reader
+from qa.errors import QAError
+from qa.models.reader import MODEL_FILE, Reader, shared_reader
 from qa.settings import ReaderSettings
 from qa.values import Candidate, PassageReading, Query
+
+log = logging.getLogger(__name__)
 
 
 class ReadingStage:
@@ -31,4 +36,62 @@ class ReadingStage:
         ]
 
 
-__all__ = ["ReadingStage"]
+class ReaderSlot:
+    """The reader stage an ``Assistant`` uses: loaded on first use, None when switched off or
+    missing. A model that cannot be loaded or run (damaged, another model) means answers
+    without the reader and a ``problem`` to tell the asker, not a failed question; it is not
+    tried again until its file changes, so it costs one failed load, not one a question."""
+
+    def __init__(self, settings: ReaderSettings):
+        self.settings = settings
+        self.path = Path(settings.model or MODEL_FILE)
+        self._stage: ReadingStage | None = None
+        self._failure: tuple[tuple, str] | None = None  # (the file's stamp then, why)
+
+    def stage(self) -> ReadingStage | None:
+        if not self.settings.enabled:
+            return None
+        if self._stage is None:
+            if self._failure is not None and self._failure[0] == _stamp(self.path):
+                return None
+            try:
+                reader = shared_reader(self.path)
+            except Exception as error:  # a damaged file: answer without it, and say so
+                self.failed(error)
+                return None
+            if reader is None:
+                return None
+            self._failure = None
+            self._stage = ReadingStage(reader, self.settings)
+        return self._stage
+
+    @property
+    def problem(self) -> str | None:
+        """Why the reader, switched on, is not being used (qa's words), or None."""
+        return None if self._failure is None else self._failure[1]
+
+    def failed(self, error: Exception) -> None:
+        """Stop using the reader after ``error`` (loading or reading), until its file changes."""
+        log.warning("Answering without the reader: %s", error, exc_info=True)
+        reason = str(error) if isinstance(error, QAError) else ""
+        self._stage = None
+        self._failure = (_stamp(self.path), reason or f"The reader model {self.path.name} failed.")
+
+
+def without_reader(problem: str | None) -> str | None:
+    """The notice for an answer found without the reader because of ``problem``."""
+    if problem is None:
+        return None
+    return f"{problem} This answer was found without the reader, so it may be less precise."
+
+
+def _stamp(path: Path) -> tuple:
+    """What changes when a file is replaced or edited: its size, times and inode."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+__all__ = ["ReaderSlot", "ReadingStage", "without_reader"]
