@@ -170,6 +170,27 @@ def _main(argv: list[str] | None) -> int:
     serve.add_argument(
         "--port", type=int, default=None, help="port (default 7860 or $GRADIO_SERVER_PORT)"
     )
+    serve.add_argument(
+        "--auth",
+        metavar="FILE",
+        help="the chat's users, who sign in (python -m qa.web.access add-user FILE NAME)",
+    )
+    serve.add_argument(
+        "--api-keys",
+        metavar="FILE",
+        help="the REST API's keys (python -m qa.web.access add-key FILE NAME --role read|write)",
+    )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback host without --auth: anyone who reaches it may use it all",
+    )
+    serve.add_argument(
+        "--limits",
+        metavar="NAME=VALUE,...",
+        help="per-client limits other than the defaults (qa.web.access.Limits), e.g. "
+        "asks_per_minute=120,ask_burst=20,concurrent_uploads=1",
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
@@ -211,10 +232,13 @@ def _main(argv: list[str] | None) -> int:
                 print(format_answer(answer, bold))
             return 0
         if args.command == "serve":
+            from qa.web.access import Limits
             from qa.web.server import serve
 
             serve(args.folder, host=args.host, port=args.port, index_dir=args.index_dir,
-                  model=args.model, store=args.store, settings=_settings(args))  # fmt: skip
+                  model=args.model, store=args.store, settings=_settings(args), auth=args.auth,
+                  api_keys=args.api_keys, insecure_no_auth=args.insecure_no_auth,
+                  limits=Limits.parse(args.limits))  # fmt: skip
             return 0
     except (QAError, ValueError, FileNotFoundError) as error:
         print(f"qa: error: {error}", file=sys.stderr)
