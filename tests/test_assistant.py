@@ -61,6 +61,12 @@ SEED_QUESTIONS = [
     ("Which country made great contributions to economic cooperation among members?", B,
      "China has made great contributions"),
     ("How long has the author been studying in Shanghai?", B, "four years"),
+    # The byline blind spot (issue #32): answered from the other article's byline, or
+    # refused because the reader does not vouch for attribution lines.
+    ("Who wrote the article about reliable defenders of peace?", B, "Bibolatova Akmaral"),
+    ("Which newspaper first published the student's article?", B, "People’s Daily"),
+    ("What is the source of the article on the SCO's cultural heritage sites?", A,
+     "Qatar News Agency"),
 ]  # fmt: skip
 
 

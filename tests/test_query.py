@@ -50,3 +50,19 @@ def test_computed_once():
 )
 def test_attribution(question, pattern):
     assert attribution(question) is pattern
+
+
+@pytest.mark.parametrize(
+    ("line", "byline"),
+    [
+        ("(Author: Bibolatova Akmaral, Kazakhstan student)", True),
+        ("By Jane Doe, Reuters", True),
+        ("Written by Ann Lee", True),
+        ("By 1900, the city had grown to a million people.", False),
+        ("By August 1914, the war had begun.", False),
+        ("By the end of the war the SCO...", False),
+    ],
+)
+def test_an_author_line_is_a_byline_not_any_sentence_starting_with_by(line, byline):
+    """ "By 1900, ..." begins many sentences: as a byline "By" is followed by a name alone."""
+    assert bool(AUTHOR_LINE.match(line)) is byline

@@ -50,6 +50,17 @@ def vouched(extract: Extract, settings: Settings) -> bool:
     return extract.signals.get("reader", 0.0) > settings.reader.vouches_above
 
 
+def attributed(query: Query, extract: Extract | None) -> bool:
+    """Whether ``extract`` is the author or source line a "Who wrote...?" or "Which
+    newspaper...?" question asks for (``extract.attribution_first``): the reader, trained on
+    sentences that state facts, does not vouch for such lines, so its silence is no reason."""
+    return (
+        query.attribution is not None
+        and extract is not None
+        and extract.signals.get("byline", 0.0) == 1.0
+    )
+
+
 def threshold(settings: Settings, reader_on: bool) -> float:
     """The confidence under which qa abstains: calibrated with the reader, or without."""
     return settings.abstain_below if reader_on else settings.abstain_below_without_reader
@@ -79,8 +90,10 @@ def decide(
     confidence = extracts[0].score if extracts else 0.0
     if unknown:  # the most telling reason first: the user learns what is missing
         reason = NOT_IN_SOURCES
-    elif readings is not None and not any(
-        r.has_answer >= settings.reader.no_answer_below for r in readings
+    elif (
+        readings is not None
+        and not any(r.has_answer >= settings.reader.no_answer_below for r in readings)
+        and not attributed(query, extracts[0] if extracts else None)
     ):
         reason = NO_READER_ANSWER
     elif confidence < bar:

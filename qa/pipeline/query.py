@@ -22,7 +22,12 @@ _SOURCE_QUESTION = re.compile(
     r"|source|paper)\b",
     re.IGNORECASE,
 )
-AUTHOR_LINE = re.compile(r"^\W*(?:author|by|written by|words by)\b\s*:?", re.IGNORECASE)
+# "By" starts many sentences ("By 1900, ...", "By August the city..."): as a byline it is
+# followed by a name alone, maybe a comma or a bracket ("By Jane Doe, Reuters").
+AUTHOR_LINE = re.compile(
+    r"^\W*(?:(?i:author|written by|words by)\b\s*:?"
+    r"|(?i:by)\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}\s*(?:[,|(]|$))"
+)
 SOURCE_LINE = re.compile(r"^\W*(?:source|sources|via|published (?:in|by))\b\s*:?", re.IGNORECASE)
 
 
