@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.ingest.text import terms
 from qa.pipeline.focus import demands_type, question_type
-from qa.pipeline.query import attribution, reader_question
+from qa.pipeline.query import about_code, attribution, reader_question
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,11 @@ class Query:
     def attribution(self) -> re.Pattern | None:
         """The attribution lines (author, source) the question asks about, if any."""
         return attribution(self.text)
+
+    @cached_property
+    def about_code(self) -> bool:
+        """Whether a code block may answer the question (``qa.pipeline.query.about_code``)."""
+        return about_code(self.question)
 
     @cached_property
     def reader_text(self) -> str:

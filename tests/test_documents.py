@@ -192,3 +192,77 @@ def test_html_source_line_breaks_inside_a_paragraph_are_spaces_but_not_in_pre(co
     text = read_document(path, "manual.html").text
     assert "than normal, and use a lot more memory." in text
     assert "make\nmake install" in text
+
+
+def test_pdf_running_headers_page_numbers_and_line_end_hyphens_are_mended(tmp_path):
+    """Issue #31: a printed page's running header and footer and its number are not text of
+    the document (they were quoted, and cut sentences in two); a word hyphenated at a line's
+    end is one word again ("man-" "agement"), a compound keeps its hyphen."""
+    from .pdf import make_pdf
+
+    titles = ["Springs", "Care", "Ports", "Thanks"]
+    pages = [
+        ["Acme Widget Manual", titles[n - 1], body, f"Page {n} of 4"]
+        for n, body in enumerate(
+            [
+                "The widget needs careful man-",
+                "Widgets are well-",
+                "The default port is 8080.",
+                "Thank you for reading.",
+            ],
+            1,
+        )
+    ]
+    pages[0].insert(3, "agement of its springs.")
+    pages[1].insert(3, "known for their springs.")
+    path = tmp_path / "manual.pdf"
+    path.write_bytes(make_pdf(pages))
+    document = read_document(path, "manual.pdf")
+    text = document.text
+    assert "Acme Widget Manual" not in text and "Page 2 of 4" not in text
+    assert "careful management of its springs" in " ".join(text.split())
+    assert "well-known for their springs" in " ".join(text.split())
+    third = document.pages[2]  # a line that changes from page to page is kept
+    assert text[third:].startswith("Ports\nThe default") and document.location_at(third) == "page 3"
+
+
+def test_markdown_extracts_are_located_by_their_section(tmp_path):
+    """Issue #31: an extract of a README is cited by its heading ("§ Installation"), ATX and
+    setext alike, as Office files are by slide or heading."""
+    path = tmp_path / "README.md"
+    path.write_text(
+        "Widget\n======\n\nA widget maker.\n\n## Installation ##\n\nRun `make install` as root.\n\n"
+        "Usage\n-----\n\n- Start it with `widget --serve`.\n"
+    )
+    document = read_document(path, "README.md")
+    text = document.text
+    assert [label for _, label in document.locations] == [
+        "§ Widget",
+        "§ Installation",
+        "§ Usage",
+    ]
+    assert document.location_at(text.index("make install")) == "§ Installation"
+    assert document.location_at(text.index("--serve")) == "§ Usage"
+    assert document.location_at(text.index("A widget maker")) == "§ Widget"
+
+
+def test_html_headings_are_locations_and_pre_blocks_are_code(tmp_path):
+    """Issue #31: an HTML manual's extracts are cited by their section, and its <pre> blocks
+    are code (quoted only for questions about code); marks the document itself holds cannot
+    forge either."""
+    path = tmp_path / "manual.html"
+    path.write_text(
+        "<html><head><title>Manual</title></head><body><h1>Otter manual</h1>"
+        "<p>Otters swim.</p><h2>Running \\x01it</h2><p>Start the server first.</p>"
+        "<pre>otter --serve\n  --port 8080</pre><p>Then \\x02ask it.</p></body></html>".replace(
+            "\\x01", "\x01"
+        ).replace("\\x02", "\x02")
+    )
+    document = read_document(path, "manual.html")
+    text = document.text
+    assert "\x01" not in text and "\x02" not in text
+    assert [label for _, label in document.locations] == ["§ Otter manual", "§ Running it"]
+    assert document.location_at(text.index("Start the server")) == "§ Running it"
+    ((start, end),) = document.code
+    assert text[start:end] == "otter --serve\n--port 8080"
+    assert not document.in_code(text.index("Then"), text.index("Then") + 4)

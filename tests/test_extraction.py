@@ -84,3 +84,38 @@ def test_the_next_term_of_a_definition_list_is_not_run_into_the_answer(corpus, e
     answer = assistant.ask("Who owns the files of the web sites?")
     assert not answer.abstained
     assert answer.extracts[0].text.endswith("owned by this user and group.")
+
+
+def test_a_code_block_answers_only_a_question_about_code(corpus, embedder):
+    """Issue #31: a code sample (``server.listen(5050)``) was returned as a fact about a
+    program. Code blocks are indexed and searchable, but quoted only for a question about code
+    (commands, syntax, how to do something, or naming code itself)."""
+    from qa import Assistant
+
+    (corpus / "README.md").write_text(
+        "# Otter server\n\nThe otter server listens on port 8080 unless told otherwise.\n\n"
+        "## Example\n\nA client of another program might look like this:\n\n"
+        "```js\nconst server = net.createServer();\nserver.listen(5050);\n```\n\n"
+        "## Starting\n\nStart it with the command below.\n\n    otter --serve --port 8080\n"
+    )
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    document = assistant.document("README.md")
+    assert len(document.code) == 2 and document.in_code(*_span(document, "server.listen"))
+    answer = assistant.ask("Which port does the otter server listen on?", k=3)
+    assert all("listen(5050)" not in e.text for e in answer.extracts + answer.related)
+
+    def quoted(question: str) -> list[str]:  # every extract the extractor would offer
+        from qa.values import Query
+
+        query = Query.of(question, assistant.embedder.encode_questions([question])[0])
+        candidates = assistant.retrieve(query)
+        extracts = assistant.extractor.run(query, assistant.index.corpus, candidates, k=10)
+        return [e.text for e in extracts]
+
+    assert not any("listen(5050)" in text for text in quoted("Which port does it listen on?"))
+    assert any("listen(5050)" in text for text in quoted("What does server.listen() take?"))
+
+
+def _span(document, needle: str) -> tuple[int, int]:
+    start = document.text.index(needle)
+    return start, start + len(needle)

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 # with their document's title (searchable_passage); 4: sentences by layout blocks (wrapped
 # lines joined, Markdown's own blocks; qa.ingest.splitter.layout_blocks)
 _BUSY = "Another process has been updating the index for 10 minutes; gave up. Nothing was changed."
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: PDF running lines, page numbers, line-end hyphens; Markdown sections
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 
 

@@ -34,6 +34,9 @@ class Document:
     kind: str = "text"
     pages: tuple[int, ...] = field(default=())
     locations: tuple[tuple[int, str], ...] = field(default=())
+    # The (start, end) of each code block (Markdown fences and indented code): indexed and
+    # searchable, but an answer only to a question about code.
+    code: tuple[tuple[int, int], ...] = field(default=())
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based PDF page holding ``offset``, or None for documents without pages."""
@@ -51,6 +54,11 @@ class Document:
         page = self.page_at(offset)
         return f"page {page}" if page else None
 
+    def in_code(self, start: int, end: int) -> bool:
+        """Whether the characters ``start:end`` lie inside one code block."""
+        index = bisect_right(self.code, start, key=lambda span: span[0])
+        return bool(index) and self.code[index - 1][0] <= start and end <= self.code[index - 1][1]
+
     def to_dict(self) -> dict:
         return {
             "doc_id": self.doc_id,
@@ -60,6 +68,7 @@ class Document:
             "kind": self.kind,
             "pages": list(self.pages),
             "locations": [list(location) for location in self.locations],
+            "code": [list(span) for span in self.code],
         }
 
     @classmethod
@@ -72,6 +81,7 @@ class Document:
             kind=data.get("kind", "text"),
             pages=tuple(data.get("pages", ())),
             locations=tuple((int(start), str(label)) for start, label in data.get("locations", ())),
+            code=tuple((int(start), int(end)) for start, end in data.get("code", ())),
         )
 
 
@@ -176,7 +186,9 @@ def _parse(path: Path, doc_id: str, data: bytes, sha256: str) -> Document:
     if not parsed.text.strip():
         raise DocumentError(str(path), "the file is empty: there is no text to index")
     title = parsed.title or _fallback_title(parsed.text, doc_id)
-    return Document(doc_id, title, parsed.text, sha256, parsed.kind, parsed.pages, parsed.locations)
+    return Document(
+        doc_id, title, parsed.text, sha256, parsed.kind, parsed.pages, parsed.locations, parsed.code
+    )
 
 
 def _fallback_title(text: str, doc_id: str) -> str:

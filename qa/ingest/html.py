@@ -16,7 +16,40 @@ from qa.ingest.plain import Parsed, clip_title, decode
 
 def read_html(path: Path, data: bytes) -> Parsed:
     text, title = _read_html(decode(data, path))
-    return Parsed(text, title, "html")
+    text, headings, code = _structure(text)
+    return Parsed(text, title, "html", locations=headings, code=code)
+
+
+# Marks the scan leaves in the text, taken out again by ``_structure``: where a heading's line
+# starts, and where a <pre> block starts and ends. Control characters of the document's own
+# text are dropped first, so a document cannot forge them.
+_HEADING, _PRE_START, _PRE_END = "\x01", "\x02", "\x03"
+_MARKS = re.compile("[\x01-\x03]")
+_HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+def _structure(marked: str) -> tuple[str, tuple, tuple]:
+    """The text without the scan's marks, each heading's (start, "§ heading"), and each
+    <pre> block's (start, end): an extract is cited by its section, and code is quoted only
+    for questions about code (``Document.code``)."""
+    headings, code, lines, offset, opened = [], [], [], 0, None
+    for line in marked.split("\n"):
+        plain = _MARKS.sub("", line).strip(" ")  # a mark made a word of its own: no space
+        if _PRE_START in line and opened is None:
+            opened = offset
+        if line.startswith(_HEADING) and plain:
+            headings.append((offset, "§ " + clip_title(plain)))
+        if plain:
+            lines.append(plain)
+            offset += len(plain) + 1
+        if _PRE_END in line and opened is not None:  # the block ends with this line, or before
+            if offset - 1 > opened:
+                code.append((opened, offset - 1))
+            opened = None
+    text = "\n".join(lines)
+    if opened is not None and len(text) > opened:  # a <pre> left open runs to the end
+        code.append((opened, len(text)))
+    return text, tuple(headings), tuple(code)
 
 
 _BLOCK_TAGS = {
@@ -128,7 +161,7 @@ class _HtmlText:
     def text(self, raw: str) -> None:
         if not raw:
             return
-        text = unescape(raw)
+        text = _MARKS.sub("", unescape(raw))  # the scan's own marks: never the document's
         for tag, depth in self.depth.items():
             if depth and tag not in self.done:
                 self.found[tag].append(text)
@@ -147,6 +180,10 @@ class _HtmlText:
             return
         if name == "pre":
             self.depth_pre += 1
+            if self.depth_pre == 1:
+                self._mark(_PRE_START)
+        if name in _HEADING_TAGS:
+            self._mark(_HEADING)
         level = self.open.get(name, 0)
         if name in ("header", "footer") and not (self.open.get("article") or self.open.get("main")):
             furniture = True  # the page's own header or footer, not an article's
@@ -166,6 +203,8 @@ class _HtmlText:
             self.all_parts.append("\n")
         if name == "pre" and self.depth_pre:
             self.depth_pre -= 1
+            if not self.depth_pre:
+                self._mark(_PRE_END)
         if self.open.get(name):
             self.open[name] -= 1
             if self.furniture and self.furniture[-1] == (name, self.open[name]):
@@ -176,6 +215,12 @@ class _HtmlText:
             self.depth[name] -= 1
             if not self.depth[name]:
                 self.done.add(name)
+
+    def _mark(self, mark: str) -> None:
+        if not any(self.hidden.values()):
+            self.all_parts.append(mark)
+            if not self.furniture:
+                self.parts.append(mark)
 
     def title(self) -> str | None:
         for tag in ("title", "h1"):

@@ -29,6 +29,7 @@ class Parsed:
     kind: str = "text"
     pages: tuple[int, ...] = field(default=())
     locations: tuple[tuple[int, str], ...] = field(default=())
+    code: tuple[tuple[int, int], ...] = field(default=())  # code blocks' (start, end)
 
 
 # What a file may expand to, checked while it is read, before any splitting or embedding: a
@@ -63,7 +64,45 @@ def read_plain(path: Path, data: bytes) -> Parsed:
 
 def read_markdown(path: Path, data: bytes) -> Parsed:
     text = decode(data, path)
-    return Parsed(text, _markdown_title(text))
+    headings, code = markdown_structure(text)
+    return Parsed(text, _markdown_title(text), locations=headings, code=code)
+
+
+HEADINGS_PARSE_LIMIT = 4_000_000  # characters (the splitter's MARKDOWN_PARSE_LIMIT): beyond,
+# a file is read as wrapped text, and cited without sections
+
+
+def markdown_structure(text: str) -> tuple[tuple, tuple]:
+    """Each heading's start offset and label ("§ Installation"), as CommonMark reads them, so
+    an extract is cited by its section; and each code block's (start, end), its content lines
+    (fenced or indented)."""
+    if len(text) > HEADINGS_PARSE_LIMIT:
+        return (), ()
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+
+    def offset(line: int) -> int:
+        return starts[line] if line < len(starts) else len(text)
+
+    tokens = markdown_parser().parse(text)
+    headings, code = [], []
+    for before, token in zip([None, *tokens], tokens):
+        if before is not None and before.type == "heading_open" and token.type == "inline":
+            label = " ".join(token.content.split())
+            if label and before.map:
+                headings.append((offset(before.map[0]), "§ " + clip_title(label)))
+        if token.type in ("fence", "code_block") and token.map and token.content.strip():
+            first, last = token.map
+            if token.type == "fence":  # the lines between the fences
+                first, last = (
+                    first + 1,
+                    last - 1 if text[offset(last - 1) :].startswith(token.markup) else last,
+                )
+            start, end = offset(first), offset(last)
+            while end > start and text[end - 1] in "\r\n":
+                end -= 1
+            if end > start and not token.info.strip().startswith("{"):  # MyST: prose
+                code.append((start, end))
+    return tuple(headings), tuple(code)
 
 
 MAX_TITLE_CHARS = 200

@@ -75,6 +75,11 @@ def is_meaningful(text: str) -> bool:
     return any(ch.isalnum() for ch in text if unicodedata.category(ch)[0] != "C")
 
 
+def zipf(word: str) -> float:
+    """wordfreq's Zipf frequency of ``word`` in English (0 for an unknown word)."""
+    return _zipf(word)
+
+
 @lru_cache(maxsize=500_000)
 def _zipf(word: str) -> float:
     """wordfreq's Zipf frequency of ``word`` in English.

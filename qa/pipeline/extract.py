@@ -64,6 +64,8 @@ class Extractor:
         """
         s = self.settings
         owners = self._candidates(corpus, candidates[: s.passages], query.attribution)
+        if not query.about_code:  # a code block shows; it answers only questions about code
+            owners = {j: v for j, v in owners.items() if not _in_code(corpus, v[2])}
         if not owners:
             return []
         ids = np.array(sorted(owners), dtype=np.int64)
@@ -303,6 +305,10 @@ def attribution_first(query: Query, ids, texts, owners, candidates, scores: np.n
                 scores[o] += 1e-6
             return scores
     return scores
+
+
+def _in_code(corpus: Corpus, sentence: Sentence) -> bool:
+    return corpus.document(sentence.doc_id).in_code(sentence.start, sentence.end)
 
 
 def _gap(corpus: Corpus, a: Sentence, b: Sentence) -> str:

@@ -40,6 +40,23 @@ def attribution(question: str) -> re.Pattern | None:
     return None
 
 
+# A question a code block may answer: about code, commands or how to do something with a
+# program, or naming code itself (`x`, --flag, f(), a_name, a.b). Other questions ("What port
+# does the server use?") are not answered from a code sample: it shows, it does not state.
+_CODE_QUESTION = re.compile(
+    r"\b(?:code|commands?|snippet|syntax|examples?|functions?|methods?|calls?|flags?|options?"
+    r"|arguments?|parameters?|scripts?|shell|terminal|run|type|typed?|invoke|install|installs?"
+    r"|configure|config|configuration|api|import|print|output|usage|how\s+(?:do|can|should|to))\b"
+    r"|`|(?<![\w-])--?\w|\w\(|\w_\w|\w\.\w",
+    re.IGNORECASE,
+)
+
+
+def about_code(question: str) -> bool:
+    """Whether ``question`` is one a code block may answer (``_CODE_QUESTION``)."""
+    return _CODE_QUESTION.search(question) is not None
+
+
 def reader_question(question: str, query: str) -> str:
     """What the reader reads with: the question as asked, then (for a follow-up) the earlier
     question it leans on, so that "it" has something to point at while the question word
@@ -50,4 +67,4 @@ def reader_question(question: str, query: str) -> str:
     return f"{question} {earlier}"
 
 
-__all__ = ["attribution", "reader_question"]
+__all__ = ["about_code", "attribution", "reader_question"]
