@@ -38,7 +38,8 @@ def main() -> None:
                     page.locator("#qa-question textarea").fill(QUESTION)
                     page.keyboard.press("Enter")
                     page.locator("#qa-source mark#qa-cited").wait_for(timeout=60_000)
-                    page.wait_for_timeout(500)  # the scroll to the cited span
+                    # The page script's scroll to the answer and to the cited span, done.
+                    page.wait_for_function("window.qa.done.answered >= 1", timeout=30_000)
                     target = ROOT / "docs" / f"chat-{name}.png"
                     page.screenshot(path=str(target))
                     print(f"wrote {target.relative_to(ROOT)}")

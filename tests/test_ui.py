@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,14 @@ from gradio_client import Client, handle_file
 from qa import Assistant
 from qa.web.callbacks import safe_filename
 from qa.web.layout import build
-from qa.web.render import answer_html, document_html, escape
+from qa.web.render import (
+    answer_html,
+    citation,
+    document_html,
+    escape,
+    library_html,
+    short_title,
+)
 from qa.web.server import free_port, launch
 
 from .browser import CHROMIUM, chromium
@@ -88,6 +96,68 @@ def test_document_html_marks_cited_and_other_spans(server):
     assert '<mark class="qa-cited" id="qa-cited">Zebras sleep</mark>' in markup
     assert '<mark class="qa-other">The zebra stripe</mark>' in markup
     assert "<script>" not in markup and "<img" not in markup
+
+
+def test_answer_html_quotes_first_then_one_chip_per_document_in_words(server):
+    """Issue 33: the quote first, confidence in words, a chip per document holding its
+    extracts' markers; exact characters only in the popover, never as primary text."""
+    _, assistant = server
+    answer = assistant.ask("Where was the road transport agreement signed?")
+    markup = answer_html(answer)
+    assert markup.startswith('<blockquote class="qa-quote">')
+    assert '<p class="qa-confidence">High confidence</p>' in markup
+    assert f"({answer.extracts[0].score:.2f})" not in markup  # no bare number
+    documents = {e.doc_id for e in answer.extracts}
+    assert markup.count('<li class="qa-chip">') == len(documents)
+    for n, extract in enumerate(answer.extracts, 1):
+        assert f">[{n}]<" in markup
+        # The whole citation and exact span: in the popover (and the copied text), escaped.
+        assert f'<span class="qa-pop-cite">{escape(citation(extract))}</span>' in markup
+    shown = shown_text(markup)
+    assert "characters" not in shown and answer.extracts[0].doc_id not in shown
+    assert "Dushanbe" in shown and "Sources" in shown
+
+
+def shown_text(markup: str) -> str:
+    """The text of ``markup`` that shows without hovering: not the popovers, hidden names or
+    attributes (as the page's CSS hides ``qa-pop`` and ``qa-name``)."""
+    from html.parser import HTMLParser
+
+    class Shown(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.text, self.hidden = [], []  # the open elements, hidden or not
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in ("br", "img", "input"):
+                classes = (dict(attrs).get("class") or "").split()
+                hidden = bool(self.hidden and self.hidden[-1]) or bool(
+                    {"qa-pop", "qa-name"} & set(classes)
+                )
+                self.hidden.append(hidden)
+
+        def handle_endtag(self, tag):
+            if tag not in ("br", "img", "input") and self.hidden:
+                self.hidden.pop()
+
+        def handle_data(self, data):
+            if not (self.hidden and self.hidden[-1]):
+                self.text.append(data)
+
+    parser = Shown()
+    parser.feed(markup)
+    return "".join(parser.text)
+
+
+def test_library_lists_documents_by_title_with_format_and_size(server):
+    _, assistant = server
+    markup = library_html(assistant.sources())
+    titles = re.findall(r'class="qa-open" value="[^"]*">(.*?)</button>', markup)
+    assert titles == sorted(titles, key=lambda t: html_unescape(t).casefold())
+    assert "Giraffe &#60;b&#62;facts&#60;/b&#62;" in titles  # an untrusted title, escaped
+    zebra = markup[markup.index('value="zebra&#46;md"') :].split("</tr>")[0]
+    size = assistant.source("zebra.md").size
+    assert "<td>Markdown</td>" in zebra and f"<td>{size} bytes</td>" in zebra
 
 
 def test_answer_html_abstention_is_plain_and_labelled(server):
@@ -261,6 +331,7 @@ def ask_in_browser(page, question: str) -> None:
 
 
 BOT = "#qa-chat [data-testid=bot]"
+QUESTION_ROAD = "Where was the road transport agreement signed?"
 
 
 def ask_and_wait(page, question: str):
@@ -383,24 +454,61 @@ def test_browser_bare_follow_up_asks_what_it_refers_to(page):
     assert "September 2014" in ask_and_wait(page, "And when was it signed?").inner_text()
 
 
-def test_browser_answer_is_copied_and_named_as_plain_text(page):
-    answer = ask_and_wait(page, "Where was the road transport agreement signed?")
+def test_browser_answer_is_announced_and_copied_as_plain_text(page, server):
+    """A new answer is said by a live region, as text; no role-less element of the chat has a
+    name (axe: aria-prohibited-attr; Gradio's names were its raw HTML); the copy button copies
+    the quote and its numbered citations, not markup."""
+    _, assistant = server
+    question = "Where was the road transport agreement signed?"
+    extracts = assistant.ask(question).extracts
+    answer = ask_and_wait(page, question)
+    live = page.locator("#qa-live")
+    assert live.get_attribute("role") == "status" and live.get_attribute("aria-live") == "polite"
     page.wait_for_function(
-        f"(document.querySelector('{BOT}').getAttribute('aria-label') || '')"
-        ".startsWith('Answer: ')",
-        timeout=10_000,
+        "document.querySelector('#qa-live').textContent.startsWith('Answer: ')", timeout=10_000
     )
-    name = answer.get_attribute("aria-label")
-    assert "Dushanbe" in name
-    for raw in ("<", "&#", "&lt;", "blockquote"):
-        assert raw not in name
+    said = live.text_content()
+    assert "Dushanbe, Tajikistan" in said and "High confidence" in said
+    for raw in ("<", "&#", "&lt;", "blockquote", "[1]"):
+        assert raw not in said
+    named = page.evaluate(
+        """() => [...document.querySelectorAll('#qa-chat [aria-label]')]
+        .filter(e => !e.getAttribute('role') && !['A', 'BUTTON', 'INPUT'].includes(e.tagName))
+        .map(e => e.outerHTML.slice(0, 80))"""
+    )
+    assert named == []
+    assert answer.get_attribute("aria-label") is None
+    # The chat's own log would read the whole message again.
+    assert page.locator("#qa-chat [role=log]").get_attribute("aria-live") == "off"
     page.locator(".bot-row").last.hover()
     copy = page.locator(".message-buttons-left button[aria-label='Copy message']")
     copy.last.click()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert "Dushanbe, Tajikistan" in copied
-    for raw in ("<", "&#", "blockquote"):
-        assert raw not in copied
+    lines = [f"“{' '.join(extracts[0].text.split())}” [1]"]
+    lines += [f"[{n}] {citation(e)}" for n, e in enumerate(extracts, 1)]
+    assert copied == "\n".join(lines) + "\n"
+
+
+def test_browser_copy_conversation_is_plain_text_with_numbered_citations(page, server):
+    """Issue 33: "Copy conversation" copies questions, quotes and citations as text (it
+    copied raw HTML and entities)."""
+    _, assistant = server
+    first = "Who announced that China would set up CNISCO?"
+    second = "How many moons does Mars have?"
+    extracts, abstained = assistant.ask(first).extracts, assistant.ask(second)
+    assert abstained.abstained
+    ask_and_wait(page, first)
+    ask_and_wait(page, second)
+    page.locator("#qa-chat button[aria-label='Copy conversation']").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    expected = [f"Q: {first}", f"A: “{' '.join(extracts[0].text.split())}” [1]"]
+    expected += [f"[{n}] {citation(e)}" for n, e in enumerate(extracts, 1)]
+    expected += ["", f"Q: {second}", f"A: {abstained.message}"]
+    assert copied == "\n".join(expected) + "\n"
+    page.wait_for_function(
+        "document.querySelector('#qa-live').textContent === 'Copied the conversation.'",
+        timeout=10_000,
+    )
 
 
 def test_browser_sources_picker_and_viewer_agree(page):
@@ -518,11 +626,19 @@ def test_browser_axe_finds_nothing_serious_on_chat_and_sources(browser, server, 
         page.goto(server[0])
         page.wait_for_selector("#qa-question textarea", timeout=60_000)
         assert serious_violations(page) == []
-        ask_and_wait(page, "Where was the road transport agreement signed?")
+        answer = ask_and_wait(page, "Where was the road transport agreement signed?")
         page.locator("#qa-source mark#qa-cited").wait_for(state="attached", timeout=30_000)
+        assert serious_violations(page) == []
+        # With a source opened from a marker (focused, marked current), and a popover shown.
+        answer.locator(".qa-cite", has_text="[2]").click()
+        page.wait_for_function("window.qa.done.shown >= 1", timeout=30_000)
+        answer.locator(".qa-cite", has_text="[2]").hover()
         assert serious_violations(page) == []
         page.get_by_role("tab", name="Sources").click()
         page.locator("#qa-picker input").wait_for()
+        assert serious_violations(page) == []
+        page.locator("#qa-library tbody tr").first.click()  # a document open in the viewer
+        page.wait_for_function("window.qa.done.opened >= 1", timeout=30_000)
         assert serious_violations(page) == []
     finally:
         context.close()
@@ -564,6 +680,69 @@ def test_browser_keyboard_and_screen_reader_basics(page):
     assert contrast(*colors) >= 4.5, colors
 
 
+def test_browser_keyboard_reaches_the_cited_span_and_back_in_three_keys(page):
+    """Issue 33: from the question box to the cited span in three keys (Shift+Tab to the skip
+    link, Enter to the latest answer's first marker, Enter to its span, focused and said);
+    back to that marker in three ("Back to the answer", shown on every width) or one
+    (Escape); "/" returns to the box."""
+    ask_and_wait(page, "Where was the road transport agreement signed?")
+    page.wait_for_function("window.qa.done.answered >= 1", timeout=10_000)
+    box = page.locator("#qa-question textarea")
+    box.focus()
+    for key in ("Shift+Tab", "Enter", "Enter"):
+        page.keyboard.press(key)
+    on_span = (
+        "document.activeElement.id === 'qa-cited'"
+        " && document.activeElement.closest('#qa-source') !== null"
+    )
+    page.wait_for_function(on_span, timeout=30_000)
+    assert page.evaluate("document.activeElement.tabIndex") == -1
+    page.wait_for_function(
+        "document.querySelector('#qa-live').textContent.startsWith('Source 1: ')",
+        timeout=10_000,
+    )
+    assert "Escape goes back to the answer" in page.locator("#qa-live").text_content()
+    assert page.locator("#qa-source .qa-back").is_visible()  # at 1400 px wide too
+    marker = page.locator(f"{BOT} .qa-quote .qa-cite")
+    for key in ("Shift+Tab", "Shift+Tab", "Enter"):
+        page.keyboard.press(key)
+    assert marker.evaluate("m => m === document.activeElement")
+    assert marker.get_attribute("aria-current") == "true"
+    page.keyboard.press("Enter")
+    page.wait_for_function(on_span, timeout=30_000)
+    page.keyboard.press("Escape")
+    assert marker.evaluate("m => m === document.activeElement")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.closest('#qa-question') !== null")
+
+
+def test_browser_library_row_opens_the_document(page, server):
+    """Issue 33: the Sources tab lists documents by title (file, format, size, passages); a
+    click anywhere on a row shows that document in the viewer, focused, and chooses it."""
+    _, assistant = server
+    page.get_by_role("tab", name="Sources").click()
+    rows = page.locator("#qa-library tbody tr")
+    rows.first.wait_for()
+    titles = [row.locator("button.qa-open").inner_text() for row in rows.all()]
+    assert titles == sorted(titles, key=str.casefold)
+    assert "Giraffe <b>facts</b>" in titles  # untrusted text as text
+    assert page.locator("#qa-library b").count() == 0
+    zebra = rows.filter(has_text="zebra.md")
+    cells = [" ".join(c.split()) for c in zebra.locator("td").all_inner_texts()]
+    assert cells[0].startswith("Zebra facts") and "zebra.md" in cells[0]
+    assert cells[1:] == [
+        "Markdown",
+        f"{assistant.source('zebra.md').size} bytes",
+        str(assistant.source("zebra.md").passages),
+    ]
+    zebra.locator("td").nth(3).click()  # not on the title's button: the whole row opens
+    page.wait_for_function(
+        "document.activeElement.closest('#qa-viewer .qa-doc') !== null", timeout=30_000
+    )
+    assert "Zebras sleep" in page.locator("#qa-viewer").inner_text()
+    assert page.locator("#qa-picker input").input_value() == "zebra.md"
+
+
 def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, server, tmp_path):
     _, assistant = server
     folder = assistant.folder
@@ -585,11 +764,48 @@ def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, se
     page.wait_for_function(
         "document.querySelector('#qa-viewer').innerText.includes('Walruses')", timeout=30_000
     )
+    # Removal asks first, in plain words, naming where the file goes (never a server path);
+    # "Cancel" is focused, and keeps the document.
+    confirm = page.locator("#qa-confirm")
     page.locator("#qa-remove").click()
+    confirm.wait_for(timeout=30_000)
+    asked = confirm.inner_text()
+    assert f"Remove “{assistant.document('walrus.txt').title}” (walrus.txt)?" in asked
+    assert "moves to .qa-trash/walrus.txt in the documents folder" in asked
+    assert "Nothing is deleted" in asked and str(folder) not in asked
+    page.wait_for_function("document.activeElement.id === 'qa-remove-no'", timeout=10_000)
+    page.keyboard.press("Enter")
+    confirm.wait_for(state="hidden", timeout=30_000)
+    assert (folder / "walrus.txt").exists() and "walrus.txt" in assistant.documents
+    # Another document chosen meanwhile: the question no longer stands.
+    page.locator("#qa-remove").click()
+    confirm.wait_for(timeout=30_000)
+    page.locator("#qa-library tbody tr", has_text="zebra.md").click()
+    confirm.wait_for(state="hidden", timeout=30_000)
     page.wait_for_function(
-        "document.querySelector('#qa-upload-status textarea').value.includes('removed')",
+        "document.querySelector('#qa-picker input').value === 'zebra.md'", timeout=30_000
+    )
+    page.locator("#qa-library tbody tr", has_text="walrus.txt").click()
+    page.wait_for_function(
+        "document.querySelector('#qa-picker input').value === 'walrus.txt'", timeout=30_000
+    )
+    page.locator("#qa-remove").click()
+    page.locator("#qa-remove-yes").click()
+    page.wait_for_function(
+        "document.querySelector('#qa-remove-status').innerText.includes('Removed walrus.txt')",
         timeout=60_000,
     )
+    said = page.locator("#qa-remove-status").inner_text()
+    assert "the file is now .qa-trash/walrus.txt in the documents folder" in said
+    assert str(folder) not in said
+    upload_status = page.locator("#qa-upload-status textarea").input_value()
+    assert "Removed" not in upload_status and "trash" not in upload_status
+    assert confirm.is_hidden()
+    page.wait_for_function(
+        "document.querySelector('#qa-live').textContent.includes('Removed walrus.txt')",
+        timeout=10_000,
+    )
+    assert "walrus.txt" not in page.locator("#qa-library").inner_text()
     assert "walrus.txt" not in assistant.documents
     assert assistant.summary().passages == passages - own
     assert not (folder / "walrus.txt").exists()
@@ -635,6 +851,46 @@ def test_browser_chat_says_what_is_loaded_and_examples_are_whole(browser, server
         context.close()
 
 
+def test_browser_phone_empty_chat_shows_the_question_box_and_examples(browser, server):
+    """Issue 33: on a phone, the empty chat leaves the question box and every example in
+    view without scrolling (the empty chat took 480 px and pushed them below)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(server[0])
+        page.wait_for_selector("#qa-examples .qa-example", timeout=60_000)
+        below = page.evaluate(
+            """() => [...document.querySelectorAll(
+                '#qa-question textarea, #qa-ask, #qa-examples .qa-example')]
+            .filter(e => { const r = e.getBoundingClientRect();
+                           return r.top < 0 || r.bottom > window.innerHeight || !r.height; })
+            .map(e => e.innerText || e.tagName)"""
+        )
+        assert below == []
+        assert page.evaluate("window.scrollY") == 0
+        # The chat's own placeholder is not under its floating label.
+        label = page.locator("#qa-chat [data-testid=block-label]").bounding_box()
+        hint = page.locator("#qa-chat .placeholder-content p").bounding_box()
+        assert hint["y"] >= label["y"] + label["height"]
+    finally:
+        context.close()
+
+
+def test_browser_an_example_asks_when_clicked(page, server):
+    """Issue 33: an example asks at once (it only filled the box)."""
+    from qa.web.callbacks import EXAMPLES
+
+    _, assistant = server
+    example = EXAMPLES[1]
+    expected = assistant.ask(example).extracts[0]
+    page.locator("#qa-examples .qa-example", has_text=example).click()
+    page.wait_for_function(f"document.querySelectorAll('{BOT}').length === 1", timeout=60_000)
+    assert page.locator("#qa-chat [data-testid=user]").inner_text().strip() == example
+    assert " ".join(expected.text.split()) in page.locator(BOT).inner_text()
+    page.wait_for_function("!document.querySelector('#qa-ask').disabled", timeout=10_000)
+    assert page.locator("#qa-question textarea").input_value() == ""
+
+
 def test_browser_thumbs_append_feedback_that_eval_turns_into_gold_candidates(
     page, server, tmp_path
 ):
@@ -673,29 +929,57 @@ def test_browser_thumbs_append_feedback_that_eval_turns_into_gold_candidates(
 
 
 def test_browser_citation_markers_show_their_source_and_the_list_is_readable(page, server):
+    """Markers are named by where they go; hovering tells the whole citation; a click shows
+    the span, marks the marker current and heads the panel with the question; the sources are
+    one chip per document, with no offsets or bare scores in their text."""
     _, assistant = server
     question = "Where was the road transport agreement signed?"
     expected = assistant.ask(question).extracts
     answer = ask_and_wait(page, question)
     markers = answer.locator(".qa-cite")
     assert markers.first.inner_text() == "[1]"
-    # Hovering a marker tells where it is from; clicking it shows that span.
-    assert expected[1].title in answer.locator(".qa-cite", has_text="[2]").get_attribute("title")
-    answer.locator(".qa-cite", has_text="[2]").click()
+    second = answer.locator(".qa-cite", has_text="[2]")
+    name = f"Source 2: {short_title(expected[1].title)}"
+    page.wait_for_function(
+        "(n) => [...document.querySelectorAll('#qa-chat .qa-cite')]"
+        ".some(m => m.getAttribute('aria-label') === n)",
+        arg=name,
+        timeout=10_000,
+    )
+    assert second.get_attribute("aria-label") == name
+    share = answer.locator("a.qa-share").first.get_attribute("aria-label")
+    assert share.startswith("Link to this extract: source 1, ") and "new tab" in share
+    # Hovering the quote's marker tells where it is from; a chip's marker has a popover.
+    assert answer.locator(".qa-quote .qa-cite").get_attribute("title") == citation(expected[0])
+    pop = answer.locator(".qa-ref", has=page.locator(".qa-cite", has_text="[2]")).locator(".qa-pop")
+    assert pop.is_hidden()
+    second.hover()
+    pop.wait_for(state="visible", timeout=10_000)
+    shown = " ".join(pop.inner_text().split())
+    assert citation(expected[1]) in shown  # whole title, file and exact characters
+    assert " ".join(expected[1].text.split())[:40] in shown and "confidence" in shown
+    second.click()
     page.wait_for_function(
         "(t) => { const m = document.querySelector('#qa-source mark#qa-cited');"
         " return m && m.innerText.trim() === t; }",
         arg=expected[1].text.strip(),
         timeout=30_000,
     )
-    # The source list: whole titles, a snippet, no character offsets in the text.
-    items = answer.locator("ol.qa-sources li")
-    assert items.count() == len(expected)
-    for item, extract in zip(items.all(), expected):
-        text = item.inner_text()
-        assert extract.title in text and extract.doc_id in text
-        assert f"{extract.start}–{extract.end}" not in text
-        assert " ".join(extract.text.split())[:40] in " ".join(text.split())
+    # The citation shown is the current one, and the panel says which question it answers.
+    assert second.get_attribute("aria-current") == "true"
+    assert page.locator("#qa-chat [aria-current=true]").count() == 1
+    assert page.locator("#qa-source .qa-panel-q").inner_text() == f"Source 2 for “{question}”"
+    # The sources: one chip per document (short title; whole title on hover), no offsets.
+    page.mouse.move(0, 0)
+    pop.wait_for(state="hidden", timeout=10_000)
+    chips = answer.locator(".qa-chip")
+    assert chips.count() == len({e.doc_id for e in expected})
+    first_chip = chips.first.locator(".qa-chip-title")
+    assert first_chip.inner_text() == short_title(expected[0].title)
+    assert first_chip.get_attribute("title") == f"{expected[0].title} ({expected[0].doc_id})"
+    text = answer.inner_text()
+    assert "High confidence" in text and "(0." not in text and "characters" not in text
+    assert text.index("Dushanbe") < text.index("Sources")  # the quote first
     assert page.locator("#qa-citations").count() == 0  # no radio list below the input
 
 
@@ -713,16 +997,51 @@ def test_browser_phone_keeps_the_answer_in_view_and_one_tap_switches(browser, se
     try:
         page.goto(server[0])
         page.wait_for_selector("#qa-question textarea", timeout=60_000)
-        answer = ask_and_wait(page, "Where was the road transport agreement signed?")
+        # Asked with the keyboard's Enter: the box keeps the focus, so nothing else scrolls
+        # the page (a click on Ask moves the focus, and Gradio scrolls back to the box). Two
+        # questions, the second with a long answer: the chat scrolls it up to its top, where
+        # its floating label and buttons are.
+        box = page.locator("#qa-question textarea")
+        for n, question in enumerate(
+            [QUESTION_ROAD, "Who announced that China would set up CNISCO?"], 1
+        ):
+            box.fill(question)
+            page.keyboard.press("Enter")
+            page.wait_for_function("(n) => window.qa.done.answered >= n", arg=n, timeout=60_000)
+        answer = page.locator(BOT).last
+        latest = f"document.querySelectorAll('{BOT}')[1]"
         page.locator("#qa-source mark#qa-cited").wait_for(state="attached", timeout=30_000)
-        page.wait_for_timeout(300)  # past the scroll to the cited span
-        assert in_view(BOT)  # no jump to the source panel below
-        quote = page.locator(f"{BOT} blockquote").last.bounding_box()
+        assert page.evaluate(  # no jump to the source panel below
+            f"(() => {{ const r = {latest}.getBoundingClientRect();"
+            " return r.bottom > 0 && r.top < window.innerHeight; })()"
+        )
+        quote = answer.locator("blockquote").bounding_box()
         chat = page.locator("#qa-chat").bounding_box()
         assert chat["y"] <= quote["y"] < chat["y"] + chat["height"]  # read from its start
         assert quote["y"] >= 0
+        # Its first line shows in the chat's box, under neither its floating label (which
+        # lets clicks through, so elementFromPoint would not see it), its buttons, nor its
+        # "Scroll down" button.
+        covered = page.evaluate(
+            """(answer) => { const range = document.createRange();
+            range.selectNodeContents(answer.querySelector('.qa-quote'));
+            const line = range.getClientRects()[0];
+            const log = answer.closest('[role=log]').getBoundingClientRect();
+            const over = (r) => r.width && r.left < line.right && line.left < r.right
+                && r.top < line.bottom && line.top < r.bottom;
+            const covers = [...document.querySelectorAll(
+                '#qa-chat [data-testid=block-label], #qa-chat .top-panel,'
+                + ' #qa-chat .scroll-down-button-container')]
+              .filter(e => over(e.getBoundingClientRect())).map(e => e.className);
+            if (line.top < Math.max(log.top, 0) || line.bottom > Math.min(log.bottom,
+                window.innerHeight)) covers.push('outside the chat or the screen');
+            return covers; }""",
+            answer.element_handle(),
+        )
+        assert covered == []
         assert not in_view("#qa-source mark#qa-cited")
-        answer.locator(".qa-cite").first.tap()
+        marker = answer.locator(".qa-cite").first
+        marker.tap()
         page.wait_for_function(
             "(() => { const r = document.querySelector('#qa-source mark#qa-cited')"
             ".getBoundingClientRect(); return r.bottom > 0 && r.top < window.innerHeight; })()",
@@ -730,10 +1049,11 @@ def test_browser_phone_keeps_the_answer_in_view_and_one_tap_switches(browser, se
         )
         page.locator("#qa-source .qa-back").tap()
         page.wait_for_function(
-            f"(() => {{ const r = document.querySelector('{BOT}').getBoundingClientRect();"
+            f"(() => {{ const r = {latest}.getBoundingClientRect();"
             " return r.bottom > 0 && r.top < window.innerHeight; })()",
             timeout=10_000,
         )
+        assert marker.evaluate("m => m === document.activeElement")  # back where it was
     finally:
         context.close()
 

@@ -1,11 +1,13 @@
 """What each event of the web chat does (``ChatApp``): ask, show a citation's source, open a
 shared span, clear, keep a thumbs up or down, say what answers come from, list, show, upload
-and remove documents (``safe_filename``, ``MAX_UPLOAD_BYTES``), and the ``/ask`` API.
+and remove documents (``safe_filename``, ``MAX_UPLOAD_BYTES``; a removal is confirmed first,
+naming where the file goes), and the ``/ask`` API.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -15,12 +17,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.assistant import Assistant
+from qa.assistant import TRASH_DIRNAME, Assistant
 from qa.errors import DocumentError, DocumentNotFound, QAError, StoreError
+from qa.index import uploads
 from qa.ingest.documents import SUPPORTED_SUFFIXES
 from qa.values import Answer
 from qa.web import feedback
-from qa.web.render import answer_html, clarify_html, document_html, escape
+from qa.web.render import answer_html, clarify_html, document_html, escape, library_html
 from qa.web.watch import FolderWatch
 
 log = logging.getLogger(__name__)
@@ -99,7 +102,11 @@ class ChatApp:
             (e.start, e.end) for e in extracts if e is not chosen and e.doc_id == chosen.doc_id
         ]
         return document_html(
-            document, (chosen.start, chosen.end), others, label=f"[{int(choice) + 1}]"
+            document,
+            (chosen.start, chosen.end),
+            others,
+            label=f"Source {int(choice) + 1}",
+            question=answer.question,
         )
 
     def pick(self, picked: str, answers: list) -> str:
@@ -176,8 +183,20 @@ class ChatApp:
 
     # ----- sources --------------------------------------------------------------------
 
-    def sources_table(self) -> list[list]:
-        return [[s.title, s.doc_id, s.size, s.passages] for s in self.assistant.sources()]
+    def library(self) -> str:
+        """The Sources tab's table of documents (``qa.web.render.library_html``)."""
+        return library_html(self.assistant.sources())
+
+    def open_row(self, opened: str):
+        """A row of the library clicked: ``opened`` is ``[doc_id, nonce]`` as JSON (page.js).
+        Shows the document and makes it the picker's choice (what "Remove" acts on)."""
+        try:
+            doc_id = json.loads(opened)[0]
+        except (ValueError, TypeError, IndexError, KeyError):
+            return gr.update(), gr.update()
+        if not isinstance(doc_id, str) or doc_id not in self.assistant.documents:
+            return gr.update(), self.show_document(str(doc_id))
+        return gr.update(value=doc_id), self.show_document(doc_id)
 
     def show_document(self, doc_id: str | None) -> str:
         if not doc_id:
@@ -199,7 +218,7 @@ class ChatApp:
             lines.append(self._add_one(source))
         choices = sorted(self.assistant.documents)
         status = "\n".join(lines) or "No file chosen."
-        return status, self.sources_table(), gr.update(choices=choices)
+        return status, self.library(), gr.update(choices=choices)
 
     def _add_one(self, source: Path) -> str:
         name = safe_filename(source.name)
@@ -223,27 +242,60 @@ class ChatApp:
             return f"✗ {name}: {error} Nothing was changed."
         return f"✓ {added.doc_id}: indexed, {plural(added.passages, 'passage')}."
 
+    def confirm_removal(self, doc_id: str | None):
+        """The confirmation shown, with its question "Remove ...?" in plain words naming where
+        the file will go (relative to the documents folder), and the document it is about
+        (what "Yes" removes, whatever is chosen meanwhile); or why there is nothing to do."""
+        if not doc_id or doc_id not in self.assistant.documents:
+            said = "Choose a document first: the one shown below is the one removed."
+            return gr.update(visible=False), "", _said(said), None
+        title = self.assistant.document(doc_id).title
+        question = (
+            f"<p><b>Remove “{escape(title)}” ({escape(doc_id)})?</b> Answers will no longer "
+            f"quote it. Nothing is deleted: the file moves to "
+            f"<code>{escape(self._trash_path(doc_id))}</code> in the documents folder, "
+            "from where it can be moved back.</p>"
+        )
+        return gr.update(visible=True), question, "", doc_id
+
+    def _trash_path(self, doc_id: str) -> str:
+        """Where ``Assistant.trash_document`` would put ``doc_id`` now, relative to the folder
+        (the first free name, as ``uploads.claim_name`` takes it)."""
+        target = Path(TRASH_DIRNAME) / uploads.trash_name(doc_id)
+        name, n = target, 0
+        while (self.assistant.folder / name).exists():
+            n += 1
+            name = target.with_name(f"{target.stem}-{n}{target.suffix}")
+        return name.as_posix()
+
     def remove(self, doc_id: str | None):
-        """Move ``doc_id``'s file to the trash folder and drop its passages from the index."""
+        """Move ``doc_id``'s file to the trash folder and drop its passages from the index.
+        Returns what was done (for the page), the library, picker, viewer and loaded line, and
+        hides the confirmation."""
         moved = None
         if doc_id:
             # Flattened name, never replacing an earlier removal: nothing is destroyed.
             with contextlib.suppress(DocumentNotFound):  # no such file in the corpus folder
                 moved = self.assistant.trash_document(doc_id)
+        hidden = gr.update(visible=False)
         if moved is None:
-            message = f"✗ {doc_id}: not found." if doc_id else "Choose a document to remove."
-            return message, self.sources_table(), gr.update(), gr.update(), self.loaded()
+            said = "Choose a document to remove."
+            if doc_id:
+                said = f"✗ {doc_id} is not in the documents folder (any more)."
+            return _said(said), self.library(), gr.update(), gr.update(), self.loaded(), hidden
         where = moved.relative_to(self.assistant.folder).as_posix()
         try:
             self.assistant.refresh()
         except QAError as error:  # the file is in the trash; the next update drops it
-            return f"⚠ {doc_id}: moved to {where}, but {error}", *self._after_change()
-        return f"✓ {doc_id}: removed (the file is in {where}).", *self._after_change()
+            said = f"⚠ {doc_id} was moved to {where} in the documents folder, but {error}"
+            return _said(said), *self._after_change(), hidden
+        said = f"✓ Removed {doc_id}: the file is now {where} in the documents folder."
+        return _said(said), *self._after_change(), hidden
 
     def _after_change(self):
         choices = sorted(self.assistant.documents)
         return (
-            self.sources_table(),
+            self.library(),
             gr.update(choices=choices, value=None),
             VIEWER_EMPTY,
             self.loaded(),
@@ -258,6 +310,11 @@ class ChatApp:
             return self.assistant.ask(question, history=history).to_dict()
         except (QAError, ValueError) as error:
             raise gr.Error(str(error)) from error
+
+
+def _said(text: str) -> str:
+    """A line of the Sources tab's messages, escaped (names of files are untrusted)."""
+    return f"<p class='qa-said'>{escape(text)}</p>"
 
 
 def plural(n: int, noun: str) -> str:

@@ -8,6 +8,7 @@ or markup.
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
 from qa.ingest.documents import Document
@@ -30,12 +31,39 @@ def confidence_label(score: float) -> str:
     return "low"
 
 
+def where(extract: Extract) -> str | None:
+    """Where the extract is, as a person cites it ("page 3", "slide 2", "§ Heading"), or None."""
+    return extract.location or (f"page {extract.page}" if extract.page else None)
+
+
+def _page(extract: Extract) -> str:
+    """ ", where" the extract is, or ""; not escaped."""
+    place = where(extract)
+    return f", {place}" if place else ""
+
+
+def short_title(title: str, doc_id: str = "", limit: int = 48) -> str:
+    """A chip's name for a document: its title up to a subtitle (": ", " — ", " | ") when
+    what comes before says enough, cut at a word within ``limit``; the file without one."""
+    head = re.split(r"\s*(?::|\s[—–|-])\s+", title.strip(), maxsplit=1)[0]
+    return snippet(head if len(head) >= 12 else title.strip(), limit) or doc_id
+
+
+def citation(extract: Extract) -> str:
+    """The plain citation line: ``Title — file, characters a–b (page n)``, not escaped (the
+    copied conversation's ``[n]`` lines)."""
+    place = where(extract)
+    return f"{extract.title} — {extract.doc_id}, characters {extract.start}–{extract.end}" + (
+        f" ({place})" if place else ""
+    )
+
+
 def cite(extract: Extract) -> str:
-    """``title — file, characters a–b, where`` (where: "page n", "slide n", "§ Heading"),
-    escaped."""
+    """``title — file, where`` (where: "page n", "slide n", "§ Heading"), escaped; the exact
+    characters on hover, not in the text."""
     return (
-        f"<i>{escape(extract.title)}</i> — <code>{escape(extract.doc_id)}</code>, "
-        f"characters {extract.start}–{extract.end}{escape(_page(extract))}"
+        f'<span title="characters {extract.start}–{extract.end}"><i>{escape(extract.title)}'
+        f"</i> — <code>{escape(extract.doc_id)}</code>{escape(_page(extract))}</span>"
     )
 
 
@@ -67,12 +95,19 @@ def clarify_html(pronoun: str) -> str:
 
 
 def answer_html(answer: Answer) -> str:
-    """The chat message for an answer: the best extract quoted, citations, and sources
-    (and its ``notice``, first, when there is one)."""
+    """The chat message for an answer: the best extract quoted, its confidence in words, and
+    the sources as chips (and its ``notice``, first, when there is one)."""
     html = _answer_html(answer)
     if answer.notice:
         html = f'<p class="qa-notice" role="note">⚠ {escape(answer.notice)}</p>{html}'
     return html
+
+
+CONFIDENCE_WORDS = {
+    "high": "High confidence",
+    "medium": "Medium confidence",
+    "low": "Low confidence: check the source",
+}
 
 
 def _answer_html(answer: Answer) -> str:
@@ -90,37 +125,62 @@ def _answer_html(answer: Answer) -> str:
             )
         return "".join(parts)
     best = answer.extracts[0]
-    parts = [f"<blockquote>“{quote(best)}” {marker(1, best)}</blockquote>"]
-    items = "".join(source_item(n, e) for n, e in enumerate(answer.extracts, 1))
-    parts.append(f'<p><small>Sources:</small></p><ol class="qa-sources">{items}</ol>')
-    return "".join(parts)
-
-
-def marker(n: int, extract: Extract) -> str:
-    """The citation marker ``[n]``: the page's script shows the source when it is clicked;
-    hovering shows where it is from."""
-    hint = f"{extract.title} ({extract.doc_id}{_page(extract)}): {snippet(extract.text, 120)}"
-    return f'<a class="qa-cite" href="#qa-source" title="{escape(hint)}">[{n}]</a>'
-
-
-def source_item(n: int, extract: Extract) -> str:
-    """A source list entry: marker, whole title, file and page, confidence, a snippet and a
-    link to share the span. Extracts below medium confidence are set back visibly."""
-    label = confidence_label(extract.score)
-    secondary = ' class="qa-secondary"' if n > 1 and label == "low" else ""
+    # The quote first (a plain marker: hovering it shows the citation), then how sure, then
+    # the sources: one chip per document, each holding its extracts' markers.
     return (
-        f"<li{secondary}>{marker(n, extract)} "
-        f'<span class="qa-src-title">{escape(extract.title)}</span> — '
-        f"<code>{escape(extract.doc_id)}</code>{escape(_page(extract))} · {label} confidence "
-        f"({extract.score:.2f}) · {share_link(extract)}"
-        f'<span class="qa-snippet">“{escape(snippet(extract.text))}”</span></li>'
+        f'<blockquote class="qa-quote">“{quote(best)}” {marker(1, best, hover=True)}'
+        f'</blockquote><p class="qa-confidence">{CONFIDENCE_WORDS[confidence_label(best.score)]}'
+        f'</p><p class="qa-sources-head">Sources</p>{sources_html(answer.extracts)}'
     )
 
 
-def _page(extract: Extract) -> str:
-    """ ", where" the extract is (its location, else its PDF page), or ""; not escaped."""
-    where = extract.location or (f"page {extract.page}" if extract.page else None)
-    return f", {where}" if where else ""
+def sources_html(extracts: list[Extract]) -> str:
+    """The source chips: one per document (in the order of its best extract), its short title
+    (the whole one on hover) and the marker of each of its extracts."""
+    documents: dict[str, list[tuple[int, Extract]]] = {}
+    for n, extract in enumerate(extracts, 1):
+        documents.setdefault(extract.doc_id, []).append((n, extract))
+    chips = []
+    for doc_id, numbered in documents.items():
+        first = numbered[0][1]
+        refs = "".join(source_item(n, e) for n, e in numbered)
+        chips.append(
+            f'<li class="qa-chip"><span class="qa-chip-title" title="{escape(first.title)} '
+            f'({escape(doc_id)})">{escape(short_title(first.title, doc_id))}</span>{refs}</li>'
+        )
+    return f'<ul class="qa-sources">{"".join(chips)}</ul>'
+
+
+def marker(n: int, extract: Extract, hover: bool = False) -> str:
+    """The citation marker ``[n]``, named by where it goes ("Source 1: Title, page 3"): the
+    page's script shows that span in the source panel when it is activated. ``hover``: a
+    title with the citation (a chip's markers have their popover instead)."""
+    name = f"Source {n}: {short_title(extract.title, extract.doc_id)}{_page(extract)}"
+    title = f' title="{escape(citation(extract))}"' if hover else ""
+    return f'<a class="qa-cite" href="#qa-source"{title}>[{n}]{accessible_name(name)}</a>'
+
+
+def accessible_name(name: str) -> str:
+    """``name`` for the element it is put in, as a hidden ``qa-name`` span: the chat's
+    sanitizer drops ``aria-label``, so the page's script makes it the label."""
+    return f'<span class="qa-name">{escape(name)}</span>'
+
+
+def source_item(n: int, extract: Extract) -> str:
+    """One extract in its document's chip: the marker, where it is, and a popover (on hover
+    or focus) with the whole citation, the exact characters, the confidence in words, a
+    snippet and a link to share the span. Extras below medium confidence are set back."""
+    label = confidence_label(extract.score)
+    secondary = " qa-secondary" if n > 1 and label == "low" else ""
+    place = where(extract)
+    shown = f' <small class="qa-where">{escape(place)}</small>' if place else ""
+    return (
+        f'<span class="qa-ref{secondary}">{marker(n, extract)}{shown}<span class="qa-pop">'
+        f'<span class="qa-pop-cite">{escape(citation(extract))}</span>'
+        f'<span class="qa-pop-conf">{CONFIDENCE_WORDS[label]}</span>'
+        f'<span class="qa-snippet">“{escape(snippet(extract.text))}”</span>'
+        f"{share_link(n, extract)}</span></span>"
+    )
 
 
 def snippet(text: str, limit: int = 160) -> str:
@@ -137,11 +197,67 @@ def share_href(doc_id: str, start: int, end: int) -> str:
     return "?" + urlencode({"doc": doc_id, "start": start, "end": end})
 
 
-def share_link(extract: Extract) -> str:
+def share_link(n: int, extract: Extract) -> str:
+    """A link that opens the app on this span, saying so (the chat opens links in a new tab)."""
     href = share_href(extract.doc_id, extract.start, extract.end)
+    name = f"Link to this extract: source {n}, {short_title(extract.title, extract.doc_id)}"
     return (
-        f'<a class="qa-share" href="{escape(href)}" '
-        f'title="A link that opens this span (characters {extract.start}–{extract.end})">link</a>'
+        f'<a class="qa-share" href="{escape(href)}">Link to this extract'
+        f"{accessible_name(name + ' (opens in a new tab)')}</a>"
+    )
+
+
+# A document's format as the library names it, by its file's suffix (qa.ingest.formats).
+FORMAT_NAMES = {
+    ".txt": "Text",
+    ".md": "Markdown",
+    ".markdown": "Markdown",
+    ".html": "Web page",
+    ".htm": "Web page",
+    ".pdf": "PDF",
+    ".docx": "Word",
+    ".pptx": "PowerPoint",
+    ".odt": "OpenDocument",
+    ".epub": "EPUB",
+    ".rtf": "RTF",
+}
+
+
+def size_text(size: int) -> str:
+    """``812 bytes``, ``12.4 kB``, ``3.1 MB``."""
+    if size < 1000:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+LIBRARY_COLUMNS = ("Document", "Format", "Size", "Passages")
+
+
+def library_html(sources: list) -> str:
+    """The Sources tab's table of documents (``Assistant.sources()``), by title: each title a
+    button that opens the document in the viewer (its ``value`` is the ``doc_id``, read by the
+    page's script), the file name under it, then format, size and passages."""
+    if not sources:
+        return "<p class='qa-hint'>No documents yet: add some below.</p>"
+    rows = []
+    for s in sorted(sources, key=lambda s: (s.title or s.doc_id).casefold()):
+        kind = FORMAT_NAMES.get(PurePosixPath(s.doc_id).suffix.lower(), "Other")
+        rows.append(
+            f'<tr><td><button type="button" class="qa-open" value="{escape(s.doc_id)}">'
+            f"{escape(s.title or s.doc_id)}</button><br><small><code>{escape(s.doc_id)}"
+            f'</code><span class="qa-narrow"> · {kind}</span></small></td><td>{kind}</td>'
+            f"<td>{size_text(s.size)}</td>"
+            f"<td>{s.passages:,}</td></tr>"
+        )
+    head = "".join(f"<th scope='col'>{name}</th>" for name in LIBRARY_COLUMNS)
+    return (
+        '<div class="qa-library-wrap"><table class="qa-library"><caption>The indexed '
+        f"documents: choose one to read it below</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -168,9 +284,12 @@ def document_html(
     cited: tuple[int, int] | None = None,
     others: list[tuple[int, int]] = (),
     label: str | None = None,
+    question: str | None = None,
 ) -> str:
     """The whole document, escaped, with the ``cited`` span highlighted (``id="qa-cited"``)
-    and ``others`` marked lightly. Overlaps resolve in favour of the cited span."""
+    and ``others`` marked lightly. Overlaps resolve in favour of the cited span. ``label``
+    ("Source 2", "Shared span") and ``question`` head the panel; with a label it has a
+    "Back to the answer" button and a sentence for the page's live region (``qa-says``)."""
     text = document.text
     first, last = shown_window(len(text), cited)
     marks: list[tuple[int, int, str]] = []
@@ -195,21 +314,34 @@ def document_html(
         out.insert(
             0, f'<p class="qa-hint">Showing characters {first:,}–{last:,} of {len(text):,}.</p>'
         )
-    where = ""
-    if cited:
-        location = document.location_at(cited[0])
-        where = f" · {label + ' ' if label else ''}characters {cited[0]}–{cited[1]}" + (
-            f", {escape(location)}" if location else ""
+    head, details = [], [f"<code>{escape(document.doc_id)}</code>"]
+    if label:  # a citation (or shared span) is shown: the way back, and what it answers
+        head.append(
+            '<button type="button" class="qa-back"><span aria-hidden="true">↑</span> '
+            "Back to the answer</button>"
         )
-    back = (  # shown on narrow screens only (CSS), where the panel is below the chat
-        '<button type="button" class="qa-back">↑ Back to the answer</button>' if label else ""
+        asked = f" for “{escape(question)}”" if question else ""
+        head.append(f'<p class="qa-panel-q">{escape(label)}{asked}</p>')
+    where = document.location_at(cited[0]) if cited else None
+    if where:
+        details.append(escape(where))
+    if cited:  # exact, but secondary: the highlight shows the span
+        details.append(f"characters {cited[0]}–{cited[1]} of {len(text):,}")
+    else:
+        details.append(f"{len(text):,} characters")
+    head.append(
+        f'<p class="qa-doc-title"><span class="qa-doc-name">{escape(document.title)}</span><br>'
+        f"<small>{' · '.join(details)}</small></p>"
     )
-    header = (
-        f'<div class="qa-doc-head">{back}<b>{escape(document.title)}</b><br>'
-        f"<code>{escape(document.doc_id)}</code> · {len(text):,} characters{where}</div>"
-    )
+    if label and cited:
+        says = f"{label}: {document.title}" + (f", {where}" if where else "")
+        head.append(
+            f'<p class="qa-sr-only" id="qa-says">{escape(says)}. The cited passage is '
+            "highlighted; Escape goes back to the answer.</p>"
+        )
     # Focusable and named: a scrolling region must be reachable and scrollable by keyboard.
     return (
-        f'{header}<div class="qa-doc" id="qa-doc" tabindex="0" role="region" '
-        f'aria-label="Text of {escape(document.title)}">{"".join(out)}</div>'
+        f'<div class="qa-doc-head">{"".join(head)}</div><div class="qa-doc" id="qa-doc" '
+        f'tabindex="0" role="region" aria-label="Text of {escape(document.title)}">'
+        f"{''.join(out)}</div>"
     )
