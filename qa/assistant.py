@@ -260,6 +260,23 @@ class Assistant:
         except FileNotFoundError as error:  # removed by another session at the same moment
             raise DocumentNotFound(f"{doc_id!r} was removed meanwhile.") from error
 
+    def restore_document(self, trashed: str, doc_id: str) -> SourceInfo:
+        """Undo ``trash_document``: move ``trashed`` (where it went, relative to the folder)
+        back to ``doc_id`` (``doc_id-1``... when taken meanwhile) and index it. Raises
+        DocumentNotFound when the trash no longer holds it, UsageError for any other move."""
+        folder = self.index.folder
+        source, target = folder / trashed, folder / doc_id
+        inside = target.resolve().is_relative_to(folder.resolve())
+        if source.parent != folder / TRASH_DIRNAME or not inside or doc_id.startswith("."):
+            raise UsageError(f"{trashed!r} to {doc_id!r} is not a move qa makes")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            restored = uploads.claim_name(source, target)
+        except FileNotFoundError as error:  # not (or no longer) in the trash
+            raise DocumentNotFound(f"{trashed!r} is not in the trash.") from error
+        self.refresh()
+        return self.source(restored.relative_to(folder).as_posix())
+
     @property
     def last_sync(self) -> SyncReport | None:
         """What the last update of the index did (``from_folder``'s, or ``refresh``'s)."""

@@ -186,3 +186,19 @@ def test_chat_state_holds_answers_including_the_ask_back(own_assistant):
     assert (up["extracts"][0]["doc_id"], up["extracts"][0]["start"]) == (top.doc_id, top.start)
     assert down["abstain_reason"] == NO_REFERENT and down["extracts"] == []
     assert down["abstained"] and down["message"] == answers[0].message
+
+
+def test_a_removal_is_undone_by_restoring_the_file_from_the_trash(own_assistant):
+    folder = own_assistant.folder
+    moved = own_assistant.trash_document(A)
+    own_assistant.refresh()
+    where = moved.relative_to(folder).as_posix()
+    with pytest.raises(UsageError, match="not a move qa makes"):
+        own_assistant.restore_document(B, "copy.txt")  # not from the trash
+    with pytest.raises(UsageError, match="not a move qa makes"):
+        own_assistant.restore_document(where, "../outside.txt")
+    restored = own_assistant.restore_document(where, A)
+    assert restored.doc_id == A and A in own_assistant.documents
+    assert (folder / A).read_bytes() == (SEEDS / A).read_bytes() and not moved.exists()
+    with pytest.raises(DocumentNotFound, match="not in the trash"):
+        own_assistant.restore_document(where, A)

@@ -743,6 +743,43 @@ def test_browser_library_row_opens_the_document(page, server):
     assert page.locator("#qa-picker input").input_value() == "zebra.md"
 
 
+def test_browser_a_removal_can_be_undone_until_the_next(page, server, tmp_path):
+    """Issue #33: "Undo the removal" moves the file back from the trash and indexes it again;
+    the button is there only after a removal, and only for the last one."""
+    _, assistant = server
+    folder = assistant.folder
+    narwhal = tmp_path / "narwhal.txt"
+    narwhal.write_text("Narwhals keep a single long spiral tusk through the Arctic winter.")
+    assert "narwhal.txt: indexed" in upload_in_browser(page, narwhal)
+    page.get_by_role("tab", name="Sources").click()
+    undo = page.locator("#qa-undo")
+    assert undo.is_hidden()
+    page.locator("#qa-library tbody tr", has_text="narwhal.txt").click()
+    page.wait_for_function(
+        "document.querySelector('#qa-picker input').value === 'narwhal.txt'", timeout=30_000
+    )
+    page.locator("#qa-remove").click()
+    page.locator("#qa-remove-yes").click()
+    undo.wait_for(timeout=60_000)
+    assert "narwhal.txt" not in assistant.documents and not (folder / "narwhal.txt").exists()
+    undo.click()
+    page.wait_for_function(
+        "document.querySelector('#qa-remove-status').innerText.includes('is back')",
+        timeout=60_000,
+    )
+    assert (
+        "narwhal.txt is back in the documents folder and indexed"
+        in page.locator("#qa-remove-status").inner_text()
+    )
+    undo.wait_for(state="hidden", timeout=10_000)
+    assert (folder / "narwhal.txt").read_text().startswith("Narwhals")
+    assert not (folder / ".qa-trash" / "narwhal.txt").exists()
+    assert "narwhal.txt" in assistant.documents
+    assert "narwhal.txt" in page.locator("#qa-library").inner_text()
+    answer = assistant.ask("What do narwhals keep through the Arctic winter?")
+    assert answer.extracts and answer.extracts[0].doc_id == "narwhal.txt"
+
+
 def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, server, tmp_path):
     _, assistant = server
     folder = assistant.folder

@@ -282,15 +282,32 @@ class ChatApp:
             said = "Choose a document to remove."
             if doc_id:
                 said = f"✗ {doc_id} is not in the documents folder (any more)."
-            return _said(said), self.library(), gr.update(), gr.update(), self.loaded(), hidden
+            kept = (gr.update(), gr.update())  # picker and viewer as they are
+            return _said(said), self.library(), *kept, self.loaded(), hidden, hidden, None
         where = moved.relative_to(self.assistant.folder).as_posix()
+        # Until the next removal, "Undo" moves it back (the state holds where it went).
+        undo = (gr.update(visible=True), (where, doc_id))
         try:
             self.assistant.refresh()
         except QAError as error:  # the file is in the trash; the next update drops it
             said = f"⚠ {doc_id} was moved to {where} in the documents folder, but {error}"
-            return _said(said), *self._after_change(), hidden
+            return _said(said), *self._after_change(), hidden, *undo
         said = f"✓ Removed {doc_id}: the file is now {where} in the documents folder."
-        return _said(said), *self._after_change(), hidden
+        return _said(said), *self._after_change(), hidden, *undo
+
+    def undo_removal(self, undo):
+        """Move the last removed document back from the trash and index it again."""
+        hidden = (gr.update(visible=False), None)
+        if not undo:
+            return _said("Nothing to undo."), *self._after_change(), *hidden
+        where, doc_id = undo
+        try:
+            restored = self.assistant.restore_document(where, doc_id)
+        except QAError as error:
+            said = f"✗ {doc_id} could not be moved back: {error}"
+            return _said(said), *self._after_change(), *hidden
+        said = f"✓ {restored.doc_id} is back in the documents folder and indexed."
+        return _said(said), *self._after_change(), *hidden
 
     def _after_change(self):
         choices = sorted(self.assistant.documents)

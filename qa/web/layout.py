@@ -116,6 +116,10 @@ def build(assistant: Assistant) -> gr.Blocks:
                             )
                             remove_no = gr.Button("Cancel", size="sm", elem_id="qa-remove-no")
                     removed = gr.HTML(elem_id="qa-remove-status")
+                    undo = gr.Button(
+                        "Undo the removal", size="sm", visible=False, elem_id="qa-undo"
+                    )
+                    undoing = gr.State(None)  # (where in the trash, doc_id) of the last removal
                 with gr.Column(scale=2):
                     files = gr.File(
                         label=(
@@ -217,7 +221,13 @@ def build(assistant: Assistant) -> gr.Blocks:
         remove_yes.click(
             app.remove,
             removing,
-            [removed, library, picker, viewer, loaded, confirm],
+            [removed, library, picker, viewer, loaded, confirm, undo, undoing],
+            api_visibility="private",
+        ).then(None, js=SAID_JS)
+        undo.click(
+            app.undo_removal,
+            undoing,
+            [removed, library, picker, viewer, loaded, undo, undoing],
             api_visibility="private",
         ).then(None, js=SAID_JS)
         gr.api(app.api_ask, api_name="ask")
