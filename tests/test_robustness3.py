@@ -664,3 +664,26 @@ def test_an_upload_is_read_and_embedded_outside_the_index_lock(small_assistant, 
         upload.join(120)
         CorpusIndex._embed = real
     assert "otters.txt" in small_assistant.documents
+
+
+def test_a_fault_of_qas_own_reaches_the_page_in_qas_words(seeds_assistant, monkeypatch, caplog):
+    """The one rule for errors: a fault with no QAError of its own (a bug) shows qa's words in
+    the chat and the ``/ask`` API, never the exception's text with a server path; the
+    traceback goes to the log. The fault is raised on purpose by a stand-in ``ask``."""
+    import gradio as gr
+
+    from qa.web.callbacks import INTERNAL, ChatApp
+
+    app = ChatApp(seeds_assistant, watch=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("open /srv/private/index/gen-1/x.npy failed")
+
+    monkeypatch.setattr(seeds_assistant, "ask", broken)
+    with pytest.raises(gr.Error) as raised:
+        app.api_ask("Where was the agreement signed?")
+    assert raised.value.message == INTERNAL and "/srv" not in str(raised.value)
+    with pytest.warns(UserWarning, match="Something went wrong inside qa"):  # gr.Warning
+        state = app.respond("Where was the agreement signed?", [], [], [])
+    assert state[0] == "Where was the agreement signed?" and state[3] == []  # kept, not lost
+    assert "/srv/private" in caplog.text  # the detail is in the log

@@ -27,6 +27,9 @@ from qa.web.render import answer_html, clarify_html, document_html, escape, libr
 from qa.web.watch import FolderWatch
 
 log = logging.getLogger(__name__)
+# What the page says of a fault of qa's own (a bug): never the exception's words, which may
+# hold the server's paths (Gradio shows an error's message as it is).
+INTERNAL = "Something went wrong inside qa; the server's log has the details."
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 EXAMPLES = [
     "Where was the road transport agreement signed?",
@@ -78,6 +81,10 @@ class ChatApp:
             answer = self.assistant.ask(question, history=questions)
         except (QAError, ValueError) as error:  # a bad question, or the store is unreachable
             gr.Warning(str(error))
+            return (question, messages, questions, answers, gr.update())
+        except Exception:  # a fault of qa's own: its words here, the traceback in the log
+            log.exception("Answering %r failed", question[:100])
+            gr.Warning(INTERNAL)
             return (question, messages, questions, answers, gr.update())
         answers.append(answer)
         messages.append({"role": "user", "content": escape(answer.question)})
@@ -240,6 +247,9 @@ class ChatApp:
             return f"⚠ {name}: added, but {error} The next update stores it."
         except QAError as error:  # the index could not be saved (a full disk)
             return f"✗ {name}: {error} Nothing was changed."
+        except Exception:  # a fault of qa's own: its words here, the traceback in the log
+            log.exception("Adding %s failed", name)
+            return f"✗ {name}: {INTERNAL}"
         return f"✓ {added.doc_id}: indexed, {plural(added.passages, 'passage')}."
 
     def confirm_removal(self, doc_id: str | None):
@@ -327,6 +337,9 @@ class ChatApp:
             return self.assistant.ask(question, history=history).to_dict()
         except (QAError, ValueError) as error:
             raise gr.Error(str(error)) from error
+        except Exception as error:  # a fault of qa's own: never its raw words or paths
+            log.exception("Answering %r failed", str(question)[:100])
+            raise gr.Error(INTERNAL) from error
 
 
 def _said(text: str) -> str:
