@@ -222,7 +222,7 @@ class Assistant:
         sha = file_sha256(Path(path))
         return next((d.doc_id for d in self.index.documents.values() if d.sha256 == sha), None)
 
-    def add_document(self, source: str | os.PathLike, name: str) -> SourceInfo:
+    def add_document(self, source: str | os.PathLike, name: str, progress=None) -> SourceInfo:
         """Copy the file ``source`` into the corpus folder as ``name`` and index it now.
 
         ``name`` is a plain file name (no folder, not hidden). The copy enters the corpus only
@@ -232,13 +232,14 @@ class Assistant:
         Raises DocumentError when the file cannot be read (nothing changed), QAError when
         the index cannot be saved (nothing changed), StoreError when the store could not be
         updated (the file is in the corpus and the local index; the next refresh stores it).
+        ``progress(fraction, stage)`` is told each stage (``CorpusIndex.add_file``).
         """
         if not name or Path(name).name != name or name.startswith("."):
             raise UsageError(f"{name!r} is not a plain file name")
         target = self.index.folder / name
         temporary = uploads.upload_copy(Path(source), target)
         try:
-            document = self.index.add_file(temporary, name, final_path=target)
+            document = self.index.add_file(temporary, name, final_path=target, progress=progress)
         finally:
             temporary.unlink(missing_ok=True)  # gone once it has its name; else not wanted
         return self.source(document.doc_id)

@@ -183,7 +183,7 @@ def test_files_embedded_in_shared_batches_get_their_own_vectors(corpus, embedder
     calls = []
     original = embedder.encode
     monkeypatch.setattr(
-        embedder, "encode", lambda texts: calls.append(len(texts)) or original(texts)
+        embedder, "encode", lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)
     )
     index = CorpusIndex(corpus, None, embedder)
     index.sync()

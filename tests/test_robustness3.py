@@ -644,8 +644,8 @@ def test_an_upload_is_read_and_embedded_outside_the_index_lock(small_assistant, 
     embedded = threading.Event()
     real = CorpusIndex._embed
 
-    def spy(self, batch):
-        entries = real(self, batch)
+    def spy(self, batch, report=None):
+        entries = real(self, batch, report)
         embedded.set()
         return entries
 

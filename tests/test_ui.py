@@ -551,6 +551,40 @@ def upload_in_browser(page, *paths: Path) -> str:
     return status.input_value()
 
 
+def test_browser_an_upload_shows_its_stage_on_one_bar_and_the_library_stays(page, server, tmp_path):
+    """Issue #33: a 100 kB upload (hundreds of sentences) showed three bars at "0/1 steps"
+    that never moved and hid the library. Now one bar, on the status box, names the file and
+    its stage ("embedding n of N"), and the library stays in view meanwhile."""
+    _, assistant = server
+    big = tmp_path / "otter-colonies.txt"
+    big.write_text(
+        "\n".join(
+            f"Colony {i} of river otters lives {i % 17 + 2} km upstream of bridge {i * 7}."
+            for i in range(1500)
+        )
+    )
+    page.get_by_role("tab", name="Sources").click()
+    page.locator("#qa-upload-status textarea").wait_for()
+    page.locator("#qa-upload input[type=file]").set_input_files([str(big)])
+    page.wait_for_function(
+        "document.querySelector('#qa-upload-status').innerText.includes('embedding')",
+        timeout=60_000,
+    )
+    shown = page.locator("#qa-upload-status").inner_text()
+    assert "otter-colonies.txt: embedding" in shown and " of " in shown
+    library = page.locator("#qa-library")
+    assert library.is_visible() and "zebra.md" in library.inner_text()
+    pending = page.evaluate(
+        "document.querySelectorAll('#qa-library .pending, #qa-picker .pending').length"
+    )
+    assert pending == 0  # no progress overlay on the library or the picker
+    page.wait_for_function(
+        "document.querySelector('#qa-upload-status textarea').value.includes('indexed')",
+        timeout=120_000,
+    )
+    assert "otter-colonies.txt" in assistant.documents
+
+
 def test_browser_same_content_uploaded_twice_is_stored_once(page, server, tmp_path):
     _, assistant = server
     folder = assistant.folder

@@ -60,12 +60,13 @@ def read_entry(
 
 
 def embed_entries(
-    embedder: Embedder, batch: list[tuple[DocumentEntry, list[str]]]
+    embedder: Embedder, batch: list[tuple[DocumentEntry, list[str]]], report=None
 ) -> list[DocumentEntry]:
-    """Fill in the vectors of read entries, encoding all their texts in one call."""
+    """Fill in the vectors of read entries, encoding all their texts in one call
+    (``report(done, total)`` as texts are embedded)."""
     if not batch:
         return []
-    vectors = embedder.encode([t for _, texts in batch for t in texts])
+    vectors = embedder.encode([t for _, texts in batch for t in texts], report=report)
     offset = 0
     for entry, texts in batch:
         own = vectors[offset : offset + len(texts)]

@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from qa.index import generations, uploads
 from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays, searchable_passage
 from qa.index.entries import embed_entries, read_entry
 from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION
+from qa.index.report import SyncReport, skip
 from qa.index.unreadable import UnreadableFiles
 from qa.index.uploads import UPLOAD_PREFIX
 from qa.ingest.documents import Document, document_id, file_sha256, find_files
@@ -66,31 +66,6 @@ log = logging.getLogger(__name__)
 _BUSY = "Another process has been updating the index for 10 minutes; gave up. Nothing was changed."
 FORMAT_VERSION = 5  # 5: PDF running lines, page numbers, line-end hyphens; Markdown sections
 EMBED_BATCH = 512  # texts per encode call while indexing many files
-
-
-@dataclass
-class SyncReport:
-    """What an update did: documents embedded, reused, removed, skipped (with reasons)."""
-
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    rebuilt_reason: str | None = None
-    upgraded_from: int | None = None  # the older storage version rewritten (nothing embedded)
-    # Documents whose passages were (re)written to, or removed from, a store that is not the
-    # index folder's own (Milvus): only those of new, changed and deleted files.
-    store_written: list[str] = field(default_factory=list)
-    store_removed: list[str] = field(default_factory=list)
-    # Documents of an interrupted Ray build taken from its saved parts, not embedded again
-    # (qa.index.on_ray).
-    resumed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def modified(self) -> bool:
-        return bool(self.added or self.changed or self.removed or self.rebuilt_reason)
 
 
 class CorpusIndex:
@@ -232,19 +207,27 @@ class CorpusIndex:
         self.last_sync = report
         return report
 
-    def add_file(self, path: Path, doc_id: str, final_path: Path | None = None) -> Document:
+    def add_file(
+        self, path: Path, doc_id: str, final_path: Path | None = None, progress=None
+    ) -> Document:
         """Read, embed and index one file now (used by uploads), then persist.
 
         With ``final_path``, the file is moved there only after it was read and embedded, so
         a file that cannot be indexed never enters the corpus. The name is claimed atomically:
         when ``final_path`` exists by then (another upload of the same name), the file gets
         the next free name (``name-1.txt``...), never replaces it; the returned Document's
-        ``doc_id`` is the name it got. Raises ``DocumentError``.
+        ``doc_id`` is the name it got. Raises ``DocumentError``. ``progress(fraction,
+        stage)`` is told each stage: reading, embedding n of N texts, saving.
         """
+        tell = progress or (lambda fraction, stage: None)
         generations.claim_index_dir(self.index_dir, self.folder)
         # Read and embed before taking the lock: one slow file must not hold up the other
         # uploads and updates (a small upload waited 190 s behind a crafted PDF).
-        entry = self._embed([self._read_file(Path(path), doc_id)])[0]
+        tell(0.0, "reading")
+        read = self._read_file(Path(path), doc_id)
+        embedded = lambda done, n: tell(0.05 + 0.85 * done / n, f"embedding {done:,} of {n:,}")  # noqa: E731
+        entry = self._embed([read], report=embedded)[0]
+        tell(0.92, "waiting for the index and saving")
         with self._folder_lock():
             if final_path is not None:
                 final_path = uploads.claim_name(Path(path), Path(final_path))
@@ -433,15 +416,6 @@ class CorpusIndex:
         """The file's entry without vectors yet, and the texts to embed for it."""
         return read_entry(path, doc_id, self.folder, self.splitter)
 
-    def _embed(self, batch: list[tuple[DocumentEntry, list[str]]]) -> list[DocumentEntry]:
+    def _embed(self, batch: list[tuple[DocumentEntry, list[str]]], report=None):
         """Fill in the vectors of read entries, encoding all their texts in one call."""
-        return embed_entries(self.embedder, batch)
-
-
-def skip(report: SyncReport, doc_id: str, reason: str) -> None:
-    """Record that ``doc_id`` could not be indexed, and why."""
-    log.warning("Skipped %s: %s", doc_id, reason)
-    report.skipped[doc_id] = reason
-    for bucket in (report.added, report.changed):
-        if doc_id in bucket:
-            bucket.remove(doc_id)
+        return embed_entries(self.embedder, batch, report)

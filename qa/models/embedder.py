@@ -95,17 +95,18 @@ class Embedder:
         )
         return int(get())
 
-    def encode(self, texts: list[str], progress: bool | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool | None = None, report=None) -> np.ndarray:
         """Vectors for ``texts`` (shape ``len(texts) x dimension``), batched.
 
-        A progress bar shows for long jobs (over 1,000 texts) unless ``progress`` says otherwise.
+        A progress bar shows for long jobs (over 1,000 texts) unless ``progress`` says otherwise;
+        ``report(done, total)`` is called as batches are done (an upload's progress bar).
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         show = len(texts) > 1000 if progress is None else progress
         encoder = self.onnx_encoder()
         if encoder is not None:
-            vectors = _encode_by_length(encoder, list(texts), show)
+            vectors = _encode_by_length(encoder, list(texts), show, report)
         else:
             vectors = self.model.encode(
                 list(texts),
@@ -115,6 +116,8 @@ class Embedder:
                 normalize_embeddings=True,
             )
         self.texts_encoded += len(texts)
+        if report is not None and encoder is None:  # sentence-transformers: done at once
+            report(len(texts), len(texts))
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_questions(self, texts: list[str]) -> np.ndarray:
@@ -201,20 +204,24 @@ class Embedder:
         return cls(data.get("model"), data.get("batch_size", 64))
 
 
-def _encode_by_length(encoder, texts: list[str], progress: bool) -> np.ndarray:
-    """Encode in batches of similar length, so little of each batch is padding."""
+def _encode_by_length(encoder, texts: list[str], progress: bool, report=None) -> np.ndarray:
+    """Encode in batches of similar length, so little of each batch is padding;
+    ``report(done, total)`` after each batch."""
     order = np.argsort([len(text) for text in texts], kind="stable")
     batches = [order[i : i + ONNX_BATCH] for i in range(0, len(texts), ONNX_BATCH)]
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc="Embedding", unit="batch")
-    out = None
+    out, done = None, 0
     for rows in batches:
         vectors = encoder.encode([texts[i] for i in rows])
         if out is None:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
         out[rows] = vectors
+        done += len(rows)
+        if report is not None:
+            report(done, len(texts))
     return out
 
 

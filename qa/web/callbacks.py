@@ -221,13 +221,18 @@ class ChatApp:
         lines = []
         for n, file in enumerate(files):
             source = Path(getattr(file, "name", file))
-            progress((n, len(files)), desc=f"Indexing {source.name}")
-            lines.append(self._add_one(source))
+
+            def stage(fraction: float, what: str, n=n, name=source.name) -> None:
+                # One bar for the upload, on the status box only: its file, stage and share.
+                which = f" ({n + 1} of {len(files)})" if len(files) > 1 else ""
+                progress((n + fraction) / len(files), desc=f"{name}{which}: {what}")
+
+            lines.append(self._add_one(source, stage))
         choices = sorted(self.assistant.documents)
         status = "\n".join(lines) or "No file chosen."
         return status, self.library(), gr.update(choices=choices)
 
-    def _add_one(self, source: Path) -> str:
+    def _add_one(self, source: Path, progress=None) -> str:
         name = safe_filename(source.name)
         if Path(name).suffix not in SUPPORTED_SUFFIXES:
             return f"✗ {name}: not a supported type ({', '.join(sorted(SUPPORTED_SUFFIXES))})."
@@ -240,7 +245,7 @@ class ChatApp:
         try:
             # The name is only proposed: it is claimed atomically once the file is indexed, so
             # same-name uploads at one moment each keep their file ("name-1.txt"...).
-            added = self.assistant.add_document(source, name)
+            added = self.assistant.add_document(source, name, progress=progress)
         except DocumentError as error:
             return f"✗ {name}: {error.reason}. Nothing was changed."
         except StoreError as error:  # raised after the file was added and indexed locally

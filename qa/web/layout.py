@@ -199,10 +199,17 @@ def build(assistant: Assistant) -> gr.Blocks:
             [status, library, picker],
             api_name="upload",
             api_visibility="undocumented",
+            show_progress_on=[status],  # the library stays in view and usable meanwhile
         ).then(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
-        files.upload(app.upload, files, [status, library, picker], api_visibility="private").then(
-            lambda: None, None, files, api_visibility="private"
-        ).then(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
+        files.upload(
+            app.upload,
+            files,
+            [status, library, picker],
+            api_visibility="private",
+            show_progress_on=[status],  # one bar, on the status box: the library stays usable
+        ).then(lambda: None, None, files, api_visibility="private").then(
+            app.loaded, None, loaded, api_visibility="private", show_progress="hidden"
+        )
         remove.click(
             app.confirm_removal,
             picker,
