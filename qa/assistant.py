@@ -89,6 +89,7 @@ class SourceInfo:
     title: str
     size: int
     passages: int
+    modified: float = 0.0  # the file's modification time when indexed (seconds, UTC epoch)
 
 
 class Assistant:
@@ -432,7 +433,9 @@ def _asked_back(question: str, pronoun: str) -> Answer:
 def _source_info(entry) -> SourceInfo:
     """The ``SourceInfo`` of an index entry (its ``document``, ``size`` and ``passages``)."""
     document = entry.document
-    return SourceInfo(document.doc_id, document.title, entry.size, len(entry.passages))
+    return SourceInfo(
+        document.doc_id, document.title, entry.size, len(entry.passages), entry.mtime_ns / 1e9
+    )
 
 
 __all__ = [

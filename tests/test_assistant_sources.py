@@ -97,7 +97,9 @@ def test_add_document_indexes_a_copy_under_a_free_name(own_assistant, tmp_path):
     upload.parent.mkdir()
     upload.write_text(OTTERS)
     added = own_assistant.add_document(upload, "otters.txt")
-    assert added == SourceInfo("otters.txt", OTTERS, len(OTTERS), 1)  # title: its first line
+    modified = (own_assistant.folder / "otters.txt").stat().st_mtime_ns / 1e9
+    expected = SourceInfo("otters.txt", OTTERS, len(OTTERS), 1, modified)
+    assert added == expected  # title: its first line; modified: the file's time when indexed
     assert upload.read_text() == OTTERS  # the uploaded file is copied, not moved
     assert (folder / "otters.txt").read_text() == OTTERS
     umask = os.umask(0)

@@ -149,6 +149,34 @@ def shown_text(markup: str) -> str:
     return "".join(parser.text)
 
 
+def test_browser_library_sorts_by_a_column_and_filters_by_name(page, server):
+    """Issue 33: the library is sortable (a column's name sorts by it, again reverses it,
+    numbers as numbers, aria-sort says which) and filterable (title or file name)."""
+    _, assistant = server
+    page.get_by_role("tab", name="Sources").click()
+    rows = page.locator("#qa-library tbody tr")
+    rows.first.wait_for()
+    by_size = sorted(assistant.sources(), key=lambda s: s.size)
+    size = page.locator("#qa-library th", has_text="Size")
+    size.locator("button").click()
+    assert size.get_attribute("aria-sort") == "ascending"
+    shown = [row.locator("code").inner_text() for row in rows.all()]
+    assert shown == [s.doc_id for s in by_size]
+    size.locator("button").click()
+    assert size.get_attribute("aria-sort") == "descending"
+    assert [row.locator("code").inner_text() for row in rows.all()] == shown[::-1]
+    heading = page.locator("#qa-library th", has_text="Document")
+    assert heading.get_attribute("aria-sort") == "none"
+    page.locator("#qa-filter").fill("ZEBRA")
+    visible = [row for row in rows.all() if row.is_visible()]
+    assert [row.locator("code").inner_text() for row in visible] == ["zebra.md"]
+    page.wait_for_function(
+        "document.querySelector('#qa-live').textContent.includes('1 of')", timeout=10_000
+    )
+    page.locator("#qa-filter").fill("")
+    assert all(row.is_visible() for row in rows.all())
+
+
 def test_library_lists_documents_by_title_with_format_and_size(server):
     _, assistant = server
     markup = library_html(assistant.sources())
@@ -157,7 +185,9 @@ def test_library_lists_documents_by_title_with_format_and_size(server):
     assert "Giraffe &#60;b&#62;facts&#60;/b&#62;" in titles  # an untrusted title, escaped
     zebra = markup[markup.index('value="zebra&#46;md"') :].split("</tr>")[0]
     size = assistant.source("zebra.md").size
-    assert "<td>Markdown</td>" in zebra and f"<td>{size} bytes</td>" in zebra
+    assert '"markdown">Markdown</td>' in zebra and f'"{size}">{size} bytes</td>' in zebra
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(assistant.source("zebra.md").modified))
+    assert f">{when}</td>" in zebra  # the file's modification time when indexed, UTC
 
 
 def test_answer_html_abstention_is_plain_and_labelled(server):
@@ -764,11 +794,12 @@ def test_browser_library_row_opens_the_document(page, server):
     zebra = rows.filter(has_text="zebra.md")
     cells = [" ".join(c.split()) for c in zebra.locator("td").all_inner_texts()]
     assert cells[0].startswith("Zebra facts") and "zebra.md" in cells[0]
-    assert cells[1:] == [
+    assert cells[1:4] == [
         "Markdown",
         f"{assistant.source('zebra.md').size} bytes",
         str(assistant.source("zebra.md").passages),
     ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[4])  # modified, UTC
     zebra.locator("td").nth(3).click()  # not on the title's button: the whole row opens
     page.wait_for_function(
         "document.activeElement.closest('#qa-viewer .qa-doc') !== null", timeout=30_000

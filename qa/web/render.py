@@ -8,6 +8,7 @@ or markup.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
@@ -234,7 +235,7 @@ def size_text(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-LIBRARY_COLUMNS = ("Document", "Format", "Size", "Passages")
+LIBRARY_COLUMNS = ("Document", "Format", "Size", "Passages", "Modified")
 
 
 def library_html(sources: list) -> str:
@@ -246,18 +247,31 @@ def library_html(sources: list) -> str:
     rows = []
     for s in sorted(sources, key=lambda s: (s.title or s.doc_id).casefold()):
         kind = FORMAT_NAMES.get(PurePosixPath(s.doc_id).suffix.lower(), "Other")
+        title = s.title or s.doc_id
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.modified)) if s.modified else "–"
+        # data-sort: what each column sorts by in the page's script (text, or a number).
         rows.append(
-            f'<tr><td><button type="button" class="qa-open" value="{escape(s.doc_id)}">'
-            f"{escape(s.title or s.doc_id)}</button><br><small><code>{escape(s.doc_id)}"
-            f'</code><span class="qa-narrow"> · {kind}</span></small></td><td>{kind}</td>'
-            f"<td>{size_text(s.size)}</td>"
-            f"<td>{s.passages:,}</td></tr>"
+            f'<tr><td data-sort="{escape(title.casefold())}"><button type="button" '
+            f'class="qa-open" value="{escape(s.doc_id)}">{escape(title)}</button><br><small>'
+            f'<code>{escape(s.doc_id)}</code><span class="qa-narrow"> · {kind}</span></small>'
+            f'</td><td data-sort="{kind.casefold()}">{kind}</td>'
+            f'<td data-sort="{s.size}">{size_text(s.size)}</td>'
+            f'<td data-sort="{s.passages}">{s.passages:,}</td>'
+            f'<td data-sort="{s.modified:.0f}">{when}</td></tr>'
         )
-    head = "".join(f"<th scope='col'>{name}</th>" for name in LIBRARY_COLUMNS)
+    head = "".join(
+        f'<th scope="col" aria-sort="{"ascending" if n == 0 else "none"}"><button '
+        f'type="button" class="qa-sort" value="{n}">{name}</button></th>'
+        for n, name in enumerate(LIBRARY_COLUMNS)
+    )
+    search = (
+        '<label class="qa-filter">Find a document <input type="search" id="qa-filter" '
+        'placeholder="title or file name" autocomplete="off"></label>'
+    )
     return (
-        '<div class="qa-library-wrap"><table class="qa-library"><caption>The indexed '
-        f"documents: choose one to read it below</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div class="qa-library-wrap">{search}<table class="qa-library"><caption>The indexed '
+        "documents (UTC times): choose one to read it below; a column's name sorts by it"
+        f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 

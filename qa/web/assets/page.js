@@ -149,6 +149,35 @@
     box.dispatchEvent(new Event("input", {bubbles: true}));
   };
   const copy = (text, what) => { navigator.clipboard.writeText(text); say(`Copied ${what}.`); };
+  // The library sorted by a column (its header's button): ascending first, then descending;
+  // numbers as numbers. Redrawn by Gradio after a change, it comes back sorted by title.
+  const sortLibrary = (button) => {
+    const th = button.closest("th"), table = button.closest("table");
+    const column = +button.value, body = $("tbody", table);
+    const order = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+    $$("thead th", table).forEach((h) => h.setAttribute("aria-sort", "none"));
+    th.setAttribute("aria-sort", order);
+    const key = (row) => row.cells[column].dataset.sort || "";
+    const numeric = $$("tr", body).every((row) => key(row) !== "" && !isNaN(+key(row)));
+    const rows = $$("tr", body).sort((a, b) => {
+      const [x, y] = [key(a), key(b)];
+      const by = numeric ? +x - +y : x.localeCompare(y);
+      return order === "ascending" ? by : -by;
+    });
+    body.append(...rows);
+    say(`Documents sorted by ${button.textContent}, ${order}.`);
+  };
+  // Rows whose title or file name hold what the filter box says (case ignored).
+  const filterLibrary = (input) => {
+    const wanted = input.value.trim().toLowerCase();
+    const rows = $$("#qa-library tbody tr");
+    rows.forEach((row) => { row.hidden = !!wanted && !plain(row.cells[0]).toLowerCase().includes(wanted); });
+    const shown = rows.filter((row) => !row.hidden).length;
+    say(`${shown} of ${rows.length} documents shown.`);
+  };
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "qa-filter") filterLibrary(event.target);
+  });
 
   // Capture phase: runs before Gradio's own handlers, which it replaces for these targets.
   document.addEventListener("click", (event) => {
@@ -171,6 +200,8 @@
       if (marker) marker.focus();
       return;
     }
+    const sorter = target.closest("#qa-library button.qa-sort");
+    if (sorter) { stop(); sortLibrary(sorter); return; }
     const row = target.closest("#qa-library tbody tr");
     if (row) { stop(); openRow(row); return; }
     const marker = target.closest("#qa-chat .qa-cite");
