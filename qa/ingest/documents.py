@@ -17,6 +17,7 @@ from pathlib import Path
 from qa.errors import DocumentError, FolderError
 from qa.ingest.formats import SUPPORTED_SUFFIXES, reader_for
 from qa.ingest.plain import clip_title, over_budget, text_budget
+from qa.models.cache import file_sha256  # noqa: F401 (qa's one file hash, named here too)
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +84,6 @@ class Document:
             locations=tuple((int(start), str(label)) for start, label in data.get("locations", ())),
             code=tuple((int(start), int(end)) for start, end in data.get("code", ())),
         )
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in blocks so large files cost little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_files(folder: Path) -> dict[str, Path]:

@@ -21,6 +21,7 @@ RECORD_MOST = 1 << 16  # bytes of a record or memo: a few hundred are written
 
 
 def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in blocks so large files cost little memory."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -41,7 +42,7 @@ def verified(path: Path, sha256: str | None = None) -> bool:
     record holds. Hashing the 90 MB encoder takes about 0.1 s, so a result is kept for as long
     as neither the file nor its record changes (size, times, inode)."""
     try:
-        key = (str(path), sha256, _stamp(path), _stamp(record_path(path)) if not sha256 else ())
+        key = (str(path), sha256, stamp(path), stamp(record_path(path)) if not sha256 else ())
     except OSError:
         return False
     if key not in _VERIFIED:
@@ -56,7 +57,9 @@ def verified(path: Path, sha256: str | None = None) -> bool:
 _VERIFIED: dict[tuple, bool] = {}
 
 
-def _stamp(path: Path) -> tuple:
+def stamp(path: Path) -> tuple:
+    """What changes when a file is replaced or edited: its size, times and inode (OSError when
+    it is not there)."""
     stat = path.stat()
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 

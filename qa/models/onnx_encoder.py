@@ -44,6 +44,7 @@ def encoder_file(model_dir: str) -> Path:
 
 
 DIGESTS_FILE = "model-digests.json"  # in the cache: a model folder's stamp -> its digest
+_DIGESTS: dict[str, str] = {}  # this process's: stamp -> digest
 _DIGESTS_MOST = 64  # stamps remembered (installs, models); the file stays a few kB
 
 
@@ -57,8 +58,11 @@ def model_digest(model_dir: str) -> str:
         f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
     ]
     key = hashlib.sha256("\n".join(stamp).encode("utf-8", "surrogateescape")).hexdigest()
+    if key in _DIGESTS:  # asked twice a process (the encoder's file, the index fingerprint)
+        return _DIGESTS[key]
     memo = _read_digests()
     if _is_digest(memo.get(key)):
+        _DIGESTS[key] = memo[key]
         return memo[key]
     whole = hashlib.sha256()
     for path in files:
@@ -67,7 +71,7 @@ def model_digest(model_dir: str) -> str:
             whole.update(hashlib.file_digest(handle, "sha256").digest())
     digest = whole.hexdigest()
     memo.pop(key, None)
-    memo[key] = digest
+    memo[key] = _DIGESTS[key] = digest
     write_json(cache_dir() / DIGESTS_FILE, dict(list(memo.items())[-_DIGESTS_MOST:]))
     return digest
 

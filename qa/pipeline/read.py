@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.errors import QAError
+from qa.models.cache import stamp
 from qa.models.reader import MODEL_FILE, Reader, shared_reader
 from qa.settings import ReaderSettings
 from qa.values import Candidate, PassageReading, Query
@@ -86,12 +87,10 @@ def without_reader(problem: str | None) -> str | None:
 
 
 def _stamp(path: Path) -> tuple:
-    """What changes when a file is replaced or edited: its size, times and inode."""
     try:
-        stat = path.stat()
-    except OSError:
+        return stamp(path)
+    except OSError:  # no file: a stamp of its own
         return ()
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 __all__ = ["ReaderSlot", "ReadingStage", "without_reader"]
