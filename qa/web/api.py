@@ -41,9 +41,8 @@ from qa.errors import (
     UsageError,
 )
 from qa.index import generations
-from qa.ingest.documents import SUPPORTED_SUFFIXES
 from qa.web.access import ApiKeys, Gate, Limits
-from qa.web.callbacks import safe_filename
+from qa.web.callbacks import safe_filename, unsupported
 from qa.web.watch import FolderWatch
 
 log = logging.getLogger(__name__)
@@ -345,9 +344,8 @@ class RestApi:
         file: UploadFile = File(..., description="The document"),  # noqa: B008 (FastAPI's idiom)
     ) -> UploadOut:
         name = safe_filename(file.filename or "upload")
-        if Path(name).suffix not in SUPPORTED_SUFFIXES:
-            kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
-            raise ApiError(415, f"{name}: not a supported type ({kinds}).")
+        if refused := unsupported(name):
+            raise ApiError(415, refused)
         cap = self.limits.max_upload_bytes
         if file.size is not None and file.size > cap:
             raise ApiError(413, f"{name}: {file.size:,} bytes is over the {cap:,}-byte limit.")

@@ -234,8 +234,8 @@ class ChatApp:
 
     def _add_one(self, source: Path, progress=None) -> str:
         name = safe_filename(source.name)
-        if Path(name).suffix not in SUPPORTED_SUFFIXES:
-            return f"✗ {name}: not a supported type ({', '.join(sorted(SUPPORTED_SUFFIXES))})."
+        if refused := unsupported(name):
+            return f"✗ {refused}"
         size = source.stat().st_size
         if size > MAX_UPLOAD_BYTES:
             return f"✗ {name}: {size:,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit."
@@ -345,6 +345,14 @@ class ChatApp:
         except Exception as error:  # a fault of qa's own: never its raw words or paths
             log.exception("Answering %r failed", str(question)[:100])
             raise gr.Error(INTERNAL) from error
+
+
+def unsupported(name: str) -> str | None:
+    """Why an upload named ``name`` is refused for its type (the chat and the REST API say it
+    alike), or None when qa reads it."""
+    if Path(name).suffix in SUPPORTED_SUFFIXES:
+        return None
+    return f"{name}: not a supported type ({', '.join(sorted(SUPPORTED_SUFFIXES))})."
 
 
 def _said(text: str) -> str:
