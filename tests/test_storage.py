@@ -71,6 +71,29 @@ def test_a_new_folder_another_process_is_claiming_at_the_same_moment_is_claimed(
         claim_index_dir(other, folder)
 
 
+def test_a_folder_the_other_process_marks_while_this_one_looks_is_claimed(tmp_path, monkeypatch):
+    # The other half of the race (CI, 2026-12-06): this process found no mark, then the rival
+    # renamed its temporary into QA-INDEX while this one listed the folder, so the temporary had
+    # vanished (or QA-INDEX itself was listed) and the folder was refused as "not a qa index".
+    from qa.index import generations
+
+    folder, index_dir = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    index_dir.mkdir()
+    scanned = []
+
+    def rival_finishes_while_listed(path):
+        scanned.append(path)
+        (path / MARKER).write_text("This folder is a qa index")
+        return False
+
+    monkeypatch.setattr(generations, "holds_only_an_index", rival_finishes_while_listed)
+    generations.claim_index_dir(index_dir, folder)
+    assert scanned == [index_dir]
+    monkeypatch.undo()
+    assert generations.holds_only_an_index(index_dir)  # the mark itself is qa's own file
+
+
 def test_names_are_claimed_without_replacing_a_file(tmp_path):
     (tmp_path / "otters.txt").write_text("first")
     source = tmp_path / "upload.bin"

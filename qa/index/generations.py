@@ -293,6 +293,8 @@ def claim_index_dir(index_dir: Path, corpus_folder: Path) -> None:
     if (folder / MARKER).is_file():
         return
     if folder.is_dir() and not holds_only_an_index(folder):
+        if (folder / MARKER).is_file():  # a rival process marked it while we looked
+            return
         examples = ", ".join(sorted(p.name for p in folder.iterdir())[:3])
         raise IndexFolderError(
             f"{folder} is not empty and is not a qa index (it holds {examples}...); qa "
@@ -315,7 +317,7 @@ def holds_only_an_index(folder: Path) -> bool:
             continue
         # CURRENT.* and QA-INDEX.* are those files being written (``replace_text``): another
         # process claiming the same new folder at the same moment left its marker half-written.
-        qa_file = name == ".lock" or name.startswith(("CURRENT.", MARKER + "."))
+        qa_file = name in (".lock", MARKER) or name.startswith(("CURRENT.", MARKER + "."))
         if not (path.is_file() if qa_file else is_generation(path)):
             return False
     return True
