@@ -2,7 +2,8 @@
 
 Serves the real app over a copy of ``seeds/``, asks one question in Chromium at desktop
 (1366x900) and phone (390x844) width, and writes ``docs/chat-desktop.png`` and
-``docs/chat-phone.png``.
+``docs/chat-phone.png``; then opens the Sources tab's document library and writes
+``docs/library-desktop.png`` and ``docs/library-phone.png``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def main() -> None:
                     # The page script's scroll to the answer and to the cited span, done.
                     page.wait_for_function("window.qa.done.answered >= 1", timeout=30_000)
                     target = ROOT / "docs" / f"chat-{name}.png"
+                    page.screenshot(path=str(target))
+                    print(f"wrote {target.relative_to(ROOT)}")
+                    page.get_by_role("tab", name="Sources").click()
+                    page.locator("#qa-library tbody tr").first.wait_for(timeout=30_000)
+                    page.locator("#qa-library tbody tr").first.click()  # opened in the viewer
+                    page.wait_for_function("window.qa.done.opened >= 1", timeout=30_000)
+                    page.evaluate("window.scrollTo(0, 0)")
+                    target = ROOT / "docs" / f"library-{name}.png"
                     page.screenshot(path=str(target))
                     print(f"wrote {target.relative_to(ROOT)}")
                     page.close()

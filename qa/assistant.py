@@ -90,6 +90,7 @@ class SourceInfo:
     size: int
     passages: int
     modified: float = 0.0  # the file's modification time when indexed (seconds, UTC epoch)
+    indexed: float = 0.0  # when qa read and embedded it (seconds, UTC epoch; 0: unknown)
 
 
 class Assistant:
@@ -432,10 +433,8 @@ def _asked_back(question: str, pronoun: str) -> Answer:
 
 def _source_info(entry) -> SourceInfo:
     """The ``SourceInfo`` of an index entry (its ``document``, ``size`` and ``passages``)."""
-    document = entry.document
-    return SourceInfo(
-        document.doc_id, document.title, entry.size, len(entry.passages), entry.mtime_ns / 1e9
-    )
+    doc, stat = entry.document, (entry.size, len(entry.passages), entry.mtime_ns / 1e9)
+    return SourceInfo(doc.doc_id, doc.title, *stat, entry.indexed)
 
 
 __all__ = [

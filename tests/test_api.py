@@ -149,8 +149,9 @@ def test_documents_are_listed_and_shown_with_their_metadata(http, credentials, s
     listed = http.get("/api/documents", headers=auth(credentials, "reader")).json()
     assert sorted(d["id"] for d in listed) == sorted(served[1].documents)
     first = listed[0]
-    assert set(first) == {"id", "title", "file_name", "format", "size", "passages"}
+    assert set(first) == {"id", "title", "file_name", "format", "size", "passages", "indexed"}
     assert first["format"] == "txt" and first["size"] > 0 and first["passages"] > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["indexed"])
     shown = http.get(f"/api/documents/{first['id']}", headers=auth(credentials, "reader")).json()
     assert shown["text"] == served[1].document(first["id"]).text
     assert {"kind", "sha256", "pages", "locations"} <= set(shown)

@@ -96,10 +96,14 @@ def test_add_document_indexes_a_copy_under_a_free_name(own_assistant, tmp_path):
     upload = tmp_path / "upload" / "otters.txt"
     upload.parent.mkdir()
     upload.write_text(OTTERS)
+    before = time.time()
     added = own_assistant.add_document(upload, "otters.txt")
     modified = (own_assistant.folder / "otters.txt").stat().st_mtime_ns / 1e9
-    expected = SourceInfo("otters.txt", OTTERS, len(OTTERS), 1, modified)
+    assert before <= added.indexed <= time.time()  # when it was read and embedded
+    expected = SourceInfo("otters.txt", OTTERS, len(OTTERS), 1, modified, added.indexed)
     assert added == expected  # title: its first line; modified: the file's time when indexed
+    reopened = Assistant.from_folder(folder, embedder=own_assistant.embedder)
+    assert reopened.source("otters.txt").indexed == added.indexed  # kept in the manifest
     assert upload.read_text() == OTTERS  # the uploaded file is copied, not moved
     assert (folder / "otters.txt").read_text() == OTTERS
     umask = os.umask(0)

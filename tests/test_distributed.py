@@ -65,6 +65,7 @@ def test_a_saved_part_is_resumed_only_while_its_file_is_unchanged(embedder, tmp_
         assert again.document == entry.document
         assert np.array_equal(again.passage_vectors, entry.passage_vectors)
         assert np.array_equal(again.sentences, entry.sentences)
+        assert again.indexed == entry.indexed > 0
     changed = todo[0][1]
     changed.write_text(changed.read_text(encoding="utf-8") + " More.", encoding="utf-8")
     assert sorted(_resume(parts, todo)) == [doc_id for doc_id, _ in todo[1:]]

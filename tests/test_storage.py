@@ -103,3 +103,20 @@ def test_names_are_claimed_without_replacing_a_file(tmp_path):
     claimed = claim_name(copy, tmp_path / "otters.txt")
     assert claimed.name == "otters-1.txt" and claimed.read_text() == "second"
     assert (tmp_path / "otters.txt").read_text() == "first" and not copy.exists()
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "done", "total", "said"),
+    [
+        (0.5, 100, 400, ""),  # under a second: no pace yet
+        (4.0, 0, 400, ""),  # nothing done yet
+        (4.0, 400, 400, ""),  # finished
+        (4.0, 100, 400, "about 15 s left"),  # 12 s, in steps of 5
+        (1.0, 399, 400, "about 5 s left"),  # never "0 s"
+        (30.0, 100, 400, "about 2 min left"),  # 90 s
+    ],
+)
+def test_an_upload_is_told_the_time_left_from_its_pace(elapsed, done, total, said):
+    from qa.index.report import time_left
+
+    assert time_left(elapsed, done, total) == said

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from qa.web.render import (
     document_html,
     escape,
     library_html,
+    picker_choices,
     short_title,
 )
 from qa.web.server import free_port, launch
@@ -186,8 +188,15 @@ def test_library_lists_documents_by_title_with_format_and_size(server):
     zebra = markup[markup.index('value="zebra&#46;md"') :].split("</tr>")[0]
     size = assistant.source("zebra.md").size
     assert '"markdown">Markdown</td>' in zebra and f'"{size}">{size} bytes</td>' in zebra
-    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(assistant.source("zebra.md").modified))
-    assert f">{when}</td>" in zebra  # the file's modification time when indexed, UTC
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(assistant.source("zebra.md").indexed))
+    assert f">{when}</td>" in zebra  # when qa indexed it, UTC
+    choices = picker_choices(assistant.sources())  # "Show a document": titles, not file names
+    assert ("Zebra facts — zebra.md", "zebra.md") in choices
+    assert [value for _, value in choices] == [
+        s.doc_id for s in sorted(assistant.sources(), key=lambda s: s.title.casefold())
+    ]
+    unknown = replace(assistant.source("zebra.md"), indexed=float("nan"))  # a damaged manifest
+    assert ">–</td>" in library_html([unknown])
 
 
 def test_answer_html_abstention_is_plain_and_labelled(server):
@@ -556,7 +565,7 @@ def test_browser_sources_picker_and_viewer_agree(page):
     # The choice first, then what it shows: under load (CI, a busy machine) the viewer once
     # did not follow within 30 s, and the failure did not say which of the two had not happened.
     page.wait_for_function(
-        "document.querySelector('#qa-picker input').value === 'zebra.md'", timeout=30_000
+        "document.querySelector('#qa-picker input').value.endsWith(' — zebra.md')", timeout=30_000
     )
     page.wait_for_function(
         "document.querySelector('#qa-viewer').innerText.includes('Zebras sleep')",
@@ -584,7 +593,8 @@ def upload_in_browser(page, *paths: Path) -> str:
 def test_browser_an_upload_shows_its_stage_on_one_bar_and_the_library_stays(page, server, tmp_path):
     """Issue #33: a 100 kB upload (hundreds of sentences) showed three bars at "0/1 steps"
     that never moved and hid the library. Now one bar, on the status box, names the file and
-    its stage ("embedding n of N"), and the library stays in view meanwhile."""
+    its stage ("embedding n of N") with an estimate of the time left, and the library stays in
+    view meanwhile."""
     _, assistant = server
     big = tmp_path / "otter-colonies.txt"
     big.write_text(
@@ -608,6 +618,11 @@ def test_browser_an_upload_shows_its_stage_on_one_bar_and_the_library_stays(page
         "document.querySelectorAll('#qa-library .pending, #qa-picker .pending').length"
     )
     assert pending == 0  # no progress overlay on the library or the picker
+    page.wait_for_function(  # the estimate, once a second and a batch have given a pace
+        "/embedding [0-9,]+ of [0-9,]+ · about [0-9]+ (s|min) left/"
+        ".test(document.querySelector('#qa-upload-status').innerText)",
+        timeout=60_000,
+    )
     page.wait_for_function(
         "document.querySelector('#qa-upload-status textarea').value.includes('indexed')",
         timeout=120_000,
@@ -670,20 +685,33 @@ def test_browser_ask_button_is_disabled_while_a_question_runs(page):
 # ----- accessibility ----------------------------------------------------------------------
 
 
-def serious_violations(page) -> list[str]:
-    """axe-core's serious and critical findings on the page, as readable lines."""
+# What axe leaves for review (its "incomplete") on Gradio's own elements, not ours: the tab
+# buttons' colours sit under a pseudo element, and the upload box's floating label overlaps
+# the drop zone. Any other item (one of qa's elements) fails the test.
+GRADIO_REVIEW = re.compile(r'<button role="tab"|<label data-testid="block-label"')
+
+
+def serious_violations(page, review: bool = True) -> list[str]:
+    """axe-core's serious and critical findings on the page, and (``review``) its "needs
+    review" items on qa's own elements, as readable lines."""
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page)
-    return [
+    results = Axe().run(page).response
+    found = [
         f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
+        for v in results["violations"]
         if v["impact"] in ("serious", "critical")
+    ]
+    return found + [
+        f"needs review: {v['id']}: {n['target']} {n['html'][:120]}"
+        for v in results["incomplete"]
+        for n in v["nodes"]
+        if review and not GRADIO_REVIEW.match(n["html"])
     ]
 
 
 @pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)])
-def test_browser_axe_finds_nothing_serious_on_chat_and_sources(browser, server, width, height):
+def test_browser_axe_finds_nothing_serious_nor_ours_to_review(browser, server, width, height):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
@@ -697,6 +725,10 @@ def test_browser_axe_finds_nothing_serious_on_chat_and_sources(browser, server, 
         answer.locator(".qa-cite", has_text="[2]").click()
         page.wait_for_function("window.qa.done.shown >= 1", timeout=30_000)
         answer.locator(".qa-cite", has_text="[2]").hover()
+        # The popover's own contrast; the text it covers meanwhile cannot be judged (at 390 px
+        # it lies over the quote), so review items are counted once it is gone.
+        assert serious_violations(page, review=False) == []
+        page.mouse.move(1, 1)
         assert serious_violations(page) == []
         page.get_by_role("tab", name="Sources").click()
         page.locator("#qa-picker input").wait_for()
@@ -799,13 +831,13 @@ def test_browser_library_row_opens_the_document(page, server):
         f"{assistant.source('zebra.md').size} bytes",
         str(assistant.source("zebra.md").passages),
     ]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[4])  # modified, UTC
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[4])  # indexed, UTC
     zebra.locator("td").nth(3).click()  # not on the title's button: the whole row opens
     page.wait_for_function(
         "document.activeElement.closest('#qa-viewer .qa-doc') !== null", timeout=30_000
     )
     assert "Zebras sleep" in page.locator("#qa-viewer").inner_text()
-    assert page.locator("#qa-picker input").input_value() == "zebra.md"
+    assert page.locator("#qa-picker input").input_value().endswith(" — zebra.md")
 
 
 def test_browser_a_removal_can_be_undone_until_the_next(page, server, tmp_path):
@@ -821,7 +853,8 @@ def test_browser_a_removal_can_be_undone_until_the_next(page, server, tmp_path):
     assert undo.is_hidden()
     page.locator("#qa-library tbody tr", has_text="narwhal.txt").click()
     page.wait_for_function(
-        "document.querySelector('#qa-picker input').value === 'narwhal.txt'", timeout=30_000
+        "document.querySelector('#qa-picker input').value.endsWith(' — narwhal.txt')",
+        timeout=30_000,
     )
     page.locator("#qa-remove").click()
     page.locator("#qa-remove-yes").click()
@@ -885,11 +918,11 @@ def test_browser_remove_document_moves_it_to_trash_and_out_of_the_index(page, se
     page.locator("#qa-library tbody tr", has_text="zebra.md").click()
     confirm.wait_for(state="hidden", timeout=30_000)
     page.wait_for_function(
-        "document.querySelector('#qa-picker input').value === 'zebra.md'", timeout=30_000
+        "document.querySelector('#qa-picker input').value.endsWith(' — zebra.md')", timeout=30_000
     )
     page.locator("#qa-library tbody tr", has_text="walrus.txt").click()
     page.wait_for_function(
-        "document.querySelector('#qa-picker input').value === 'walrus.txt'", timeout=30_000
+        "document.querySelector('#qa-picker input').value.endsWith(' — walrus.txt')", timeout=30_000
     )
     page.locator("#qa-remove").click()
     page.locator("#qa-remove-yes").click()

@@ -52,6 +52,7 @@ class DocumentEntry:
     sentence_vectors: np.ndarray
     passage_vectors: np.ndarray
     ctime_ns: int = 0  # inode change time: cannot be set back like mtime (0: unknown)
+    indexed: float = 0.0  # when it was read and embedded (seconds, UTC epoch; 0: unknown)
 
     def same_stat(self, stat: os.stat_result) -> bool:
         """Whether the file is surely unchanged: same size, mtime and ctime as when read."""

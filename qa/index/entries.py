@@ -5,6 +5,7 @@ keeps per document; shared by ``CorpusIndex`` (in this process) and the Ray work
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,7 @@ def read_entry(
         size=stat.st_size,
         mtime_ns=stat.st_mtime_ns,
         ctime_ns=stat.st_ctime_ns,
+        indexed=time.time(),
         sentences=sentence_spans.reshape(-1, 2),
         passages=passage_rows.reshape(-1, 4),
         sentence_vectors=None,

@@ -111,6 +111,7 @@ def load(
                     size=info["size"],
                     mtime_ns=info["mtime_ns"],
                     ctime_ns=info.get("ctime_ns", 0),  # none before: hashed once
+                    indexed=float(info.get("indexed", 0.0)),  # none before: unknown
                     sentences=arrays["sentences"][s0:s1],
                     passages=arrays["passages"][p0:p1],
                     sentence_vectors=arrays["sentence_vectors"][s0:s1],
@@ -254,6 +255,7 @@ def write_generation(generation: Path, corpus: Corpus, fingerprint: dict) -> Non
                 "size": e.size,
                 "mtime_ns": e.mtime_ns,
                 "ctime_ns": e.ctime_ns,
+                "indexed": e.indexed,
                 "title": e.document.title,
                 "sentences": len(e.sentences),
                 "passages": len(e.passages),

@@ -276,6 +276,7 @@ def _pack(entry) -> bytes:
         buffer,
         document=np.frombuffer(json.dumps(entry.document.to_dict()).encode(), dtype=np.uint8),
         stat=np.array([entry.size, entry.mtime_ns, entry.ctime_ns], dtype=np.int64),
+        indexed=np.array(entry.indexed, dtype=np.float64),
         sentences=entry.sentences,
         passages=entry.passages,
         sentence_vectors=entry.sentence_vectors,
@@ -296,6 +297,7 @@ def _unpack(data: bytes):
             size=size,
             mtime_ns=mtime_ns,
             ctime_ns=ctime_ns,
+            indexed=float(arrays["indexed"]) if "indexed" in arrays else 0.0,  # older parts
             sentences=arrays["sentences"],
             passages=arrays["passages"],
             sentence_vectors=arrays["sentence_vectors"],

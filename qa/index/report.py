@@ -1,9 +1,10 @@
-"""What an update of the index did (``SyncReport``), and ``skip``, which records a file that
-could not be indexed."""
+"""What an update of the index did (``SyncReport``), ``skip``, which records a file that
+could not be indexed, and ``time_left``, the estimate an upload's progress bar shows."""
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 log = logging.getLogger("qa.index.sync")  # where skipped files were always reported
@@ -41,3 +42,14 @@ def skip(report: SyncReport, doc_id: str, reason: str) -> None:
     for bucket in (report.added, report.changed):
         if doc_id in bucket:
             bucket.remove(doc_id)
+
+
+def time_left(elapsed: float, done: int, total: int) -> str:
+    """The words for the time left ("about 40 s left", "about 3 min left"), from the pace
+    so far; "" until there is a pace worth extrapolating (a second and a batch done)."""
+    if done <= 0 or done >= total or elapsed < 1.0:
+        return ""
+    seconds = elapsed * (total - done) / done
+    if seconds < 60:
+        return f"about {max(5, 5 * math.ceil(seconds / 5))} s left"
+    return f"about {math.ceil(seconds / 60)} min left"

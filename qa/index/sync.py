@@ -30,7 +30,7 @@ from qa.index import generations, uploads
 from qa.index.corpus import VECTOR_FILES, Corpus, DocumentEntry, StoredArrays, searchable_passage
 from qa.index.entries import embed_entries, read_entry
 from qa.index.generations import INDEX_DIRNAME, MARKER, STORAGE_VERSION
-from qa.index.report import SyncReport, skip
+from qa.index.report import SyncReport, skip, time_left
 from qa.index.unreadable import UnreadableFiles
 from qa.index.uploads import UPLOAD_PREFIX
 from qa.ingest.documents import Document, document_id, file_sha256, find_files
@@ -225,7 +225,15 @@ class CorpusIndex:
         # uploads and updates (a small upload waited 190 s behind a crafted PDF).
         tell(0.0, "reading")
         read = self._read_file(Path(path), doc_id)
-        embedded = lambda done, n: tell(0.05 + 0.85 * done / n, f"embedding {done:,} of {n:,}")  # noqa: E731
+        began = time.perf_counter()
+
+        def embedded(done: int, n: int) -> None:
+            left = time_left(time.perf_counter() - began, done, n)
+            tell(
+                0.05 + 0.85 * done / n,
+                f"embedding {done:,} of {n:,}" + (f" · {left}" if left else ""),
+            )
+
         entry = self._embed([read], report=embedded)[0]
         tell(0.92, "waiting for the index and saving")
         with self._folder_lock():

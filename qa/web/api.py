@@ -109,6 +109,9 @@ class DocumentInfo(BaseModel):
     format: str = Field(description="The file's suffix: txt, md, html, pdf, docx...")
     size: int = Field(description="Bytes, when indexed")
     passages: int
+    indexed: str | None = Field(
+        None, description="When qa read and embedded it: ISO 8601, UTC (null: not recorded)"
+    )
 
 
 class Location(BaseModel):
@@ -433,7 +436,14 @@ def _info(source: SourceInfo) -> DocumentInfo:
         format=path.suffix.lstrip(".").lower(),
         size=source.size,
         passages=source.passages,
+        indexed=_iso(source.indexed),
     )
+
+
+def _iso(seconds: float) -> str | None:
+    if not (0 < seconds < 1e11):  # unknown (an index from before it was recorded), or nonsense
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 __all__ = ["AnswerOut", "AskRequest", "ErrorBody", "RestApi", "error_response", "public"]

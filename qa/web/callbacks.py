@@ -23,7 +23,14 @@ from qa.index import uploads
 from qa.ingest.documents import SUPPORTED_SUFFIXES
 from qa.values import Answer
 from qa.web import feedback
-from qa.web.render import answer_html, clarify_html, document_html, escape, library_html
+from qa.web.render import (
+    answer_html,
+    clarify_html,
+    document_html,
+    escape,
+    library_html,
+    picker_choices,
+)
 from qa.web.watch import FolderWatch
 
 log = logging.getLogger(__name__)
@@ -194,6 +201,10 @@ class ChatApp:
         """The Sources tab's table of documents (``qa.web.render.library_html``)."""
         return library_html(self.assistant.sources())
 
+    def choices(self) -> list[tuple[str, str]]:
+        """The document picker's choices (``qa.web.render.picker_choices``)."""
+        return picker_choices(self.assistant.sources())
+
     def open_row(self, opened: str):
         """A row of the library clicked: ``opened`` is ``[doc_id, nonce]`` as JSON (page.js).
         Shows the document and makes it the picker's choice (what "Remove" acts on)."""
@@ -228,9 +239,8 @@ class ChatApp:
                 progress((n + fraction) / len(files), desc=f"{name}{which}: {what}")
 
             lines.append(self._add_one(source, stage))
-        choices = sorted(self.assistant.documents)
         status = "\n".join(lines) or "No file chosen."
-        return status, self.library(), gr.update(choices=choices)
+        return status, self.library(), gr.update(choices=self.choices())
 
     def _add_one(self, source: Path, progress=None) -> str:
         name = safe_filename(source.name)
@@ -325,10 +335,9 @@ class ChatApp:
         return _said(said), *self._after_change(), *hidden
 
     def _after_change(self):
-        choices = sorted(self.assistant.documents)
         return (
             self.library(),
-            gr.update(choices=choices, value=None),
+            gr.update(choices=self.choices(), value=None),
             VIEWER_EMPTY,
             self.loaded(),
         )

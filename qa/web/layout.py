@@ -99,7 +99,7 @@ def build(assistant: Assistant) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=2):
                     picker = gr.Dropdown(
-                        choices=sorted(assistant.documents),
+                        choices=app.choices(),
                         value=None,  # the default, the first choice, would not match the viewer
                         label="Show a document",
                         elem_id="qa-picker",
@@ -245,7 +245,7 @@ def build(assistant: Assistant) -> gr.Blocks:
         ).then(None, js=SCROLL_JS)
         demo.load(app.loaded, None, loaded, api_visibility="private", show_progress="hidden")
         demo.load(
-            lambda: (app.library(), gr.update(choices=sorted(assistant.documents))),
+            lambda: (app.library(), gr.update(choices=app.choices())),
             None,
             [library, picker],
             api_visibility="private",

@@ -235,20 +235,35 @@ def size_text(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-LIBRARY_COLUMNS = ("Document", "Format", "Size", "Passages", "Modified")
+def picker_choices(sources: list) -> list[tuple[str, str]]:
+    """The "Show a document" list: (label, doc_id) by title, each labelled by its short title
+    and file name (a hash-like file name alone says nothing), so typing either finds it."""
+    ordered = sorted(sources, key=lambda s: (s.title or s.doc_id).casefold())
+    return [(f"{short_title(s.title, s.doc_id)} — {s.doc_id}", s.doc_id) for s in ordered]
+
+
+LIBRARY_COLUMNS = ("Document", "Format", "Size", "Passages", "Indexed")
+
+
+def utc_minute(seconds: float) -> str:
+    """A time as the library shows it ("2026-12-06 13:40", UTC), or "–" when unknown (0, or
+    nonsense from an old or damaged manifest)."""
+    if not (0 < seconds < 1e11):  # also false for NaN
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
 
 
 def library_html(sources: list) -> str:
     """The Sources tab's table of documents (``Assistant.sources()``), by title: each title a
     button that opens the document in the viewer (its ``value`` is the ``doc_id``, read by the
-    page's script), the file name under it, then format, size and passages."""
+    page's script), the file name under it, then format, size, passages and when qa indexed it."""
     if not sources:
         return "<p class='qa-hint'>No documents yet: add some below.</p>"
     rows = []
     for s in sorted(sources, key=lambda s: (s.title or s.doc_id).casefold()):
         kind = FORMAT_NAMES.get(PurePosixPath(s.doc_id).suffix.lower(), "Other")
         title = s.title or s.doc_id
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.modified)) if s.modified else "–"
+        when = utc_minute(s.indexed)
         # data-sort: what each column sorts by in the page's script (text, or a number).
         rows.append(
             f'<tr><td data-sort="{escape(title.casefold())}"><button type="button" '
@@ -257,7 +272,7 @@ def library_html(sources: list) -> str:
             f'</td><td data-sort="{kind.casefold()}">{kind}</td>'
             f'<td data-sort="{s.size}">{size_text(s.size)}</td>'
             f'<td data-sort="{s.passages}">{s.passages:,}</td>'
-            f'<td data-sort="{s.modified:.0f}">{when}</td></tr>'
+            f'<td data-sort="{s.indexed if when != "–" else 0:.0f}">{when}</td></tr>'
         )
     head = "".join(
         f'<th scope="col" aria-sort="{"ascending" if n == 0 else "none"}"><button '
@@ -330,10 +345,8 @@ def document_html(
         )
     head, details = [], [f"<code>{escape(document.doc_id)}</code>"]
     if label:  # a citation (or shared span) is shown: the way back, and what it answers
-        head.append(
-            '<button type="button" class="qa-back"><span aria-hidden="true">↑</span> '
-            "Back to the answer</button>"
-        )
+        # Words only: an arrow glyph was a contrast check axe could not decide (issue 33).
+        head.append('<button type="button" class="qa-back">Back to the answer</button>')
         asked = f" for “{escape(question)}”" if question else ""
         head.append(f'<p class="qa-panel-q">{escape(label)}{asked}</p>')
     where = document.location_at(cited[0]) if cited else None
