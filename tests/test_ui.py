@@ -612,6 +612,14 @@ def test_browser_an_upload_shows_its_stage_on_one_bar_and_the_library_stays(page
     )
     shown = page.locator("#qa-upload-status").inner_text()
     assert "otter-colonies.txt: embedding" in shown and " of " in shown
+    first = re.search(r"embedding ([0-9,]+) of", shown)[1]
+    page.wait_for_function(  # the bar moves: a later count than the first one seen
+        "(first) => { const m = /embedding ([0-9,]+) of/.exec("
+        "document.querySelector('#qa-upload-status').innerText);"
+        " return m === null || m[1] !== first; }",
+        arg=first,
+        timeout=60_000,
+    )
     library = page.locator("#qa-library")
     assert library.is_visible() and "zebra.md" in library.inner_text()
     pending = page.evaluate(
