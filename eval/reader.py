@@ -257,6 +257,8 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
         changes["passages"] = args.passages
     if getattr(args, "weight", None) is not None:
         changes["weight"] = args.weight
+    if getattr(args, "stop_above", None) is not None:
+        changes["stop_above"] = args.stop_above
     if getattr(args, "model", None):
         changes["model"] = str(Path(args.model).resolve())
     # A variant to compare (dev) is named in the result file's name.
@@ -353,6 +355,11 @@ def main(argv: Sequence[str] | None = None, embedder: Embedder | None = None) ->
         "--passages", type=positive_int, help="passages read (default: the shipped)"
     )
     parser.add_argument("--weight", type=float, help="the reader's weight (default: shipped)")
+    parser.add_argument(
+        "--stop-above",
+        type=float,
+        help="read the best passage first, the others only below this (default: shipped)",
+    )
     parser.add_argument(
         "--weights",
         type=float,

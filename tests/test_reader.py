@@ -23,8 +23,10 @@ from qa.models.reader import (
     tokenizer,
 )
 from qa.pipeline.policy import NO_READER_ANSWER
+from qa.pipeline.read import ReadingStage
 from qa.settings import ReaderSettings
 from qa.training.model import token_targets
+from qa.values import Query
 
 SUPER_BOWL = (
     "Super Bowl 50 was an American football game to determine the champion of the National "
@@ -182,6 +184,27 @@ def test_the_reader_can_be_switched_off(seeds_assistant):
     assert answer.answerability is None and "read" not in answer.timings
     assert "reader" not in answer.extracts[0].signals
     assert Settings.from_dict(settings.to_dict()).reader.enabled is False
+
+
+@needs_model
+def test_the_best_passage_is_read_first_and_the_others_only_when_it_is_unsure(reading_assistant):
+    """Issue 32, "read less": one window instead of four when the best passage is sure."""
+    assistant = reading_assistant
+    question = "Where was the road transport agreement signed?"
+    query = Query.of(question, assistant.embedder.encode_questions([question])[0])
+    candidates = assistant.retriever.run(query, assistant.index.corpus, assistant.index.store, 10)
+    reader = assistant.reading().reader
+
+    def stage(stop_above: float) -> ReadingStage:
+        return ReadingStage(reader, replace(assistant.settings.reader, stop_above=stop_above))
+
+    together = stage(1.0).run(query, candidates)  # as before: the best four, together
+    assert len(together) == 4 and together[0].has_answer >= 0.5
+    first = stage(0.5).run(query, candidates)  # sure of the best one: the others not read
+    assert first == together[:1]
+    unsure = stage(together[0].has_answer + 1e-6).run(query, candidates)  # not sure enough
+    assert unsure == together
+    assert ReaderSettings.from_dict(ReaderSettings(stop_above=0.7).to_dict()).stop_above == 0.7
 
 
 @needs_model

@@ -30,7 +30,13 @@ class ReadingStage:
         chosen = [c.passage for c in candidates[: self.settings.passages]]
         if not chosen:
             return []
-        readings = self.reader.run(query.reader_text, [p.text for p in chosen])
+        if self.settings.stop_above < 1.0:  # the best passage first: enough when it is sure
+            readings = self.reader.run(query.reader_text, [chosen[0].text])
+            if len(chosen) > 1 and readings[0].has_answer < self.settings.stop_above:
+                readings += self.reader.run(query.reader_text, [p.text for p in chosen[1:]])
+            chosen = chosen[: len(readings)]
+        else:
+            readings = self.reader.run(query.reader_text, [p.text for p in chosen])
         return [
             PassageReading(p, p.start + r.start, p.start + r.end, r.has_answer)
             for p, r in zip(chosen, readings)
