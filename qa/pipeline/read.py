@@ -25,8 +25,10 @@ class ReadingStage:
         self.settings = settings or ReaderSettings()
 
     def run(self, query: Query, candidates: Sequence[Candidate]) -> list[PassageReading]:
-        """One ``PassageReading`` per passage read (the first ``settings.passages``), read
-        with ``query.reader_text`` (a follow-up's question first, then what it leans on)."""
+        """One ``PassageReading`` per passage read, read with ``query.reader_text`` (a
+        follow-up's question first, then what it leans on): the best passage alone when the
+        reader's answerability there reaches ``settings.stop_above``, else the first
+        ``settings.passages``."""
         chosen = [c.passage for c in candidates[: self.settings.passages]]
         if not chosen:
             return []
