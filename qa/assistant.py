@@ -386,6 +386,7 @@ class Assistant:
             abstain_reason=decision.reason,
             notice=without_reader(self.reader_problem()),
             unknown=unknown if decision.reason == policy.NOT_IN_SOURCES else [],
+            missing_numbers=decision.missing,
             answerability=None
             if readings is None
             else round(max((r.has_answer for r in readings), default=0.0), 4),

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.ingest.text import terms
 from qa.pipeline.focus import demands_type, question_type
-from qa.pipeline.query import about_code, attribution, reader_question
+from qa.pipeline.query import about_code, attribution, conditions, reader_question
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,11 @@ class Query:
         return about_code(self.question)
 
     @cached_property
+    def conditions(self) -> list[str]:
+        """The numbers the question as asked names (``qa.pipeline.query.conditions``)."""
+        return conditions(self.question)
+
+    @cached_property
     def reader_text(self) -> str:
         """What the reader reads with (``reader_question``)."""
         return reader_question(self.question, self.text)
@@ -188,11 +193,14 @@ class Answer:
     extracts: list[Extract]
     related: list[Extract] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    # Why qa abstained: LOW_CONFIDENCE, MISSING_TYPE (a date/number/name was asked for and
-    # the best passage has none) or NOT_IN_SOURCES (see ``unknown``). None when it answered.
+    # Why qa abstained: one of the reasons of ``qa.pipeline.policy`` (LOW_CONFIDENCE,
+    # MISSING_TYPE, MISSING_NUMBER, NO_READER_ANSWER, NOT_IN_SOURCES: see ``unknown``...).
+    # None when it answered.
     abstain_reason: str | None = None
     # The question's words that no source mentions, when that is why qa abstained.
     unknown: list[str] = field(default_factory=list)
+    # The numbers the question names that the best passage lacks, when that is why.
+    missing_numbers: list[str] = field(default_factory=list)
     # The reader's highest has_answer among the passages it read; None without the reader.
     answerability: float | None = None
     # The pronoun qa asks about instead of answering, when the question leans on an earlier
@@ -212,6 +220,8 @@ class Answer:
             )
         if self.abstained and self.unknown:
             return f"{NO_ANSWER} No source mentions {', '.join(self.unknown)}."
+        if missing := self.missing_numbers:
+            return f"{NO_ANSWER} The closest passage does not mention {', '.join(missing)}."
         if self.abstained or not self.extracts:
             return NO_ANSWER
         return " ".join(self.extracts[0].text.split())  # one line, as a wrapped source is not

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import Assistant, QuestionError
-from qa.pipeline.policy import MISSING_TYPE
+from qa.pipeline.policy import MISSING_NUMBER, MISSING_TYPE
+from qa.web.render import answer_html
 
 from .conftest import ROOT, store_spec
 
@@ -284,3 +285,17 @@ def test_a_missing_year_or_count_abstains_but_a_missing_name_does_not(corpus, em
     who = assistant.ask("Who is required to verify and mark the utility lines?")
     assert not who.abstained
     assert "contractors" in who.extracts[0].text
+
+
+def test_a_changed_year_is_not_answered_from_the_sentence_with_the_real_one(seeds_assistant):
+    """Issue 32's people-written decoys: a question that changes a date is refused
+    (MISSING_NUMBER) rather than answered from the sentence holding the real date."""
+    asked = "Which countries held joint anti-terrorism exercises in October {}?"
+    real = seeds_assistant.ask(asked.format(2002))
+    assert not real.abstained and "October 2002" in real.extracts[0].text
+    changed = seeds_assistant.ask(asked.format(2005))
+    assert changed.abstained and changed.abstain_reason == MISSING_NUMBER
+    assert not changed.extracts and changed.related  # the closest passages, as not an answer
+    assert changed.missing_numbers == ["2005"]
+    assert changed.message.endswith("The closest passage does not mention 2005.")
+    assert "does not mention 2005" in answer_html(changed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from qa.pipeline import policy
 from qa.settings import Settings
@@ -99,3 +100,35 @@ def test_settings_tree_round_trips_and_refuses_unknown_keys():
     assert Settings.from_dict({}) == SETTINGS  # every key has its default
     with pytest.raises(SettingsError, match="no setting colour"):
         Settings.from_dict({"reader": {"colour": "blue"}})
+
+
+def quote(text: str, reader: float = 0.0) -> Extract:
+    return Extract("a.txt", "A", 0, len(text), text, 0.9, 0, 5, text, signals={"reader": reader})
+
+
+@pytest.mark.parametrize(
+    ("question", "conditions"),
+    [
+        ("What did the price of oil rise to in 1979?", ["1979"]),
+        ("What changed in Python 3.12 and 3.11.4?", ["3.12", "3.11.4"]),
+        ("Who earns over 60,000 dollars?", ["60000"]),
+        ("DEC had 3 layers but evolved into how many?", []),  # one digit: "three layers"
+        ("What does error E824 mean on x86_64 or v2?", []),  # parts of identifiers
+    ],
+)
+def test_the_numbers_a_question_names_as_conditions(question, conditions):
+    assert Query.of(question, np.zeros(3, np.float32)).conditions == conditions
+
+
+def test_a_number_the_question_names_and_the_best_extract_lacks_is_a_reason():
+    """The decoy people write by changing a date: "in 1979" answered from a sentence about
+    1974. No reader vouches for it (its certainty is about a span, not the condition)."""
+    changed = Query.of("What did the price of oil rise to in 1979?", np.zeros(3, np.float32))
+    decoy = quote("By March 1974, the price of oil had risen to nearly $12.", reader=0.9999)
+    decision = policy.decide(changed, [decoy], [reading(0.99)], [], SETTINGS)
+    assert decision.reason == policy.MISSING_NUMBER and decision.missing == ["1979"]
+    held = quote("In 1979, the price of oil rose to $39.50 a barrel.")
+    assert policy.decide(changed, [held], [reading(0.99)], [], SETTINGS).reason is None
+    amount = Query.of("Who earns over 60,000 dollars?", np.zeros(3, np.float32))
+    assert policy.missing_numbers(amount, quote("Families earning 60000 dollars pay.")) == []
+    assert policy.missing_numbers(amount, quote("Families earning $60,000 pay.")) == []

@@ -8,7 +8,11 @@ the ``/ask`` API, the command line and Python all get it through ``Assistant.ask
   (``NOT_IN_SOURCES``); the reader finds no answer in the passages it read
   (``NO_READER_ANSWER``); the best extract scores under the threshold (``LOW_CONFIDENCE``);
   a year or count was asked for and the best extract has none (``MISSING_TYPE``), unless
-  the reader points inside it and is all but certain of its span (``vouched``).
+  the reader points inside it and is all but certain of its span (``vouched``); the question
+  names a number (a year, a version, an amount) that the best extract does not hold
+  (``MISSING_NUMBER``: "What did the price of oil rise to in 1979?" quoted a sentence about
+  1974, the decoy people write by changing a date). No reader vouches for that: its
+  certainty is about a span, not about the question's condition.
 
 The thresholds live in ``qa.settings`` with the measurements that chose them.
 """
@@ -16,7 +20,7 @@ The thresholds live in ``qa.settings`` with the measurements that chose them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.pipeline.conversation import missing_antecedent
 from qa.pipeline.focus import demands_type
@@ -25,6 +29,7 @@ from qa.values import Extract, PassageReading, Query
 
 LOW_CONFIDENCE = "low confidence"
 MISSING_TYPE = "no phrase of the kind asked for"
+MISSING_NUMBER = "the best passage lacks a number the question names"
 NOT_IN_SOURCES = "asks about what the sources never mention"
 NO_READER_ANSWER = "the reader finds no answer in the best passages"
 NO_REFERENT = "leans on an earlier question that was not asked"
@@ -42,6 +47,15 @@ def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
     if extract is None or extract.signals.get("untyped", 0.0) < 1.0:
         return False
     return question.demands_type if isinstance(question, Query) else demands_type(question)
+
+
+def missing_numbers(query: Query, extract: Extract | None) -> list[str]:
+    """The numbers ``query`` names (``Query.conditions``) that ``extract`` does not hold,
+    written with or without thousands separators."""
+    if extract is None or not query.conditions:
+        return []
+    text = extract.text.replace(",", "")
+    return [n for n in query.conditions if n not in text]
 
 
 def vouched(extract: Extract, settings: Settings) -> bool:
@@ -72,6 +86,7 @@ class Decision:
 
     reason: str | None
     extracts: list[Extract]
+    missing: list[str] = field(default_factory=list)  # MISSING_NUMBER's numbers
 
     @property
     def abstained(self) -> bool:
@@ -102,6 +117,8 @@ def decide(
         readings is not None and vouched(extracts[0], settings)
     ):
         reason = MISSING_TYPE
+    elif missing := missing_numbers(query, extracts[0] if extracts else None):
+        return Decision(MISSING_NUMBER, extracts, missing)
     else:
         reason = None
     if reason is None:
@@ -111,6 +128,7 @@ def decide(
 
 __all__ = [
     "LOW_CONFIDENCE",
+    "MISSING_NUMBER",
     "MISSING_TYPE",
     "NOT_IN_SOURCES",
     "NO_READER_ANSWER",
@@ -119,5 +137,6 @@ __all__ = [
     "clarification",
     "decide",
     "lacks_demanded_type",
+    "missing_numbers",
     "threshold",
 ]

@@ -57,6 +57,19 @@ def about_code(question: str) -> bool:
     return _CODE_QUESTION.search(question) is not None
 
 
+# A number as written: digits with "," or "." inside ("2007", "60,000", "3.12"), not part of a
+# word or identifier ("E824", "x86_64", "v2").
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)")
+
+
+def conditions(question: str) -> list[str]:
+    """The numbers ``question`` names as conditions: years, versions, amounts ("in 2007",
+    "Python 3.12", "over 60,000"), written as digits. One-digit numbers are left out: people
+    write "3 layers" for the source's "three layers"."""
+    found = [n.replace(",", "") for n in _NUMBER.findall(question)]
+    return [n for n in found if "." in n or len(n) >= 2]
+
+
 def reader_question(question: str, query: str) -> str:
     """What the reader reads with: the question as asked, then (for a follow-up) the earlier
     question it leans on, so that "it" has something to point at while the question word
@@ -67,4 +80,4 @@ def reader_question(question: str, query: str) -> str:
     return f"{question} {earlier}"
 
 
-__all__ = ["about_code", "attribution", "reader_question"]
+__all__ = ["about_code", "attribution", "conditions", "reader_question"]
