@@ -96,6 +96,7 @@ class AnswerOut(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     abstain_reason: str | None = None
     unknown: list[str] = Field(default_factory=list)
+    missing_numbers: list[str] = Field(default_factory=list)  # MISSING_NUMBER's numbers
     answerability: float | None = None
     clarify: str | None = None
     notice: str | None = Field(None, description="How the answer was found, when it matters")
