@@ -132,3 +132,9 @@ def test_a_number_the_question_names_and_the_best_extract_lacks_is_a_reason():
     amount = Query.of("Who earns over 60,000 dollars?", np.zeros(3, np.float32))
     assert policy.missing_numbers(amount, quote("Families earning 60000 dollars pay.")) == []
     assert policy.missing_numbers(amount, quote("Families earning $60,000 pay.")) == []
+    new = Query.of("What does Python 3.12 add to f-strings?", np.zeros(3, np.float32))
+    sentence = quote("F-strings may now nest quotes of the same kind.")
+    assert policy.missing_numbers(new, sentence) == ["3.12"]
+    titled = replace(sentence, title="What's New In Python 3.12")  # the document says which
+    assert policy.missing_numbers(new, titled) == []
+    assert policy.missing_numbers(new, replace(sentence, location="§ Python 3.12")) == []

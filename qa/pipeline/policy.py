@@ -51,10 +51,11 @@ def lacks_demanded_type(question: str | Query, extract: Extract | None) -> bool:
 
 def missing_numbers(query: Query, extract: Extract | None) -> list[str]:
     """The numbers ``query`` names (``Query.conditions``) that ``extract`` does not hold,
-    written with or without thousands separators."""
+    written with or without thousands separators. Its document's title and its section count
+    as held: a sentence of "What's New in Python 3.12" need not repeat "3.12"."""
     if extract is None or not query.conditions:
         return []
-    text = extract.text.replace(",", "")
+    text = " ".join((extract.text, extract.title, extract.location or "")).replace(",", "")
     return [n for n in query.conditions if n not in text]
 
 
