@@ -6,6 +6,7 @@ killed uploads left behind (``remove_stale_uploads``)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -38,18 +39,22 @@ def remove_stale_uploads(folder: Path) -> None:
             log.warning("Could not remove %s: %s", path, error)
 
 
+def names_for(target: Path):
+    """``target``, then ``target-1``, ``target-2``...: the names ``claim_name`` tries, in order."""
+    yield target
+    for n in itertools.count(1):
+        yield target.with_name(f"{target.stem}-{n}{target.suffix}")
+
+
 def claim_name(source: Path, target: Path) -> Path:
     """Give ``source`` the name ``target``, or ``target-1``, ``target-2``... when taken: a
     hard link fails rather than replace an existing file, so two uploads of one name at the
     same moment both keep their file. Raises FileNotFoundError when ``source`` is gone (another
     process moved it first), leaving nothing behind."""
-    n = 0
-    while True:
-        name = target if n == 0 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+    for name in names_for(target):
         try:
             os.link(source, name)
         except FileExistsError:
-            n += 1
             continue
         except FileNotFoundError:
             raise
@@ -57,7 +62,6 @@ def claim_name(source: Path, target: Path) -> Path:
             try:
                 os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             except FileExistsError:
-                n += 1
                 continue
             try:
                 os.replace(source, name)

@@ -14,7 +14,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, File, Request, Response, Security, UploadFile
@@ -43,9 +42,11 @@ from qa.errors import (
 from qa.index import generations
 from qa.web.access import ApiKeys, Gate, Limits
 from qa.web.callbacks import safe_filename, unsupported
+from qa.web.render import utc
 from qa.web.watch import FolderWatch
 
 log = logging.getLogger(__name__)
+ISO_8601 = "%Y-%m-%dT%H:%M:%SZ"  # the API's times, UTC
 # Documents the scheme in OpenAPI only: the Gate checks keys before a route runs.
 BEARER = HTTPBearer(auto_error=False, description="An API key: python -m qa.web.access add-key")
 
@@ -412,9 +413,7 @@ class RestApi:
             generation=current.name if current else None,
             documents=summary.documents,
             passages=summary.passages,
-            indexed_at=None
-            if stamp is None
-            else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
+            indexed_at=None if stamp is None else utc(stamp, ISO_8601),
             store=self.assistant.describe_store()["kind"],
         )
 
@@ -437,14 +436,8 @@ def _info(source: SourceInfo) -> DocumentInfo:
         format=path.suffix.lstrip(".").lower(),
         size=source.size,
         passages=source.passages,
-        indexed=_iso(source.indexed),
+        indexed=utc(source.indexed, ISO_8601),
     )
-
-
-def _iso(seconds: float) -> str | None:
-    if not (0 < seconds < 1e11):  # unknown (an index from before it was recorded), or nonsense
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 __all__ = ["AnswerOut", "AskRequest", "ErrorBody", "RestApi", "error_response", "public"]

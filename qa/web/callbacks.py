@@ -287,11 +287,8 @@ class ChatApp:
         """Where ``Assistant.trash_document`` would put ``doc_id`` now, relative to the folder
         (the first free name, as ``uploads.claim_name`` takes it)."""
         target = Path(TRASH_DIRNAME) / uploads.trash_name(doc_id)
-        name, n = target, 0
-        while (self.assistant.folder / name).exists():
-            n += 1
-            name = target.with_name(f"{target.stem}-{n}{target.suffix}")
-        return name.as_posix()
+        names = uploads.names_for(target)
+        return next(n for n in names if not (self.assistant.folder / n).exists()).as_posix()
 
     def remove(self, doc_id: str | None):
         """Move ``doc_id``'s file to the trash folder and drop its passages from the index.

@@ -249,12 +249,13 @@ def picker_choices(sources: list) -> list[tuple[str, str]]:
 LIBRARY_COLUMNS = ("Document", "Format", "Size", "Passages", "Indexed")
 
 
-def utc_minute(seconds: float) -> str:
-    """A time as the library shows it ("2026-12-06 13:40", UTC), or "–" when unknown (0, or
-    nonsense from an old or damaged manifest)."""
+def utc(seconds: float, form: str = "%Y-%m-%d %H:%M") -> str | None:
+    """A time of the index in UTC ("2026-12-06 13:40" as the library shows it; the REST API
+    asks for ISO 8601), or None when unknown: 0 (an index from before it was recorded) or
+    nonsense from a damaged manifest."""
     if not (0 < seconds < 1e11):  # also false for NaN
-        return "–"
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
+        return None
+    return time.strftime(form, time.gmtime(seconds))
 
 
 def library_html(sources: list) -> str:
@@ -267,7 +268,7 @@ def library_html(sources: list) -> str:
     for s in sorted(sources, key=lambda s: (s.title or s.doc_id).casefold()):
         kind = FORMAT_NAMES.get(PurePosixPath(s.doc_id).suffix.lower(), "Other")
         title = s.title or s.doc_id
-        when = utc_minute(s.indexed)
+        when = utc(s.indexed) or "–"
         # data-sort: what each column sorts by in the page's script (text, or a number).
         rows.append(
             f'<tr><td data-sort="{escape(title.casefold())}"><button type="button" '
