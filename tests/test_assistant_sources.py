@@ -161,6 +161,23 @@ def test_trash_document_moves_the_file_aside_and_refresh_drops_it(own_assistant,
     assert own_assistant.trash_document("notes/otters.txt").name == "notes__otters.txt"
 
 
+def test_the_removal_confirmation_names_the_free_name_the_trash_will_give(own_assistant):
+    """The confirmation says where the file will go: the name ``claim_name`` will take, "-1"...
+    when an earlier removal holds it (``uploads.names_for``, the one sequence of both)."""
+    app = ChatApp(own_assistant, watch=False)
+    doc_id = sorted(own_assistant.documents)[0]
+    trash = own_assistant.folder / TRASH_DIRNAME
+    assert app._trash_path(doc_id) == f"{TRASH_DIRNAME}/{doc_id}"
+    trash.mkdir(exist_ok=True)
+    (trash / doc_id).write_text("an earlier removal")
+    stem, suffix = doc_id.rsplit(".", 1)
+    assert app._trash_path(doc_id) == f"{TRASH_DIRNAME}/{stem}-1.{suffix}"
+    moved = own_assistant.trash_document(doc_id)
+    assert (
+        moved.relative_to(own_assistant.folder).as_posix() == f"{TRASH_DIRNAME}/{stem}-1.{suffix}"
+    )
+
+
 # ----- the chat keeps Answer objects in its state, dicts only where they leave ------------
 
 
