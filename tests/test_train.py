@@ -217,6 +217,7 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
         extra=("x.json",),
         extra_sha256=(sha,),
         max_train_questions=1000,
+        synthetic=1500,
     )
     facts = {k: first[k] for k in first if k.startswith(("dev_", "span_", "margin_", "agree"))}
     facts |= {"check_windows": 1000, "bytes": 19, "sha256": "ab" * 32}
@@ -228,6 +229,7 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     card = (models / "READER.md").read_text()
     assert "--init-from base.onnx --ship" in card and first["sha256"][:12] in card
     assert "PhongNTDo/guide_train_MRC_transformers" in card and "1,000 of their questions" in card
+    assert "1,500 synthetic unanswerable questions" in card
     # A run that did not start from the shipped file records no first run.
     ship(out, facts, TrainSettings(init_sha256="00"), "python -m qa.training reader")
     assert "continued_from" not in json.loads((models / "reader.json").read_text())
@@ -595,3 +597,49 @@ def test_eval_squad2_scores_abstention_as_the_official_script_does(tmp_path, emb
         assert figures["no_ans_accuracy"] == figures["abstain_recall"]
     curve = summary["tradeoff"]["no_answer_below"]
     assert curve[0]["false"] <= curve[-1]["false"] and curve[0]["recall"] <= curve[-1]["recall"]
+
+
+def test_a_decoy_question_changes_a_number_its_article_never_mentions():
+    from qa.training.decoys import changed_number, mentions, names
+
+    assert [("Where was Ada Lovelace born in London?")[a:b] for a, b in names(
+        "Where was Ada Lovelace born in London?"
+    )] == ["Ada Lovelace", "London"]  # fmt: skip
+    assert names("Who wrote it?") == []  # the first word is grammar, not a name
+    article = "Ada Lovelace was born in 1815. She met Babbage in 1833 and 1816 was a cold year."
+    rng = __import__("random").Random(0)
+    for _ in range(20):
+        edited = changed_number("What happened in 1815?", article, rng)
+        year = edited.removeprefix("What happened in ").removesuffix("?")
+        assert year.isdigit() and 1806 <= int(year) <= 1824 and not mentions(article, year)
+    assert changed_number("Who wrote the 3 letters?", article, rng) is None  # one digit
+    assert mentions(article, "ada LOVELACE") and not mentions(article, "Ada Love")
+
+
+def test_synthetic_unanswerables_swap_a_name_for_one_their_article_never_mentions(
+    tmp_path, embedder
+):
+    from qa.training.decoys import decoy_questions, mentions
+    from qa.training.examples import synthetic_examples
+    from qa.training.squad import article_number, load_squad
+
+    squad = _fake_squad(tmp_path / "squad.json")
+    data = load_squad(squad)
+    edited = decoy_questions(data, 6, 0, embedder.encode)
+    assert len(edited) == 6
+    originals = {q.qid: q for q in data.questions}
+    for q in edited:
+        original = originals[q.qid.rsplit("-", 1)[0]]
+        assert split_of(article_number(q.doc_id)) == "train"
+        assert (q.spans, q.answers, q.plausible) == ((), (), original.spans)
+        assert q.question != original.question and q.question.startswith("Where was ")
+        swapped = q.question.removeprefix("Where was ").removesuffix(" born?")
+        assert swapped in {name for name, *_ in FACTS}
+        assert not mentions(data.documents[q.doc_id], swapped)
+    # The examples: each edited question's window is the one answering the original.
+    settings = TrainSettings(random_negative=0.0, synthetic=4)
+    examples = synthetic_examples(squad, settings, embedder.encode)
+    decoys = [e for e in examples.examples if e.kind == "edited"]
+    assert len(decoys) == 4 and all(e.answer is None for e in examples.examples)
+    for e in decoys:
+        assert any(place in e.window for _, place, _, _ in FACTS)

@@ -28,11 +28,14 @@ as targets (``model.distill_loss``), computed once and cached as ``<out>/teacher
 More data: ``--extra FILE`` (repeatable) adds the articles of other SQuAD-format files, v1.1 or
 v2.0 (``examples.extra_examples``: never an article of the evaluation file; SQuAD 2.0's
 unanswerable questions give their tempting "plausible answer" window as a negative).
-``--init-from ONNX`` goes on training a whole reader instead of starting from the packaged
-sentence encoder.
+``--squad2`` adds SQuAD 2.0's human-written unanswerable questions of the training articles
+(``examples.squad2_examples``); ``--synthetic N`` adds N made ones, training questions with a
+number changed or a name swapped (``decoys``, ``examples.synthetic_examples``). Each gives the
+window a reader is tempted by as a negative. ``--init-from ONNX`` goes on training a whole
+reader instead of starting from the packaged sentence encoder.
 
 Modules, each importing only those above it: ``squad`` (the split, the SQuAD loaders and
-answer scores, shared with eval), ``examples``, ``model`` (the PyTorch model and losses),
-``teacher`` (distillation), ``loop`` (training and dev checks), ``card`` (the model card),
-``export`` (int8 ONNX, shipping), ``cli`` (the command line).
+answer scores, shared with eval), ``decoys`` (edited questions), ``examples``, ``model`` (the
+PyTorch model and losses), ``teacher`` (distillation), ``loop`` (training and dev checks),
+``card`` (the model card), ``export`` (int8 ONNX, shipping), ``cli`` (the command line).
 """

@@ -48,6 +48,16 @@ def _squad2_data(settings: dict) -> str:
     )
 
 
+def _synthetic_data(settings: dict) -> str:
+    if not settings.get("synthetic"):
+        return ""
+    return (
+        f" {settings['synthetic']:,} synthetic unanswerable questions (`qa.training.decoys`):"
+        " training questions with a number changed or a name swapped for one their article"
+        " never mentions, each giving the passage that answers the original as a negative."
+    )
+
+
 def _first_run(record: dict) -> str:
     before = record.get("continued_from")
     if not before:
@@ -71,7 +81,7 @@ def model_card(record: dict) -> str:
         if s.get("max_train_questions")
         else ""
     )
-    more = _extra_data(s) + _squad2_data(s)
+    more = _extra_data(s) + _squad2_data(s) + _synthetic_data(s)
     return f"""# qa reader (int8 ONNX)
 
 An extractive reader: given a question and a window of text (one of qa's passages, at most

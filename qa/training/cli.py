@@ -65,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="add SQuAD 2.0's unanswerable questions of the training articles (DATA/squad2/)",
     )
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        help="add N synthetic unanswerable questions (a number changed or a name swapped)",
+    )
     parser.add_argument("--learning-rate", type=float, default=TrainSettings.learning_rate)
     parser.add_argument(
         "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
@@ -103,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         init_sha256=file_sha256(Path(args.init_from)) if args.init_from else None,
         squad2=str(squad2_path) if squad2_path else None,
         squad2_sha256=file_sha256(squad2_path) if squad2_path else None,
+        synthetic=args.synthetic,
     )
     model_dir = resolve_model(None)
     weights = train(args.out, squad_path, settings, model_dir, args.stop_after)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ class Example:
     question: str
     window: str
     answer: tuple[int, int] | None
-    kind: str  # "answer", "hard" or "random"
+    kind: str  # "answer", "hard", "random", "plausible" (SQuAD 2.0) or "edited" (synthetic)
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,9 @@ class TrainSettings:
     # *training* articles (``squad2_examples``), and the file's sha256.
     squad2: str | None = None
     squad2_sha256: str | None = None
+    # Synthetic unanswerable questions (``qa.training.decoys``): this many answerable training
+    # questions with a number changed or a name swapped, paired with the original's window.
+    synthetic: int = 0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -165,6 +168,29 @@ def squad2_examples(path: Path, squad_path: Path, settings: TrainSettings) -> Sp
     return _examples(data, chosen, settings, rng, None, unanswerable_only=True)
 
 
+def synthetic_examples(squad_path: Path, settings: TrainSettings, embed=None) -> SplitData:
+    """Negatives from ``settings.synthetic`` edited training questions (``decoy_questions``):
+    the window answering the original (kind "edited"), the BM25 top window, perhaps a random
+    one. ``embed`` (texts -> unit vectors) finds names of a kind; default: the packaged
+    sentence encoder."""
+    from .decoys import decoy_questions
+
+    if embed is None:
+        from qa.models.embedder import Embedder
+
+        embed = Embedder().encode
+    data = load_squad(squad_path)
+    edited = decoy_questions(data, settings.synthetic, settings.seed + 3, embed)
+    kinds = [q.qid.rsplit("-", 1)[1] for q in edited]
+    print(
+        f"synthetic: {kinds.count('number')} numbers changed, {kinds.count('name')} names swapped"
+    )
+    data = replace(data, questions=edited)
+    rng = random.Random(settings.seed + 4)
+    chosen = sorted({q.doc_id for q in edited})
+    return _examples(data, chosen, settings, rng, None, unanswerable_only=True, decoy="edited")
+
+
 def _examples(
     data,
     doc_ids: Sequence[str],
@@ -172,6 +198,7 @@ def _examples(
     rng: random.Random,
     limit: int | None,
     unanswerable_only: bool = False,
+    decoy: str = "plausible",
 ) -> SplitData:
     from qa.index.lexical import LexicalIndex
 
@@ -219,7 +246,7 @@ def _examples(
         if not q.spans and q.plausible:  # unanswerable (SQuAD 2.0)
             tempting = next((w for w in by_doc[q.doc_id] if holds(w, q.plausible)), None)
             if tempting is not None:
-                out.examples.append(Example(q.qid, q.question, texts[tempting], None, "plausible"))
+                out.examples.append(Example(q.qid, q.question, texts[tempting], None, decoy))
         scores = lexical.scores(q.question)
         ranked = [int(w) for w in np.argsort(-scores, kind="stable")[:50]]
         hard = next(

@@ -26,6 +26,7 @@ from .examples import (
     build_examples,
     extra_examples,
     squad2_examples,
+    synthetic_examples,
 )
 from .model import reader_loss, span_model, tensors
 from .squad import exact_match, f1, roc_auc
@@ -121,12 +122,17 @@ def train(
         train_data = SplitData(
             train_data.questions + more.questions, train_data.examples + more.examples
         )
+    if settings.synthetic:
+        more = synthetic_examples(squad_path, settings)
+        train_data = SplitData(
+            train_data.questions + more.questions, train_data.examples + more.examples
+        )
     dev_data = build_examples(squad_path, "dev", settings)
     # A fixed sample keeps each dev check to seconds (all dev windows: ~2 min on 2 cores).
     dev_sample = random.Random(settings.seed).sample(
         dev_data.examples, min(settings.dev_sample, len(dev_data.examples))
     )
-    kinds = ("answer", "hard", "random", "plausible")
+    kinds = ("answer", "hard", "random", "plausible", "edited")
     counts = {k: sum(e.kind == k for e in train_data.examples) for k in kinds}
     print(f"train: {train_data.questions} questions, {counts}; dev: {len(dev_data.examples)}")
     tok = reading.tokenizer(model_dir, settings.max_tokens)
