@@ -20,7 +20,7 @@ from qa.models.reader import MODEL_FILE, load_in_background
 from qa.pipeline import policy
 from qa.pipeline.conversation import resolve
 from qa.pipeline.extract import Extractor
-from qa.pipeline.read import ReaderSlot, ReadingStage, without_reader
+from qa.pipeline.read import ReaderSlot, ReadingStage, answerability, without_reader
 from qa.pipeline.retrieve import Retriever
 from qa.pipeline.scope import Scope
 from qa.settings import Settings
@@ -372,9 +372,10 @@ class Assistant:
             )
             timings["extract"] = time.perf_counter() - mark
             unknown = self.scope().unknown(query.question, query.text)
+            names = list(filter(self.scope().holds, query.identifiers))  # the corpus knows
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0
-        decision = policy.decide(query, extracts, readings, unknown, self.settings)
+        decision = policy.decide(query, extracts, readings, unknown, self.settings, names)
         return Answer(
             question=query.question,
             query=query.text,
@@ -386,10 +387,9 @@ class Assistant:
             abstain_reason=decision.reason,
             notice=without_reader(self.reader_problem()),
             unknown=unknown if decision.reason == policy.NOT_IN_SOURCES else [],
-            missing_numbers=decision.missing,
-            answerability=None
-            if readings is None
-            else round(max((r.has_answer for r in readings), default=0.0), 4),
+            missing_numbers=decision.missing if decision.reason == policy.MISSING_NUMBER else [],
+            missing_names=decision.missing if decision.reason == policy.MISSING_NAME else [],
+            answerability=answerability(readings),
         )
 
     def retrieve(self, query: Query, k: int = 10) -> list[Candidate]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.ingest.text import terms
 from qa.pipeline.focus import demands_type, question_type
-from qa.pipeline.query import about_code, attribution, conditions, reader_question
+from qa.pipeline.query import about_code, attribution, conditions, identifiers, reader_question
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,12 @@ class Query:
         return conditions(self.question)
 
     @cached_property
+    def identifiers(self) -> list[str]:
+        """The program, package or setting names the question as asked names
+        (``qa.pipeline.query.identifiers``)."""
+        return identifiers(self.question)
+
+    @cached_property
     def reader_text(self) -> str:
         """What the reader reads with (``reader_question``)."""
         return reader_question(self.question, self.text)
@@ -194,13 +200,17 @@ class Answer:
     related: list[Extract] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # Why qa abstained: one of the reasons of ``qa.pipeline.policy`` (LOW_CONFIDENCE,
-    # MISSING_TYPE, MISSING_NUMBER, NO_READER_ANSWER, NOT_IN_SOURCES: see ``unknown``...).
+    # MISSING_TYPE, MISSING_NUMBER, MISSING_NAME, NO_READER_ANSWER, NOT_IN_SOURCES: see
+    # ``unknown``...).
     # None when it answered.
     abstain_reason: str | None = None
     # The question's words that no source mentions, when that is why qa abstained.
     unknown: list[str] = field(default_factory=list)
     # The numbers the question names that the best passage lacks, when that is why.
     missing_numbers: list[str] = field(default_factory=list)
+    # The names (programs, packages, settings) the question names and the corpus holds, but
+    # not the best passage, when that is why (MISSING_NAME).
+    missing_names: list[str] = field(default_factory=list)
     # The reader's highest has_answer among the passages it read; None without the reader.
     answerability: float | None = None
     # The pronoun qa asks about instead of answering, when the question leans on an earlier
@@ -220,7 +230,7 @@ class Answer:
             )
         if self.abstained and self.unknown:
             return f"{NO_ANSWER} No source mentions {', '.join(self.unknown)}."
-        if missing := self.missing_numbers:
+        if missing := self.missing_numbers + self.missing_names:
             return f"{NO_ANSWER} The closest passage does not mention {', '.join(missing)}."
         if self.abstained or not self.extracts:
             return NO_ANSWER

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import Assistant, QuestionError
-from qa.pipeline.policy import MISSING_NUMBER, MISSING_TYPE
+from qa.pipeline.policy import MISSING_NAME, MISSING_NUMBER, MISSING_TYPE
 from qa.web.render import answer_html
 
 from .conftest import ROOT, store_spec
@@ -299,3 +299,32 @@ def test_a_changed_year_is_not_answered_from_the_sentence_with_the_real_one(seed
     assert changed.missing_numbers == ["2005"]
     assert changed.message.endswith("The closest passage does not mention 2005.")
     assert "does not mention 2005" in answer_html(changed)
+
+
+def test_another_packages_value_is_not_quoted_for_the_package_asked_about(corpus, embedder):
+    """Issue 31's near-miss: the question names a package the sources mention elsewhere, and
+    the passage that answers it for another package is refused (MISSING_NAME), saying which
+    name it lacks; asked about the package it is about, the same passage answers."""
+    (corpus / "libxslt-faq.txt").write_text(
+        "libxslt FAQ\n\nCompilation\n\nThere is a small shell script xslt-config which is "
+        "installed as part of the usual install process and which prints the compiler and "
+        "linker flags for programs using libxslt. Use it in your Makefile.\n",
+        encoding="utf-8",
+    )
+    (corpus / "parser-news.txt").write_text(
+        "Parser news\n\nThe XML parser of libxml2 now reads documents of any size in "
+        "constant memory. Entities are expanded lazily.\n",
+        encoding="utf-8",
+    )
+    assistant = Assistant.from_folder(corpus, embedder=embedder)
+    other = assistant.ask("Which script prints the compiler flags for libxml2?")
+    assert other.abstained and other.abstain_reason == MISSING_NAME, other.abstain_reason
+    assert other.missing_names == ["libxml2"] and other.missing_numbers == []
+    assert other.message.endswith("The closest passage does not mention libxml2.")
+    assert "xslt-config" in other.related[0].text
+    assert "does not mention libxml2" in answer_html(other)
+    own = assistant.ask("Which script prints the compiler flags for libxslt?")
+    assert not own.abstained and "xslt-config" in own.extracts[0].text
+    # A name no source mentions is the older reason, naming it: not in the sources at all.
+    absent = assistant.ask("Which script prints the compiler flags for libfoo3?")
+    assert absent.abstained and absent.unknown == ["libfoo3"] and absent.missing_names == []

@@ -138,3 +138,38 @@ def test_a_number_the_question_names_and_the_best_extract_lacks_is_a_reason():
     titled = replace(sentence, title="What's New In Python 3.12")  # the document says which
     assert policy.missing_numbers(new, titled) == []
     assert policy.missing_numbers(new, replace(sentence, location="§ Python 3.12")) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("Which script prints the compiler flags for libxml2?", ["libxml2"]),
+        ("Where is the rustup home directory by default?", ["rustup"]),
+        ("What does PYENV_ROOT set on x86_64?", ["PYENV_ROOT", "x86_64"]),
+        ("How does valgrind-memcheck report leaks?", ["valgrind-memcheck"]),
+        # Words of English, however rare, and their typing errors are not names: "gazettes",
+        # "smalled"; nor are ordinals, decades, ranges, contractions or the first word.
+        ("Where are the gazettes of the smalled collection?", []),
+        ("What happened in the 17th century, the 1970s and 2012-13?", []),
+        ("Why shouldn't I use Memcheck with Python?", []),
+    ],
+)
+def test_the_program_and_setting_names_a_question_names(question, names):
+    assert Query.of(question, np.zeros(3, np.float32)).identifiers == names
+
+
+def test_a_name_the_question_names_and_the_passage_lacks_is_a_reason():
+    """Another package's value: "libxml2" asked, libxslt's script quoted. The passage's
+    context, title and section count as naming it; no reader vouches for the quote."""
+    asked = Query.of("Which script prints the compiler flags for libxml2?", np.zeros(3))
+    other = quote("The xslt-config script prints the flags libxslt needs.", reader=0.9999)
+    decision = policy.decide(asked, [other], [reading(0.99)], [], SETTINGS, ["libxml2"])
+    assert decision.reason == policy.MISSING_NAME and decision.missing == ["libxml2"]
+    # Without the corpus knowing the name (the caller passes none), the rule says nothing.
+    assert policy.decide(asked, [other], [reading(0.99)], [], SETTINGS).reason is None
+    for place in ("context", "title", "location"):
+        held = replace(other, **{place: "Building with LIBXML2"})
+        assert policy.missing_names(["libxml2"], held) == []
+    number = Query.of("Which script prints the flags for libxml2 2.9?", np.zeros(3))
+    first = policy.decide(number, [other], [reading(0.99)], [], SETTINGS, ["libxml2"])
+    assert first.reason == policy.MISSING_NUMBER  # the number is named first

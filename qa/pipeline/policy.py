@@ -12,7 +12,10 @@ the ``/ask`` API, the command line and Python all get it through ``Assistant.ask
   names a number (a year, a version, an amount) that the best extract does not hold
   (``MISSING_NUMBER``: "What did the price of oil rise to in 1979?" quoted a sentence about
   1974, the decoy people write by changing a date). No reader vouches for that: its
-  certainty is about a span, not about the question's condition.
+  certainty is about a span, not about the question's condition. Likewise a program,
+  package or setting the question names, that the corpus mentions but not the best passage
+  nor its context (``MISSING_NAME``: "Which script prints the compiler flags for libxml2?"
+  quoted libxslt's script, another package's value).
 
 The thresholds live in ``qa.settings`` with the measurements that chose them.
 """
@@ -30,6 +33,7 @@ from qa.values import Extract, PassageReading, Query
 LOW_CONFIDENCE = "low confidence"
 MISSING_TYPE = "no phrase of the kind asked for"
 MISSING_NUMBER = "the best passage lacks a number the question names"
+MISSING_NAME = "the best passage lacks a name the question names"
 NOT_IN_SOURCES = "asks about what the sources never mention"
 NO_READER_ANSWER = "the reader finds no answer in the best passages"
 NO_REFERENT = "leans on an earlier question that was not asked"
@@ -57,6 +61,16 @@ def missing_numbers(query: Query, extract: Extract | None) -> list[str]:
         return []
     text = " ".join((extract.text, extract.title, extract.location or "")).replace(",", "")
     return [n for n in query.conditions if n not in text]
+
+
+def missing_names(names: Sequence[str], extract: Extract | None) -> list[str]:
+    """The ``names`` (the question's identifiers that the corpus holds) that neither
+    ``extract`` nor its context, title or section mention, case ignored."""
+    if extract is None or not names:
+        return []
+    held = " ".join((extract.context, extract.text, extract.title, extract.location or ""))
+    held = held.lower()
+    return [name for name in names if name.lower() not in held]
 
 
 def vouched(extract: Extract, settings: Settings) -> bool:
@@ -87,7 +101,7 @@ class Decision:
 
     reason: str | None
     extracts: list[Extract]
-    missing: list[str] = field(default_factory=list)  # MISSING_NUMBER's numbers
+    missing: list[str] = field(default_factory=list)  # MISSING_NUMBER's or MISSING_NAME's
 
     @property
     def abstained(self) -> bool:
@@ -100,8 +114,10 @@ def decide(
     readings: list[PassageReading] | None,
     unknown: list[str],
     settings: Settings,
+    names: Sequence[str] = (),
 ) -> Decision:
-    """Answer or abstain; when answering, further extracts only if they too clear the bar."""
+    """Answer or abstain; when answering, further extracts only if they too clear the bar.
+    ``names``: the question's identifiers that the corpus holds (``Scope.holds``)."""
     bar = threshold(settings, readings is not None)
     confidence = extracts[0].score if extracts else 0.0
     if unknown:  # the most telling reason first: the user learns what is missing
@@ -120,6 +136,8 @@ def decide(
         reason = MISSING_TYPE
     elif missing := missing_numbers(query, extracts[0] if extracts else None):
         return Decision(MISSING_NUMBER, extracts, missing)
+    elif missing := missing_names(names, extracts[0] if extracts else None):
+        return Decision(MISSING_NAME, extracts, missing)
     else:
         reason = None
     if reason is None:
@@ -129,6 +147,7 @@ def decide(
 
 __all__ = [
     "LOW_CONFIDENCE",
+    "MISSING_NAME",
     "MISSING_NUMBER",
     "MISSING_TYPE",
     "NOT_IN_SOURCES",
@@ -138,6 +157,7 @@ __all__ = [
     "clarification",
     "decide",
     "lacks_demanded_type",
+    "missing_names",
     "missing_numbers",
     "threshold",
 ]

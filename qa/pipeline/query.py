@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from qa.ingest.text import terms, zipf
+
 # The question's target is the text's author ("Who wrote...") or its source ("Which newspaper...").
 _AUTHOR_QUESTION = re.compile(
     r"\bwho\s+(?:\w+\s+)?(?:wrote|authored|penned)\b|\bwritten\s+by\b"
@@ -70,6 +72,50 @@ def conditions(question: str) -> list[str]:
     return [n for n in found if "." in n or len(n) >= 2]
 
 
+# A token as documentation writes names: letters, digits and "_", maybe joined by "-", ".", "/"
+# or "+" ("xslt-config", "setup.py", "g++").
+_TOKEN = re.compile(r"[A-Za-z0-9][\w.+/'’-]*[\w+]")
+# Not a name: an ordinal, a decade, a range or a share ("17th", "1970s", "2012-13", "4-5%").
+_NUMERIC = re.compile(r"\d+(?:st|nd|rd|th|s)?(?:[-–]\d+)*%?", re.IGNORECASE)
+# A lowercase word this rare in English (wordfreq's Zipf frequency) is a name ("rustup" 0,
+# "valgrind" 1.25), not a word ("meritocratic" 2.16, "gazettes" 1.84). Chosen on dev data with
+# MISSING_NAME (docs/reader.md): 1.5 and 2.0 gave the same, 2.5 caught rare English words.
+RARE_IN_ENGLISH = 1.5
+
+
+def identifiers(question: str) -> list[str]:
+    """The names of programs, packages, files or settings that ``question`` names, as
+    documentation writes them: letters with digits ("libxml2", "x86_64"), an underscore
+    ("PYENV_ROOT"), or a lowercase word English does not use ("rustup", "pyenv"; its stem is
+    itself, so no form of an English word: "smalled" is a typing error), alone or in a joined
+    token ("xslt-config"). Ordinals, decades and ranges are numbers, not names."""
+    found = []
+    for token in _TOKEN.findall(question):
+        token = token.rstrip(".")
+        if len(token) >= 3 and _is_identifier(token):
+            found.append(token)
+    return list(dict.fromkeys(found))
+
+
+def _is_identifier(token: str) -> bool:
+    if "'" in token or "’" in token or _NUMERIC.fullmatch(token):
+        return False
+    if "_" in token or (re.search(r"[A-Za-z]", token) and re.search(r"\d", token)):
+        return True
+    return any(_foreign(part) for part in re.split(r"[-./+]", token))
+
+
+def _foreign(word: str) -> bool:
+    """A lowercase word of 3 letters or more that English does not use (``RARE_IN_ENGLISH``)."""
+    return (
+        len(word) >= 3
+        and word.isalpha()
+        and word.islower()
+        and zipf(word) < RARE_IN_ENGLISH
+        and terms(word) == [word]
+    )
+
+
 def reader_question(question: str, query: str) -> str:
     """What the reader reads with: the question as asked, then (for a follow-up) the earlier
     question it leans on, so that "it" has something to point at while the question word
@@ -80,4 +126,4 @@ def reader_question(question: str, query: str) -> str:
     return f"{question} {earlier}"
 
 
-__all__ = ["about_code", "attribution", "conditions", "reader_question"]
+__all__ = ["about_code", "attribution", "conditions", "identifiers", "reader_question"]

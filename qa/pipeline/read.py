@@ -87,6 +87,14 @@ class ReaderSlot:
         self._failure = (_stamp(self.path), reason or f"The reader model {self.path.name} failed.")
 
 
+def answerability(readings: Sequence[PassageReading] | None) -> float | None:
+    """The reader's highest ``has_answer`` among the passages it read (rounded), None when it
+    did not read."""
+    if readings is None:
+        return None
+    return round(max((r.has_answer for r in readings), default=0.0), 4)
+
+
 def without_reader(problem: str | None) -> str | None:
     """The notice for an answer found without the reader because of ``problem``."""
     if problem is None:
@@ -101,4 +109,4 @@ def _stamp(path: Path) -> tuple:
         return ()
 
 
-__all__ = ["ReaderSlot", "ReadingStage", "without_reader"]
+__all__ = ["ReaderSlot", "ReadingStage", "answerability", "without_reader"]

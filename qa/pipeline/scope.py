@@ -4,7 +4,9 @@ A question about "the capital of Australia" cannot be answered from sources in w
 Australia never occurs, however well some sentence about another capital scores. Two rules,
 both over the terms of the whole corpus (the lexical index's vocabulary):
 
-- a name in the question (a capitalised word that does not open it) is unknown to the corpus;
+- a name in the question (a capitalised word that does not open it, or a program, package or
+  setting name as ``qa.pipeline.query.identifiers`` reads them: "libfoo3") is unknown to the
+  corpus;
 - every term of the question is unknown or so common in the corpus (in half the passages or
   more, of ten or more) that it says nothing about where the answer is, and at least one
   term is unknown.
@@ -23,6 +25,7 @@ import re
 
 from qa.index.lexical import LexicalIndex
 from qa.ingest.text import terms
+from qa.pipeline.query import identifiers
 
 # A run of capitalised words that follows another word: a name, not the question's first word.
 _NAME = re.compile(r"(?<=[\w,;:’'\")] )[A-Z][\w’'-]*(?:\s+(?:of\s+|and\s+)?[A-Z][\w’'-]*)*")
@@ -61,6 +64,12 @@ class Scope:
         )
         return found is not None
 
+    def holds(self, word: str) -> bool:
+        """Whether every term of ``word`` is a term of the corpus as it is, no close form: so
+        a name the corpus uses ("libxml2"), not a typing error of one."""
+        found = terms(word)
+        return bool(found) and all(t in self.frequency for t in found)
+
     def ubiquitous(self, term: str) -> bool:
         """Whether ``term`` is in so many passages that it does not say where an answer is."""
         share = self.frequency.get(term, 0) / self.passages
@@ -72,9 +81,10 @@ class Scope:
         ``query`` is the question resolved from the conversation (a follow-up's terms then
         include the earlier question's); names are taken from ``question`` as asked.
         """
+        found = _NAME.findall(question) + identifiers(question)
         names = [
             name
-            for name in _NAME.findall(question)
+            for name in dict.fromkeys(found)
             if any(not self.knows(t) for t in terms(_spelled_words(name)))
         ]
         if names:

@@ -98,6 +98,7 @@ class AnswerOut(BaseModel):
     abstain_reason: str | None = None
     unknown: list[str] = Field(default_factory=list)
     missing_numbers: list[str] = Field(default_factory=list)  # MISSING_NUMBER's numbers
+    missing_names: list[str] = Field(default_factory=list)  # MISSING_NAME's names
     answerability: float | None = None
     clarify: str | None = None
     notice: str | None = Field(None, description="How the answer was found, when it matters")

@@ -116,7 +116,7 @@ def _answer_html(answer: Answer) -> str:
         parts = [f"<p><b>{NO_ANSWER}</b></p>"]
         if answer.unknown:  # words of the question: escaped like document text
             parts.append(f"<p>No source mentions {escape(', '.join(answer.unknown))}.</p>")
-        if missing := answer.missing_numbers:  # digits of the question: escaped all the same
+        if missing := answer.missing_numbers + answer.missing_names:  # the question's words
             parts.append(
                 f"<p>The closest passage does not mention {escape(', '.join(missing))}.</p>"
             )
