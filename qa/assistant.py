@@ -371,7 +371,7 @@ class Assistant:
                 reader_weight=self.settings.reader.weight,
             )
             timings["extract"] = time.perf_counter() - mark
-            unknown = self.scope().unknown(query.question, query.text)
+            unknown = self.scope().unknown(query.question, query.text, query.identifiers)
             names = list(filter(self.scope().holds, query.identifiers))  # the corpus knows
         timings["total"] = sum(timings.values())
         confidence = extracts[0].score if extracts else 0.0

@@ -75,13 +75,18 @@ class Scope:
         share = self.frequency.get(term, 0) / self.passages
         return self.passages >= MIN_PASSAGES and share >= UBIQUITOUS
 
-    def unknown(self, question: str, query: str | None = None) -> list[str]:
+    def unknown(
+        self, question: str, query: str | None = None, named: list[str] | None = None
+    ) -> list[str]:
         """The question's words that place it outside the sources, or [] when it is in scope.
 
         ``query`` is the question resolved from the conversation (a follow-up's terms then
         include the earlier question's); names are taken from ``question`` as asked.
+        ``named``: its identifiers when the caller has them (``Query.identifiers``), else
+        read off ``question`` here.
         """
-        found = _NAME.findall(question) + identifiers(question)
+        named = identifiers(question) if named is None else named
+        found = _NAME.findall(question) + named
         names = [
             name
             for name in dict.fromkeys(found)
