@@ -33,8 +33,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from qa import Answer, Assistant, Settings
-from qa.ingest.documents import file_sha256
+from qa.ingest.documents import Document, file_sha256
 from qa.ingest.formats import SUPPORTED_SUFFIXES
+from qa.ingest.splitter import layout_of
 from qa.models.embedder import Embedder
 from qa.training.squad import exact_match, f1
 from qa.values import Extract
@@ -499,13 +500,14 @@ def _without_continuations(text: str) -> str:
     return _CONTINUATION.sub(lambda m: " " * len(m.group()), text) if "+" in text else text
 
 
-def starts_sentence(text: str, start: int) -> bool:
+def starts_sentence(text: str, start: int, lines: bool = False) -> bool:
     """Whether an extract starting at ``start`` starts a sentence of ``text``: at the document
     start; after ``.``, ``!`` or ``?`` (and closing quotes or brackets); after a blank line;
     after a list marker, a heading's ``#``s or a table bar alone on its line; or at the start
     of a line that is itself a block line (heading, list item, table row, fence) or follows a
     line ending in ``:``, a block line or a heading-like line (``_heading_like``). AsciiDoc
-    continuation lines (a lone ``+``) count as blank lines."""
+    continuation lines (a lone ``+``) count as blank lines. ``lines``: the text has one line
+    per block (qa's text of HTML: ``qa.ingest.splitter.layout_of``), so every line starts one."""
     text = _without_continuations(text)
     i = start
     while i < len(text) and text[i].isspace():
@@ -515,7 +517,7 @@ def starts_sentence(text: str, start: int) -> bool:
     if not stripped or _ends_sentence(stripped):
         return True
     gap = before[len(stripped) :]
-    if _BLANK_LINE.search(gap):
+    if _BLANK_LINE.search(gap) or (lines and "\n" in gap):
         return True
     line_start, line_end = _line_bounds(text, i)
     prefix = text[line_start:i]
@@ -529,12 +531,13 @@ def starts_sentence(text: str, start: int) -> bool:
     return _is_block_line(text[previous[0] : previous[1]]) or _heading_like(text, previous)
 
 
-def ends_sentence(text: str, end: int) -> bool:
+def ends_sentence(text: str, end: int, lines: bool = False) -> bool:
     """Whether an extract ending at ``end`` ends a sentence: its last character (closing quotes
     or brackets aside) is ``.``, ``!``, ``?`` or ``:``, or what follows starts a new block: the
     end of the document, a blank line, or a next line that is a block line (heading, list item,
     table row, rule, fence); or it ends a line that is a block by itself (a Markdown heading,
-    a table row). AsciiDoc continuation lines (a lone ``+``) count as blank lines."""
+    a table row). AsciiDoc continuation lines (a lone ``+``) count as blank lines. ``lines``:
+    the text has one line per block (see ``starts_sentence``), so every line ends one."""
     text = _without_continuations(text)
     j = end
     while j > 0 and text[j - 1].isspace():
@@ -546,7 +549,7 @@ def ends_sentence(text: str, end: int) -> bool:
     if not rest:
         return True
     gap = after[: len(after) - len(rest)]
-    if _BLANK_LINE.search(gap):
+    if _BLANK_LINE.search(gap) or (lines and "\n" in gap):
         return True
     if "\n" not in gap:
         return False
@@ -559,22 +562,27 @@ def ends_sentence(text: str, end: int) -> bool:
     return _is_block_line(text[line_start:line_end])
 
 
-def is_whole(text: str, start: int, end: int) -> bool:
+def is_whole(text: str, start: int, end: int, lines: bool = False) -> bool:
     """Whether ``text[start:end]`` starts and ends at sentence boundaries (see
     ``starts_sentence`` and ``ends_sentence``): the opposite of a fragment."""
-    return starts_sentence(text, start) and ends_sentence(text, end)
+    return starts_sentence(text, start, lines) and ends_sentence(text, end, lines)
 
 
 def fragment_reason(
-    text: str, start: int, end: int, sentence: tuple[int, int] | None = None
+    text: str,
+    start: int,
+    end: int,
+    sentence: tuple[int, int] | None = None,
+    lines: bool = False,
 ) -> str | None:
     """Why the extract ``text[start:end]`` is a fragment, or None when it is whole: it starts
     mid-sentence, ends mid-sentence, or (``sentence`` given: the gold sentence of an answerable
-    question, in the same document) overlaps the gold sentence without containing it whole."""
+    question, in the same document) overlaps the gold sentence without containing it whole.
+    ``lines``: the text has one line per block (see ``starts_sentence``)."""
     reasons = []
-    if not starts_sentence(text, start):
+    if not starts_sentence(text, start, lines):
         reasons.append("starts mid-sentence")
-    if not ends_sentence(text, end):
+    if not ends_sentence(text, end, lines):
         reasons.append("ends mid-sentence")
     if sentence is not None:
         overlaps = start < sentence[1] and sentence[0] < end
@@ -586,11 +594,15 @@ def fragment_reason(
 # ----- scoring ----------------------------------------------------------------------------
 
 
-def score(question: RealQuestion, answer: Answer, text_of, exact: bool) -> dict:
+def score(
+    question: RealQuestion, answer: Answer, text_of, exact: bool, lines_of=lambda doc_id: False
+) -> dict:
     """One record: what qa showed first and how it scores against ``question``.
 
     ``text_of(doc_id)`` is the document's text as qa read it; ``exact`` whether the gold
-    sentence must match it exactly (text and Markdown) rather than with white space ignored.
+    sentence must match it exactly (text and Markdown) rather than with white space ignored;
+    ``lines_of(doc_id)`` whether that text has one line per block (HTML), where a line break
+    is a sentence boundary.
     """
     top: Extract | None = None if answer.abstained or not answer.extracts else answer.extracts[0]
     gold = None
@@ -626,7 +638,9 @@ def score(question: RealQuestion, answer: Answer, text_of, exact: bool) -> dict:
     record["phrase"] = phrase
     same_doc = gold is not None and top.doc_id == question.doc
     sentence = gold[0] if same_doc else None
-    record["fragment"] = fragment_reason(text, top.start, top.end, sentence)
+    record["fragment"] = fragment_reason(
+        text, top.start, top.end, sentence, lines=lines_of(top.doc_id)
+    )
     if question.kind == "answerable":
         wanted = " ".join((question.answer or "").split())
         shown = " ".join(phrase.split())
@@ -751,18 +765,27 @@ def open_realdocs(cache: Path, build: CorpusBuild, embedder: Embedder, reader: b
 def evaluate(assistant: Assistant, questions: Sequence[RealQuestion], kinds: dict) -> list[dict]:
     """Ask every question (one ``ask`` each) and score the answers; ``kinds`` maps document ids
     to their format, which decides how gold sentences are matched."""
-    texts: dict[str, str] = {}
+    documents: dict[str, Document] = {}
+
+    def document_of(doc_id: str) -> Document:
+        if doc_id not in documents:
+            documents[doc_id] = assistant.document(doc_id)
+        return documents[doc_id]
 
     def text_of(doc_id: str) -> str:
-        if doc_id not in texts:
-            texts[doc_id] = assistant.document(doc_id).text
-        return texts[doc_id]
+        return document_of(doc_id).text
+
+    def lines_of(doc_id: str) -> bool:
+        # qa's text of HTML has one line per block and collapses white space inside a block,
+        # so a line break there is where the markup ended a paragraph, item or cell.
+        return layout_of(document_of(doc_id)) == "lines"
 
     records = []
     for question in questions:
         began = time.perf_counter()
         answer = assistant.ask(question.question)
-        record = score(question, answer, text_of, kinds.get(question.doc) in EXACT_KINDS)
+        exact = kinds.get(question.doc) in EXACT_KINDS
+        record = score(question, answer, text_of, exact, lines_of)
         record["latency_ms"] = 1000 * (time.perf_counter() - began)
         records.append(record)
     return records

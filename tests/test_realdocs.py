@@ -177,6 +177,25 @@ def test_headings_and_list_items_are_block_boundaries():
     assert not ends_sentence(vim, vim.index("= 1") + 3)
 
 
+def test_in_text_with_one_line_per_block_every_line_is_a_boundary():
+    # qa's text of libxslt's FAQ.html: a <p> ending without a full stop, then the next <li>.
+    html = (
+        "LIBS=`xslt-config --libs`\n"
+        "Note also that if you use the EXSLT extensions from the program then you should "
+        "prepend -lexslt to the LIBS options\n"
+        "passing parameters on the xsltproc command line doesn't work\n"
+    )
+    start = html.index("Note")
+    end = html.index("options") + len("options")
+    assert is_whole(html, start, end, lines=True)
+    assert fragment_reason(html, start, end, lines=True) is None
+    # The same characters as hard-wrapped plain text: the next line may go on the sentence.
+    assert fragment_reason(html, start, end) == "ends mid-sentence"
+    # Inside a line a cut is still a cut.
+    assert not starts_sentence(html, html.index("you should"), lines=True)
+    assert not ends_sentence(html, html.index(" to the LIBS"), lines=True)
+
+
 def test_locate_ignores_white_space_when_asked():
     text = "The default is 256 for incremental builds, and 16 for\nnon-incremental builds."
     sentence = "The default is 256 for incremental builds, and 16 for non-incremental builds."
