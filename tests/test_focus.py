@@ -8,8 +8,11 @@ from qa.pipeline.focus import (
     DATE,
     NAME,
     NUMBER,
+    PATH,
     PERSON,
     PLACE,
+    SYMBOL,
+    candidates,
     demands_type,
     find_focus,
     quantity_unit,
@@ -173,6 +176,51 @@ def test_find_focus_counts_what_the_question_counts(question, text, expected):
 )
 def test_demands_type(question, demands):
     assert demands_type(question) is demands
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Which variable sets where pyenv-virtualenv caches downloaded packages?", SYMBOL),
+        ("Which environment variable tells libffi where to create its closure files?", SYMBOL),
+        ("Which option of setup.py builds in place?", SYMBOL),
+        ("What directory does pyenv-virtualenv use as its download cache?", PATH),
+        # The same head nouns in questions about the world, not software: untyped.
+        ("What function does ozone perform for the planet?", None),
+        ("What variable is associated with all problems solved within logarithmic space?", None),
+        ("The flags on the moon are all still standing save for which mission's flag?", None),
+        ("What path does a ball thrown in a moving vehicle take?", None),
+    ],
+)
+def test_documentation_questions_ask_for_a_symbol_or_a_path(question, kind):
+    assert question_type(question) == kind
+    assert demands_type(question) is (kind is not None)
+
+
+def test_symbols_and_paths_are_code_shaped_tokens():
+    text = (
+        "* `PYENV_VIRTUALENV_CACHE_PATH`, if set, names a directory. The default is "
+        "~/.pyenv/cache, so pass -save-temps or set CFLAGS (see Cargo.lock, valgrind.h, "
+        "libxml2 and $HOME/.cargo/). The U.S. team, e.g. Anna, wrote it."
+    )
+    symbols = [text[c.start : c.end] for c in candidates(text, SYMBOL)]
+    assert symbols == [
+        "PYENV_VIRTUALENV_CACHE_PATH",
+        "~/.pyenv/cache",
+        "-save-temps",
+        "CFLAGS",
+        "Cargo.lock",
+        "valgrind.h",
+        "libxml2",
+        "$HOME/.cargo/",
+    ]
+    paths = [text[c.start : c.end] for c in candidates(text, PATH)]
+    assert paths == ["~/.pyenv/cache", "$HOME/.cargo/"]
+    question = "Which variable sets where pyenv-virtualenv caches downloaded packages?"
+    focus = find_focus(question, text)
+    assert text[focus.start : focus.end] == "PYENV_VIRTUALENV_CACHE_PATH"
+    # A sentence naming only what the question names holds no answer of the kind.
+    assert type_match(question, "Set environment variables to control pyenv-virtualenv.") == 0.0
 
 
 def test_a_words_first_term_is_its_term_and_none_for_a_stopword():

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from qa.ingest.text import STOPWORDS, fold, terms
+from qa.pipeline.query import identifiers, is_identifier
 
 DATE, NUMBER, PERSON, PLACE, NAME = "DATE", "NUMBER", "PERSON", "PLACE", "NAME"
+# Documentation's own kinds: a setting, option, command or other name as code writes it, and
+# a file system path ("Which variable sets ...?" -> PYENV_VIRTUALENV_CACHE_PATH).
+SYMBOL, PATH = "SYMBOL", "PATH"
 
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
@@ -91,6 +95,19 @@ _VERBS = set(
 )
 _NUMBER_TERMS = set(terms(" ".join([*_NUMBER_WORDS, *_SCALE_WORDS, "third", "quarter"])))
 _HEAD_TYPES = {noun: kind for kind, nouns in _HEADS.items() for noun in nouns.split()}
+# Head nouns of documentation questions. English uses most of them too ("What function does
+# ozone perform?", "which mission's flag", 27 of SQuAD v1.1 dev's 10,570 questions), so they
+# type a question only when it is about software: it names something as code writes it.
+_CODE_HEADS = {
+    SYMBOL: "variable option flag setting command script function method parameter argument "
+    "switch macro",
+    PATH: "directory folder path",
+}
+_CODE_HEAD_TYPES = {noun: kind for kind, nouns in _CODE_HEADS.items() for noun in nouns.split()}
+# "setup.py" is a file name, "U.S." and "e.g." are not.
+_CODE_IN_QUESTION = re.compile(
+    r"environment variable|`|(?<![\w-])--?[a-z]|\w_\w|\w{2}\.[a-z]{1,5}\b"
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,9 @@ def question_type(question: str) -> str | None:
     elif head:
         for word in head.group(1).split():
             kind = _HEAD_TYPES.get(word) or _HEAD_TYPES.get(word.rstrip("s"))
+            code = _CODE_HEAD_TYPES.get(word) or _CODE_HEAD_TYPES.get(word.rstrip("s"))
+            if code and _about_software(question):
+                kind = code
             if kind:
                 found.append((head.start(), kind))
                 break
@@ -138,16 +158,29 @@ def question_type(question: str) -> str | None:
     return min(found, key=lambda item: item[0])[1] if found else None
 
 
+def _about_software(question: str) -> bool:
+    """Whether ``question`` names something as code or documentation writes it: a program,
+    package or setting name (``qa.pipeline.query.identifiers``), an option, a file name."""
+    return bool(_CODE_IN_QUESTION.search(question.lower()) or identifiers(question))
+
+
 # Questions whose answer is, nearly always, a phrase of their type: a year, a count. For
 # "who / when / where" SQuAD's answers are often plain noun phrases ("contractors", "after an
 # injury", "in the country"), which no pattern here finds (python -m eval.abstention).
 _DEMANDING = re.compile(r"\b(?:what|which)\s+year\b|\bhow many\b")
+# A setting or a directory is named as code writes it: a sentence that names none does not
+# answer "Which variable ...?" or "What directory ...?" (another package's variable for the
+# directory asked: the real-file dev near-miss it was chosen on; docs/reader.md).
+_DEMANDING_KINDS = (SYMBOL, PATH)
 
 
 def demands_type(question: str) -> bool:
     """Whether a sentence without a phrase of ``question``'s type cannot answer it: true for
-    "what / which year" and "how many" questions."""
-    return bool(_DEMANDING.search(" ".join(fold(question).split())))
+    "what / which year" and "how many" questions, and for the settings and directories of
+    documentation questions (``SYMBOL``, ``PATH``)."""
+    if _DEMANDING.search(" ".join(fold(question).split())):
+        return True
+    return question_type(question) in _DEMANDING_KINDS
 
 
 def quantity_unit(question: str) -> str | None:
@@ -174,6 +207,8 @@ def candidates(text: str, kind: str) -> list[Phrase]:
         patterns = _DATE_PATTERNS
     elif kind == NUMBER:
         patterns = _NUMBER_PATTERNS
+    elif kind in (SYMBOL, PATH):
+        return _symbols(text, kind)
     else:
         return _names(text, kind)
     for pattern in patterns:
@@ -211,6 +246,37 @@ def _names(text: str, kind: str) -> list[Phrase]:
         if kind == PLACE and not (_LOCATIVE.search(text[max(0, start - 12) : start])):
             continue
         found.append(Phrase(start, start + len(" ".join(words)), kind))
+    return found
+
+
+# A token as text writes it, without the punctuation around it; a Markdown code span whole.
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_BARE_TOKEN = re.compile(r"[^\s`'\"“”‘’()\[\]{}<>,;]+")
+_PATH_SHAPE = re.compile(r"[~.]?/|^~|^\$\w|^%\w+%|^[A-Za-z]:\\")
+_SYMBOL_SHAPE = re.compile(
+    r"_|^--?[A-Za-z]|[/~$=]|::|\w\(\)|^[A-Z][A-Z0-9]{2,}$|^[\w-]{2,}\.[a-z][a-z0-9]{0,4}$"
+)
+
+
+def _symbols(text: str, kind: str) -> list[Phrase]:
+    """Code-shaped tokens of ``text`` (``SYMBOL``): a Markdown code span, or a token with an
+    underscore, a leading dash, path characters, ALL CAPS, a file name's extension, or a
+    program name (``qa.pipeline.query.is_identifier``); for ``PATH`` only path-shaped ones."""
+    found = []
+    spans = [(m.start(1), m.end(1)) for m in _CODE_SPAN.finditer(text)]
+    tokens = [(m.start(), m.end()) for m in _BARE_TOKEN.finditer(text)]
+    for start, end in spans + [t for t in tokens if not any(a <= t[0] < b for a, b in spans)]:
+        while end > start and text[end - 1] in ".:!?":
+            end -= 1
+        token = text[start:end]
+        if not token or not any(c.isalnum() for c in token):
+            continue
+        path = bool(_PATH_SHAPE.search(token))
+        if kind == PATH and not path:
+            continue
+        code = (start, end) in spans or path or bool(_SYMBOL_SHAPE.search(token))
+        if code or is_identifier(token):
+            found.append(Phrase(start, end, kind))
     return found
 
 

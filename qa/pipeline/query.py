@@ -92,12 +92,13 @@ def identifiers(question: str) -> list[str]:
     found = []
     for token in _TOKEN.findall(question):
         token = token.rstrip(".")
-        if len(token) >= 3 and _is_identifier(token):
+        if len(token) >= 3 and is_identifier(token):
             found.append(token)
     return list(dict.fromkeys(found))
 
 
-def _is_identifier(token: str) -> bool:
+def is_identifier(token: str) -> bool:
+    """Whether ``token`` is a name as documentation writes it (see ``identifiers``)."""
     if "'" in token or "’" in token or _NUMERIC.fullmatch(token):
         return False
     if "_" in token or (re.search(r"[A-Za-z]", token) and re.search(r"\d", token)):
@@ -126,4 +127,11 @@ def reader_question(question: str, query: str) -> str:
     return f"{question} {earlier}"
 
 
-__all__ = ["about_code", "attribution", "conditions", "identifiers", "reader_question"]
+__all__ = [
+    "about_code",
+    "attribution",
+    "conditions",
+    "identifiers",
+    "is_identifier",
+    "reader_question",
+]
