@@ -141,6 +141,29 @@ def test_narrow_lines_and_aligned_columns_stay_apart():
     assert len(_texts(table, "wrapped")) == 2
 
 
+def test_a_terms_description_goes_on_over_its_hanging_indent():
+    # Vim's help (undo.txt): a tag, a tab, its description, the next line indented to it.
+    help_text = (
+        "Reading an existing undo file may fail for several reasons:\n"
+        "*E823*\tThe magic number at the start of the file doesn't match.  This usually\n"
+        "\tmeans it is not an undo file.\n"
+        "*E824*\tThe version number of the undo file indicates that it's written by a\n"
+        "\tnewer version of Vim.  You need that newer version to open it.\n"
+    )
+    texts = _texts(help_text, "wrapped")
+    assert "This usually\n\tmeans it is not an undo file." in texts
+    assert (
+        "*E824*\tThe version number of the undo file indicates that it's written by a\n"
+        "\tnewer version of Vim." in texts
+    )
+    # A table whose rows hold more columns keeps its lines apart, and so does a next line
+    # indented elsewhere than the description's column.
+    table = "name\tdefault\twhat it is for in the program\n\tsecond line of it\n"
+    assert len(_texts(table, "wrapped")) == 2
+    other = "-v\tverbose output, printing every step as it is taken\n  not a continuation\n"
+    assert len(_texts(other, "wrapped")) == 2
+
+
 def test_markdown_blocks_come_from_a_commonmark_parser():
     text = (
         "PyYAML\n======\n\nSome *text* that\nwraps here. Second sentence.\n\n"

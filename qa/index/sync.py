@@ -62,9 +62,11 @@ log = logging.getLogger(__name__)
 
 # 2: vectors and terms of split-repaired text (text.repair_splits); 3: passages searched
 # with their document's title (searchable_passage); 4: sentences by layout blocks (wrapped
-# lines joined, Markdown's own blocks; qa.ingest.splitter.layout_blocks)
+# lines joined, Markdown's own blocks; qa.ingest.splitter.layout_blocks); 5: PDF running
+# lines, page numbers, line-end hyphens; Markdown sections; 6: a term's description over its
+# hanging indent (Vim's help, man pages: qa.ingest.splitter._hangs)
 _BUSY = "Another process has been updating the index for 10 minutes; gave up. Nothing was changed."
-FORMAT_VERSION = 5  # 5: PDF running lines, page numbers, line-end hyphens; Markdown sections
+FORMAT_VERSION = 6
 EMBED_BATCH = 512  # texts per encode call while indexing many files
 
 

@@ -114,6 +114,10 @@ _HEADING_MARK = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]|$)")
 _RULE = re.compile(r"[ \t]*([=\-*_~])(?:[ \t]*\1){2,}[ \t]*$")  # ===, ---, ***: no content
 _COLUMNS = re.compile(r"\S(?:\t|   )\s*\S")  # a tab or 3+ spaces between words: aligned columns
 _FIELD = re.compile(r"[ \t]*[A-Z][\w .()/-]{0,30}:[ \t]")  # "Version: 1.2": a form's field
+# A term, tabs, then its description ("*E824*<TAB>The version number ..."): Vim's help, man
+# pages and option lists; its next line indented to where the description starts goes on it.
+_HANGING = re.compile(r"[ \t]*\S[^\t]{0,40}?\t+(?=\S)")
+TAB_WIDTH = 8
 WRAPPED_WIDTH = 50  # a run of lines this wide or wider is wrapped prose, if nothing says else
 WRAP_MAX = 120  # a longer line is a paragraph of its own (news and web text: one a line)
 SHORT_LINE = 0.6  # a line this much shorter than its run's width ends on purpose (a title)
@@ -167,17 +171,33 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def _hangs(line: str, following: str) -> bool:
+    """Whether ``following`` goes on ``line``'s description, ``line`` being a term, tabs and
+    the description (``_HANGING``): it is indented to the description's column (tabs every
+    ``TAB_WIDTH``), and neither holds further aligned columns (a table's rows do)."""
+    term = _HANGING.match(line)
+    if term is None or _COLUMNS.search(line[term.end() :]) or _COLUMNS.search(following.strip()):
+        return False
+    lead = following[: _indent(following)]
+    return len(lead.expandtabs(TAB_WIDTH)) == len(line[: term.end()].expandtabs(TAB_WIDTH))
+
+
 def _joins(block: str, line: str, following: str, width: int) -> bool:
     """Whether ``following`` goes on the block that ``line`` ends (``layout_blocks``)."""
     if (
         _ITEM.match(following)
         or _HEADING_MARK.match(following)
-        or _HEADING_MARK.match(line)
         or _RULE.match(following)
+        or _FIELD.match(following)
+    ):
+        return False
+    if _hangs(line, following):
+        return True  # a description's next line, though the term's tab looks like columns
+    if (
+        _HEADING_MARK.match(line)
         or _RULE.match(line)
         or _COLUMNS.search(line.strip())
         or _COLUMNS.search(following.strip())
-        or _FIELD.match(following)
     ):
         return False
     if len(line.rstrip()) > WRAP_MAX:
