@@ -14,7 +14,14 @@ import numpy as np
 
 from qa.ingest.text import terms
 from qa.pipeline.focus import demands_type, question_type
-from qa.pipeline.query import about_code, attribution, conditions, identifiers, reader_question
+from qa.pipeline.query import (
+    about_code,
+    attribution,
+    conditions,
+    identifiers,
+    negated,
+    reader_question,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,11 @@ class Query:
     def demands_type(self) -> bool:
         """Whether a sentence without a phrase of that kind cannot answer it."""
         return demands_type(self.question)
+
+    @cached_property
+    def negated(self) -> bool:
+        """Whether the question as asked is negated (``qa.pipeline.query.negated``)."""
+        return negated(self.question)
 
     @cached_property
     def attribution(self) -> re.Pattern | None:

@@ -173,3 +173,41 @@ def test_a_name_the_question_names_and_the_passage_lacks_is_a_reason():
     number = Query.of("Which script prints the flags for libxml2 2.9?", np.zeros(3))
     first = policy.decide(number, [other], [reading(0.99)], [], SETTINGS, ["libxml2"])
     assert first.reason == policy.MISSING_NUMBER  # the number is named first
+
+
+@pytest.mark.parametrize(
+    ("question", "negated"),
+    [
+        ("What did the Netherlands not let America use during the embargo?", True),
+        ("Which country wasn't hit by the embargo?", True),
+        ("Which Valgrind tool does no analysis at all?", True),
+        ("What was common in states without population increases?", True),
+        # Asking about a negated fact needs more than the word: these ask none.
+        ("Whether or not a problem can be solved is studied by which field?", False),
+        ("What did the embargo not only raise but double?", False),
+        ("Why is Homebrew no longer used?", False),
+        ("Which country was hit by the embargo?", False),
+    ],
+)
+def test_a_negated_question(question, negated):
+    assert Query.of(question, np.zeros(3, np.float32)).negated is negated
+
+
+def test_a_negated_question_whose_best_passage_negates_nothing_is_refused():
+    """The decoy people write by adding "not": the sentence says what the Netherlands did.
+    An answer that negates in other words ("refused", "excluding", "unable") is kept, and no
+    reader vouches for the plain sentence."""
+    asked = Query.of("What did the Netherlands not let America use?", np.zeros(3))
+    plain = quote("The Netherlands let America use its airfields for supplies.", reader=0.9999)
+    decision = policy.decide(asked, [plain], [reading(0.99)], [], SETTINGS)
+    assert decision.reason == policy.NEGATION_UNMATCHED and decision.abstained
+    for said in (
+        "The Netherlands did not let America use its ports.",
+        "The Netherlands refused to let America use its ports.",
+        "The Netherlands let America use everything except its ports.",
+        "The Netherlands was unable to let America use its ports.",
+    ):
+        assert policy.decide(asked, [quote(said)], [reading(0.99)], [], SETTINGS).reason is None
+    # The same sentence for the question without "not" is an answer.
+    positive = Query.of("What did the Netherlands let America use?", np.zeros(3))
+    assert policy.decide(positive, [plain], [reading(0.99)], [], SETTINGS).reason is None

@@ -15,7 +15,9 @@ the ``/ask`` API, the command line and Python all get it through ``Assistant.ask
   certainty is about a span, not about the question's condition. Likewise a program,
   package or setting the question names, that the corpus mentions but not the best passage
   nor its context (``MISSING_NAME``: "Which script prints the compiler flags for libxml2?"
-  quoted libxslt's script, another package's value).
+  quoted libxslt's script, another package's value). A negated question whose best extract
+  negates nothing (``NEGATION_UNMATCHED``: "What did the Netherlands not let America use?"
+  quoting a sentence of what it did), the decoy people write by adding "not".
 
 The thresholds live in ``qa.settings`` with the measurements that chose them.
 """
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 from qa.pipeline.conversation import missing_antecedent
 from qa.pipeline.focus import demands_type
+from qa.pipeline.query import negates
 from qa.settings import Settings
 from qa.values import Extract, PassageReading, Query
 
@@ -34,6 +37,7 @@ LOW_CONFIDENCE = "low confidence"
 MISSING_TYPE = "no phrase of the kind asked for"
 MISSING_NUMBER = "the best passage lacks a number the question names"
 MISSING_NAME = "the best passage lacks a name the question names"
+NEGATION_UNMATCHED = "the question is negated and the best passage negates nothing"
 NOT_IN_SOURCES = "asks about what the sources never mention"
 NO_READER_ANSWER = "the reader finds no answer in the best passages"
 NO_REFERENT = "leans on an earlier question that was not asked"
@@ -71,6 +75,12 @@ def missing_names(names: Sequence[str], extract: Extract | None) -> list[str]:
     held = " ".join((extract.context, extract.text, extract.title, extract.location or ""))
     held = held.lower()
     return [name for name in names if name.lower() not in held]
+
+
+def negation_unmatched(query: Query, extract: Extract | None) -> bool:
+    """Whether ``query`` is negated and ``extract`` negates nothing in any way
+    (``qa.pipeline.query.negates``): it states what is so, not what is not."""
+    return extract is not None and query.negated and not negates(extract.text)
 
 
 def vouched(extract: Extract, settings: Settings) -> bool:
@@ -138,6 +148,8 @@ def decide(
         return Decision(MISSING_NUMBER, extracts, missing)
     elif missing := missing_names(names, extracts[0] if extracts else None):
         return Decision(MISSING_NAME, extracts, missing)
+    elif negation_unmatched(query, extracts[0] if extracts else None):
+        reason = NEGATION_UNMATCHED
     else:
         reason = None
     if reason is None:
@@ -150,6 +162,7 @@ __all__ = [
     "MISSING_NAME",
     "MISSING_NUMBER",
     "MISSING_TYPE",
+    "NEGATION_UNMATCHED",
     "NOT_IN_SOURCES",
     "NO_READER_ANSWER",
     "NO_REFERENT",
@@ -159,5 +172,6 @@ __all__ = [
     "lacks_demanded_type",
     "missing_names",
     "missing_numbers",
+    "negation_unmatched",
     "threshold",
 ]
