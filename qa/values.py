@@ -212,8 +212,8 @@ class Answer:
     related: list[Extract] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # Why qa abstained: one of the reasons of ``qa.pipeline.policy`` (LOW_CONFIDENCE,
-    # MISSING_TYPE, MISSING_NUMBER, MISSING_NAME, NO_READER_ANSWER, NOT_IN_SOURCES: see
-    # ``unknown``...).
+    # MISSING_TYPE, MISSING_NUMBER, MISSING_NAME, NEGATION_UNMATCHED, NO_READER_ANSWER,
+    # NOT_IN_SOURCES: see ``unknown``...).
     # None when it answered.
     abstain_reason: str | None = None
     # The question's words that no source mentions, when that is why qa abstained.

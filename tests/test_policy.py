@@ -181,8 +181,11 @@ def test_a_name_the_question_names_and_the_passage_lacks_is_a_reason():
         ("What did the Netherlands not let America use during the embargo?", True),
         ("Which country wasn't hit by the embargo?", True),
         ("Which Valgrind tool does no analysis at all?", True),
-        ("What was common in states without population increases?", True),
-        # Asking about a negated fact needs more than the word: these ask none.
+        # Asking about a negated fact needs more than the word: these ask none. A negation in
+        # a clause of its own or by "without" sets a condition; the fact asked is not negated.
+        ("Which integer type does Rust pick when I don't annotate one?", False),
+        ("What weight does a glob pattern get if none is given?", False),
+        ("How do I get a Cargo.toml for a project I started without Cargo?", False),
         ("Whether or not a problem can be solved is studied by which field?", False),
         ("What did the embargo not only raise but double?", False),
         ("Why is Homebrew no longer used?", False),

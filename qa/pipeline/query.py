@@ -118,9 +118,16 @@ def _foreign(word: str) -> bool:
 
 
 # A question negated ("What did the Netherlands not let America use?"), but not by "whether or
-# not", "not only", "no longer" or "if not", which ask no negated fact.
-_NEGATION = re.compile(r"\b(?:not|never|no|none|cannot|without|neither|nor)\b|n't\b", re.I)
+# not", "not only", "no longer" or "if not", which ask no negated fact; nor in a clause of its
+# own ("... pick when I don't annotate one?", "... get if none is given?"), or by "without"
+# ("a project I started without Cargo"): those set a condition, the fact asked is not negated.
+_NEGATION = re.compile(r"\b(?:not|never|no|none|cannot|neither|nor)\b|n't\b", re.I)
 _NOT_NEGATION = re.compile(r"\b(?:whether or not|or not|not only|no longer|if not)\b", re.I)
+_CLAUSE = re.compile(
+    r"\b(?:if|when|whenever|unless|once|until|after|before|because|since|while|although"
+    r"|though|where|that|who|which)\b",
+    re.I,
+)
 # What negates in a passage: the words above, and the other ways text says no ("refused",
 # "denied", "unable", "excluding", "instead", "only"...). Chosen on the gold answer sentences
 # of the reader's training articles (SQuAD v1.1 and SQuAD 2.0; docs/reader.md): with the
@@ -138,8 +145,14 @@ _NEGATES = re.compile(
 
 def negated(question: str) -> bool:
     """Whether ``question`` asks about something that is not so ("Which country was not hit
-    by the embargo?"): SQuAD 2.0's writers negate an answerable question to make a decoy."""
-    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", question)))
+    by the embargo?"): SQuAD 2.0's writers negate an answerable question to make a decoy. Only
+    a negation of the main clause counts: none after a word that opens a clause of its own
+    (``_CLAUSE``; the question's first word aside, "Which country ...")."""
+    question = _NOT_NEGATION.sub(" ", question)
+    for found in _NEGATION.finditer(question):
+        if not _CLAUSE.search(question, question.find(" ") + 1, found.start()):
+            return True
+    return False
 
 
 def negates(text: str) -> bool:
