@@ -374,13 +374,12 @@ class Assistant:
             unknown = self.scope().unknown(query.question, query.text, query.identifiers)
             names = list(filter(self.scope().holds, query.identifiers))  # the corpus knows
         timings["total"] = sum(timings.values())
-        confidence = extracts[0].score if extracts else 0.0
         decision = policy.decide(query, extracts, readings, unknown, self.settings, names)
         return Answer(
             question=query.question,
             query=query.text,
             abstained=decision.abstained,
-            confidence=round(float(confidence), 4),
+            confidence=round(float(extracts[0].score if extracts else 0.0), 4),
             extracts=[] if decision.abstained else decision.extracts,
             related=extracts if decision.abstained else [],
             timings={key: round(value, 5) for key, value in timings.items()},
@@ -389,6 +388,7 @@ class Assistant:
             unknown=unknown if decision.reason == policy.NOT_IN_SOURCES else [],
             missing_numbers=decision.missing if decision.reason == policy.MISSING_NUMBER else [],
             missing_names=decision.missing if decision.reason == policy.MISSING_NAME else [],
+            why=decision.why,
             answerability=answerability(readings),
         )
 

@@ -223,6 +223,9 @@ class Answer:
     # The names (programs, packages, settings) the question names and the corpus holds, but
     # not the best passage, when that is why (MISSING_NAME).
     missing_names: list[str] = field(default_factory=list)
+    # Why qa abstained, in a sentence for the asker, where no field above says it
+    # (``qa.pipeline.policy.WHY``: NEGATION_UNMATCHED); None otherwise.
+    why: str | None = None
     # The reader's highest has_answer among the passages it read; None without the reader.
     answerability: float | None = None
     # The pronoun qa asks about instead of answering, when the question leans on an earlier
@@ -244,6 +247,8 @@ class Answer:
             return f"{NO_ANSWER} No source mentions {', '.join(self.unknown)}."
         if missing := self.missing_numbers + self.missing_names:
             return f"{NO_ANSWER} The closest passage does not mention {', '.join(missing)}."
+        if self.abstained and self.why:
+            return f"{NO_ANSWER} {self.why}"
         if self.abstained or not self.extracts:
             return NO_ANSWER
         return " ".join(self.extracts[0].text.split())  # one line, as a wrapped source is not

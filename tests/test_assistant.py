@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import Assistant, QuestionError
+from qa.pipeline import policy
 from qa.pipeline.policy import MISSING_NAME, MISSING_NUMBER, MISSING_TYPE
 from qa.web.render import answer_html
 
@@ -98,6 +99,20 @@ def test_follow_up_uses_the_history(store_assistant):
     answer = store_assistant.ask("And when was it signed?", history=history)
     assert "September 2014" in answer.extracts[0].text
     assert answer.query.startswith(history[0])
+
+
+def test_a_negated_question_the_sources_state_positively_is_refused_saying_why(store_assistant):
+    """The seeds say who signed the agreement, not who did not: "not" asks for a fact no
+    sentence states, and the answer says why in words (``why``, also in ``message``)."""
+    question = "Which countries did not sign the international road transport agreement?"
+    answer = store_assistant.ask(question)
+    assert answer.abstained and answer.abstain_reason == policy.NEGATION_UNMATCHED
+    assert answer.why == policy.WHY[policy.NEGATION_UNMATCHED]
+    assert answer.message == f"The sources do not answer this. {answer.why}"
+    assert answer.to_dict()["why"] == answer.why
+    assert "the closest passage negates nothing" in answer_html(answer)  # the chat says it too
+    signed = store_assistant.ask(question.replace("did not sign", "signed"))
+    assert not signed.abstained and signed.why is None
 
 
 def test_off_topic_question_abstains(store_assistant):

@@ -39,6 +39,12 @@ MISSING_NUMBER = "the best passage lacks a number the question names"
 MISSING_NAME = "the best passage lacks a name the question names"
 NEGATION_UNMATCHED = "the question is negated and the best passage negates nothing"
 NOT_IN_SOURCES = "asks about what the sources never mention"
+# What the asker is told, beside "The sources do not answer this.", where a reason needs saying
+# and no field of the answer says it (unknown words, missing numbers and names do).
+WHY = {
+    NEGATION_UNMATCHED: "The question asks about what is not so, and the closest passage "
+    "negates nothing.",
+}
 NO_READER_ANSWER = "the reader finds no answer in the best passages"
 NO_REFERENT = "leans on an earlier question that was not asked"
 
@@ -117,6 +123,11 @@ class Decision:
     def abstained(self) -> bool:
         return self.reason is not None
 
+    @property
+    def why(self) -> str | None:
+        """The sentence that tells the asker why qa abstained, where one is needed (``WHY``)."""
+        return WHY.get(self.reason) if self.reason else None
+
 
 def decide(
     query: Query,
@@ -166,6 +177,7 @@ __all__ = [
     "NOT_IN_SOURCES",
     "NO_READER_ANSWER",
     "NO_REFERENT",
+    "WHY",
     "Decision",
     "clarification",
     "decide",

@@ -99,6 +99,7 @@ class AnswerOut(BaseModel):
     unknown: list[str] = Field(default_factory=list)
     missing_numbers: list[str] = Field(default_factory=list)  # MISSING_NUMBER's numbers
     missing_names: list[str] = Field(default_factory=list)  # MISSING_NAME's names
+    why: str | None = Field(None, description="Why qa abstained, where no other field says it")
     answerability: float | None = None
     clarify: str | None = None
     notice: str | None = Field(None, description="How the answer was found, when it matters")

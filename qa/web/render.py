@@ -120,6 +120,8 @@ def _answer_html(answer: Answer) -> str:
             parts.append(
                 f"<p>The closest passage does not mention {escape(', '.join(missing))}.</p>"
             )
+        if answer.why:
+            parts.append(f"<p>{escape(answer.why)}</p>")
         if answer.related:
             items = "".join(
                 f"<li>{escape(e.text)}<br><small>{cite(e)}</small></li>" for e in answer.related
