@@ -243,15 +243,21 @@ class Answer:
                 f"What does “{self.clarify}” refer to? This conversation has no earlier "
                 "question it could refer to: please ask again, naming it."
             )
-        if self.abstained and self.unknown:
-            return f"{NO_ANSWER} No source mentions {', '.join(self.unknown)}."
-        if missing := self.missing_numbers + self.missing_names:
-            return f"{NO_ANSWER} The closest passage does not mention {', '.join(missing)}."
-        if self.abstained and self.why:
-            return f"{NO_ANSWER} {self.why}"
+        if said := self.explanation:
+            return f"{NO_ANSWER} {said}"
         if self.abstained or not self.extracts:
             return NO_ANSWER
         return " ".join(self.extracts[0].text.split())  # one line, as a wrapped source is not
+
+    @property
+    def explanation(self) -> str | None:
+        """Why there is no answer, in a sentence for the asker, where qa knows one: the words
+        no source mentions, the numbers or names the closest passage lacks, or ``why``."""
+        if self.abstained and self.unknown:
+            return f"No source mentions {', '.join(self.unknown)}."
+        if missing := self.missing_numbers + self.missing_names:
+            return f"The closest passage does not mention {', '.join(missing)}."
+        return self.why if self.abstained else None
 
     def to_dict(self) -> dict:
         data = asdict(self)

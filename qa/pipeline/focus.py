@@ -129,6 +129,7 @@ _TYPED_PHRASES = [
 ]
 
 
+@lru_cache(maxsize=4096)  # asked again by demands_type, and per sentence by type_match
 def question_type(question: str) -> str | None:
     """The kind of phrase ``question`` asks for, or None when it is not a typed question.
 

@@ -114,14 +114,8 @@ CONFIDENCE_WORDS = {
 def _answer_html(answer: Answer) -> str:
     if answer.abstained or not answer.extracts:
         parts = [f"<p><b>{NO_ANSWER}</b></p>"]
-        if answer.unknown:  # words of the question: escaped like document text
-            parts.append(f"<p>No source mentions {escape(', '.join(answer.unknown))}.</p>")
-        if missing := answer.missing_numbers + answer.missing_names:  # the question's words
-            parts.append(
-                f"<p>The closest passage does not mention {escape(', '.join(missing))}.</p>"
-            )
-        if answer.why:
-            parts.append(f"<p>{escape(answer.why)}</p>")
+        if said := answer.explanation:  # it holds the question's words: escaped like documents
+            parts.append(f"<p>{escape(said)}</p>")
         if answer.related:
             items = "".join(
                 f"<li>{escape(e.text)}<br><small>{cite(e)}</small></li>" for e in answer.related
