@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from qa import Assistant
-from qa.assistant import clean_question
 from qa.index.lexical import LexicalIndex
+from qa.pipeline.query import clean_question
 from qa.settings import LexicalSettings
 
 from . import metrics

@@ -198,12 +198,18 @@ def best_threshold(
 def abstention_details(records: Sequence[dict]) -> dict:
     """What the abstention records (``unanswerable``, ``abstained``, ``reason``,
     ``answerability``) say beyond the counts: why qa abstained, by reason and kind of
-    question, and the ROC AUC of the reader's answerability when the reader read."""
+    question, and the ROC AUC of the reader's answerability when the reader read (and of the
+    verifier's ``doubt`` where it judged)."""
     details: dict = {"reasons": {}}
     if records and records[0]["answerability"] is not None:
         unanswerable = np.array([r["unanswerable"] for r in records])
         reader = np.array([r["answerability"] for r in records])
         details["answerability_auc"] = roc_auc(reader[~unanswerable], reader[unanswerable])
+    judged = [r for r in records if r.get("doubt") is not None]
+    if judged:  # the verifier's doubt, higher for the unanswerable ones (qa.pipeline.verify)
+        unanswerable = np.array([r["unanswerable"] for r in judged])
+        doubt = np.array([r["doubt"] for r in judged])
+        details["doubt_auc"] = roc_auc(doubt[unanswerable], doubt[~unanswerable])
     for r in records:
         if r["abstained"]:
             label = f"{r['reason']} ({'unanswerable' if r['unanswerable'] else 'answerable'})"

@@ -105,7 +105,9 @@ def query_latency(assistant: Assistant, questions: list[str], rounds: int) -> di
             )
             readings = None
             if stage is not None:
-                readings = timed("read", lambda q=query, c=candidates: stage.run(q, c))
+                readings = timed(
+                    "read", lambda q=query, c=candidates: stage.run(q, c, index.corpus)
+                )
             timed(
                 "extract",
                 lambda q=query, c=candidates, r=readings: extractor.run(

@@ -76,6 +76,7 @@ def abstention_records(assistant: Assistant, answerable, unanswerable) -> list[d
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
                 "answerability": answerability(answer, reader_on),
+                "doubt": answer.doubt,
                 "hit": n < len(answerable) and holds_answer(extract, q),
             }
         )
@@ -122,6 +123,7 @@ def gold_records(assistant: Assistant, items) -> list[dict]:
                 "abstained": answer.abstained,
                 "confidence": answer.confidence,
                 "answerability": answerability(answer, reader_on),
+                "doubt": answer.doubt,
             }
         )
     return records

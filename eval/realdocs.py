@@ -787,6 +787,7 @@ def evaluate(assistant: Assistant, questions: Sequence[RealQuestion], kinds: dic
         exact = kinds.get(question.doc) in EXACT_KINDS
         record = score(question, answer, text_of, exact, lines_of)
         record["latency_ms"] = 1000 * (time.perf_counter() - began)
+        record["doubt"] = answer.doubt
         records.append(record)
     return records
 

@@ -19,8 +19,8 @@ from dataclasses import replace
 import numpy as np
 
 from qa import Answer, Assistant, Extract
-from qa.assistant import clean_question
 from qa.models.embedder import Embedder
+from qa.pipeline.query import clean_question
 from qa.training.squad import FILE as FILE
 from qa.training.squad import SquadData as SquadData
 from qa.training.squad import SquadQuestion as SquadQuestion
@@ -242,6 +242,7 @@ def answer_records(
                 "f1": metrics.f1(text, q.answers),
                 "hit": holds_answer(extract, q),
                 "abstained": answer.abstained,
+                "doubt": answer.doubt,
                 "latency": answer.timings.get("total", 0.0),
             }
         )

@@ -83,6 +83,7 @@ def records(assistant: Assistant, questions) -> list[dict]:
                 "reason": answer.abstain_reason,
                 "confidence": answer.confidence,
                 "answerability": answerability(answer, reader_on),
+                "doubt": answer.doubt,
                 "clarify": answer.clarify,
                 "answer": "" if answer.abstained else text,
                 "em": em,
@@ -266,6 +267,9 @@ def report(summary: dict) -> None:
     auc = summary["reader"].get("answerability_auc")
     if auc is not None:
         print(f"{'answerability AUC':34}{auc:>10.3f}")
+    doubt = summary["reader"].get("doubt_auc")
+    if doubt is not None:
+        print(f"{'verifier doubt AUC':34}{doubt:>10.3f}")
     print(f"always abstaining scores F1 {summary['reader']['always_abstain_f1']:.3f}")
     print(f"trade-off curve: {summary['plot']}")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from qa import Assistant
-from qa.assistant import clean_question
 from qa.models.embedder import Embedder
+from qa.pipeline.query import clean_question
 from qa.settings import PassageSettings, Settings
 
 from . import metrics

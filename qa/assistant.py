@@ -4,68 +4,26 @@ from __future__ import annotations
 
 import os
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa import config
-from qa.config import MAX_QUESTION_CHARS, default_folder
-from qa.errors import DocumentNotFound, QuestionError, SettingsError, UsageError
+from qa.config import default_folder
+from qa.errors import DocumentNotFound, SettingsError, UsageError
 from qa.index import uploads
 from qa.index.sync import CorpusIndex, SyncReport
 from qa.ingest.documents import Document, file_sha256, find_files
-from qa.ingest.text import is_meaningful
 from qa.models.embedder import Embedder
 from qa.models.reader import MODEL_FILE, load_in_background
-from qa.pipeline import policy
+from qa.pipeline import policy, verify
 from qa.pipeline.conversation import resolve
 from qa.pipeline.extract import Extractor
+from qa.pipeline.query import clean_history, clean_question
 from qa.pipeline.read import ReaderSlot, ReadingStage, answerability, without_reader
 from qa.pipeline.retrieve import Retriever
 from qa.pipeline.scope import Scope
 from qa.settings import Settings
 from qa.values import Answer, Candidate, Query
-
-
-def clean_question(question: object) -> str:
-    """The question with control characters removed, or QuestionError saying what is wrong."""
-    if not isinstance(question, str):
-        raise QuestionError(f"The question must be text, not {type(question).__name__}.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(
-            f"The question is too long ({len(question):,} characters); "
-            f"please keep it under {MAX_QUESTION_CHARS:,}."
-        )
-    cleaned = "".join(
-        " " if unicodedata.category(ch)[0] == "C" or ch.isspace() else ch for ch in question
-    )
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise QuestionError("The question is empty: please type a question.")
-    if not is_meaningful(cleaned):
-        raise QuestionError("The question has no words in it: please type a question.")
-    return cleaned
-
-
-def clean_history(history: object) -> list[str]:
-    """The earlier questions, cleaned; QuestionError, saying it is about the history, when
-    ``history`` is not a list of text (a string or dict would be taken apart into questions)."""
-    if history is None:
-        return []
-    if not isinstance(history, (list, tuple)):
-        raise QuestionError(
-            f"The history must be a list of earlier questions, not {type(history).__name__}."
-        )
-    cleaned = []
-    for n, earlier in enumerate(history, 1):
-        if isinstance(earlier, str) and not earlier.strip():
-            continue  # an empty turn says nothing; skipping it is harmless
-        try:
-            cleaned.append(clean_question(earlier))
-        except QuestionError as error:
-            raise QuestionError(f"Earlier question {n} of the history: {error}") from None
-    return cleaned
-
 
 TRASH_DIRNAME = ".qa-trash"  # removed documents go here (hidden: never indexed), not away
 
@@ -357,7 +315,7 @@ class Assistant:
             if stage is not None:
                 mark = time.perf_counter()
                 try:
-                    readings = stage.run(query, candidates)
+                    readings = stage.run(query, candidates, corpus)
                 except Exception as error:  # a model that loads but cannot read: without it
                     self._reader.failed(error)
                 timings["read"] = time.perf_counter() - mark
@@ -373,8 +331,10 @@ class Assistant:
             timings["extract"] = time.perf_counter() - mark
             unknown = self.scope().unknown(query.question, query.text, query.identifiers)
             names = list(filter(self.scope().holds, query.identifiers))  # the corpus knows
+            reader_says = answerability(readings)
+            doubt = verify.doubt(query, extracts, reader_says, corpus.idf, verify.load())
         timings["total"] = sum(timings.values())
-        decision = policy.decide(query, extracts, readings, unknown, self.settings, names)
+        decision = policy.decide(query, extracts, readings, unknown, self.settings, names, doubt)
         return Answer(
             question=query.question,
             query=query.text,
@@ -389,7 +349,8 @@ class Assistant:
             missing_numbers=decision.missing if decision.reason == policy.MISSING_NUMBER else [],
             missing_names=decision.missing if decision.reason == policy.MISSING_NAME else [],
             why=decision.why,
-            answerability=answerability(readings),
+            answerability=reader_says,
+            doubt=doubt,
         )
 
     def retrieve(self, query: Query, k: int = 10) -> list[Candidate]:

@@ -209,6 +209,22 @@ class ReaderSettings(Configurable):
     # .800/.515/.644 (was .800/.512/.643), gold dev the same, SQuAD 2.0 dev HasAns F1 .709
     # (.696), NoAns recall .086 (.086); warm ask p50 on the seeds 39-43 ms (100-103).
     stop_above: float = 0.5
+    # Characters of a passage the reader reads: its sentences nearest the question, up to this
+    # many (0: the whole passage). Measured on dev data by a rule written first (docs/reader.md,
+    # Latency) and not kept: this reader, trained on whole passages, loses answers outside the
+    # window. 250 against 0: gold dev hit@1 .850 (.925), SQuAD dev open corpus EM / F1 .487 /
+    # .610 (.515 / .644), false abstentions SQuAD held-out 7.0% (4.0%), SQuAD 2.0 dev 5.4%
+    # (2.7%), for a warm ask p50 of 36.3 ms (46.1; ratio 5.23 against 6.15). 200 and 300: the
+    # same gold dev figures (the seeds' sentences are long: the window is the best one alone).
+    window: int = 0
+    # Refuse (DOUBTFUL) when the verifier (qa.pipeline.verify) judges the best extract more
+    # likely than this not to answer the question; 1.0: never. Chosen on dev data by a rule
+    # written first (`python -m eval.verifier`; docs/reader.md, The verifier): the best SQuAD
+    # 2.0 dev F1 with at most 5% of any dev set's answerable questions refused. Against 1.0:
+    # SQuAD 2.0 dev F1 .402 (.388), recall .192 (.168), false 3.3% (2.7%); SQuAD held-out
+    # recall .533 (.514), false 4.8% (4.0%, the set that binds: 0.85 gives 5.5%); SQuAD dev
+    # open corpus refused 4.0% (3.5%); gold and real-file dev splits unchanged.
+    doubt_above: float = 0.89
     # Another reader file (e.g. a smaller student of ``python -m qa.training reader
     # --export-only``) to compare in the pipeline; "" is the packaged MODEL_FILE.
     model: str = ""

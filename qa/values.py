@@ -212,7 +212,7 @@ class Answer:
     related: list[Extract] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # Why qa abstained: one of the reasons of ``qa.pipeline.policy`` (LOW_CONFIDENCE,
-    # MISSING_TYPE, MISSING_NUMBER, MISSING_NAME, NEGATION_UNMATCHED, NO_READER_ANSWER,
+    # MISSING_TYPE, MISSING_NUMBER, MISSING_NAME, NEGATION_UNMATCHED, DOUBTFUL, NO_READER_ANSWER,
     # NOT_IN_SOURCES: see ``unknown``...).
     # None when it answered.
     abstain_reason: str | None = None
@@ -224,10 +224,13 @@ class Answer:
     # not the best passage, when that is why (MISSING_NAME).
     missing_names: list[str] = field(default_factory=list)
     # Why qa abstained, in a sentence for the asker, where no field above says it
-    # (``qa.pipeline.policy.WHY``: NEGATION_UNMATCHED); None otherwise.
+    # (``qa.pipeline.policy.WHY``); None otherwise.
     why: str | None = None
     # The reader's highest has_answer among the passages it read; None without the reader.
     answerability: float | None = None
+    # The verifier's probability that the best extract does not answer the question
+    # (``qa.pipeline.verify``); None without the reader or the verifier.
+    doubt: float | None = None
     # The pronoun qa asks about instead of answering, when the question leans on an earlier
     # one that the conversation does not have (``qa.pipeline.policy.clarification``).
     clarify: str | None = None

@@ -120,7 +120,9 @@ def test_off_topic_question_abstains(store_assistant):
     assert answer.abstained
     assert answer.extracts == []
     assert answer.related  # closest passages, labelled as not an answer
-    assert answer.to_dict()["message"] == "The sources do not answer this."
+    # ... and says why in words: nothing matches closely, or the reader finds no answer.
+    assert answer.why in (policy.WHY[policy.LOW_CONFIDENCE], policy.WHY[policy.NO_READER_ANSWER])
+    assert answer.to_dict()["message"] == f"The sources do not answer this. {answer.why}"
 
 
 def test_extracts_are_distinct_and_best_first(store_assistant):
@@ -296,6 +298,7 @@ def test_a_missing_year_or_count_abstains_but_a_missing_name_does_not(corpus, em
     assistant = Assistant.from_folder(corpus, embedder=embedder)
     year = assistant.ask("In what year was the road convention adopted at the summit?")
     assert year.abstained and year.abstain_reason == MISSING_TYPE
+    assert year.why == "The question asks for a year, and the closest passage gives none."
     assert "convention" in year.related[0].text  # the closest sentence, offered as related
     who = assistant.ask("Who is required to verify and mark the utility lines?")
     assert not who.abstained

@@ -71,6 +71,28 @@ def test_a_confident_reader_is_not_overruled_by_the_type_check():
     assert policy.decide(count, [vouched], None, [], SETTINGS).reason == policy.MISSING_TYPE
 
 
+def test_a_refusal_says_why_in_words_naming_the_kind_asked_for():
+    weak = policy.decide(QUERY, [extract(0.1)], [reading(0.9)], [], SETTINGS)
+    assert weak.why == "No passage matches the question closely enough to quote as its answer."
+    unread = policy.decide(QUERY, [extract(0.9)], [reading(0.0)], [], SETTINGS)
+    assert unread.why == policy.WHY[policy.NO_READER_ANSWER]
+    year = policy.decide(YEAR, [extract(0.9, 1.0)], None, [], SETTINGS)
+    assert year.why == "The question asks for a year, and the closest passage gives none."
+    kinds = {
+        "How many soldiers took part?": "a number",
+        "Which environment variable sets the root of pyenv-virtualenv?": (
+            "a variable, option or command name"
+        ),
+        "What directory does pyenv-virtualenv keep its cache in?": "a path or directory",
+    }
+    for question, kind in kinds.items():
+        query = Query.of(question, np.zeros(3, np.float32))
+        decision = policy.decide(query, [extract(0.9, 1.0)], None, [], SETTINGS)
+        assert decision.reason == policy.MISSING_TYPE
+        assert decision.why == f"The question asks for {kind}, and the closest passage gives none."
+    assert policy.decide(QUERY, [extract(0.9)], None, [], SETTINGS).why is None  # answered
+
+
 def test_further_extracts_are_offered_only_above_the_bar():
     bar = SETTINGS.abstain_below_without_reader
     decision = policy.decide(

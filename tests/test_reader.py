@@ -23,7 +23,7 @@ from qa.models.reader import (
     tokenizer,
 )
 from qa.pipeline.policy import NO_READER_ANSWER
-from qa.pipeline.read import ReadingStage
+from qa.pipeline.read import ReadingStage, window
 from qa.settings import ReaderSettings
 from qa.training.model import token_targets
 from qa.values import Query
@@ -205,6 +205,48 @@ def test_the_best_passage_is_read_first_and_the_others_only_when_it_is_unsure(re
     unsure = stage(together[0].has_answer + 1e-6).run(query, candidates)  # not sure enough
     assert unsure == together
     assert ReaderSettings.from_dict(ReaderSettings(stop_above=0.7).to_dict()).stop_above == 0.7
+
+
+def test_a_window_grows_from_the_best_sentence_towards_the_better_neighbour():
+    bounds = [(0, 100), (101, 200), (201, 300), (301, 400)]
+    assert window(bounds, [0.1, 0.9, 0.5, 0.2], 250) == (1, 2)  # 2 scores above 0
+    assert window(bounds, [0.1, 0.9, 0.5, 0.2], 400) == (0, 3)  # the whole passage fits
+    assert window(bounds, [0.5, 0.9, 0.1, 0.2], 250) == (0, 1)
+    assert window(bounds, [0.1, 0.2, 0.3, 0.9], 120) == (3, 3)  # one sentence: no neighbour fits
+    assert window([(0, 500)], [0.3], 250) == (0, 0)  # a sentence longer than the window: whole
+
+
+@needs_model
+def test_the_reader_reads_a_window_of_the_passage_and_points_into_the_document(
+    reading_assistant,
+):
+    """Issue 32, "read less": the sentences nearest the question, not the whole passage."""
+    assistant = reading_assistant
+    question = "Where was the road transport agreement signed?"
+    query = Query.of(question, assistant.embedder.encode_questions([question])[0])
+    corpus = assistant.index.corpus
+    candidates = assistant.retriever.run(query, corpus, assistant.index.store, 10)
+    reader = assistant.reading().reader
+    settings = replace(assistant.settings.reader, stop_above=1.0, window=200)
+    stage = ReadingStage(reader, settings)
+    long = [c for c in candidates[:4] if len(c.passage.text) > 200]
+    assert long, "the seeds' best passages are longer than 200 characters"
+    for candidate in long:
+        start, end = stage.span(query, candidate.passage, corpus)
+        assert candidate.passage.start <= start < end <= candidate.passage.end
+        assert end - start < len(candidate.passage.text)
+    for reading in stage.run(query, candidates, corpus):
+        text = corpus.document(reading.doc_id).text
+        assert reading.passage.start <= reading.start <= reading.end <= reading.passage.end
+        assert text[reading.start : reading.end].strip()
+    best = stage.run(query, candidates, corpus)[0]
+    assert "Dushanbe" in corpus.document(best.doc_id).text[best.start : best.end]
+    whole = ReadingStage(reader, replace(settings, window=0))
+    assert whole.span(query, candidates[0].passage, corpus) == (
+        candidates[0].passage.start,
+        candidates[0].passage.end,
+    )
+    assert ReaderSettings.from_dict(ReaderSettings(window=250).to_dict()).window == 250
 
 
 @needs_model

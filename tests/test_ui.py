@@ -238,7 +238,7 @@ def test_api_abstains_off_topic(client):
     result = client.predict("What is the boiling point of water at sea level?", api_name="/ask")
     assert result["abstained"] is True
     assert result["extracts"] == []
-    assert result["message"] == "The sources do not answer this."
+    assert result["why"] and result["message"] == f"The sources do not answer this. {result['why']}"
 
 
 def test_api_follow_up_uses_history(client):

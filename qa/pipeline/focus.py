@@ -184,6 +184,17 @@ def demands_type(question: str) -> bool:
     return question_type(question) in _DEMANDING_KINDS
 
 
+def demanded_kind(question: str) -> str | None:
+    """What a demanding question (``demands_type``) asks for, in words for the asker: "a
+    year", "a number", "a variable, option or command name", "a path or directory"; None for
+    other questions."""
+    q = " ".join(fold(question).split())
+    if found := _DEMANDING.search(q):
+        return "a year" if "year" in found.group() else "a number"
+    kinds = {SYMBOL: "a variable, option or command name", PATH: "a path or directory"}
+    return kinds.get(question_type(question))
+
+
 def quantity_unit(question: str) -> str | None:
     """The stemmed noun a "how many X" question counts: in the words after "how many" up to
     a verb, the last plural one ("princ" in "how many rival princes were ..."), else the

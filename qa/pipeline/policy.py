@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qa.pipeline.conversation import missing_antecedent
-from qa.pipeline.focus import demands_type
+from qa.pipeline.focus import demanded_kind, demands_type
 from qa.pipeline.query import negates
 from qa.settings import Settings
 from qa.values import Extract, PassageReading, Query
@@ -39,13 +39,18 @@ MISSING_NUMBER = "the best passage lacks a number the question names"
 MISSING_NAME = "the best passage lacks a name the question names"
 NEGATION_UNMATCHED = "the question is negated and the best passage negates nothing"
 NOT_IN_SOURCES = "asks about what the sources never mention"
+DOUBTFUL = "the best passage looks like the answer to a question near this one, not this one"
+NO_READER_ANSWER = "the reader finds no answer in the best passages"
 # What the asker is told, beside "The sources do not answer this.", where a reason needs saying
 # and no field of the answer says it (unknown words, missing numbers and names do).
 WHY = {
     NEGATION_UNMATCHED: "The question asks about what is not so, and the closest passage "
     "negates nothing.",
+    LOW_CONFIDENCE: "No passage matches the question closely enough to quote as its answer.",
+    NO_READER_ANSWER: "The reader finds no answer to the question in the closest passages.",
+    MISSING_TYPE: "The question asks for {}, and the closest passage gives none.",
+    DOUBTFUL: "The closest passage answers a question like this one, but not quite this one.",
 }
-NO_READER_ANSWER = "the reader finds no answer in the best passages"
 NO_REFERENT = "leans on an earlier question that was not asked"
 
 
@@ -117,7 +122,8 @@ class Decision:
 
     reason: str | None
     extracts: list[Extract]
-    missing: list[str] = field(default_factory=list)  # MISSING_NUMBER's or MISSING_NAME's
+    # MISSING_NUMBER's numbers, MISSING_NAME's names, MISSING_TYPE's kind ('a year')
+    missing: list[str] = field(default_factory=list)
 
     @property
     def abstained(self) -> bool:
@@ -126,6 +132,10 @@ class Decision:
     @property
     def why(self) -> str | None:
         """The sentence that tells the asker why qa abstained, where one is needed (``WHY``)."""
+        if self.reason == MISSING_TYPE:  # names the kind asked for (``missing``)
+            return WHY[MISSING_TYPE].format(
+                self.missing[0] if self.missing else "a phrase of a kind"
+            )
         return WHY.get(self.reason) if self.reason else None
 
 
@@ -136,9 +146,11 @@ def decide(
     unknown: list[str],
     settings: Settings,
     names: Sequence[str] = (),
+    doubt: float | None = None,
 ) -> Decision:
     """Answer or abstain; when answering, further extracts only if they too clear the bar.
-    ``names``: the question's identifiers that the corpus holds (``Scope.holds``)."""
+    ``names``: the question's identifiers that the corpus holds (``Scope.holds``); ``doubt``:
+    the verifier's (``qa.pipeline.verify``), None when it did not judge."""
     bar = threshold(settings, readings is not None)
     confidence = extracts[0].score if extracts else 0.0
     if unknown:  # the most telling reason first: the user learns what is missing
@@ -154,13 +166,15 @@ def decide(
     elif lacks_demanded_type(query, extracts[0] if extracts else None) and not (
         readings is not None and vouched(extracts[0], settings)
     ):
-        reason = MISSING_TYPE
+        return Decision(MISSING_TYPE, extracts, [demanded_kind(query.question) or "an answer"])
     elif missing := missing_numbers(query, extracts[0] if extracts else None):
         return Decision(MISSING_NUMBER, extracts, missing)
     elif missing := missing_names(names, extracts[0] if extracts else None):
         return Decision(MISSING_NAME, extracts, missing)
     elif negation_unmatched(query, extracts[0] if extracts else None):
         reason = NEGATION_UNMATCHED
+    elif doubt is not None and doubt > settings.reader.doubt_above:
+        reason = DOUBTFUL
     else:
         reason = None
     if reason is None:
@@ -169,6 +183,7 @@ def decide(
 
 
 __all__ = [
+    "DOUBTFUL",
     "LOW_CONFIDENCE",
     "MISSING_NAME",
     "MISSING_NUMBER",

@@ -3,14 +3,18 @@
 It holds the question as asked and as resolved with the conversation (``text``, what retrieval
 searches), their vectors, and what the stages read off the words: the terms, the kind of phrase
 asked for, whether a sentence without one cannot answer, and the attribution lines it asks
-about. Each is computed the first time a stage asks for it, then kept.
+about. Each is computed the first time a stage asks for it, then kept. Before all that,
+``clean_question`` takes the question as typed, or refuses it in qa's own words.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from qa.ingest.text import terms, zipf
+from qa.config import MAX_QUESTION_CHARS
+from qa.errors import QuestionError
+from qa.ingest.text import is_meaningful, terms, zipf
 
 # The question's target is the text's author ("Who wrote...") or its source ("Which newspaper...").
 _AUTHOR_QUESTION = re.compile(
@@ -170,9 +174,51 @@ def reader_question(question: str, query: str) -> str:
     return f"{question} {earlier}"
 
 
+def clean_question(question: object) -> str:
+    """The question with control characters removed, or QuestionError saying what is wrong."""
+    if not isinstance(question, str):
+        raise QuestionError(f"The question must be text, not {type(question).__name__}.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"The question is too long ({len(question):,} characters); "
+            f"please keep it under {MAX_QUESTION_CHARS:,}."
+        )
+    cleaned = "".join(
+        " " if unicodedata.category(ch)[0] == "C" or ch.isspace() else ch for ch in question
+    )
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("The question is empty: please type a question.")
+    if not is_meaningful(cleaned):
+        raise QuestionError("The question has no words in it: please type a question.")
+    return cleaned
+
+
+def clean_history(history: object) -> list[str]:
+    """The earlier questions, cleaned; QuestionError, saying it is about the history, when
+    ``history`` is not a list of text (a string or dict would be taken apart into questions)."""
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise QuestionError(
+            f"The history must be a list of earlier questions, not {type(history).__name__}."
+        )
+    cleaned = []
+    for n, earlier in enumerate(history, 1):
+        if isinstance(earlier, str) and not earlier.strip():
+            continue  # an empty turn says nothing; skipping it is harmless
+        try:
+            cleaned.append(clean_question(earlier))
+        except QuestionError as error:
+            raise QuestionError(f"Earlier question {n} of the history: {error}") from None
+    return cleaned
+
+
 __all__ = [
     "about_code",
     "attribution",
+    "clean_history",
+    "clean_question",
     "conditions",
     "identifiers",
     "is_identifier",

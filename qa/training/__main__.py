@@ -1,6 +1,12 @@
-"""``python -m qa.training reader [...]``: the reader's training command (``cli.main``)."""
+"""``python -m qa.training reader [...]``: the reader's training command (``cli.main``);
+``python -m qa.training verifier [...]``: the verifier's (``verifier.main``)."""
 
 import sys
+
+if sys.argv[1:2] == ["verifier"]:
+    from .verifier import main as fit_verifier
+
+    sys.exit(fit_verifier(sys.argv[2:]))
 
 from .cli import main
 

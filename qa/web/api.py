@@ -101,6 +101,7 @@ class AnswerOut(BaseModel):
     missing_names: list[str] = Field(default_factory=list)  # MISSING_NAME's names
     why: str | None = Field(None, description="Why qa abstained, where no other field says it")
     answerability: float | None = None
+    doubt: float | None = Field(None, description="The verifier's doubt that the answer fits")
     clarify: str | None = None
     notice: str | None = Field(None, description="How the answer was found, when it matters")
     message: str
