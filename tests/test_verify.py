@@ -93,7 +93,15 @@ def test_a_verifier_round_trips_and_a_damaged_file_is_no_verifier(tmp_path):
     path = tmp_path / "verifier.json"
     path.write_text(json.dumps({**verifier.to_dict(), "names": ["other"] * n}))
     assert verify.load(path) is None  # another qa's features
+    path.write_text(json.dumps(verifier.to_dict()))
+    verify.load.cache_clear()
+    assert verify.load(path) == verifier
+    for damaged in ({"coef": ["x"] * n}, {"intercept": float("nan")}, {"scale": [0.0] * n}):
+        path.write_text(json.dumps({**verifier.to_dict(), **damaged}))
+        verify.load.cache_clear()
+        assert verify.load(path) is None, damaged
     path.write_text("{not json")
+    verify.load.cache_clear()
     assert verify.load(tmp_path / "verifier.json") is None
     assert verify.load(tmp_path / "absent.json") is None
 
@@ -137,3 +145,11 @@ def test_an_answer_carries_the_verifiers_doubt(seeds_assistant):
     assert answer.doubt is not None and 0.0 <= answer.doubt <= 1.0
     assert answer.to_dict()["doubt"] == answer.doubt
     assert not answer.abstained and answer.doubt <= seeds_assistant.settings.reader.doubt_above
+
+
+def test_fitting_without_the_data_says_where_it_looked(tmp_path, capsys):
+    from qa.training.verifier import main
+
+    assert main(["--data", str(tmp_path), "--out", str(tmp_path / "v.json")]) == 2
+    assert str(tmp_path) in capsys.readouterr().err
+    assert not (tmp_path / "v.json").exists()

@@ -108,11 +108,18 @@ class Verifier:
 
     @classmethod
     def from_dict(cls, data: dict) -> Verifier:
+        """The verifier ``to_dict`` wrote; ValueError for another qa's features or weights
+        that are not finite numbers."""
         verifier = cls(**data)
         if list(verifier.names) != list(FEATURES) or not (
             len(verifier.mean) == len(verifier.scale) == len(verifier.coef) == len(FEATURES)
         ):
             raise ValueError("the verifier's features are not this qa's")
+        numbers = [*verifier.mean, *verifier.scale, *verifier.coef, verifier.intercept]
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+            raise ValueError("the verifier's weights are not all finite numbers")
+        if not all(x > 0 for x in verifier.scale):
+            raise ValueError("the verifier's scales are not all positive")
         return verifier
 
 
