@@ -153,3 +153,28 @@ def test_fitting_without_the_data_says_where_it_looked(tmp_path, capsys):
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "v.json")]) == 2
     assert str(tmp_path) in capsys.readouterr().err
     assert not (tmp_path / "v.json").exists()
+
+
+def test_the_threshold_is_the_best_squad2_f1_that_refuses_few_answerable_questions():
+    """eval.verifier's choice: refusing more helps SQuAD 2.0 F1 until another dev set's
+    answerable questions would be refused more than 5% of the time."""
+    from eval.verifier import FALSE_LIMIT, choose, refused, squad2_f1
+
+    def row(unanswerable: bool, doubt: float, f1: float = 1.0) -> dict:
+        return {"unanswerable": unanswerable, "abstained": False, "doubt": doubt, "f1": f1}
+
+    squad2 = [row(True, 0.95), row(True, 0.75), row(False, 0.6, 0.5), row(False, 0.2)]
+    # 20 answerable questions of another set: one doubted at 0.8, a second at 0.7
+    other = [row(False, 0.8), row(False, 0.7)] + [row(False, 0.1)] * 18
+    chosen, table = choose({"squad2": squad2, "other": other})
+    # Below 0.75 the second unanswerable one is refused too; below 0.70 the other set loses
+    # 2 of 20 (10%): of the best allowed (0.70 to 0.74, 1 of 20 refused), the highest.
+    assert chosen == 0.74
+    at = {r["t"]: r for r in table}
+    assert at[0.69]["other"]["false"] == 0.1 > FALSE_LIMIT and not at[0.69]["allowed"]
+    assert at[0.74]["other"]["false"] == 0.05 and at[0.74]["allowed"]
+    assert at[0.8]["squad2_f1"] == squad2_f1(squad2, 0.8) == (1 + 0 + 0.5 + 1) / 4
+    assert at[0.74]["squad2_f1"] == (1 + 1 + 0.5 + 1) / 4
+    assert at[0.5]["squad2_f1"] == (1 + 1 + 0 + 1) / 4 and not at[0.5]["allowed"]
+    assert refused({"abstained": True, "doubt": None}, 0.99)
+    assert not refused({"abstained": False, "doubt": None}, 0.0)

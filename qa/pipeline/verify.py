@@ -28,14 +28,11 @@ from qa.values import Extract, Query
 
 VERIFIER_FILE = Path(__file__).resolve().parents[1] / "models" / "verifier.json"
 
+SIGNALS = ("dense", "lexical", "passage", "sentence", "reader")  # of qa.pipeline.extract
 FEATURES = (
     "reader_logit",  # log-odds of the reader's answerability over the passages it read
     "confidence",  # the best extract's score
-    "dense",  # the best extract's signals (qa.pipeline.extract)
-    "lexical",
-    "passage",
-    "sentence",
-    "reader",
+    *SIGNALS,  # the best extract's signals
     "unmatched_extract",  # idf share of the question's terms that the extract lacks
     "unmatched_context",  # ... that its passage lacks
     "rarest_unmatched",  # the highest idf among the terms the passage lacks
@@ -68,7 +65,7 @@ def features(
     return {
         "reader_logit": math.log(answerability / (1 - answerability)),
         "confidence": best.score,
-        **{name: float(signals.get(name, 0.0)) for name in FEATURES[2:7]},
+        **{name: float(signals.get(name, 0.0)) for name in SIGNALS},
         "unmatched_extract": sum(weights[t] for t in asked if t not in in_extract) / total,
         "unmatched_context": sum(weights[t] for t in lacking) / total,
         "rarest_unmatched": max((weights[t] for t in lacking), default=0.0),
