@@ -211,11 +211,12 @@ class ReaderSettings(Configurable):
     stop_above: float = 0.5
     # Characters of a passage the reader reads: its sentences nearest the question, up to this
     # many (0: the whole passage). Measured on dev data by a rule written first (docs/reader.md,
-    # Latency) and not kept: this reader, trained on whole passages, loses answers outside the
-    # window. 250 against 0: gold dev hit@1 .850 (.925), SQuAD dev open corpus EM / F1 .487 /
-    # .610 (.515 / .644), false abstentions SQuAD held-out 7.0% (4.0%), SQuAD 2.0 dev 5.4%
-    # (2.7%), for a warm ask p50 of 36.3 ms (46.1; ratio 5.23 against 6.15). 200 and 300: the
-    # same gold dev figures (the seeds' sentences are long: the window is the best one alone).
+    # Reading a window) and not kept: this reader, trained on whole passages, loses answers
+    # outside the window. 250 against 0: gold dev hit@1 .850 (.925), SQuAD dev open corpus EM /
+    # F1 .487 / .610 (.515 / .644), false abstentions SQuAD held-out 7.0% (4.0%), SQuAD 2.0 dev
+    # 5.4% (2.7%), for a warm ask p50 of 36.3 ms, ratio 5.23 (whole passages, in other idle runs
+    # that day: 42.5-46.1 ms, 6.00-6.15). 200 and 300: the same gold dev figures (the seeds'
+    # sentences are long: the window is the best one alone).
     window: int = 0
     # Refuse (DOUBTFUL) when the verifier (qa.pipeline.verify) judges the best extract more
     # likely than this not to answer the question; 1.0: never. Chosen on dev data by a rule
