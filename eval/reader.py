@@ -48,7 +48,7 @@ from .squad import (
     answer_records,
     answerability,
     ask_questions,
-    held_out,
+    held_out_of,
     holds_answer,
     load_squad,
     questions_of,
@@ -240,12 +240,8 @@ def run(args: argparse.Namespace, embedder: Embedder | None = None) -> dict:
     began = time.perf_counter()
     data = load_squad(args.data / SQUAD_FILE)
     questions = questions_of(data, args.split, args.limit)
-    documents, answerable, unanswerable = held_out(data)
     articles = {q.doc_id for q in questions}
-    answerable = [q for q in answerable if q.doc_id in articles]
-    unanswerable = [q for q in unanswerable if q.doc_id in articles]
-    if args.limit is not None:
-        answerable, unanswerable = answerable[: args.limit], unanswerable[: args.limit]
+    documents, answerable, unanswerable = held_out_of(data, articles, args.limit)
     print(
         f"SQuAD {args.split} articles ({len(articles)}): {len(questions)} questions on the open "
         f"corpus; {len(answerable)} answerable and {len(unanswerable)} unanswerable with odd "

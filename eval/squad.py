@@ -127,6 +127,18 @@ def held_out(data: SquadData) -> tuple[dict[str, str], list[SquadQuestion], list
     return documents, answerable, unanswerable
 
 
+def held_out_of(
+    data: SquadData, articles: set[str], limit: int | None
+) -> tuple[dict[str, str], list[SquadQuestion], list[SquadQuestion]]:
+    """``held_out``, its answerable and unanswerable questions kept to ``articles`` and to the
+    first ``limit`` of each: the on-topic abstention set of a split, as eval.reader and
+    eval.verifier both ask it."""
+    documents, answerable, unanswerable = held_out(data)
+    answerable = [q for q in answerable if q.doc_id in articles][:limit]
+    unanswerable = [q for q in unanswerable if q.doc_id in articles][:limit]
+    return documents, answerable, unanswerable
+
+
 def questions_of(data: SquadData, split: str, limit: int | None) -> list[SquadQuestion]:
     """The questions of the articles of one split (``qa.training.squad.split_of``), a seeded
     sample of ``limit`` of them in file order when there are more."""

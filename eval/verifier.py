@@ -35,7 +35,7 @@ from .gold import GOLD, load_gold
 from .reader import abstention_records, gold_records
 from .report import write_json
 from .squad import FILE as SQUAD_FILE
-from .squad import answer_records, held_out, load_squad, questions_of
+from .squad import answer_records, held_out_of, load_squad, questions_of
 
 FALSE_LIMIT = 0.05  # at most this share of any dev set's answerable questions refused
 THRESHOLDS = [round(t, 2) for t in np.arange(0.50, 1.0, 0.01)] + [1.0]
@@ -101,19 +101,18 @@ def dev_sets(data: Path, out: Path, embedder: Embedder) -> dict[str, list[dict]]
     sets["squad_open"] = [
         {**r, "unanswerable": False} for r in answer_records(judged(whole), questions, 500)
     ]
-    documents, answerable, unanswerable = held_out(squad)
-    answerable = [q for q in answerable if q.doc_id in articles][:LIMIT]
-    unanswerable = [q for q in unanswerable if q.doc_id in articles][:LIMIT]
+    documents, answerable, unanswerable = held_out_of(squad, articles, LIMIT)
     held, _ = open_corpus(out / "cache" / "squad-heldout", documents, embedder)
     sets["squad_heldout"] = abstention_records(judged(held), answerable, unanswerable)
     gold = Assistant.from_folder(default_folder(), embedder=embedder)
     items = [item for item in load_gold(GOLD) if item.split == "dev"]
     sets["gold"] = gold_records(judged(gold), items)
-    build = realdocs.build_corpus(out / "cache" / "realdocs", realdocs.load_manifest())
+    manifest = realdocs.load_manifest()
+    build = realdocs.build_corpus(out / "cache" / "realdocs", manifest)
     asked = realdocs.select_questions(realdocs.load_questions(), build, "dev").asked
     if asked:
         documents_ = realdocs.open_realdocs(out / "cache" / "realdocs", build, embedder)
-        kinds = {doc.id: doc.kind for doc in realdocs.load_manifest()}
+        kinds = {doc.id: doc.kind for doc in manifest}
         sets["realdocs"] = [
             {**r, "unanswerable": r["kind"] != "answerable"}
             for r in realdocs.evaluate(judged(documents_), asked, kinds)

@@ -172,27 +172,22 @@ _DEMANDING = re.compile(r"\b(?:what|which)\s+year\b|\bhow many\b")
 # A setting or a directory is named as code writes it: a sentence that names none does not
 # answer "Which variable ...?" or "What directory ...?" (another package's variable for the
 # directory asked: the real-file dev near-miss it was chosen on; docs/reader.md).
-_DEMANDING_KINDS = (SYMBOL, PATH)
+_DEMANDING_KINDS = {SYMBOL: "a variable, option or command name", PATH: "a path or directory"}
 
 
 def demands_type(question: str) -> bool:
     """Whether a sentence without a phrase of ``question``'s type cannot answer it: true for
     "what / which year" and "how many" questions, and for the settings and directories of
     documentation questions (``SYMBOL``, ``PATH``)."""
-    if _DEMANDING.search(" ".join(fold(question).split())):
-        return True
-    return question_type(question) in _DEMANDING_KINDS
+    return demanded_kind(question) is not None
 
 
 def demanded_kind(question: str) -> str | None:
-    """What a demanding question (``demands_type``) asks for, in words for the asker: "a
-    year", "a number", "a variable, option or command name", "a path or directory"; None for
-    other questions."""
-    q = " ".join(fold(question).split())
-    if found := _DEMANDING.search(q):
+    """What a demanding question asks for, in words for the asker: "a year", "a number", "a
+    variable, option or command name", "a path or directory"; None for other questions."""
+    if found := _DEMANDING.search(" ".join(fold(question).split())):
         return "a year" if "year" in found.group() else "a number"
-    kinds = {SYMBOL: "a variable, option or command name", PATH: "a path or directory"}
-    return kinds.get(question_type(question))
+    return _DEMANDING_KINDS.get(question_type(question))
 
 
 def quantity_unit(question: str) -> str | None:

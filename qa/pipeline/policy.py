@@ -133,9 +133,7 @@ class Decision:
     def why(self) -> str | None:
         """The sentence that tells the asker why qa abstained, where one is needed (``WHY``)."""
         if self.reason == MISSING_TYPE:  # names the kind asked for (``missing``)
-            return WHY[MISSING_TYPE].format(
-                self.missing[0] if self.missing else "a phrase of a kind"
-            )
+            return WHY[MISSING_TYPE].format(self.missing[0])
         return WHY.get(self.reason) if self.reason else None
 
 
@@ -166,7 +164,8 @@ def decide(
     elif lacks_demanded_type(query, extracts[0] if extracts else None) and not (
         readings is not None and vouched(extracts[0], settings)
     ):
-        return Decision(MISSING_TYPE, extracts, [demanded_kind(query.question) or "an answer"])
+        # a demanding question always names its kind (focus.demands_type)
+        return Decision(MISSING_TYPE, extracts, [demanded_kind(query.question)])
     elif missing := missing_numbers(query, extracts[0] if extracts else None):
         return Decision(MISSING_NUMBER, extracts, missing)
     elif missing := missing_names(names, extracts[0] if extracts else None):
