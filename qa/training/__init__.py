@@ -15,9 +15,11 @@ question of a training article gives:
 So the no-answer score learns the on-topic kind: same article, same names, fact missing.
 The run is reproducible (fixed seed, settings saved beside the output), shows a progress bar
 with ETA, checkpoints every ``checkpoint_every`` steps and resumes from the last checkpoint
-when started again with the same ``--out``. ``--ship`` exports the result to int8 ONNX, checks
-it against the PyTorch model and writes ``qa/models/reader.onnx`` with its model card;
-``--export-only`` does the same export and check but leaves the model in ``--out``.
+when started again with the same ``--out``. ``--ship`` exports the result to int8 ONNX (layers
+fused, int8 matrix products), checks it against the PyTorch model and writes
+``qa/models/reader.onnx`` with its model card; ``--export-only`` does the same export and check
+but leaves the model in ``--out``. ``python -m qa.training compile --source FILE [--ship]``
+exports a reader already trained again, as a training would now.
 
 A smaller, faster student: ``--layers N`` keeps the packaged transformer's first N layers, and
 ``--teacher qa/models/reader.onnx`` adds the shipped reader's softened start/end distributions

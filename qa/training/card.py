@@ -72,6 +72,29 @@ def _first_run(record: dict) -> str:
     )
 
 
+def _export(record: dict) -> str:
+    if "fused" not in record:  # exported before the fused int8 form (2026-12-07)
+        return """ONNX (opset 17); every weight matrix stored as int8 with a scale per output
+  channel (per token for the embedding table), folded back to float32 when loaded, so the
+  arithmetic is fp32 (dynamic int8 of the activations cost 4.4 dev F1 points; see
+  `qa/training/export.py: quantise_weights`)."""
+    fused = ", ".join(f"{count} {name}" for name, count in record["fused"].items())
+    text = f"""ONNX (opset 17), eager attention, its operators fused by onnxruntime's
+  transformer optimiser ({fused}); every matrix product int8 (weights with a scale per
+  output channel, activations quantised per call), the embedding tables int8 per token
+  folded back to float32 when loaded, the span head fp32 (`qa/training/export.py`:
+  `export_onnx`, `fuse`, `quantise`)."""
+    compiled = record.get("compiled")
+    if compiled:
+        before = compiled["from_dev_int8"]
+        text += f""" Re-exported without training by `{compiled["command"]}` at commit
+  `{compiled["commit"]}` from the file trained above (sha256 `{compiled["from_sha256"][:12]}`,
+  int8 weights and fp32 arithmetic: dev windows EM {before["em"]:.3f}, F1 {before["f1"]:.3f},
+  AUC {before["auc"]:.3f}); its weights, read back, differ from that file's by at most
+  {record.get("weights_max_difference", "(not measured)")}."""
+    return text
+
+
 def model_card(record: dict) -> str:
     """The model card (``qa/models/READER.md``) for the facts of a shipped model."""
     s = record["settings"]
@@ -104,10 +127,7 @@ writes text: every answer is a span of the source.
   decay), weight decay {s["weight_decay"]}, seed {s["seed"]}, at most {s["max_tokens"]}
   tokens; {record["training_steps"]} steps, {record["training_minutes"]} minutes on 2 CPU
   cores. The curve: `training.png`. {" ".join(record["training_notes"])}{_first_run(record)}
-- **Export**: ONNX (opset 17); every weight matrix stored as int8 with a scale per output
-  channel (per token for the embedding table), folded back to float32 when loaded, so the
-  arithmetic is fp32 (dynamic int8 of the activations cost 4.4 dev F1 points; see
-  `qa/training/export.py: quantise_weights`).
+- **Export**: {_export(record)}
   On the {record["agreement_windows"]} of {record["check_windows"]} dev windows where the
   PyTorch model finds an answer, the int8 model picks the same span for
   {record["span_agreement_int8_vs_torch"]:.1%} of them; margin correlation

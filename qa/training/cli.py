@@ -1,4 +1,5 @@
-"""Train qa's reader: ``python -m qa.training reader [--out DIR] [--epochs N] [--ship]``.
+"""Train qa's reader: ``python -m qa.training reader [--out DIR] [--epochs N] [--ship]``;
+export a trained one again: ``python -m qa.training compile --source FILE [--ship]``.
 The command line of the training (see the package's docstring): it checks the options, trains
 or resumes into ``--out`` (``loop.train``), and with ``--ship`` or ``--export-only`` exports
 the model with the settings it was trained with (``export.export``), recording the command.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 from qa.ingest.documents import file_sha256
 
 from .examples import TrainSettings
-from .export import EXPORT_CHECK, export, record_of, ship
+from .export import EXPORT_CHECK, compile_reader, export, record_of, ship, ship_compiled
 from .loop import train
 from .squad import FILE as SQUAD_FILE
 from .squad import SQUAD2_FILE, DataMissingError, data_dir, require
@@ -126,4 +128,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             record = record_of(args.out, facts, settings, command)
             (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n")
         print(json.dumps(facts, indent=2))
+    return 0
+
+
+def compile_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m qa.training compile --source FILE [--out DIR] [--ship]``: export a trained
+    reader again (``export.compile_reader``), checked as a training's export is; ``--ship``
+    puts it in place of the shipped reader it was made from, keeping its training record."""
+    from qa.models.embedder import resolve_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m qa.training compile",
+        description="Export a trained reader ONNX file again in the current form.",
+    )
+    parser.add_argument("--source", type=Path, required=True, help="the reader ONNX file")
+    parser.add_argument("--out", type=Path, default=Path("build/reader-compiled"))
+    parser.add_argument("--data", type=Path, default=None, help="folder holding squad/")
+    parser.add_argument(
+        "--check", type=int, default=EXPORT_CHECK, help="dev windows checked at export"
+    )
+    parser.add_argument("--ship", action="store_true", help="replace the shipped reader")
+    args = parser.parse_args(argv)
+    if not args.source.is_file():
+        print(f"error: no such file: {args.source}", file=sys.stderr)
+        return 2
+    try:
+        squad_path = require(data_dir(args.data) / SQUAD_FILE)
+    except DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    source = args.out / "source.onnx"  # a copy: --ship overwrites the file it may name
+    args.out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(args.source, source)
+    facts = compile_reader(source, args.out, squad_path, resolve_model(None), args.check)
+    command = " ".join(["python -m qa.training compile", *(sys.argv[2:] if argv is None else argv)])
+    if args.ship:
+        ship_compiled(args.out, facts, source, command)
+    print(json.dumps(facts, indent=2))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,12 +22,16 @@ from .examples import Example
 
 
 def onnx_weights(path: Path) -> dict[str, np.ndarray]:
-    """The weights of a reader ONNX file (``export`` then ``quantise_weights``) under their
-    PyTorch names (``span_model``'s ``state_dict``), int8 matrices multiplied back out.
+    """The weights of a reader ONNX file under their PyTorch names (``span_model``'s
+    ``state_dict``), int8 matrices multiplied back out. It reads both forms qa has shipped:
+    the plain export with int8 weights behind ``DequantizeLinear`` (``quantise_weights``), and
+    the fused one with int8 arithmetic (``MatMulInteger``, ``QAttention``: ``quantise``).
 
     The exporter keeps the names of biases, norms and embeddings but calls each linear
     layer's matrix ``onnx::MatMul_N`` and stores it transposed; such a matrix is named after
-    the bias the ``Add`` right after its ``MatMul`` adds."""
+    the bias the node after its product adds (an ``Add``, or a fused ``SkipLayerNormalization``
+    or ``BiasGelu``). A fused attention holds its layer's query, key and value matrices side
+    by side, and its outputs name the layer."""
     import onnx
     from onnx import numpy_helper
 
@@ -43,15 +48,50 @@ def onnx_weights(path: Path) -> dict[str, np.ndarray]:
             consumers.setdefault(name, []).append(node)
     weights = {}
     for node in graph.node:
-        if node.op_type != "MatMul" or node.input[1] not in values:
-            continue
-        (add,) = [n for n in consumers[node.output[0]] if n.op_type == "Add"]
-        (bias,) = [name for name in add.input if name.endswith(".bias")]
-        weights[bias[: -len("bias")] + "weight"] = values[node.input[1]].T
+        if node.op_type in ("MatMul", "MatMulInteger") and node.input[1] in values:
+            matrix = _matrix(values, node.input[1], *node.input[3:4])
+            weights[_bias_after(node, consumers)[: -len("bias")] + "weight"] = matrix.T
+        elif node.op_type in ("Attention", "QAttention") and node.input[1] in values:
+            zero = node.input[7:8] if node.op_type == "QAttention" else []
+            matrix = _matrix(values, node.input[1], *zero)
+            layer = re.search(r"layer\.(\d+)\b", node.output[0])
+            if layer is None:
+                raise ValueError(f"{path}: cannot tell the layer of attention {node.name}")
+            prefix = f"encoder.encoder.layer.{layer.group(1)}.attention.self."
+            for part, (m, b) in zip(
+                ("query", "key", "value"),
+                zip(np.split(matrix, 3, axis=1), np.split(values[node.input[2]], 3)),
+            ):
+                weights[prefix + part + ".weight"], weights[prefix + part + ".bias"] = m.T, b
     for name, value in values.items():
         if name.startswith(("encoder.", "head.")) and name.endswith((".weight", ".bias")):
             weights.setdefault(name, value)
     return weights
+
+
+def _matrix(values: dict, name: str, zero: str | None = None) -> np.ndarray:
+    """An initializer as float32: an int8 one (``quantise``: its scale is ``name`` with
+    ``_quantized`` replaced by ``_scale``, a scale per output column) multiplied back out."""
+    matrix = values[name]
+    if matrix.dtype == np.float32:
+        return matrix
+    base = name[: -len("_quantized")] if name.endswith("_quantized") else name
+    offset = values[zero].astype(np.float32) if zero else 0.0
+    return (matrix.astype(np.float32) - offset) * values[base + "_scale"]
+
+
+def _bias_after(node, consumers: dict) -> str:
+    """The name of the bias added right after ``node``'s product, past the casts and scalings
+    of int8 arithmetic: the first ``.bias`` input downstream that is not a layer norm's."""
+    frontier = list(node.output)
+    for _ in range(4):
+        following = [n for name in frontier for n in consumers.get(name, [])]
+        for n in following:
+            biases = [i for i in n.input if i.endswith(".bias") and "LayerNorm" not in i]
+            if biases:
+                return biases[0]
+        frontier = [o for n in following if n.op_type in ("Cast", "Mul") for o in n.output]
+    raise ValueError(f"no bias follows {node.name}")
 
 
 def teacher_layers(teacher: int, student: int) -> list[int]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.models.reader import card as reader_card
 from qa.pipeline.verify import FEATURES, VERIFIER_FILE, Verifier, features
 from qa.values import Query
 
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "articles": len(set(groups)),
         "l2": L2,
         "leave_one_article_out_auc": round(auc, 4),
+        "reader_sha256": reader_card().get("sha256"),
         "note": "fitted on the shipped reader's answers; refit when the reader changes",
     }
     verifier = fit(rows, labels, card=card)
