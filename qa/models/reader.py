@@ -46,6 +46,8 @@ MAX_ANSWER_TOKENS = 30
 # alone took 22.7 ms, five in one batch 94 ms, so about 4 ms a run, 20 tokens at ~0.2 ms a
 # token (2026-12-01). Padding a batch beyond that costs more than a run of its own.
 CALL_COST_TOKENS = 20
+# What the export writes in a model's metadata when its activations are quantised per call.
+ACTIVATIONS_KEY, PER_CALL = "qa.activations", "int8, quantised per call"
 MODEL_FOLDER = Path(__file__).resolve().parent
 MODEL_FILE = MODEL_FOLDER / "reader.onnx"
 CARD_FILE = MODEL_FOLDER / "READER.md"
@@ -189,7 +191,6 @@ class Reader:
                 "(reader.json) describes. Reinstall qa, or retrain it (docs/reader.md)."
             )
         self.tokenizer = tokenizer(model_dir)
-        self.batch_size = batch_size
         # Reading is most of a question's time (a 600-character window is ~150 tokens through
         # six layers), so a question asked again, or re-scored in a settings sweep, reuses it.
         self.memo: OrderedDict[tuple[str, str], Reading] = OrderedDict()
@@ -211,6 +212,12 @@ class Reader:
                 f"The reader model {self.path.name} cannot be loaded (it is damaged or not a "
                 "model of this ONNX Runtime)."
             ) from error
+        # int8 arithmetic quantises each call's activations with one scale for the whole batch,
+        # so a pair's reading would depend on the pairs read beside it (a margin of 7.03 alone
+        # read 6.42 beside three others): such a model reads one pair a call. Padding costs
+        # more than the calls it saves for fp32 arithmetic only.
+        per_call = self.session.get_modelmeta().custom_metadata_map.get(ACTIVATIONS_KEY)
+        self.batch_size = 1 if per_call == PER_CALL else batch_size
 
     def logits(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.session.run(
