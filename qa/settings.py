@@ -223,9 +223,9 @@ class ReaderSettings(Configurable):
     # written first (`python -m eval.verifier`; docs/reader.md, The verifier): the best SQuAD
     # 2.0 dev F1 with at most 5% of any dev set's answerable questions refused. For the fused
     # int8 reader and the verifier refit on its answers (2026-12-07), against 1.0: SQuAD 2.0
-    # dev F1 .397 (.385), recall .184 (.163), false 3.5% (2.9%); SQuAD held-out recall .514
-    # (.496), false 5.0% (4.3%, the set that binds: 0.89 gives 5.25%); SQuAD dev open corpus
-    # refused 3.5% (3.3%); gold and real-file dev splits unchanged. (With the reader before,
+    # dev F1 .399 (.388), recall .185 (.167), false 3.3% (2.9%); SQuAD held-out recall .514
+    # (.493), false 5.0% (4.25%, the set that binds: 0.89 gives 5.25%); SQuAD dev open corpus
+    # refused 3.5% (3.25%); gold and real-file dev splits unchanged. (With the reader before,
     # fp32 arithmetic, it chose 0.89: F1 .402, recall .192, false 3.3%, held-out 4.8%.)
     doubt_above: float = 0.90
     # Another reader file (e.g. a smaller student of ``python -m qa.training reader

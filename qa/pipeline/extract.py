@@ -334,5 +334,6 @@ def _answers(sentences: list[Sentence], readings: list[PassageReading]) -> dict:
 @lru_cache(maxsize=16384)
 def sentence_terms_of(text: str) -> frozenset[str]:
     """The terms of a sentence, its PDF splits mended: the same sentences are candidates for
-    many questions, and this was a third of extraction's time (2026-12-07, on the seeds)."""
+    many questions, and this was about 45% of extraction's time under cProfile (2026-12-07,
+    the gold questions on the seeds)."""
     return frozenset(terms(repair_splits(text)))

@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class ReadingStage:
-    """Reads the best retrieved passages of a question with the ``Reader`` (in batches of like
-    length: ``groups``)."""
+    """Reads the best retrieved passages of a question with the ``Reader`` (one pair a call for
+    an int8 reader, else in batches of like length: ``groups``)."""
 
     def __init__(self, reader: Reader, settings: ReaderSettings | None = None):
         self.reader = reader

@@ -183,6 +183,8 @@ def teacher_logits(
                 return TeacherLogits(stored["start"], stored["end"], stored["offsets"])
         print(f"{cache} was computed from other examples or another teacher: recomputing")
     model = reading.Reader(model_dir, teacher)
+    if model.batch_size == 1:  # an int8 teacher reads one pair a call (``reading.Reader``)
+        batch_size = 1
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].window))
     rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for first in tqdm(range(0, len(order), batch_size), desc="teacher", unit="batch"):
