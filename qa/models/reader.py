@@ -214,8 +214,8 @@ class Reader:
             ) from error
         # int8 arithmetic quantises each call's activations with one scale for the whole batch,
         # so a pair's reading would depend on the pairs read beside it (a margin of 7.03 alone
-        # read 6.42 beside three others): such a model reads one pair a call. Padding costs
-        # more than the calls it saves for fp32 arithmetic only.
+        # read 6.42 beside three others): such a model reads one pair a call. An fp32 model
+        # reads pairs of like length together (``groups``).
         per_call = self.session.get_modelmeta().custom_metadata_map.get(ACTIVATIONS_KEY)
         self.batch_size = 1 if per_call == PER_CALL else batch_size
 
