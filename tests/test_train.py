@@ -77,6 +77,18 @@ def _fake_squad(path: Path, articles: int = 14) -> Path:
     return path
 
 
+def _models_folder(tmp_path: Path, monkeypatch) -> Path:
+    """An empty folder standing in for ``qa/models/`` (model, record, card), for shipping."""
+    from qa.models import reader as reading
+
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(reading, "MODEL_FOLDER", models)
+    monkeypatch.setattr(reading, "MODEL_FILE", models / "reader.onnx")
+    monkeypatch.setattr(reading, "CARD_FILE", models / "READER.md")
+    return models
+
+
 def test_the_split_holds_out_twelve_articles_never_trained_on():
     assert len(TEST_ARTICLES) == 12 and len(DEV_ARTICLES) == 6
     assert not set(TEST_ARTICLES) & set(DEV_ARTICLES)
@@ -196,12 +208,9 @@ def test_shipping_a_continued_run_keeps_the_first_runs_record_and_names_its_data
     from qa.training.card import SOURCES
     from qa.training.export import ship
 
-    models = tmp_path / "models"
-    models.mkdir()
-    monkeypatch.setattr(reading, "MODEL_FOLDER", models)
-    monkeypatch.setattr(reading, "MODEL_FILE", models / "reader.onnx")
-    monkeypatch.setattr(reading, "CARD_FILE", models / "READER.md")
-    first = json.loads((Path(reading.__file__).parent / "reader.json").read_text())
+    shipped = Path(reading.__file__).parent / "reader.json"
+    models = _models_folder(tmp_path, monkeypatch)
+    first = json.loads(shipped.read_text())
     first["command"] = "python -m qa.training reader --ship"
     (models / "reader.json").write_text(json.dumps(first))
     (models / "training.png").write_bytes(b"first curve")
@@ -483,12 +492,9 @@ def test_compiling_the_shipped_reader_keeps_its_weights_and_its_training_record(
     )
     assert facts["weights_max_difference"] == 0.0  # the same numbers, another arithmetic
     assert facts["fused"]["Attention"] == 6
-    models = tmp_path / "models"
-    models.mkdir()
-    monkeypatch.setattr(reading, "MODEL_FOLDER", models)
-    monkeypatch.setattr(reading, "MODEL_FILE", models / "reader.onnx")
-    monkeypatch.setattr(reading, "CARD_FILE", models / "READER.md")
-    record = json.loads((Path(reading.__file__).parent / "reader.json").read_text())
+    shipped = Path(reading.__file__).parent / "reader.json"
+    models = _models_folder(tmp_path, monkeypatch)
+    record = json.loads(shipped.read_text())
     record["sha256"] = "00" * 32  # the shipped reader is another file
     (models / "reader.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="not the shipped reader"):

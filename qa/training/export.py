@@ -35,7 +35,9 @@ F1_LOSS = 0.02
 EXPORT_CHECK = 1000  # dev windows read by both models at export
 
 
-def quantise_weights(source: Path, target: Path, least: int = 4096) -> None:
+def quantise_weights(
+    source: Path, target: Path, least: int = 4096, props: dict[str, str] | None = None
+) -> None:
     """int8 weights, fp32 arithmetic: each large matrix is stored as int8 with one scale per
     output channel (per row for embedding tables) behind a ``DequantizeLinear`` node, which the
     reader folds back to float32 when it loads (``reader.Reader``).
@@ -93,6 +95,8 @@ def quantise_weights(source: Path, target: Path, least: int = 4096) -> None:
     nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(dequantise + nodes)
+    if props:  # metadata for the reader (``quantise``)
+        helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
 
@@ -182,11 +186,8 @@ def quantise(source: Path, target: Path, least: int = 4096) -> None:
             nodes_to_exclude=small,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
-        quantised = onnx.load(str(middle))
         # The reader reads one pair a call when this is set (``reading.Reader``).
-        onnx.helper.set_model_props(quantised, {reading.ACTIVATIONS_KEY: reading.PER_CALL})
-        onnx.save(quantised, str(middle))
-        quantise_weights(middle, target, least)
+        quantise_weights(middle, target, least, {reading.ACTIVATIONS_KEY: reading.PER_CALL})
 
 
 def export(
@@ -323,15 +324,13 @@ def compile_reader(
     source's (0.0: the same numbers)."""
     import torch
 
-    from .teacher import from_teacher, onnx_weights
+    from .teacher import from_teacher, layer_count, onnx_weights
 
     out.mkdir(parents=True, exist_ok=True)
     before = onnx_weights(source)
-    layers = 1 + max(
-        int(name.split(".")[3]) for name in before if name.startswith("encoder.encoder.layer.")
-    )
+    layers = layer_count(before)
     model = span_model(model_dir, layers)
-    from_teacher(model, source, layers)
+    from_teacher(model, source, layers, before)
     torch.save(model.state_dict(), out / "model.pt")
     settings = TrainSettings(layers=layers)
     facts = export(

@@ -100,15 +100,22 @@ def teacher_layers(teacher: int, student: int) -> list[int]:
     return [round((i + 1) * teacher / student) - 1 for i in range(student)]
 
 
-def from_teacher(model, teacher: Path, layers: int) -> None:
-    """Load the teacher's embeddings, head and ``teacher_layers`` into the student ``model``."""
-    import torch
-
-    weights = onnx_weights(teacher)
-    count = 1 + max(
+def layer_count(weights: dict[str, np.ndarray]) -> int:
+    """How many transformer layers ``onnx_weights`` found."""
+    return 1 + max(
         int(name.split(".")[3]) for name in weights if name.startswith("encoder.encoder.layer.")
     )
-    source = teacher_layers(count, layers)
+
+
+def from_teacher(
+    model, teacher: Path, layers: int, weights: dict[str, np.ndarray] | None = None
+) -> None:
+    """Load the teacher's embeddings, head and ``teacher_layers`` into the student ``model``;
+    ``weights``: the teacher's ``onnx_weights``, when the caller has read them already."""
+    import torch
+
+    weights = onnx_weights(teacher) if weights is None else weights
+    source = teacher_layers(layer_count(weights), layers)
     state = {}
     for name in model.state_dict():
         key = name
